@@ -1,0 +1,116 @@
+"""Reading MLflow request fields: query parameters on GET, a JSON body otherwise.
+
+Type errors get MLflow's own wording, so users see the messages they know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from modelyard.api.http import json_body
+from modelyard.domain.errors import InvalidArgument
+
+_DOCS = "See the API docs for more information about request parameters."
+
+
+class Params:
+    def __init__(self, values: dict[str, Any], multi: dict[str, list[str]] | None = None) -> None:
+        self._values = values
+        self._multi = multi
+
+    @classmethod
+    async def from_request(cls, request: Request) -> Params:
+        if request.method == "GET":
+            query = request.query_params
+            multi: dict[str, list[str]] = {}
+            for key, value in query.multi_items():
+                multi.setdefault(key, []).append(value)
+            return cls({k: v[-1] for k, v in multi.items()}, multi)
+        return cls(await json_body(request))
+
+    def _invalid(self, name: str, value: Any) -> InvalidArgument:
+        return InvalidArgument(
+            f"Invalid value {value!r} for parameter '{name}' supplied: "
+            f"Hint: Value was of type '{type(value).__name__}'. {_DOCS}"
+        )
+
+    def required_str(self, name: str) -> str:
+        value = self._values.get(name)
+        if value is None or value == "":
+            raise InvalidArgument(f"Missing value for required parameter '{name}'. {_DOCS}")
+        if not isinstance(value, str):
+            raise self._invalid(name, value)
+        return value
+
+    def optional_str(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self._invalid(name, value)
+        return value
+
+    def required_version(self, name: str = "version") -> str | int:
+        value = self._values.get(name)
+        if value is None or value == "":
+            raise InvalidArgument(f"Missing value for required parameter '{name}'. {_DOCS}")
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise self._invalid(name, value)
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        value = self._values.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise self._invalid(name, value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise self._invalid(name, value)
+
+    def optional_bool(self, name: str) -> bool:
+        value = self._values.get(name)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise self._invalid(name, value)
+
+    def str_list(self, name: str) -> list[str]:
+        if self._multi is not None:
+            return list(self._multi.get(name, []))
+        value = self._values.get(name)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise self._invalid(name, value)
+
+    def tags(self, name: str = "tags") -> dict[str, str]:
+        """`[{key, value}, …]` as a dict; later duplicates win, as in MLflow."""
+        value = self._values.get(name)
+        if value is None:
+            return {}
+        if not isinstance(value, list):
+            raise self._invalid(name, value)
+        tags: dict[str, str] = {}
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise InvalidArgument(f"Each entry of '{name}' must be an object with a string "
+                                      f"'key' and a string 'value'.")
+            tag_value = item.get("value", "")
+            if tag_value is not None and not isinstance(tag_value, str):
+                raise self._invalid(f"{name}.value", tag_value)
+            tags[item["key"]] = tag_value or ""
+        return tags

@@ -1,0 +1,62 @@
+"""The ASGI application: every surface mounted over one set of services."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelyard.api.http import JSONResponse
+from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.config import Settings
+from modelyard.services.context import LOCAL_ADMIN, Actor
+from modelyard.services.registry import RegistryService
+from modelyard.store.database import Database
+
+log = logging.getLogger("modelyard")
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    code = "ENDPOINT_NOT_FOUND" if status == 404 else "BAD_REQUEST"
+    message = (f"No endpoint {request.method} {request.url.path}" if status == 404
+               else f"{request.method} is not allowed on {request.url.path}")
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error_code": "INTERNAL_ERROR", "message": "Internal error; see the server log."},
+        status_code=500,
+    )
+
+
+def _local_admin(request: Request) -> Actor:
+    return LOCAL_ADMIN
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Starlette:
+    database = database or Database(settings.resolved_database_url)
+    app = Starlette(
+        routes=[Route("/health", health, methods=["GET"]), *mlflow_routes.routes()],
+        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.registry = RegistryService(database)
+    app.state.authenticate = _local_admin
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: the CLI passes settings through the environment."""
+    return create_app(Settings.from_env())

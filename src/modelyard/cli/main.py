@@ -1,0 +1,73 @@
+"""`modelyard` command line: `modelyard serve` and friends.
+
+Imports of the server stack happen inside the commands, so that `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Modelyard: a self-hosted model registry.")
+
+
+@app.callback()
+def _root() -> None:
+    """Modelyard: a self-hosted model registry."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="MODELYARD_HOST", help="Address to bind.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="MODELYARD_PORT", help="Port to listen on.")] = 8080,
+    data_dir: Annotated[Path, typer.Option(envvar="MODELYARD_DATA_DIR",
+                                           help="Folder for the SQLite file and artifacts.")]
+    = Path("modelyard-data"),
+    database_url: Annotated[str | None, typer.Option(
+        envvar="MODELYARD_DATABASE_URL",
+        help="SQLAlchemy URL; default: SQLite in the data dir. "
+             "PostgreSQL: postgresql+psycopg://user@host/db")] = None,
+    storage_root: Annotated[str | None, typer.Option(
+        envvar="MODELYARD_STORAGE_ROOT",
+        help="Where model files live; default: artifacts/ in the data dir.")] = None,
+    workers: Annotated[int, typer.Option(envvar="MODELYARD_WORKERS",
+                                         help="Worker processes.", min=1)] = 1,
+    log_level: Annotated[str, typer.Option(envvar="MODELYARD_LOG_LEVEL")] = "info",
+) -> None:
+    """Start the registry server."""
+    import uvicorn
+
+    from modelyard.config import Settings
+    from modelyard.store import migrate
+    from modelyard.store.database import Database
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
+                        storage_root=storage_root, workers=workers)
+    database = Database(settings.resolved_database_url)
+    migrate.upgrade(database)
+    common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
+              "http": "httptools", "loop": "asyncio", "lifespan": "off",
+              "timeout_graceful_shutdown": 5}
+    if workers == 1:
+        from modelyard.app import create_app
+
+        uvicorn.run(create_app(settings, database), **common)  # type: ignore[arg-type]
+    else:
+        database.dispose()
+        os.environ.update(settings.to_env())
+        uvicorn.run("modelyard.app:app_from_env", factory=True, workers=workers,
+                    **common)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

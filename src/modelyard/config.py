@@ -1,0 +1,48 @@
+"""Server settings: command-line flags, each also readable from `MODELYARD_<NAME>`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.store.database import sqlite_url_for
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("modelyard-data")
+    database_url: str | None = None
+    storage_root: str | None = None
+    workers: int = 1
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or sqlite_url_for(self.data_dir)
+
+    @property
+    def resolved_storage_root(self) -> str:
+        return self.storage_root or str((self.data_dir / "artifacts").resolve())
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes to read back."""
+        env = {"MODELYARD_HOST": self.host, "MODELYARD_PORT": str(self.port),
+               "MODELYARD_DATA_DIR": str(self.data_dir.resolve()),
+               "MODELYARD_DATABASE_URL": self.resolved_database_url,
+               "MODELYARD_STORAGE_ROOT": self.resolved_storage_root,
+               "MODELYARD_WORKERS": str(self.workers)}
+        return env
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            host=env.get("MODELYARD_HOST", cls.host),
+            port=int(env.get("MODELYARD_PORT", cls.port)),
+            data_dir=Path(env.get("MODELYARD_DATA_DIR", str(cls.data_dir))),
+            database_url=env.get("MODELYARD_DATABASE_URL") or None,
+            storage_root=env.get("MODELYARD_STORAGE_ROOT") or None,
+            workers=int(env.get("MODELYARD_WORKERS", cls.workers)),
+        )

@@ -1,0 +1,307 @@
+"""The workspace registry's use cases: registered models, versions, stages, tags, aliases.
+
+Validation of user input, the rules of stages and aliases, paging limits and transactions live
+here, once; API adapters only translate wire formats to and from these calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from modelyard.domain import filters, names
+from modelyard.domain.clock import now_ms
+from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
+from modelyard.domain.errors import AliasNotFound, InvalidArgument
+from modelyard.domain.filters import PROMPT_TAG, Clause, Op
+from modelyard.domain.paging import decode_page_token, encode_page_token
+from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
+from modelyard.services.context import Actor
+from modelyard.store.database import Database
+from modelyard.store.registry import RegistryRepository, version_not_found
+
+MAX_MODELS_PAGE = 1_000
+MAX_VERSIONS_PAGE = 200_000
+_EXCLUDE_PROMPTS = Clause("tag", PROMPT_TAG, Op.NE, "true")
+
+
+def _validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(names.validate_tag(k, v) for k, v in (tags or {}).items())
+
+
+def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bool) -> int:
+    if max_results is None:
+        return default
+    if max_results > limit:
+        raise InvalidArgument(
+            f"Invalid value {max_results} for parameter 'max_results': it must be at most {limit}."
+        )
+    if max_results <= 0 and not allow_zero:
+        raise InvalidArgument(
+            f"Invalid value for max_results. It must be a positive integer, but got {max_results}"
+        )
+    return max(max_results, 0)
+
+
+class RegistryService:
+    def __init__(self, database: Database, registry: str = "workspace") -> None:
+        self.database = database
+        self.registry = registry
+
+    def _repo_write(self):  # type: ignore[no-untyped-def]
+        return _RepoContext(self.database, self.registry, write=True)
+
+    def _repo_read(self):  # type: ignore[no-untyped-def]
+        return _RepoContext(self.database, self.registry, write=False)
+
+    # ---- registered models ----------------------------------------------------------------
+
+    def create_registered_model(
+        self, actor: Actor, name: str, tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> RegisteredModel:
+        names.validate_model_name(name)
+        clean_tags = _validated_tags(tags)
+        description = names.validate_description(description)
+        with self._repo_write() as repo:
+            model_id = repo.insert_model(name, description, actor.name, now_ms())
+            repo.insert_model_tags(model_id, clean_tags)
+            return repo.get_model(name)
+
+    def get_registered_model(self, actor: Actor, name: str) -> RegisteredModel:
+        self._require_name(name)
+        with self._repo_read() as repo:
+            return repo.get_model(name)
+
+    def rename_registered_model(self, actor: Actor, name: str, new_name: str) -> RegisteredModel:
+        self._require_name(name)
+        names.validate_model_name(new_name)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            if new_name != name:
+                repo.rename_model(model_id, new_name, now_ms())
+            return repo.get_model(new_name)
+
+    def update_registered_model(
+        self, actor: Actor, name: str, description: str | None
+    ) -> RegisteredModel:
+        self._require_name(name)
+        description = names.validate_description(description)
+        with self._repo_write() as repo:
+            repo.update_model(repo.model_id(name, for_update=True), now_ms(),
+                              description=description)
+            return repo.get_model(name)
+
+    def delete_registered_model(self, actor: Actor, name: str) -> None:
+        self._require_name(name)
+        with self._repo_write() as repo:
+            repo.delete_model(repo.model_id(name, for_update=True))
+
+    def search_registered_models(
+        self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
+        order_by: Iterable[str] | None = None, page_token: str | None = None,
+    ) -> Page[RegisteredModel]:
+        clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
+        order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS,
+                                       filters.MODEL_DEFAULT_ORDER)
+        limit = _page_size(max_results, 100, MAX_MODELS_PAGE, allow_zero=True)
+        offset = decode_page_token(page_token)
+        if limit == 0:
+            return Page([])
+        with self._repo_read() as repo:
+            rows = repo.search_models(clauses, order, offset, limit + 1)
+        return _page(rows, offset, limit)
+
+    def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
+        self._require_name(name)
+        key, value = names.validate_tag(key, value)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            repo.set_model_tag(model_id, key, value)
+            repo.update_model(model_id, now_ms())
+
+    def delete_registered_model_tag(self, actor: Actor, name: str, key: str) -> None:
+        self._require_name(name)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            repo.delete_model_tag(model_id, key)
+
+    # ---- model versions -------------------------------------------------------------------
+
+    def create_model_version(
+        self, actor: Actor, name: str, source: str, run_id: str | None = None,
+        tags: Mapping[str, str] | None = None, run_link: str | None = None,
+        description: str | None = None, logged_model_id: str | None = None,
+    ) -> ModelVersion:
+        self._require_name(name)
+        names.validate_source(source)
+        clean_tags = _validated_tags(tags)
+        values = {
+            "source": source,
+            "run_id": names.validate_short_text("run_id", run_id),
+            "run_link": names.validate_short_text("run_link", run_link, names.MAX_SOURCE_LENGTH),
+            "logged_model_id": names.validate_short_text("model_id", logged_model_id),
+            "description": names.validate_description(description),
+        }
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name)
+            now = now_ms()
+            version = repo.allocate_version(model_id, now)
+            version_id = repo.insert_version(
+                model_id=model_id, version=version, stage=Stage.NONE.value, status="READY",
+                status_message="", user_id=actor.name, created_at=now, updated_at=now, **values)
+            repo.insert_version_tags(version_id, clean_tags)
+            return repo.get_version(name, version)
+
+    def get_model_version(self, actor: Actor, name: str, version: str | int) -> ModelVersion:
+        self._require_name(name)
+        number = names.parse_version(version)
+        with self._repo_read() as repo:
+            return repo.get_version(name, number)
+
+    def update_model_version(
+        self, actor: Actor, name: str, version: str | int, description: str | None
+    ) -> ModelVersion:
+        self._require_name(name)
+        number = names.parse_version(version)
+        description = names.validate_description(description)
+        with self._repo_write() as repo:
+            row = repo.version_row(name, number)
+            repo.update_version(row.id, now_ms(), description=description)
+            return repo.get_version(name, number)
+
+    def transition_model_version_stage(
+        self, actor: Actor, name: str, version: str | int, stage: str,
+        archive_existing_versions: bool = False,
+    ) -> ModelVersion:
+        self._require_name(name)
+        number = names.parse_version(version)
+        target = parse_stage(stage)
+        check_archive_existing(target, archive_existing_versions)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            row = repo.version_row(name, number)
+            now = now_ms()
+            if archive_existing_versions:
+                repo.archive_stage(model_id, target, number, now)
+            repo.update_version(row.id, now, stage=target.value)
+            repo.update_model(model_id, now)
+            return repo.get_version(name, number)
+
+    def delete_model_version(self, actor: Actor, name: str, version: str | int) -> None:
+        self._require_name(name)
+        number = names.parse_version(version)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            row = repo.version_row(name, number)
+            repo.delete_version(row.id, model_id, number)
+            repo.update_model(model_id, now_ms())
+
+    def get_latest_versions(
+        self, actor: Actor, name: str, stages: Iterable[str] | None = None
+    ) -> list[ModelVersion]:
+        self._require_name(name)
+        wanted = [parse_stage(s) for s in stages or ()] or None
+        with self._repo_read() as repo:
+            model_id = repo.model_id(name)
+            return [v for _, v in repo.latest_versions([model_id], wanted)]
+
+    def search_model_versions(
+        self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
+        order_by: Iterable[str] | None = None, page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        clauses = filters.parse_filter(filter_string, filters.VERSION_FILTER)
+        if not filters.mentions_tag(clauses, PROMPT_TAG):
+            clauses.append(_EXCLUDE_PROMPTS)
+        order = filters.parse_order_by(order_by, filters.VERSION_ORDER_FIELDS,
+                                       filters.VERSION_DEFAULT_ORDER)
+        limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
+        offset = decode_page_token(page_token)
+        with self._repo_read() as repo:
+            rows = repo.search_versions(clauses, order, offset, limit + 1)
+        return _page(rows, offset, limit)
+
+    def get_model_version_download_uri(self, actor: Actor, name: str, version: str | int) -> str:
+        return self.get_model_version(actor, name, version).source
+
+    def set_model_version_tag(
+        self, actor: Actor, name: str, version: str | int, key: str, value: str
+    ) -> None:
+        self._require_name(name)
+        number = names.parse_version(version)
+        key, value = names.validate_tag(key, value)
+        with self._repo_write() as repo:
+            row = repo.version_row(name, number)
+            repo.set_version_tag(row.id, key, value)
+            repo.update_version(row.id, now_ms())
+
+    def delete_model_version_tag(
+        self, actor: Actor, name: str, version: str | int, key: str
+    ) -> None:
+        self._require_name(name)
+        number = names.parse_version(version)
+        with self._repo_write() as repo:
+            repo.delete_version_tag(repo.version_row(name, number).id, key)
+
+    # ---- aliases --------------------------------------------------------------------------
+
+    def set_registered_model_alias(
+        self, actor: Actor, name: str, alias: str, version: str | int
+    ) -> None:
+        self._require_name(name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            repo.version_row(name, number)
+            repo.set_alias(model_id, alias, number)
+            repo.update_model(model_id, now_ms())
+
+    def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
+        self._require_name(name)
+        if not alias:
+            raise InvalidArgument("Registered model alias name cannot be empty.")
+        with self._repo_write() as repo:
+            model_id = repo.model_id(name, for_update=True)
+            repo.delete_alias(model_id, alias)
+            repo.update_model(model_id, now_ms())
+
+    def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
+        self._require_name(name)
+        with self._repo_read() as repo:
+            if alias.lower() == "latest":
+                row = repo.highest_version(name)
+            else:
+                row = repo.version_by_alias(name, alias)
+            if row is None:
+                repo.model_id(name)  # a missing model is reported as such
+                if alias.lower() == "latest":
+                    raise version_not_found(name, "latest")
+                raise AliasNotFound(f"Registered model alias {alias} not found.")
+            return repo.versions_with_details([row])[0]
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_name(name: str) -> None:
+        if not name:
+            raise InvalidArgument("Registered model name cannot be empty.")
+
+
+def _page(rows: list, offset: int, limit: int) -> Page:  # type: ignore[type-arg]
+    if len(rows) > limit:
+        return Page(rows[:limit], encode_page_token(offset + limit))
+    return Page(rows)
+
+
+class _RepoContext:
+    """A unit of work yielding a repository bound to its connection."""
+
+    def __init__(self, database: Database, registry: str, write: bool) -> None:
+        self._context = database.write() if write else database.read()
+        self._registry = registry
+
+    def __enter__(self) -> RegistryRepository:
+        return RegistryRepository(self._context.__enter__(), self._registry)
+
+    def __exit__(self, *exc: object) -> None:
+        self._context.__exit__(*exc)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Metadata storage: SQLAlchemy Core tables, Alembic migrations, repositories, unit of work."""
