@@ -68,7 +68,8 @@ _COMPARATORS = {"==": Op.EQ, "=": Op.EQ, "!=": Op.NE, "<>": Op.NE, "<": Op.LT, "
 _TOKEN_NAMES = {
     "_AND": "AND", "COMPARATOR": "a comparison operator (=, !=, <, <=, >, >=)",
     "LIKE_OP": "LIKE or ILIKE", "IN_OP": "IN or NOT IN", "KEY": "a key",
-    "PREFIXED_QUOTED": "a key", "BACKQUOTED": "a back-quoted key", "SINGLE_QUOTED": "a quoted string",
+    "PREFIXED_QUOTED": "a key", "BACKQUOTED": "a back-quoted key",
+    "SINGLE_QUOTED": "a quoted string",
     "DOUBLE_QUOTED": "a quoted string", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'",
     "COMMA": "','", "$END": "the end of the filter",
 }
@@ -81,7 +82,7 @@ def _unquote(text: str) -> str:
 
 
 @v_args(inline=True)
-class _ToClauses(Transformer):  # type: ignore[type-arg]
+class _ToClauses(Transformer):
     def start(self, *comparisons: tuple[_Identifier, Op, object]) -> list:
         return list(comparisons)
 
@@ -126,11 +127,15 @@ def _describe_syntax_error(text: str, error: UnexpectedInput) -> str:
     if isinstance(error, UnexpectedEOF):
         return f"Invalid filter {text!r}: the filter ends too early; expected a value."
     if isinstance(error, UnexpectedCharacters):
-        return (f"Invalid filter {text!r}: unexpected character {text[error.pos_in_stream]!r} "
+        position = error.pos_in_stream or 0
+        return (f"Invalid filter {text!r}: unexpected character {text[position]!r} "
                 f"at column {column}.")
     if isinstance(error, UnexpectedToken):
-        found = "end of filter" if error.token.type == "$END" else repr(str(error.token))
         expected = sorted({_TOKEN_NAMES.get(name, name) for name in error.expected})
+        if error.token.type == "$END":
+            return (f"Invalid filter {text!r}: the filter ends too early; expected "
+                    f"{' or '.join(expected)} at column {len(text) + 1}.")
+        found = repr(str(error.token))
         hint = ""
         if str(error.token).upper() == "OR":
             hint = " Only AND is supported between comparisons."
@@ -223,7 +228,8 @@ def parse_filter(text: str | None, spec: FilterSpec) -> list[Clause]:
         if op in (Op.IN, Op.NOT_IN):
             if not isinstance(raw, tuple):
                 raise InvalidFilter(f"'{op.value}' needs a parenthesised list of values.")
-            clauses.append(Clause("attribute", key, op, tuple(_scalar_for(spec, key, v) for v in raw)))
+            values = tuple(_scalar_for(spec, key, v) for v in raw)
+            clauses.append(Clause("attribute", key, op, values))
         else:
             clauses.append(Clause("attribute", key, op, _scalar_for(spec, key, raw)))
     return clauses

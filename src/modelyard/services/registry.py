@@ -7,6 +7,7 @@ here, once; API adapters only translate wire formats to and from these calls.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from modelyard.domain import filters, names
 from modelyard.domain.clock import now_ms
@@ -19,6 +20,7 @@ from modelyard.services.context import Actor
 from modelyard.store.database import Database
 from modelyard.store.registry import RegistryRepository, version_not_found
 
+T = TypeVar("T")
 MAX_MODELS_PAGE = 1_000
 MAX_VERSIONS_PAGE = 200_000
 _EXCLUDE_PROMPTS = Clause("tag", PROMPT_TAG, Op.NE, "true")
@@ -47,10 +49,10 @@ class RegistryService:
         self.database = database
         self.registry = registry
 
-    def _repo_write(self):  # type: ignore[no-untyped-def]
+    def _repo_write(self) -> _RepoContext:
         return _RepoContext(self.database, self.registry, write=True)
 
-    def _repo_read(self):  # type: ignore[no-untyped-def]
+    def _repo_read(self) -> _RepoContext:
         return _RepoContext(self.database, self.registry, write=False)
 
     # ---- registered models ----------------------------------------------------------------
@@ -287,7 +289,7 @@ class RegistryService:
             raise InvalidArgument("Registered model name cannot be empty.")
 
 
-def _page(rows: list, offset: int, limit: int) -> Page:  # type: ignore[type-arg]
+def _page(rows: list[T], offset: int, limit: int) -> Page[T]:
     if len(rows) > limit:
         return Page(rows[:limit], encode_page_token(offset + limit))
     return Page(rows)

@@ -27,13 +27,13 @@ def upgrade(database: Database) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there."""
     config = _config()
     head = ScriptDirectory.from_config(config).get_current_head()
-    with database.engine.connect().execution_options(modelyard_write=True) as conn:
-        with conn.begin():
-            if database.dialect == "postgresql":
-                # Two replicas starting together must not both create the schema.
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            current = MigrationContext.configure(conn).get_current_revision()
-            if current == head:
-                return
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    connection = database.engine.connect().execution_options(modelyard_write=True)
+    with connection as conn, conn.begin():
+        if database.dialect == "postgresql":
+            # Two replicas starting together must not both create the schema.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

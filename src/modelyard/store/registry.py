@@ -61,7 +61,7 @@ def version_not_found(name: str, version: int | str) -> ModelVersionNotFound:
     return ModelVersionNotFound(f"Model Version (name={name}, version={version}) not found")
 
 
-def _version_entity(row: Row[Any], tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
+def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
     return ModelVersion(
         model_name=row.name, version=row.version, creation_timestamp=row.created_at,
         last_updated_timestamp=row.updated_at, user_id=row.user_id,
@@ -131,7 +131,7 @@ class RegistryRepository:
                  .offset(offset).limit(limit))
         return self._models_with_details(self.conn.execute(query).all())
 
-    def _models_with_details(self, rows: Sequence[Row[Any]]) -> list[RegisteredModel]:
+    def _models_with_details(self, rows: Sequence[Row]) -> list[RegisteredModel]:
         ids = [row.id for row in rows]
         tags = self._tags(rmt, rmt.c.model_id, ids)
         aliases: dict[int, list[Alias]] = defaultdict(list)
@@ -175,7 +175,7 @@ class RegistryRepository:
     def insert_version(self, **values: Any) -> int:
         return self.conn.execute(insert(mv).values(**values).returning(mv.c.id)).scalar_one()
 
-    def version_row(self, name: str, version: int) -> Row[Any]:
+    def version_row(self, name: str, version: int) -> Row:
         row = self.conn.execute(
             select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
             .where(rm.c.registry == self.registry, rm.c.name == name, mv.c.version == version)
@@ -189,7 +189,7 @@ class RegistryRepository:
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self.versions_with_details([self.version_row(name, version)])[0]
 
-    def version_by_alias(self, name: str, alias: str) -> Row[Any] | None:
+    def version_by_alias(self, name: str, alias: str) -> Row | None:
         return self.conn.execute(
             select(*_VERSION_COLUMNS)
             .select_from(rma.join(rm, rm.c.id == rma.c.model_id)
@@ -198,7 +198,7 @@ class RegistryRepository:
             .where(rm.c.registry == self.registry, rm.c.name == name, rma.c.alias == alias)
         ).first()
 
-    def highest_version(self, name: str) -> Row[Any] | None:
+    def highest_version(self, name: str) -> Row | None:
         return self.conn.execute(
             select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
             .where(rm.c.registry == self.registry, rm.c.name == name)
@@ -249,7 +249,7 @@ class RegistryRepository:
                  .offset(offset).limit(limit))
         return self.versions_with_details(self.conn.execute(query).all())
 
-    def versions_with_details(self, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
+    def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
         tags = self._tags(mvt, mvt.c.version_id, [row.id for row in rows])
         aliases: dict[tuple[int, int], list[str]] = defaultdict(list)
         model_ids = {row.model_id for row in rows}

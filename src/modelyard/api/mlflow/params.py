@@ -15,8 +15,22 @@ from modelyard.domain.errors import InvalidArgument
 _DOCS = "See the API docs for more information about request parameters."
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Params:
     def __init__(self, values: dict[str, Any], multi: dict[str, list[str]] | None = None) -> None:
+        # No text column of either database can hold a NUL character; refuse it up front.
+        for key, value in values.items():
+            if _has_nul(key) or _has_nul(value) or (multi and _has_nul(multi.get(key))):
+                raise InvalidArgument(f"Parameter '{key}' contains a NUL character.")
         self._values = values
         self._multi = multi
 

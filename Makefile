@@ -1,0 +1,42 @@
+# Modelyard: `make run` starts the registry; `make test` sets up and passes the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt
+
+.PHONY: run test lint typecheck pytest bench bench-smoke clean
+
+$(BIN)/modelyard: pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/modelyard
+	$(PIP) -e '.[test]'
+	touch $@
+
+## Start the registry on http://127.0.0.1:8080 with SQLite and artifacts in ./modelyard-data
+run: $(BIN)/modelyard
+	$(BIN)/modelyard serve
+
+## Lint, type-check and run the whole test suite (SQLite and, when reachable, PostgreSQL)
+test: $(VENV)/.test-deps lint typecheck pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+pytest: $(VENV)/.test-deps
+	$(BIN)/pytest -p no:cacheprovider
+
+## Benchmark Modelyard side by side with the MLflow server
+bench: $(VENV)/.test-deps
+	$(BIN)/python bench/run.py --size small --engine both --out bench/RESULTS.md
+
+bench-smoke: $(VENV)/.test-deps
+	$(BIN)/python bench/run.py --size smoke --engine sqlite
+
+clean:
+	rm -rf $(VENV) modelyard-data test-artifacts

@@ -1,0 +1,159 @@
+"""The filter grammar and order_by keys of the registry search, over HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture()
+def catalog(http: httpx.Client, unique_name: str) -> str:
+    """Three models under one prefix, with tags, versions and a prompt."""
+    p = unique_name
+    models = {f"{p}-demo": {"team": "ml"}, f"{p}-other-1": {"team": "Data"}, f"{p}-other-2": {}}
+    for name, tags in models.items():
+        http.post(API + "/registered-models/create",
+                  json={"name": name, "tags": [{"key": k, "value": v} for k, v in tags.items()]})
+    for i in range(3):
+        http.post(API + "/model-versions/create",
+                  json={"name": f"{p}-demo", "source": f"models:/m-{i}", "run_id": f"run{i}",
+                        "tags": [{"key": "k", "value": f"v{i}"}]})
+    http.post(API + "/registered-models/create", json={
+        "name": f"{p}-greet", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    http.post(API + "/model-versions/create", json={
+        "name": f"{p}-greet", "source": "dummy-source",
+        "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    return p
+
+
+def model_names(http: httpx.Client, filter_string: str, **params: object) -> list[str]:
+    response = http.get(API + "/registered-models/search",
+                        params={"filter": filter_string, **params})
+    assert response.status_code == 200, response.text
+    return [m["name"] for m in response.json()["registered_models"]]
+
+
+def version_keys(http: httpx.Client, filter_string: str, **params: object) -> list[str]:
+    response = http.get(API + "/model-versions/search", params={"filter": filter_string, **params})
+    assert response.status_code == 200, response.text
+    return [f"{v['name']}/{v['version']}" for v in response.json()["model_versions"]]
+
+
+def test_model_filters(http: httpx.Client, catalog: str) -> None:
+    p = catalog
+    prompt_guard = " AND tag.`mlflow.prompt.is_prompt` != 'true'"
+    assert model_names(http, f"name = '{p}-demo'") == [f"{p}-demo"]
+    assert model_names(http, f'name = "{p}-demo"') == [f"{p}-demo"]
+    assert model_names(http, f"attribute.name = '{p}-demo'") == [f"{p}-demo"]
+    assert model_names(http, f"name LIKE '{p}-other%'") == [f"{p}-other-1", f"{p}-other-2"]
+    assert model_names(http, f"name LIKE '{p.upper()}-OTHER%'") == []  # LIKE is case-sensitive
+    assert model_names(http, f"name ILIKE '{p.upper()}-OTHER%'") == [f"{p}-other-1",
+                                                                      f"{p}-other-2"]
+    assert model_names(http, f"name IN ('{p}-demo', '{p}-other-1')") == [f"{p}-demo",
+                                                                          f"{p}-other-1"]
+    assert model_names(http, f"name LIKE '{p}%' AND name NOT IN ('{p}-demo')" + prompt_guard) == [
+        f"{p}-other-1", f"{p}-other-2"]
+    assert model_names(http, f"name LIKE '{p}%' AND name != '{p}-demo'" + prompt_guard) == [
+        f"{p}-other-1", f"{p}-other-2"]
+    assert model_names(http, f"name LIKE '{p}%' AND tags.team = 'ml'") == [f"{p}-demo"]
+    assert model_names(http, f"name LIKE '{p}%' AND tags.`team` LIKE 'm%'") == [f"{p}-demo"]
+    assert model_names(http, f"name LIKE '{p}%' AND tag.team ILIKE 'D%'") == [f"{p}-other-1"]
+    # A model without the tag does not match != ...
+    assert model_names(http, f"name LIKE '{p}%' AND tags.team != 'ml'") == [f"{p}-other-1"]
+    # ... except the prompt marker, whose absence means "not a prompt".
+    assert model_names(http, f"name LIKE '{p}%'" + prompt_guard) == [
+        f"{p}-demo", f"{p}-other-1", f"{p}-other-2"]
+    assert model_names(http, f"name LIKE '{p}%' AND tags.`mlflow.prompt.is_prompt` = 'false'") \
+        == [f"{p}-demo", f"{p}-other-1", f"{p}-other-2"]
+    assert model_names(http, f"name LIKE '{p}%' AND tags.`mlflow.prompt.is_prompt` = 'true'") \
+        == [f"{p}-greet"]
+
+
+def test_version_filters(http: httpx.Client, catalog: str) -> None:
+    d = f"{catalog}-demo"
+    assert version_keys(http, f"name = '{d}'", order_by="version_number ASC") == [
+        f"{d}/1", f"{d}/2", f"{d}/3"]
+    assert version_keys(http, f"name = '{d}' AND run_id = 'run1'") == [f"{d}/2"]
+    assert version_keys(http, f"name = '{d}' AND run_id IN ('run0', 'zzz')") == [f"{d}/1"]
+    assert version_keys(http, f"name = '{d}' AND run_id NOT IN ('run0')",
+                        order_by="version_number ASC") == [f"{d}/2", f"{d}/3"]
+    assert version_keys(http, f"name = '{d}' AND source_path = 'models:/m-2'") == [f"{d}/3"]
+    assert version_keys(http, f"name = '{d}' AND source_path LIKE 'models:%'",
+                        order_by="version_number DESC") == [f"{d}/3", f"{d}/2", f"{d}/1"]
+    assert version_keys(http, f"name = '{d}' AND version_number >= 2",
+                        order_by="version_number ASC") == [f"{d}/2", f"{d}/3"]
+    assert version_keys(http, f"name = '{d}' AND version_number < 2") == [f"{d}/1"]
+    assert version_keys(http, f"name = '{d}' AND version_number != 2",
+                        order_by="version_number ASC") == [f"{d}/1", f"{d}/3"]
+    assert version_keys(http, f"name = '{d}' AND tags.k = 'v1'") == [f"{d}/2"]
+    assert version_keys(http, f"name = '{d}' AND tag.k != 'v1'",
+                        order_by="version_number ASC") == [f"{d}/1", f"{d}/3"]
+    # Prompt versions are left out unless asked for.
+    assert version_keys(http, f"name = '{catalog}-greet'") == []
+    assert version_keys(
+        http, f"name = '{catalog}-greet' AND tags.`mlflow.prompt.is_prompt` = 'true'"
+    ) == [f"{catalog}-greet/1"]
+
+
+def test_order_by(http: httpx.Client, catalog: str) -> None:
+    p = catalog
+    names = model_names(http, f"name LIKE '{p}-%'", order_by="name DESC")
+    assert names == sorted(names, reverse=True)
+    # The most recently changed model first.
+    http.post(API + "/registered-models/set-tag",
+              json={"name": f"{p}-other-1", "key": "touched", "value": "1"})
+    assert model_names(http, f"name LIKE '{p}-%'", order_by="timestamp DESC")[0] == f"{p}-other-1"
+    assert model_names(http, f"name LIKE '{p}-%'",
+                       order_by="last_updated_timestamp ASC")[-1] == f"{p}-other-1"
+    d = f"{p}-demo"
+    assert version_keys(http, f"name = '{d}'", order_by="creation_timestamp ASC")[0] == f"{d}/1"
+    assert version_keys(http, f"name = '{d}'")[0] == f"{d}/3"  # last updated first
+
+
+@pytest.mark.parametrize(
+    ("path", "filter_string", "fragment"),
+    [
+        ("registered-models", "name = 'a' OR name = 'b'", "Only AND"),
+        ("registered-models", "`name` = 'a'", "Invalid attribute key '`name`'"),
+        ("registered-models", "creation_timestamp > 0", "Invalid attribute key"),
+        ("registered-models", "description = 'x'", "Invalid attribute key 'description'"),
+        ("registered-models", "name LIKE demo", "quoted"),
+        ("registered-models", "bogus filter", "column 7"),
+        ("registered-models", "name = ", "ends too early"),
+        ("registered-models", "name > 'a'", "Invalid comparator '>'"),
+        ("registered-models", "tags.team IN ('a')", "Invalid comparator 'IN'"),
+        ("registered-models", "tags.team IS NULL", "column 11"),
+        ("model-versions", "version_number > 1.5", "numeric attribute 'version_number': 1.5"),
+        ("model-versions", "version_number IN (1, 2)", "Invalid comparator 'IN'"),
+        ("model-versions", "current_stage = 'Staging'", "Invalid attribute key 'current_stage'"),
+        ("model-versions", "source_path IN ('a')", "Invalid comparator 'IN'"),
+        ("model-versions", "name = 'a' AND", "ends too early"),
+    ],
+)
+def test_malformed_filters_say_what_and_where(
+    http: httpx.Client, path: str, filter_string: str, fragment: str
+) -> None:
+    response = http.get(f"{API}/{path}/search", params={"filter": filter_string})
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert fragment in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "order_by", "fragment"),
+    [
+        ("registered-models", ["creation_timestamp DESC"], "Invalid order by key"),
+        ("registered-models", ["tags.x DESC"], "Invalid order by key"),
+        ("registered-models", ["name ASC", "name DESC"], "duplicate"),
+        ("registered-models", ["timestamp", "last_updated_timestamp"], "duplicate"),
+        ("registered-models", ["name SIDEWAYS"], "direction"),
+        ("model-versions", ["run_id DESC"], "Invalid order by key"),
+        ("model-versions", ["source_path"], "Invalid order by key"),
+    ],
+)
+def test_bad_order_by(http: httpx.Client, path: str, order_by: list[str], fragment: str) -> None:
+    response = http.get(f"{API}/{path}/search", params={"order_by": order_by})
+    assert response.status_code == 400
+    assert fragment in response.json()["message"]

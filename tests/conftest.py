@@ -1,0 +1,94 @@
+"""Session-wide fixtures: one Modelyard server per database engine, started once.
+
+Every test that takes `server` runs against SQLite and against PostgreSQL. Without a reachable
+PostgreSQL the PostgreSQL runs are skipped with a clear reason, unless CI demands them
+(MODELYARD_TEST_REQUIRE_POSTGRES=1), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import postgres
+from tests.support.server import ServerProcess
+
+# The mlflow client retries 5xx answers for minutes; a 5xx from us is a bug, so fail fast.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+ENGINES = ["sqlite", "postgres"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if postgres.available():
+        return "modelyard: PostgreSQL at 127.0.0.1:5432 is reachable; tests run on both engines"
+    return ("modelyard: PostgreSQL is NOT reachable at 127.0.0.1:5432; "
+            "the PostgreSQL runs will be SKIPPED")
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    ok = postgres.available()
+    if not ok and postgres.required():
+        pytest.fail("PostgreSQL is required (MODELYARD_TEST_REQUIRE_POSTGRES=1) but unreachable")
+    return ok
+
+
+def database_url_for(engine: str, pg_available: bool) -> Iterator[str | None]:
+    """A fresh database for `engine`; None means SQLite in the server's data dir."""
+    if engine == "sqlite":
+        yield None
+        return
+    if not pg_available:
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL run skipped")
+    name, url = postgres.create_database()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(engine: str, pg_available: bool) -> Iterator[str | None]:
+    yield from database_url_for(engine, pg_available)
+
+
+@pytest.fixture(scope="session")
+def server(
+    engine: str, database_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp(f"server-{engine}"), database_url).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture()
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture()
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A model name no other test uses, readable in the server log."""
+    return f"{request.node.originalname.replace('_', '-')[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("MODELYARD_TEST_ARTIFACTS", "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
