@@ -15,6 +15,7 @@ from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.config import Settings
 from modelyard.services.context import LOCAL_ADMIN, Actor
 from modelyard.services.registry import RegistryService
+from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
 
 log = logging.getLogger("modelyard")
@@ -52,7 +53,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.registry = RegistryService(database)
+    app.state.units = UnitOfWorkFactory(database)
+    app.state.registry = RegistryService(app.state.units)
     app.state.authenticate = _local_admin
     return app
 

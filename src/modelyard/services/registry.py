@@ -6,7 +6,8 @@ here, once; API adapters only translate wire formats to and from these calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TypeVar
 
 from modelyard.domain import filters, names
@@ -17,7 +18,7 @@ from modelyard.domain.filters import PROMPT_TAG, Clause, Op
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services.context import Actor
-from modelyard.store.database import Database
+from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.registry import RegistryRepository, version_not_found
 
 T = TypeVar("T")
@@ -45,15 +46,19 @@ def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bo
 
 
 class RegistryService:
-    def __init__(self, database: Database, registry: str = "workspace") -> None:
-        self.database = database
+    def __init__(self, units: UnitOfWorkFactory, registry: str = "workspace") -> None:
+        self.units = units
         self.registry = registry
 
-    def _repo_write(self) -> _RepoContext:
-        return _RepoContext(self.database, self.registry, write=True)
+    @contextmanager
+    def _write(self, actor: Actor) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
+        with self.units.write(actor) as uow:
+            yield uow.registry(self.registry), uow
 
-    def _repo_read(self) -> _RepoContext:
-        return _RepoContext(self.database, self.registry, write=False)
+    @contextmanager
+    def _read(self, actor: Actor) -> Iterator[RegistryRepository]:
+        with self.units.read(actor) as uow:
+            yield uow.registry(self.registry)
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -64,23 +69,27 @@ class RegistryService:
         names.validate_model_name(name)
         clean_tags = _validated_tags(tags)
         description = names.validate_description(description)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.insert_model(name, description, actor.name, now_ms())
             repo.insert_model_tags(model_id, clean_tags)
+            uow.record("registered_model.create", "registered_model", name,
+                       after={"description": description, "tags": clean_tags})
             return repo.get_model(name)
 
     def get_registered_model(self, actor: Actor, name: str) -> RegisteredModel:
         self._require_name(name)
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             return repo.get_model(name)
 
     def rename_registered_model(self, actor: Actor, name: str, new_name: str) -> RegisteredModel:
         self._require_name(name)
         names.validate_model_name(new_name)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             if new_name != name:
                 repo.rename_model(model_id, new_name, now_ms())
+                uow.record("registered_model.rename", "registered_model", new_name,
+                           before={"name": name}, after={"name": new_name})
             return repo.get_model(new_name)
 
     def update_registered_model(
@@ -88,15 +97,18 @@ class RegistryService:
     ) -> RegisteredModel:
         self._require_name(name)
         description = names.validate_description(description)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             repo.update_model(repo.model_id(name, for_update=True), now_ms(),
                               description=description)
+            uow.record("registered_model.update", "registered_model", name,
+                       after={"description": description})
             return repo.get_model(name)
 
     def delete_registered_model(self, actor: Actor, name: str) -> None:
         self._require_name(name)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             repo.delete_model(repo.model_id(name, for_update=True))
+            uow.record("registered_model.delete", "registered_model", name)
 
     def search_registered_models(
         self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
@@ -109,23 +121,27 @@ class RegistryService:
         offset = decode_page_token(page_token)
         if limit == 0:
             return Page([])
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             rows = repo.search_models(clauses, order, offset, limit + 1)
         return _page(rows, offset, limit)
 
     def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
         self._require_name(name)
         key, value = names.validate_tag(key, value)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             repo.set_model_tag(model_id, key, value)
             repo.update_model(model_id, now_ms())
+            uow.record("registered_model.set_tag", "registered_model", name,
+                       after={"key": key, "value": value})
 
     def delete_registered_model_tag(self, actor: Actor, name: str, key: str) -> None:
         self._require_name(name)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             repo.delete_model_tag(model_id, key)
+            uow.record("registered_model.delete_tag", "registered_model", name,
+                       before={"key": key})
 
     # ---- model versions -------------------------------------------------------------------
 
@@ -144,7 +160,7 @@ class RegistryService:
             "logged_model_id": names.validate_short_text("model_id", logged_model_id),
             "description": names.validate_description(description),
         }
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name)
             now = now_ms()
             version = repo.allocate_version(model_id, now)
@@ -152,12 +168,14 @@ class RegistryService:
                 model_id=model_id, version=version, stage=Stage.NONE.value, status="READY",
                 status_message="", user_id=actor.name, created_at=now, updated_at=now, **values)
             repo.insert_version_tags(version_id, clean_tags)
+            uow.record("model_version.create", "model_version", f"{name}/{version}",
+                       after={**values, "tags": clean_tags})
             return repo.get_version(name, version)
 
     def get_model_version(self, actor: Actor, name: str, version: str | int) -> ModelVersion:
         self._require_name(name)
         number = names.parse_version(version)
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             return repo.get_version(name, number)
 
     def update_model_version(
@@ -166,9 +184,12 @@ class RegistryService:
         self._require_name(name)
         number = names.parse_version(version)
         description = names.validate_description(description)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             row = repo.version_row(name, number)
             repo.update_version(row.id, now_ms(), description=description)
+            uow.record("model_version.update", "model_version", f"{name}/{number}",
+                       before={"description": row.description},
+                       after={"description": description})
             return repo.get_version(name, number)
 
     def transition_model_version_stage(
@@ -179,7 +200,7 @@ class RegistryService:
         number = names.parse_version(version)
         target = parse_stage(stage)
         check_archive_existing(target, archive_existing_versions)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
             now = now_ms()
@@ -187,23 +208,29 @@ class RegistryService:
                 repo.archive_stage(model_id, target, number, now)
             repo.update_version(row.id, now, stage=target.value)
             repo.update_model(model_id, now)
+            uow.record("model_version.transition_stage", "model_version", f"{name}/{number}",
+                       before={"stage": row.stage},
+                       after={"stage": target.value,
+                              "archive_existing_versions": archive_existing_versions})
             return repo.get_version(name, number)
 
     def delete_model_version(self, actor: Actor, name: str, version: str | int) -> None:
         self._require_name(name)
         number = names.parse_version(version)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
             repo.delete_version(row.id, model_id, number)
             repo.update_model(model_id, now_ms())
+            uow.record("model_version.delete", "model_version", f"{name}/{number}",
+                       before={"source": row.source, "stage": row.stage})
 
     def get_latest_versions(
         self, actor: Actor, name: str, stages: Iterable[str] | None = None
     ) -> list[ModelVersion]:
         self._require_name(name)
         wanted = [parse_stage(s) for s in stages or ()] or None
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             model_id = repo.model_id(name)
             return [v for _, v in repo.latest_versions([model_id], wanted)]
 
@@ -218,7 +245,7 @@ class RegistryService:
                                        filters.VERSION_DEFAULT_ORDER)
         limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
         offset = decode_page_token(page_token)
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             rows = repo.search_versions(clauses, order, offset, limit + 1)
         return _page(rows, offset, limit)
 
@@ -231,18 +258,22 @@ class RegistryService:
         self._require_name(name)
         number = names.parse_version(version)
         key, value = names.validate_tag(key, value)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             row = repo.version_row(name, number)
             repo.set_version_tag(row.id, key, value)
             repo.update_version(row.id, now_ms())
+            uow.record("model_version.set_tag", "model_version", f"{name}/{number}",
+                       after={"key": key, "value": value})
 
     def delete_model_version_tag(
         self, actor: Actor, name: str, version: str | int, key: str
     ) -> None:
         self._require_name(name)
         number = names.parse_version(version)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             repo.delete_version_tag(repo.version_row(name, number).id, key)
+            uow.record("model_version.delete_tag", "model_version", f"{name}/{number}",
+                       before={"key": key})
 
     # ---- aliases --------------------------------------------------------------------------
 
@@ -252,24 +283,28 @@ class RegistryService:
         self._require_name(name)
         names.validate_alias_name(alias)
         number = names.parse_version(version)
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             repo.version_row(name, number)
             repo.set_alias(model_id, alias, number)
             repo.update_model(model_id, now_ms())
+            uow.record("registered_model.set_alias", "registered_model", name,
+                       after={"alias": alias, "version": number})
 
     def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
         self._require_name(name)
         if not alias:
             raise InvalidArgument("Registered model alias name cannot be empty.")
-        with self._repo_write() as repo:
+        with self._write(actor) as (repo, uow):
             model_id = repo.model_id(name, for_update=True)
             repo.delete_alias(model_id, alias)
             repo.update_model(model_id, now_ms())
+            uow.record("registered_model.delete_alias", "registered_model", name,
+                       before={"alias": alias})
 
     def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
         self._require_name(name)
-        with self._repo_read() as repo:
+        with self._read(actor) as repo:
             if alias.lower() == "latest":
                 row = repo.highest_version(name)
             else:
@@ -293,17 +328,3 @@ def _page(rows: list[T], offset: int, limit: int) -> Page[T]:
     if len(rows) > limit:
         return Page(rows[:limit], encode_page_token(offset + limit))
     return Page(rows)
-
-
-class _RepoContext:
-    """A unit of work yielding a repository bound to its connection."""
-
-    def __init__(self, database: Database, registry: str, write: bool) -> None:
-        self._context = database.write() if write else database.read()
-        self._registry = registry
-
-    def __enter__(self) -> RegistryRepository:
-        return RegistryRepository(self._context.__enter__(), self._registry)
-
-    def __exit__(self, *exc: object) -> None:
-        self._context.__exit__(*exc)  # type: ignore[arg-type]

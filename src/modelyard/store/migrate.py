@@ -26,14 +26,15 @@ def _config() -> Config:
 def upgrade(database: Database) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there."""
     config = _config()
-    head = ScriptDirectory.from_config(config).get_current_head()
+    # Features add their own revisions off the core; upgrading to every head applies them all.
+    heads = set(ScriptDirectory.from_config(config).get_heads())
     connection = database.engine.connect().execution_options(modelyard_write=True)
     with connection as conn, conn.begin():
         if database.dialect == "postgresql":
             # Two replicas starting together must not both create the schema.
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-        current = MigrationContext.configure(conn).get_current_revision()
-        if current == head:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == heads:
             return
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")

@@ -1,0 +1,69 @@
+"""The unit of work: one transaction, the repositories bound to it, and the events it records.
+
+Every mutation a service makes calls `record(...)`; the recorded events are handed to the
+registered `before_commit` hooks inside the same transaction (the audit trail and the webhook
+outbox are such hooks), so a change and its side effects commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from modelyard.services.context import Actor
+from modelyard.store.database import Database
+from modelyard.store.registry import RegistryRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change (or one denied request) as the audit trail and webhooks see it."""
+
+    action: str  # e.g. "registered_model.create", "model_version.set_alias"
+    object_type: str  # e.g. "registered_model", "model_version", "catalog"
+    object_name: str  # e.g. "fraud-model", "fraud-model/3", "main.fraud.detector/3"
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+CommitHook = Callable[[Connection, Actor, list[Event]], None]
+
+
+@dataclass
+class UnitOfWork:
+    conn: Connection
+    actor: Actor
+    events: list[Event] = field(default_factory=list)
+
+    def registry(self, registry: str = "workspace") -> RegistryRepository:
+        return RegistryRepository(self.conn, registry)
+
+    def record(self, action: str, object_type: str, object_name: str,
+               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+        self.events.append(Event(action, object_type, object_name, before, after))
+
+
+class UnitOfWorkFactory:
+    """Opens units of work on one database and runs the commit hooks for write units."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.before_commit: list[CommitHook] = []
+
+    @contextmanager
+    def write(self, actor: Actor) -> Iterator[UnitOfWork]:
+        with self.database.write() as conn:
+            uow = UnitOfWork(conn, actor)
+            yield uow
+            if uow.events:
+                for hook in self.before_commit:
+                    hook(conn, actor, uow.events)
+
+    @contextmanager
+    def read(self, actor: Actor) -> Iterator[UnitOfWork]:
+        with self.database.read() as conn:
+            yield UnitOfWork(conn, actor)
