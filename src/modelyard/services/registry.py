@@ -175,8 +175,11 @@ class RegistryService:
     def get_model_version(self, actor: Actor, name: str, version: str | int) -> ModelVersion:
         self._require_name(name)
         number = names.parse_version(version)
+        found = self.units.point_reads.version_by_number(self.registry, name, number)
+        if found is not None:
+            return found
         with self._read(actor) as repo:
-            return repo.get_version(name, number)
+            return repo.get_version(name, number)  # raises the precise not-found error
 
     def update_model_version(
         self, actor: Actor, name: str, version: str | int, description: str | None
@@ -304,6 +307,10 @@ class RegistryService:
 
     def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
         self._require_name(name)
+        if alias.lower() != "latest":
+            found = self.units.point_reads.version_by_alias(self.registry, name, alias)
+            if found is not None:
+                return found
         with self._read(actor) as repo:
             if alias.lower() == "latest":
                 row = repo.highest_version(name)

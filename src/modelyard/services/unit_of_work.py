@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from modelyard.services.context import Actor
 from modelyard.store.database import Database
+from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
 
 
@@ -53,6 +54,8 @@ class UnitOfWorkFactory:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.before_commit: list[CommitHook] = []
+        #: The hot single-statement reads, outside any unit of work (see store.point_reads).
+        self.point_reads = PointReads(database)
 
     @contextmanager
     def write(self, actor: Actor) -> Iterator[UnitOfWork]:

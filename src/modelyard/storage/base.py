@@ -1,0 +1,63 @@
+"""The interface every artifact backend implements.
+
+Locations are URIs (`file:///…` for the local backend, `s3://bucket/prefix/…` for S3). A model
+version owns one location (a "directory"); its files live below it under relative paths.
+Backends stream: no method holds a whole file in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    path: str  # relative to the version's location, '/'-separated
+    size: int
+    sha256: str = ""  # hex; empty where the backend has not computed it
+
+
+class ArtifactStore(Protocol):
+    """Where governed model files live."""
+
+    #: The URI all locations of this store start with.
+    root: str
+
+    def location_for(self, *parts: str) -> str:
+        """The URI of a location below the root (parts are joined with '/')."""
+        ...
+
+    async def write_stream(self, location: str, path: str,
+                           chunks: AsyncIterator[bytes]) -> StoredFile:
+        """Store one file from a stream of chunks; returns its size and SHA-256."""
+        ...
+
+    def read_stream(self, location: str, path: str) -> Iterator[bytes]:
+        """The file's bytes in chunks of at most CHUNK_SIZE."""
+        ...
+
+    def list_files(self, location: str) -> list[StoredFile]:
+        """Every file below a location, recursively, sorted by path (sha256 not filled)."""
+        ...
+
+    def digest_files(self, location: str) -> list[StoredFile]:
+        """Every file below a location with its SHA-256, read back from the store."""
+        ...
+
+    def delete_location(self, location: str) -> None:
+        """Remove a location and everything below it; a missing location is not an error."""
+        ...
+
+
+def root_digest(files: list[StoredFile]) -> str:
+    """One SHA-256 over the sorted (path, size, sha256) list: the version's content address."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in sorted(files, key=lambda f: f.path):
+        digest.update(f"{file.path}\0{file.size}\0{file.sha256}\n".encode())
+    return digest.hexdigest()

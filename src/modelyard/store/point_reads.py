@@ -1,0 +1,135 @@
+"""The hot point reads, each one precompiled SQL statement on a raw driver connection.
+
+Reading a model version by alias or number is the registry's most frequent call (every
+`load_model`). Building, caching and executing a SQLAlchemy statement costs far more CPU than
+SQLite takes to answer it, so these reads are compiled once per dialect at start-up and run on a
+per-thread DBAPI connection in autocommit mode. One statement returns the version with its tags
+and aliases (as JSON), so the read is a consistent snapshot without an explicit transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy.sql import Select, bindparam
+
+from modelyard.domain.entities import ModelVersion
+from modelyard.domain.stages import Stage
+from modelyard.store.database import Database
+from modelyard.store.tables import (
+    model_version_tags,
+    model_versions,
+    registered_model_aliases,
+    registered_models,
+)
+
+rm, mv = registered_models, model_versions
+mvt, rma = model_version_tags, registered_model_aliases
+
+
+def _aggregates(dialect: str) -> tuple[Any, Any]:
+    """Correlated sub-queries: the version's tags as [[key, value]…] and its aliases as […].
+
+    Their order is not guaranteed by either dialect; `_version` sorts them.
+    """
+    # Its own alias of the aliases table: the by-alias query joins the table itself.
+    va = rma.alias("version_aliases")
+    if dialect == "postgresql":
+        empty = literal_column("'[]'::json")
+        tags = select(func.coalesce(func.json_agg(func.json_build_array(mvt.c.key, mvt.c.value)),
+                                    empty))
+        aliases = select(func.coalesce(func.json_agg(va.c.alias), empty))
+    else:
+        tags = select(func.json_group_array(func.json_array(mvt.c.key, mvt.c.value)))
+        aliases = select(func.json_group_array(va.c.alias))
+    tags = tags.where(mvt.c.version_id == mv.c.id)
+    aliases = aliases.where(va.c.model_id == mv.c.model_id, va.c.version == mv.c.version)
+    return (tags.scalar_subquery().label("tags"), aliases.scalar_subquery().label("aliases"))
+
+
+def _statements(dialect: str) -> dict[str, Select[Any]]:
+    tags, aliases = _aggregates(dialect)
+    columns = (rm.c.name, mv.c.version, mv.c.created_at, mv.c.updated_at, mv.c.user_id,
+               mv.c.stage, mv.c.description, mv.c.source, mv.c.run_id, mv.c.run_link,
+               mv.c.status, mv.c.status_message, mv.c.logged_model_id, tags, aliases)
+    by_alias = (
+        select(*columns)
+        .select_from(rma.join(rm, rm.c.id == rma.c.model_id)
+                     .join(mv, and_(mv.c.model_id == rma.c.model_id,
+                                    mv.c.version == rma.c.version)))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
+               rma.c.alias == bindparam("alias"))
+    )
+    by_number = (
+        select(*columns).select_from(mv.join(rm, rm.c.id == mv.c.model_id))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
+               mv.c.version == bindparam("version"))
+    )
+    return {"by_alias": by_alias, "by_number": by_number}
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _version(row: tuple[Any, ...]) -> ModelVersion:
+    (name, version, created_at, updated_at, user_id, stage, description, source, run_id,
+     run_link, status, status_message, logged_model_id, tags, aliases) = row
+    return ModelVersion(
+        model_name=name, version=version, creation_timestamp=created_at,
+        last_updated_timestamp=updated_at, user_id=user_id, current_stage=Stage(stage),
+        description=description, source=source, run_id=run_id, run_link=run_link,
+        status=status, status_message=status_message, logged_model_id=logged_model_id,
+        tags=dict(sorted(_json(tags))), aliases=tuple(sorted(_json(aliases))),
+    )
+
+
+class PointReads:
+    """Precompiled single-statement reads; safe to share across threads."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        dialect = database.engine.dialect
+        self._sql = {}
+        for key, statement in _statements(dialect.name).items():
+            compiled = statement.compile(dialect=dialect)
+            self._sql[key] = (compiled.string, list(compiled.positiontup or []))
+        self._named = dialect.paramstyle in ("named", "pyformat")
+        self._local = threading.local()
+
+    def _cursor(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            # A connection of its own (not from the pool), kept for this thread's lifetime.
+            fairy = self._database.engine.raw_connection()
+            fairy.detach()
+            connection: Any = fairy.dbapi_connection
+            if self._database.dialect == "postgresql":
+                connection.autocommit = True
+            self._local.connection = connection
+        return connection.cursor()
+
+    def _one(self, key: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        sql, order = self._sql[key]
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql, params if self._named else [params[name] for name in order])
+            return cursor.fetchone()
+        except Exception:
+            # A broken connection (database restarted, say) is dropped; the next read reconnects.
+            self._local.connection.close()
+            self._local.connection = None
+            raise
+        finally:
+            cursor.close()
+
+    def version_by_alias(self, registry: str, name: str, alias: str) -> ModelVersion | None:
+        row = self._one("by_alias", {"registry": registry, "name": name, "alias": alias})
+        return _version(row) if row else None
+
+    def version_by_number(self, registry: str, name: str, version: int) -> ModelVersion | None:
+        row = self._one("by_number", {"registry": registry, "name": name, "version": version})
+        return _version(row) if row else None
