@@ -38,7 +38,7 @@ def _aggregates(dialect: str) -> tuple[Any, Any]:
     # Its own alias of the aliases table: the by-alias query joins the table itself.
     va = rma.alias("version_aliases")
     if dialect == "postgresql":
-        empty = literal_column("'[]'::json")
+        empty: Any = literal_column("'[]'::json")
         tags = select(func.coalesce(func.json_agg(func.json_build_array(mvt.c.key, mvt.c.value)),
                                     empty))
         aliases = select(func.coalesce(func.json_agg(va.c.alias), empty))
@@ -101,12 +101,12 @@ class PointReads:
         self._local = threading.local()
 
     def _cursor(self) -> Any:
-        connection = getattr(self._local, "connection", None)
+        connection: Any = getattr(self._local, "connection", None)
         if connection is None:
             # A connection of its own (not from the pool), kept for this thread's lifetime.
             fairy = self._database.engine.raw_connection()
             fairy.detach()
-            connection: Any = fairy.dbapi_connection
+            connection = fairy.dbapi_connection
             if self._database.dialect == "postgresql":
                 connection.autocommit = True
             self._local.connection = connection
