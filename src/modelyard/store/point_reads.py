@@ -9,6 +9,7 @@ and aliases (as JSON), so the read is a consistent snapshot without an explicit 
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -30,7 +31,8 @@ rm, mv = registered_models, model_versions
 mvt, rma = model_version_tags, registered_model_aliases
 
 
-def _aggregates(dialect: str) -> tuple[Any, Any]:
+@functools.cache
+def version_aggregates(dialect: str) -> tuple[Any, Any]:
     """Correlated sub-queries: the version's tags as [[key, value]…] and its aliases as […].
 
     Their order is not guaranteed by either dialect; `_version` sorts them.
@@ -51,7 +53,7 @@ def _aggregates(dialect: str) -> tuple[Any, Any]:
 
 
 def _statements(dialect: str) -> dict[str, Select[Any]]:
-    tags, aliases = _aggregates(dialect)
+    tags, aliases = version_aggregates(dialect)
     columns = (rm.c.name, mv.c.version, mv.c.created_at, mv.c.updated_at, mv.c.user_id,
                mv.c.stage, mv.c.description, mv.c.source, mv.c.run_id, mv.c.run_link,
                mv.c.status, mv.c.status_message, mv.c.logged_model_id, tags, aliases)
@@ -71,7 +73,10 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     return {"by_alias": by_alias, "by_number": by_number}
 
 
-def _json(value: Any) -> Any:
+def decode_json(value: Any) -> Any:
+    """JSON aggregated by the database: text from SQLite, already decoded from psycopg."""
+    if value is None:
+        return []
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
@@ -83,7 +88,7 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
         last_updated_timestamp=updated_at, user_id=user_id, current_stage=Stage(stage),
         description=description, source=source, run_id=run_id, run_link=run_link,
         status=status, status_message=status_message, logged_model_id=logged_model_id,
-        tags=dict(sorted(_json(tags))), aliases=tuple(sorted(_json(aliases))),
+        tags=dict(sorted(decode_json(tags))), aliases=tuple(sorted(decode_json(aliases))),
     )
 
 

@@ -7,11 +7,22 @@ per row.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -25,12 +36,14 @@ from modelyard.domain.errors import (
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
 from modelyard.store.filter_sql import clauses_to_sql
+from modelyard.store.point_reads import decode_json, version_aggregates
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
     registered_model_aliases,
     registered_model_tags,
     registered_models,
+    workspace_permissions,
 )
 
 rm = registered_models
@@ -51,6 +64,32 @@ _VERSION_ORDER_COLUMNS = {"name": rm.c.name, "version_number": mv.c.version,
                           "last_updated_timestamp": mv.c.updated_at}
 _VERSION_FILTER_COLUMNS = {"name": rm.c.name, "run_id": mv.c.run_id, "source_path": mv.c.source,
                            "version_number": mv.c.version}
+
+
+@functools.cache
+def _model_aggregates(dialect: str) -> tuple[Any, Any]:
+    """Correlated sub-queries: a model's tags as [[key, value]…], aliases as [[alias, version]…]."""
+    if dialect == "postgresql":
+        empty: Any = literal_column("'[]'::json")
+        tags = select(func.coalesce(func.json_agg(func.json_build_array(rmt.c.key, rmt.c.value)),
+                                    empty))
+        aliases = select(func.coalesce(func.json_agg(func.json_build_array(rma.c.alias,
+                                                                           rma.c.version)), empty))
+    else:
+        tags = select(func.json_group_array(func.json_array(rmt.c.key, rmt.c.value)))
+        aliases = select(func.json_group_array(func.json_array(rma.c.alias, rma.c.version)))
+    return (tags.where(rmt.c.model_id == rm.c.id).scalar_subquery().label("tags"),
+            aliases.where(rma.c.model_id == rm.c.id).scalar_subquery().label("aliases"))
+
+
+def _visible_to(readers: frozenset[str] | None) -> list[Any]:
+    """Search conditions for a caller who may not read every model: models it created, or on
+    which one of `readers` (its name and groups) holds a permission level."""
+    if readers is None:
+        return []
+    levels = select(workspace_permissions.c.model_id).where(
+        workspace_permissions.c.principal.in_(sorted(readers)), workspace_permissions.c.level > 0)
+    return [rm.c.user_id.in_(sorted(readers)) | rm.c.id.in_(levels)]
 
 
 def _model_not_found(name: str) -> RegisteredModelNotFound:
@@ -123,37 +162,39 @@ class RegistryRepository:
         return self._models_with_details([row])[0]
 
     def search_models(
-        self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int
+        self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
+        readers: frozenset[str] | None = None,
     ) -> list[RegisteredModel]:
         conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id)
+        conditions += _visible_to(readers)
         query = (select(*_MODEL_COLUMNS).where(rm.c.registry == self.registry, *conditions)
                  .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
                  .offset(offset).limit(limit))
         return self._models_with_details(self.conn.execute(query).all())
 
     def _models_with_details(self, rows: Sequence[Row]) -> list[RegisteredModel]:
+        """Entities for model rows: tags and aliases in one query, latest versions in another."""
         ids = [row.id for row in rows]
-        tags = self._tags(rmt, rmt.c.model_id, ids)
-        aliases: dict[int, list[Alias]] = defaultdict(list)
+        details: dict[int, tuple[Any, Any]] = {}
         latest: dict[int, list[ModelVersion]] = defaultdict(list)
         if ids:
-            for model_id, alias, version in self.conn.execute(
-                select(rma.c.model_id, rma.c.alias, rma.c.version)
-                .where(rma.c.model_id.in_(ids)).order_by(rma.c.model_id, rma.c.alias)
-            ):
-                aliases[model_id].append(Alias(alias, version))
-            for version in self.latest_versions(ids, None):
-                latest[version[0]].append(version[1])
-        return [
-            RegisteredModel(
+            tags, aliases = _model_aggregates(self.conn.dialect.name)
+            details = {model_id: (model_tags, model_aliases) for model_id, model_tags, model_aliases
+                       in self.conn.execute(select(rm.c.id, tags, aliases)
+                                            .where(rm.c.id.in_(ids)))}
+            for model_id, version in self.latest_versions(ids, None):
+                latest[model_id].append(version)
+        models = []
+        for row in rows:
+            model_tags, model_aliases = details.get(row.id, (None, None))
+            models.append(RegisteredModel(
                 name=row.name, creation_timestamp=row.created_at,
                 last_updated_timestamp=row.updated_at, user_id=row.user_id,
-                description=row.description, tags=tags.get(row.id, {}),
-                aliases=tuple(aliases.get(row.id, ())),
+                description=row.description, tags=dict(sorted(decode_json(model_tags))),
+                aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(model_aliases))),
                 latest_versions=tuple(latest.get(row.id, ())),
-            )
-            for row in rows
-        ]
+            ))
+        return models
 
     def set_model_tag(self, model_id: int, key: str, value: str) -> None:
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value},
@@ -240,9 +281,11 @@ class RegistryRepository:
                         strict=True))
 
     def search_versions(
-        self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int
+        self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
+        readers: frozenset[str] | None = None,
     ) -> list[ModelVersion]:
         conditions = clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id)
+        conditions += _visible_to(readers)
         query = (select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
                  .where(rm.c.registry == self.registry, *conditions)
                  .order_by(*self._order(order, _VERSION_ORDER_COLUMNS))
@@ -250,18 +293,19 @@ class RegistryRepository:
         return self.versions_with_details(self.conn.execute(query).all())
 
     def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
-        tags = self._tags(mvt, mvt.c.version_id, [row.id for row in rows])
-        aliases: dict[tuple[int, int], list[str]] = defaultdict(list)
-        model_ids = {row.model_id for row in rows}
-        if model_ids:
-            for model_id, version, alias in self.conn.execute(
-                select(rma.c.model_id, rma.c.version, rma.c.alias)
-                .where(rma.c.model_id.in_(model_ids)).order_by(rma.c.alias)
-            ):
-                aliases[(model_id, version)].append(alias)
-        return [_version_entity(row, tags.get(row.id, {}), aliases.get((row.model_id, row.version),
-                                                                          ()))
-                for row in rows]
+        """Entities for version rows, their tags and aliases fetched in one query."""
+        if not rows:
+            return []
+        tags, aliases = version_aggregates(self.conn.dialect.name)
+        details = {version_id: (version_tags, version_aliases)
+                   for version_id, version_tags, version_aliases in self.conn.execute(
+                       select(mv.c.id, tags, aliases).where(mv.c.id.in_([r.id for r in rows])))}
+        versions = []
+        for row in rows:
+            version_tags, version_aliases = details.get(row.id, (None, None))
+            versions.append(_version_entity(row, dict(sorted(decode_json(version_tags))),
+                                            sorted(decode_json(version_aliases))))
+        return versions
 
     def set_version_tag(self, version_id: int, key: str, value: str) -> None:
         self._upsert(mvt, {"version_id": version_id, "key": key, "value": value},
@@ -290,16 +334,6 @@ class RegistryRepository:
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.alias == alias))
 
     # ---- helpers ---------------------------------------------------------------------------
-
-    def _tags(self, table: Any, owner: Any, ids: list[int]) -> dict[int, dict[str, str]]:
-        tags: dict[int, dict[str, str]] = defaultdict(dict)
-        if ids:
-            for owner_id, key, value in self.conn.execute(
-                select(owner, table.c.key, table.c.value).where(owner.in_(ids))
-                .order_by(owner, table.c.key)
-            ):
-                tags[owner_id][key] = value
-        return tags
 
     @staticmethod
     def _order(order: list[OrderKey], columns: dict[str, Any]) -> list[Any]:
