@@ -11,14 +11,18 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from modelyard.domain import filters, names
+from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
 from modelyard.domain.errors import AliasNotFound, InvalidArgument
 from modelyard.domain.filters import PROMPT_TAG, Clause, Op
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
+from modelyard.services import authorization
 from modelyard.services.context import Actor
+from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.store.identity import IdentityRepository
 from modelyard.store.registry import RegistryRepository, version_not_found
 
 T = TypeVar("T")
@@ -70,21 +74,26 @@ class RegistryService:
         clean_tags = _validated_tags(tags)
         description = names.validate_description(description)
         with self._write(actor) as (repo, uow):
-            model_id = repo.insert_model(name, description, actor.name, now_ms())
+            now = now_ms()
+            model_id = repo.insert_model(name, description, actor.name, now)
             repo.insert_model_tags(model_id, clean_tags)
             uow.record("registered_model.create", "registered_model", name,
                        after={"description": description, "tags": clean_tags})
-            return repo.get_model(name)
+        return RegisteredModel(name=name, creation_timestamp=now, last_updated_timestamp=now,
+                               user_id=actor.name, description=description,
+                               tags=dict(sorted(clean_tags.items())))
 
     def get_registered_model(self, actor: Actor, name: str) -> RegisteredModel:
         self._require_name(name)
         with self._read(actor) as repo:
+            self._authorize(repo, actor, name, Level.CAN_READ, "registered_model.get")
             return repo.get_model(name)
 
     def rename_registered_model(self, actor: Actor, name: str, new_name: str) -> RegisteredModel:
         self._require_name(name)
         names.validate_model_name(new_name)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_MANAGE, "registered_model.rename")
             model_id = repo.model_id(name, for_update=True)
             if new_name != name:
                 repo.rename_model(model_id, new_name, now_ms())
@@ -98,6 +107,7 @@ class RegistryService:
         self._require_name(name)
         description = names.validate_description(description)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.update")
             repo.update_model(repo.model_id(name, for_update=True), now_ms(),
                               description=description)
             uow.record("registered_model.update", "registered_model", name,
@@ -107,7 +117,11 @@ class RegistryService:
     def delete_registered_model(self, actor: Actor, name: str) -> None:
         self._require_name(name)
         with self._write(actor) as (repo, uow):
-            repo.delete_model(repo.model_id(name, for_update=True))
+            self._authorize(repo, actor, name, Level.CAN_MANAGE, "registered_model.delete")
+            model_id = repo.model_id(name, for_update=True)
+            repo.delete_model(model_id)
+            if self.registry == "workspace":
+                IdentityRepository(repo.conn).clear_workspace_levels(model_id)
             uow.record("registered_model.delete", "registered_model", name)
 
     def search_registered_models(
@@ -122,13 +136,15 @@ class RegistryService:
         if limit == 0:
             return Page([])
         with self._read(actor) as repo:
-            rows = repo.search_models(clauses, order, offset, limit + 1)
+            rows = repo.search_models(clauses, order, offset, limit + 1,
+                                      self._readers(repo, actor))
         return _page(rows, offset, limit)
 
     def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
         self._require_name(name)
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_tag")
             model_id = repo.model_id(name, for_update=True)
             repo.set_model_tag(model_id, key, value)
             repo.update_model(model_id, now_ms())
@@ -138,6 +154,7 @@ class RegistryService:
     def delete_registered_model_tag(self, actor: Actor, name: str, key: str) -> None:
         self._require_name(name)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.delete_tag")
             model_id = repo.model_id(name, for_update=True)
             repo.delete_model_tag(model_id, key)
             uow.record("registered_model.delete_tag", "registered_model", name,
@@ -161,20 +178,27 @@ class RegistryService:
             "description": names.validate_description(description),
         }
         with self._write(actor) as (repo, uow):
-            model_id = repo.model_id(name)
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.create")
             now = now_ms()
-            version = repo.allocate_version(model_id, now)
+            model_id, version = repo.allocate_version(name, now)
             version_id = repo.insert_version(
                 model_id=model_id, version=version, stage=Stage.NONE.value, status="READY",
                 status_message="", user_id=actor.name, created_at=now, updated_at=now, **values)
             repo.insert_version_tags(version_id, clean_tags)
             uow.record("model_version.create", "model_version", f"{name}/{version}",
                        after={**values, "tags": clean_tags})
-            return repo.get_version(name, version)
+        # Everything about a new version is known here: no need to read it back.
+        return ModelVersion(
+            model_name=name, version=version, creation_timestamp=now,
+            last_updated_timestamp=now, user_id=actor.name, current_stage=Stage.NONE,
+            description=values["description"], source=source, run_id=values["run_id"],
+            run_link=values["run_link"], status="READY", status_message="",
+            logged_model_id=values["logged_model_id"], tags=dict(sorted(clean_tags.items())))
 
     def get_model_version(self, actor: Actor, name: str, version: str | int) -> ModelVersion:
         self._require_name(name)
         number = names.parse_version(version)
+        self._authorize_read(actor, name, "model_version.get")
         found = self.units.point_reads.version_by_number(self.registry, name, number)
         if found is not None:
             return found
@@ -188,6 +212,7 @@ class RegistryService:
         number = names.parse_version(version)
         description = names.validate_description(description)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.update")
             row = repo.version_row(name, number)
             repo.update_version(row.id, now_ms(), description=description)
             uow.record("model_version.update", "model_version", f"{name}/{number}",
@@ -197,30 +222,41 @@ class RegistryService:
 
     def transition_model_version_stage(
         self, actor: Actor, name: str, version: str | int, stage: str,
-        archive_existing_versions: bool = False,
+        archive_existing_versions: bool = False, comment: str | None = None,
     ) -> ModelVersion:
+        """Move a version between stages; the level needed depends on both stages, and the
+        move is written to the version's activity list (with `comment`)."""
         self._require_name(name)
         number = names.parse_version(version)
         target = parse_stage(stage)
         check_archive_existing(target, archive_existing_versions)
+        comment = validate_comment(comment)
         with self._write(actor) as (repo, uow):
+            level = self._authorize(repo, actor, name, Level.CAN_READ,
+                                    "model_version.transition_stage")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
-            now = now_ms()
-            if archive_existing_versions:
-                repo.archive_stage(model_id, target, number, now)
-            repo.update_version(row.id, now, stage=target.value)
-            repo.update_model(model_id, now)
+            needed = level_for_transition(Stage(row.stage), target)
+            if level < needed:
+                raise authorization.deny(
+                    f"User '{actor.name}' does not have permission '{needed.name}' on "
+                    f"registered model '{name}', which moving a version from {row.stage} to "
+                    f"{target.value} requires.", "model_version.transition_stage",
+                    "registered_model", name)
+            apply_transition(uow, repo, actor, model_id, row, target, archive_existing_versions,
+                             comment)
             uow.record("model_version.transition_stage", "model_version", f"{name}/{number}",
                        before={"stage": row.stage},
                        after={"stage": target.value,
-                              "archive_existing_versions": archive_existing_versions})
+                              "archive_existing_versions": archive_existing_versions,
+                              **({"comment": comment} if comment else {})})
             return repo.get_version(name, number)
 
     def delete_model_version(self, actor: Actor, name: str, version: str | int) -> None:
         self._require_name(name)
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_MANAGE, "model_version.delete")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
             repo.delete_version(row.id, model_id, number)
@@ -234,6 +270,7 @@ class RegistryService:
         self._require_name(name)
         wanted = [parse_stage(s) for s in stages or ()] or None
         with self._read(actor) as repo:
+            self._authorize(repo, actor, name, Level.CAN_READ, "model_version.get_latest")
             model_id = repo.model_id(name)
             return [v for _, v in repo.latest_versions([model_id], wanted)]
 
@@ -249,7 +286,8 @@ class RegistryService:
         limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
         offset = decode_page_token(page_token)
         with self._read(actor) as repo:
-            rows = repo.search_versions(clauses, order, offset, limit + 1)
+            rows = repo.search_versions(clauses, order, offset, limit + 1,
+                                        self._readers(repo, actor))
         return _page(rows, offset, limit)
 
     def get_model_version_download_uri(self, actor: Actor, name: str, version: str | int) -> str:
@@ -262,6 +300,7 @@ class RegistryService:
         number = names.parse_version(version)
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.set_tag")
             row = repo.version_row(name, number)
             repo.set_version_tag(row.id, key, value)
             repo.update_version(row.id, now_ms())
@@ -274,6 +313,7 @@ class RegistryService:
         self._require_name(name)
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.delete_tag")
             repo.delete_version_tag(repo.version_row(name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{name}/{number}",
                        before={"key": key})
@@ -287,6 +327,7 @@ class RegistryService:
         names.validate_alias_name(alias)
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
             model_id = repo.model_id(name, for_update=True)
             repo.version_row(name, number)
             repo.set_alias(model_id, alias, number)
@@ -299,6 +340,7 @@ class RegistryService:
         if not alias:
             raise InvalidArgument("Registered model alias name cannot be empty.")
         with self._write(actor) as (repo, uow):
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.delete_alias")
             model_id = repo.model_id(name, for_update=True)
             repo.delete_alias(model_id, alias)
             repo.update_model(model_id, now_ms())
@@ -307,6 +349,7 @@ class RegistryService:
 
     def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
         self._require_name(name)
+        self._authorize_read(actor, name, "model_version.get_by_alias")
         if alias.lower() != "latest":
             found = self.units.point_reads.version_by_alias(self.registry, name, alias)
             if found is not None:
@@ -324,6 +367,26 @@ class RegistryService:
             return repo.versions_with_details([row])[0]
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _authorize(self, repo: RegistryRepository, actor: Actor, name: str, needed: Level,
+                   action: str) -> Level:
+        """Raise unless the caller holds `needed` on the workspace model (services/
+        authorization.py); Unity Catalog models are authorized by their own service."""
+        if actor.is_admin or self.registry != "workspace":
+            return Level.CAN_MANAGE
+        return authorization.require_workspace_model(repo.conn, actor, name, needed, action)
+
+    def _authorize_read(self, actor: Actor, name: str, action: str) -> None:
+        """The point reads run outside a unit of work; check access in one of its own."""
+        if actor.is_admin or self.registry != "workspace":
+            return
+        with self._read(actor) as repo:
+            self._authorize(repo, actor, name, Level.CAN_READ, action)
+
+    def _readers(self, repo: RegistryRepository, actor: Actor) -> frozenset[str] | None:
+        if actor.is_admin or self.registry != "workspace":
+            return None
+        return authorization.readers_filter(repo.conn, actor)
 
     @staticmethod
     def _require_name(name: str) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import bindparam
 
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.errors import (
@@ -90,6 +91,15 @@ def _visible_to(readers: frozenset[str] | None) -> list[Any]:
     levels = select(workspace_permissions.c.model_id).where(
         workspace_permissions.c.principal.in_(sorted(readers)), workspace_permissions.c.level > 0)
     return [rm.c.user_id.in_(sorted(readers)) | rm.c.id.in_(levels)]
+
+
+_ALLOCATE_VERSION = (
+    update(rm)
+    .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"))
+    .values(last_version=rm.c.last_version + 1, updated_at=bindparam("b_now"))
+    .returning(rm.c.id, rm.c.last_version)
+)
+_INSERT_VERSION = insert(mv).returning(mv.c.id)
 
 
 def _model_not_found(name: str) -> RegisteredModelNotFound:
@@ -205,16 +215,20 @@ class RegistryRepository:
 
     # ---- model versions -------------------------------------------------------------------
 
-    def allocate_version(self, model_id: int, now: int) -> int:
-        """Hand out the next version number; the row lock serializes concurrent creators."""
-        return self.conn.execute(
-            update(rm).where(rm.c.id == model_id)
-            .values(last_version=rm.c.last_version + 1, updated_at=now)
-            .returning(rm.c.last_version)
-        ).scalar_one()
+    def allocate_version(self, name: str, now: int) -> tuple[int, int]:
+        """Hand out the model's next version number as (model id, version).
+
+        One UPDATE … RETURNING: its row lock serializes concurrent creators on PostgreSQL, and
+        SQLite's write lock does the same, so numbers are 1..N with no gap and no duplicate.
+        """
+        row = self.conn.execute(_ALLOCATE_VERSION, {"b_registry": self.registry, "b_name": name,
+                                                    "b_now": now}).first()
+        if row is None:
+            raise _model_not_found(name)
+        return row[0], row[1]
 
     def insert_version(self, **values: Any) -> int:
-        return self.conn.execute(insert(mv).values(**values).returning(mv.c.id)).scalar_one()
+        return self.conn.execute(_INSERT_VERSION, values).scalar_one()
 
     def version_row(self, name: str, version: int) -> Row:
         row = self.conn.execute(
