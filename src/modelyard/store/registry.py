@@ -110,6 +110,12 @@ def version_not_found(name: str, version: int | str) -> ModelVersionNotFound:
     return ModelVersionNotFound(f"Model Version (name={name}, version={version}) not found")
 
 
+def _version_from_row(row: Row) -> ModelVersion:
+    """An entity from a row of `_version_select` (tags and aliases aggregated as JSON)."""
+    return _version_entity(row, dict(sorted(decode_json(row.tags))),
+                           sorted(decode_json(row.aliases)))
+
+
 def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
     return ModelVersion(
         model_name=row.name, version=row.version, creation_timestamp=row.created_at,
@@ -165,7 +171,7 @@ class RegistryRepository:
         self.conn.execute(delete(rm).where(rm.c.id == model_id))
 
     def get_model(self, name: str) -> RegisteredModel:
-        row = self.conn.execute(select(*_MODEL_COLUMNS).where(
+        row = self.conn.execute(self._model_select().where(
             rm.c.registry == self.registry, rm.c.name == name)).first()
         if row is None:
             raise _model_not_found(name)
@@ -177,34 +183,35 @@ class RegistryRepository:
     ) -> list[RegisteredModel]:
         conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id)
         conditions += _visible_to(readers)
-        query = (select(*_MODEL_COLUMNS).where(rm.c.registry == self.registry, *conditions)
+        query = (self._model_select().where(rm.c.registry == self.registry, *conditions)
                  .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
                  .offset(offset).limit(limit))
         return self._models_with_details(self.conn.execute(query).all())
 
+    def _model_select(self) -> Any:
+        """Model columns with the model's tags and aliases aggregated as JSON."""
+        return select(*_MODEL_COLUMNS, *_model_aggregates(self.conn.dialect.name))
+
+    def _version_select(self) -> Any:
+        """Version columns with the version's tags and aliases aggregated as JSON."""
+        return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
+
     def _models_with_details(self, rows: Sequence[Row]) -> list[RegisteredModel]:
-        """Entities for model rows: tags and aliases in one query, latest versions in another."""
-        ids = [row.id for row in rows]
-        details: dict[int, tuple[Any, Any]] = {}
+        """Entities for rows of `_model_select`; latest versions come in one more query."""
         latest: dict[int, list[ModelVersion]] = defaultdict(list)
-        if ids:
-            tags, aliases = _model_aggregates(self.conn.dialect.name)
-            details = {model_id: (model_tags, model_aliases) for model_id, model_tags, model_aliases
-                       in self.conn.execute(select(rm.c.id, tags, aliases)
-                                            .where(rm.c.id.in_(ids)))}
-            for model_id, version in self.latest_versions(ids, None):
+        if rows:
+            for model_id, version in self.latest_versions([row.id for row in rows], None):
                 latest[model_id].append(version)
-        models = []
-        for row in rows:
-            model_tags, model_aliases = details.get(row.id, (None, None))
-            models.append(RegisteredModel(
+        return [
+            RegisteredModel(
                 name=row.name, creation_timestamp=row.created_at,
                 last_updated_timestamp=row.updated_at, user_id=row.user_id,
-                description=row.description, tags=dict(sorted(decode_json(model_tags))),
-                aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(model_aliases))),
+                description=row.description, tags=dict(sorted(decode_json(row.tags))),
+                aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(row.aliases))),
                 latest_versions=tuple(latest.get(row.id, ())),
-            ))
-        return models
+            )
+            for row in rows
+        ]
 
     def set_model_tag(self, model_id: int, key: str, value: str) -> None:
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value},
@@ -285,14 +292,13 @@ class RegistryRepository:
             newest = newest.where(mv.c.stage.in_([s.value for s in stages]))
         newest_sq = newest.group_by(mv.c.model_id, mv.c.stage).subquery()
         rows = self.conn.execute(
-            select(*_VERSION_COLUMNS)
+            self._version_select()
             .select_from(newest_sq.join(mv, and_(mv.c.model_id == newest_sq.c.model_id,
                                                  mv.c.version == newest_sq.c.version))
                          .join(rm, rm.c.id == mv.c.model_id))
             .order_by(mv.c.model_id, mv.c.version)
         ).all()
-        return list(zip((row.model_id for row in rows), self.versions_with_details(rows),
-                        strict=True))
+        return [(row.model_id, _version_from_row(row)) for row in rows]
 
     def search_versions(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
@@ -300,11 +306,11 @@ class RegistryRepository:
     ) -> list[ModelVersion]:
         conditions = clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id)
         conditions += _visible_to(readers)
-        query = (select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+        query = (self._version_select().join(rm, rm.c.id == mv.c.model_id)
                  .where(rm.c.registry == self.registry, *conditions)
                  .order_by(*self._order(order, _VERSION_ORDER_COLUMNS))
                  .offset(offset).limit(limit))
-        return self.versions_with_details(self.conn.execute(query).all())
+        return [_version_from_row(row) for row in self.conn.execute(query)]
 
     def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
         """Entities for version rows, their tags and aliases fetched in one query."""

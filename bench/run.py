@@ -1,0 +1,444 @@
+"""Side-by-side benchmark of MLflow 3.17.2 and Modelyard over the MLflow Model Registry REST API.
+
+    python bench/run.py --size smoke|small|large --engine sqlite|postgres|both [--out FILE]
+
+For each database engine and each server (MLflow first, then Modelyard; never both at once) it
+starts the server on a fresh database, measures its cold start, loads the data set (through the
+REST API, or with SQL for the large size), runs the same scenarios with the same requests at the
+same concurrency, stops the server and drops its database. Then it prints one table per engine.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.engine import make_url
+
+from databases import Databases, PgConfig, SeedReport, seed_mlflow, seed_modelyard
+from loadgen import ClientPool, Job, JobOutcome, Meter, percentile
+from procfs import (
+    MachineCpu,
+    RssSampler,
+    busy_cores,
+    cpu_by_pid,
+    cpu_delta,
+    idle_check,
+    machine_cpu,
+    process_tree,
+)
+from report import ScenarioResult, ServerResult, engine_section, machine_info
+from servers import HOST, RunningServer, ServerKind, check_binary, server_kinds, start_server
+from workload import (
+    POPULATE,
+    READ_SCENARIOS,
+    SIZES,
+    Dataset,
+    Requests,
+    Size,
+    populate_jobs,
+    read_jobs,
+    scenario_names,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDERS: dict[str, Callable[[str, int, int], SeedReport]] = {
+    "mlflow": seed_mlflow,
+    "modelyard": seed_modelyard,
+}
+POPULATE_TIMEOUT_S = 3600.0
+RANDOM_SEED = 20261126
+
+
+@dataclass(frozen=True)
+class Options:
+    size: Size
+    engines: list[str]
+    servers: list[ServerKind]
+    scenarios: list[str]
+    concurrency: int
+    workers: int
+    start_timeout_s: float
+    keep: bool
+    pg: PgConfig
+
+
+@dataclass(frozen=True)
+class Reading:
+    server_cpu_s: float
+    db_cpu_s: float  # PostgreSQL backends serving the server's database; NaN on SQLite
+    machine_busy_cores: float
+
+
+class ServerMeter(Meter):
+    """CPU of the server's process tree, of its PostgreSQL backends and of the whole machine
+    between start() and stop().
+
+    The processes are listed in prepare(), before the clients are released, so that start()
+    only reads a few /proc files. Processes that appear during the run count from zero.
+    """
+
+    def __init__(self, pid: int, db_backends: Callable[[], list[int]] | None) -> None:
+        self._pid = pid
+        self._db_backends = db_backends
+        self._pids: list[int] = []
+        self._db_pids: list[int] = []
+        self._cpu0: dict[int, float] = {}
+        self._db0: dict[int, float] = {}
+        self._machine0 = MachineCpu(0, 0)
+
+    def prepare(self) -> None:
+        self._pids = process_tree(self._pid)
+        self._db_pids = self._db_backends() if self._db_backends else []
+
+    def start(self) -> None:
+        self._machine0 = machine_cpu()
+        self._cpu0 = cpu_by_pid(self._pids)
+        self._db0 = cpu_by_pid(self._db_pids)
+
+    def stop(self) -> Reading:
+        cpu = cpu_delta(self._cpu0, cpu_by_pid(process_tree(self._pid)))
+        db_cpu = math.nan
+        if self._db_backends:
+            db_cpu = cpu_delta(self._db0, cpu_by_pid(self._db_backends()))
+        return Reading(cpu, db_cpu, busy_cores(self._machine0, machine_cpu()))
+
+
+def summarize(name: str, outcome: JobOutcome) -> ScenarioResult:
+    latencies = sorted(ns for r in outcome.results for ns in r.latencies_ns)
+    requests = sum(r.sent for r in outcome.results)
+    reading: Reading = outcome.meter
+    client_cpu_s = sum(r.cpu_s for r in outcome.results)
+    per_request = 1000 / requests if requests else math.nan
+    problems = [p for r in outcome.results for p in r.warmup_problems]
+    problems += [p for r in outcome.results for p in r.error_samples]
+    return ScenarioResult(
+        name=name,
+        requests=requests,
+        errors=sum(r.errors for r in outcome.results),
+        wall_s=outcome.wall_s,
+        ops_per_s=len(latencies) / outcome.wall_s if outcome.wall_s else math.nan,
+        p50_ms=percentile(latencies, 50) / 1e6,
+        p99_ms=percentile(latencies, 99) / 1e6,
+        server_cpu_ms=reading.server_cpu_s * per_request,
+        server_cores=reading.server_cpu_s / outcome.wall_s if outcome.wall_s else math.nan,
+        db_cpu_ms=reading.db_cpu_s * per_request,
+        client_cpu_ms=client_cpu_s * per_request,
+        client_cores=client_cpu_s / outcome.wall_s if outcome.wall_s else math.nan,
+        machine_busy_cores=reading.machine_busy_cores,
+        reconnects=sum(r.reconnects for r in outcome.results),
+        problems=sorted(set(problems))[:10],
+    )
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_scenarios(
+    server: RunningServer,
+    opts: Options,
+    pool: ClientPool,
+    result: ServerResult,
+    tag: str,
+    db_backends: Callable[[], list[int]] | None,
+) -> None:
+    req = Requests(HOST, server.port)
+    size = opts.size
+    dataset = Dataset(size.models, size.versions)
+    for name in opts.scenarios:
+        if name == POPULATE:
+            # Seeded data sets get extra models ("p…") so that writes are measured at scale.
+            target = (
+                Dataset(size.populate_models, size.versions, "p", "extra")
+                if size.seed_sql
+                else dataset
+            )
+            jobs = [
+                Job(HOST, server.port, (), requests, None)
+                for requests in populate_jobs(req, target, opts.concurrency)
+            ]
+            timeout = POPULATE_TIMEOUT_S
+        else:
+            scenario = next(s for s in READ_SCENARIOS if s.name == name)
+            warmups, measured = read_jobs(
+                scenario, req, dataset, opts.concurrency, size.requests,
+                size.warmup_per_client, RANDOM_SEED,
+            )  # fmt: skip
+            jobs = [
+                Job(HOST, server.port, w, m, size.max_seconds)
+                for w, m in zip(warmups, measured, strict=True)
+            ]
+            timeout = size.max_seconds + 300
+        outcome = pool.run(jobs, ServerMeter(server.pid, db_backends), timeout)
+        r = result.scenarios[name] = summarize(name, outcome)
+        db = "" if math.isnan(r.db_cpu_ms) else f", PostgreSQL CPU {r.db_cpu_ms:.2f} ms/req"
+        log(
+            f"{tag} {name}: {r.requests} req in {r.wall_s:.1f} s, {r.ops_per_s:.0f} ops/s, "
+            f"p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, server CPU {r.server_cpu_ms:.2f} "
+            f"ms/req ({r.server_cores:.2f} cores){db}, client CPU {r.client_cpu_ms:.2f} ms/req "
+            f"({r.client_cores:.2f} cores), machine busy {r.machine_busy_cores:.1f} cores, "
+            f"errors {r.errors}"
+        )
+        for problem in r.problems[:3]:
+            log(f"{tag}   problem: {problem}")
+
+
+def bench_server(
+    kind: ServerKind, engine: str, opts: Options, pool: ClientPool, dbs: Databases, workdir: Path
+) -> ServerResult:
+    tag = f"[{engine}] {kind.label}:"
+    result = ServerResult(kind.key, kind.label, kind.version(), engine)
+    data_dir = workdir / f"{engine}-{kind.key}"
+    data_dir.mkdir(parents=True)
+    db_url = dbs.create(engine, kind.key, data_dir)
+    size = opts.size
+    server: RunningServer | None = None
+    try:
+        result.load = "REST API (populate)"
+        if size.seed_sql:
+            log(f"{tag} creating the schema (first start), then seeding with SQL")
+            start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s).stop()
+            seeded = SEEDERS[kind.key](db_url, size.models, size.versions)
+            result.load = f"SQL seed ({seeded.rows:,} rows, {seeded.seconds:.0f} s)" + (
+                f" + {size.populate_models} models via API" if POPULATE in opts.scenarios else ""
+            )
+            log(f"{tag} seeded {seeded.rows:,} rows in {seeded.seconds:.1f} s")
+        server = start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s)
+        result.cold_start_s = server.cold_start_s
+        result.log_path = str(server.log_path)
+        log(
+            f"{tag} healthy after {server.cold_start_s:.2f} s "
+            f"(pid {server.pid}, port {server.port})"
+        )
+        try:
+            db_backends = None
+            if engine == "postgres":
+                dbname = str(make_url(db_url).database)
+                db_backends = lambda: opts.pg.backend_pids(dbname)  # noqa: E731
+            with RssSampler(server.pid) as rss:
+                run_scenarios(server, opts, pool, result, tag, db_backends)
+            result.rss_peak_total_mib = rss.peak_total_kib / 1024
+            result.rss_peak_single_mib = rss.peak_single_kib / 1024
+            result.processes = rss.max_processes
+        finally:
+            server.stop()
+    except Exception as exc:  # reported in the table; the other server still runs
+        result.failure = f"{type(exc).__name__}: {exc}"
+        log(f"{tag} FAILED: {result.failure}")
+        if server is not None:
+            log(f"{tag} last lines of {server.log_path}:\n{server.log_tail()}")
+    finally:
+        dbs.drop(db_url)
+    return result
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", choices=sorted(SIZES), default="smoke")
+    parser.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument(
+        "--servers", default="mlflow,modelyard", help="comma-separated; default: both"
+    )
+    parser.add_argument("--scenarios", default="", help="comma-separated subset; default: all")
+    parser.add_argument("--concurrency", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument(
+        "--requests", type=int, help="requests per read scenario (overrides --size)"
+    )
+    parser.add_argument(
+        "--duration", type=float, help="max seconds per read scenario (overrides --size)"
+    )
+    parser.add_argument(
+        "--load", choices=("api", "sql"), help="how to load the data set (default: by size)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (both servers)"
+    )
+    parser.add_argument("--out", type=Path, help="write the report as markdown here")
+    parser.add_argument("--json", type=Path, help="write the raw results as JSON here")
+    parser.add_argument("--mlflow-bin", help="default: mlflow next to this Python")
+    parser.add_argument("--modelyard-bin", help="default: modelyard next to this Python")
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument(
+        "--start-timeout", type=float, default=120.0, help="seconds to become healthy"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
+    args = parser.parse_args(argv)
+
+    size = SIZES[args.size]
+    overrides: dict[str, object] = {}
+    if args.requests:
+        overrides["requests"] = args.requests
+    if args.duration:
+        overrides["max_seconds"] = args.duration
+    if args.load:
+        overrides["seed_sql"] = args.load == "sql"
+    size = replace(size, **overrides)  # type: ignore[arg-type]
+
+    kinds = server_kinds(args.mlflow_bin, args.modelyard_bin)
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if not wanted or set(wanted) - set(kinds):
+        parser.error(f"--servers takes a subset of {','.join(kinds)}")
+    servers = [kinds[k] for k in kinds if k in wanted]  # MLflow first: ratio = MLflow / Modelyard
+    missing = [m for m in (check_binary(s) for s in servers) if m]
+    if missing:
+        parser.error("; ".join(missing) + " (use --servers to run only the other one)")
+
+    scenarios = scenario_names([s.strip() for s in args.scenarios.split(",") if s.strip()])
+    if not size.seed_sql and POPULATE not in scenarios:
+        scenarios.insert(0, POPULATE)  # the data set is loaded by the populate scenario
+    if args.concurrency < 1 or args.workers < 1:
+        parser.error("--concurrency and --workers must be at least 1")
+    engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
+    opts = Options(
+        size=size,
+        engines=engines,
+        servers=servers,
+        scenarios=scenarios,
+        concurrency=args.concurrency,
+        workers=args.workers,
+        start_timeout_s=args.start_timeout,
+        keep=args.keep,
+        pg=PgConfig(args.pg_host, args.pg_port, args.pg_user),
+    )
+    return args, opts
+
+
+def render(
+    opts: Options,
+    results: dict[str, list[ServerResult]],
+    command: str,
+    pg_version: str | None,
+    background_cores: float,
+) -> str:
+    size = opts.size
+    labels = " vs ".join(f"{s.label} {s.version()}" for s in opts.servers)
+    how = (
+        "seeded with SQL straight into each server's tables (after the server created its schema)"
+        if size.seed_sql
+        else "loaded through the REST API by the populate scenario"
+    )
+    lines = [
+        f"# Modelyard benchmark: {labels}",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} with:",
+        "",
+        f"    {command}",
+        "",
+        "## Machine",
+        "",
+        *machine_info(pg_version, REPO),
+        f"- CPU busy with other work just before the run: {background_cores:.2f} cores",
+        "",
+        "## Setup",
+        "",
+        f"- Data set: {size.models:,} models × {size.versions} versions "
+        f"({size.models * size.versions:,} versions), {how}. Each model has the tag "
+        "`team` (≈1,000 models per team), the alias `champion` and a version tag on its last "
+        "version.",
+        f"- Load: {opts.concurrency} client processes, one keep-alive connection each (closed "
+        f"loop, concurrency {opts.concurrency}); read scenarios send up to {size.requests:,} "
+        f"requests or run for {size.max_seconds:.0f} s, after {size.warmup_per_client} checked "
+        "warm-up requests per client. Every server gets the same requests.",
+        f"- Servers: one at a time, {opts.workers} worker process(es) each, on a fresh "
+        "database. MLflow: `mlflow server` (uvicorn) with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
+        "false` (no huey job runner) and telemetry off, default logging (it logs every "
+        "request); Modelyard: `modelyard serve` (no access log).",
+        "- srv CPU ms/req: utime+stime of the server's process tree (/proc/<pid>/stat, all "
+        "descendants) over the measured part, divided by the requests. RSS: VmRSS summed over "
+        "the tree, sampled every 0.2 s, peak over the run. Cold start: spawn to the first 200 "
+        "on `GET /health` (fresh database; for seeded data sets, the second start, with data).",
+        "- Ratio = MLflow / Modelyard. Client CPU: all client processes together, per request "
+        "(MLflow / Modelyard); on this machine the clients share the cores with the server.",
+        "",
+        "## Results",
+        "",
+    ]
+    names = opts.scenarios
+    for engine, servers in results.items():
+        lines += [engine_section(engine, servers, names), ""]
+    lines += ["Scenarios:", ""]
+    descriptions = {s.name: s.description for s in READ_SCENARIOS}
+    descriptions[POPULATE] = (
+        "create model, create each version, set a model tag, set a version tag, set an alias "
+        "(POST), one model per client at a time"
+    )
+    lines += [f"- `{n}`: {descriptions[n]}" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str]) -> int:
+    args, opts = parse_args(argv)
+    command = shlex.join(["python", "bench/run.py", *argv])
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
+    dbs = Databases(opts.pg)
+    pool: ClientPool | None = None
+    results: dict[str, list[ServerResult]] = {}
+    pg_version: str | None = None
+    background = math.nan
+    try:
+        if "postgres" in opts.engines:
+            pg_version = opts.pg.server_version()
+        background = idle_check(1.0)
+        log(f"machine busy before the run: {background:.2f} cores")
+        if background > 0.3:
+            log("warning: other processes are using the CPU; the figures will be noisy")
+        for engine in opts.engines:
+            results[engine] = []
+            for kind in opts.servers:
+                if pool is None or pool.broken:
+                    if pool is not None:
+                        pool.close()
+                    pool = ClientPool(opts.concurrency)
+                results[engine].append(bench_server(kind, engine, opts, pool, dbs, workdir))
+            print(f"\n{engine_section(engine, results[engine], opts.scenarios)}\n", flush=True)
+    except (KeyboardInterrupt, SystemExit):
+        log("interrupted: stopping the servers and dropping the databases")
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+        dbs.drop_all()
+        if opts.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    report = render(opts, results, command, pg_version, background)
+    if args.out:
+        args.out.write_text(report)
+        log(f"wrote {args.out}")
+    if args.json:
+        raw = {engine: [asdict(s) for s in servers] for engine, servers in results.items()}
+        args.json.write_text(json.dumps({"command": command, "results": raw}, indent=2))
+        log(f"wrote {args.json}")
+    problems = [p for servers in results.values() for s in servers for p in s.problems]
+    if problems:
+        log(f"{len(problems)} problem(s); see the table")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
