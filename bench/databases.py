@@ -213,8 +213,9 @@ def seed_mlflow(db_url: str, n_models: int, n_versions: int) -> SeedReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# seed_modelyard: matches src/modelyard/store/tables.py as of migration 0001_registry_core.
-# Adjust the column lists here when the schema changes.
+# seed_modelyard: matches src/modelyard/store/tables.py as of migrations 0001_registry_core and
+# 0003_performance (indexes only; the 0002_* revisions add columns that stay NULL for workspace
+# models). Adjust the column lists here when the schema changes.
 # ---------------------------------------------------------------------------------------------
 def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:
     """Write the data set into Modelyard's tables (schema created by `modelyard serve`).

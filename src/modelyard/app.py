@@ -10,13 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
+from modelyard.api.identity import wiring as identity
 from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
 from modelyard.services.context import LOCAL_ADMIN, Actor
 from modelyard.services.registry import RegistryService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
+from modelyard.web import routes as web_routes
 
 log = logging.getLogger("modelyard")
 
@@ -48,7 +52,9 @@ def _local_admin(request: Request) -> Actor:
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     database = database or Database(settings.resolved_database_url)
     app = Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *mlflow_routes.routes()],
+        routes=[Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
+                *unity_catalog.routes(), *identity.routes(),
+                *databricks_uc.routes(), *web_routes.routes()],
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
     app.state.settings = settings
@@ -56,6 +62,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     app.state.units = UnitOfWorkFactory(database)
     app.state.registry = RegistryService(app.state.units)
     app.state.authenticate = _local_admin
+    unity_catalog.attach(app, settings)
+    databricks_uc.attach(app)  # needs app.state.uc_models
+    identity.attach(app, settings)  # sets app.state.authenticate
     return app
 
 

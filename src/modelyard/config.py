@@ -17,6 +17,11 @@ class Settings:
     database_url: str | None = None
     storage_root: str | None = None
     workers: int = 1
+    #: Seconds a UC version may stay PENDING_REGISTRATION before it is failed and its files
+    #: removed.
+    pending_timeout: float = 3600.0
+    #: Authenticate every request (`serve --auth`); off: every call is the local admin.
+    auth: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -32,7 +37,9 @@ class Settings:
                "MODELYARD_DATA_DIR": str(self.data_dir.resolve()),
                "MODELYARD_DATABASE_URL": self.resolved_database_url,
                "MODELYARD_STORAGE_ROOT": self.resolved_storage_root,
-               "MODELYARD_WORKERS": str(self.workers)}
+               "MODELYARD_WORKERS": str(self.workers),
+               "MODELYARD_PENDING_TIMEOUT": str(self.pending_timeout),
+               "MODELYARD_AUTH": "1" if self.auth else "0"}
         return env
 
     @classmethod
@@ -45,4 +52,6 @@ class Settings:
             database_url=env.get("MODELYARD_DATABASE_URL") or None,
             storage_root=env.get("MODELYARD_STORAGE_ROOT") or None,
             workers=int(env.get("MODELYARD_WORKERS", cls.workers)),
+            pending_timeout=float(env.get("MODELYARD_PENDING_TIMEOUT", cls.pending_timeout)),
+            auth=env.get("MODELYARD_AUTH", "0").lower() in ("1", "true", "yes"),
         )

@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from modelyard.cli import identity as identity_commands
+from modelyard.cli import uc as uc_commands
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Modelyard: a self-hosted model registry.")
 
@@ -38,6 +41,19 @@ def serve(
     workers: Annotated[int, typer.Option(envvar="MODELYARD_WORKERS",
                                          help="Worker processes.", min=1)] = 1,
     log_level: Annotated[str, typer.Option(envvar="MODELYARD_LOG_LEVEL")] = "info",
+    pending_timeout: Annotated[float, typer.Option(
+        envvar="MODELYARD_PENDING_TIMEOUT", min=0.1,
+        help="Seconds a Unity Catalog version may stay PENDING_REGISTRATION before it is "
+             "failed and its files removed.")] = 3600.0,
+    auth: Annotated[bool, typer.Option(
+        "--auth", envvar="MODELYARD_AUTH",
+        help="Require a token or password on every request. The first start creates the "
+             "metastore admin `admin` and writes its token to <data-dir>/admin-token.")]
+    = False,
+    insecure_no_auth: Annotated[bool, typer.Option(
+        "--insecure-no-auth",
+        help="Allow binding to a non-loopback address without --auth (everyone is admin).")]
+    = False,
 ) -> None:
     """Start the registry server."""
     import uvicorn
@@ -46,11 +62,19 @@ def serve(
     from modelyard.store import migrate
     from modelyard.store.database import Database
 
+    if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
+        typer.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
+                   f"would act as the admin. Add --auth, or --insecure-no-auth to accept that.",
+                   err=True)
+        raise typer.Exit(2)
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
-                        storage_root=storage_root, workers=workers)
+                        storage_root=storage_root, workers=workers,
+                        pending_timeout=pending_timeout, auth=auth)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database)
+    if auth:
+        identity_commands.bootstrap_admin(database, data_dir)
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "http": "httptools", "loop": "asyncio", "lifespan": "off",
               "timeout_graceful_shutdown": 5}
@@ -63,6 +87,10 @@ def serve(
         os.environ.update(settings.to_env())
         uvicorn.run("modelyard.app:app_from_env", factory=True, workers=workers,
                     **common)  # type: ignore[arg-type]
+
+
+uc_commands.register(app)
+identity_commands.register(app)
 
 
 def main() -> None:

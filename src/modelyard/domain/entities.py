@@ -17,7 +17,11 @@ class Alias:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+# ModelVersion and RegisteredModel are immutable by convention, not `frozen`: a frozen
+# dataclass's __init__ sets each field through object.__setattr__, which made constructing one
+# 5-8x slower, and a 100-model search builds 200 of them (bench/, issue 6). Nothing hashes them
+# (their `tags` dict makes them unhashable anyway).
+@dataclass(slots=True)
 class ModelVersion:
     model_name: str
     version: int
@@ -36,7 +40,7 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RegisteredModel:
     name: str
     creation_timestamp: int

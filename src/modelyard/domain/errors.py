@@ -11,6 +11,10 @@ from __future__ import annotations
 class ModelyardError(Exception):
     """Base of every error a caller is meant to see."""
 
+    #: Set when the error refuses access (PermissionDenied, or a NotFound that hides an object
+    #: the caller may not see): (action, object_type, object_name) for the audit trail.
+    denied: tuple[str, str, str] | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
@@ -53,6 +53,9 @@ class RegistryService:
     def __init__(self, units: UnitOfWorkFactory, registry: str = "workspace") -> None:
         self.units = units
         self.registry = registry
+        #: Set by the app (services.promotion.Promotion): three-level names whose schema exists
+        #: in Unity Catalog are created there (copy_model_version from the workspace into UC).
+        self.promotion: Any = None
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
@@ -70,6 +73,9 @@ class RegistryService:
         self, actor: Actor, name: str, tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> RegisteredModel:
+        if self.promotion is not None and self.promotion.claims(actor, name):
+            model: RegisteredModel = self.promotion.create_model(actor, name, tags, description)
+            return model
         names.validate_model_name(name)
         clean_tags = _validated_tags(tags)
         description = names.validate_description(description)
@@ -127,7 +133,9 @@ class RegistryService:
     def search_registered_models(
         self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
         order_by: Iterable[str] | None = None, page_token: str | None = None,
+        text: str | None = None,
     ) -> Page[RegisteredModel]:
+        """`text`: the web UI's free-text search over names, tag keys and values, aliases."""
         clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
         order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS,
                                        filters.MODEL_DEFAULT_ORDER)
@@ -137,7 +145,7 @@ class RegistryService:
             return Page([])
         with self._read(actor) as repo:
             rows = repo.search_models(clauses, order, offset, limit + 1,
-                                      self._readers(repo, actor))
+                                      self._readers(repo, actor), text=(text or "").strip())
         return _page(rows, offset, limit)
 
     def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
@@ -167,6 +175,10 @@ class RegistryService:
         tags: Mapping[str, str] | None = None, run_link: str | None = None,
         description: str | None = None, logged_model_id: str | None = None,
     ) -> ModelVersion:
+        if self.promotion is not None and self.promotion.claims(actor, name):
+            copied: ModelVersion = self.promotion.copy_version(
+                actor, name, source, run_id, tags, description, logged_model_id)
+            return copied
         self._require_name(name)
         names.validate_source(source)
         clean_tags = _validated_tags(tags)
@@ -272,7 +284,7 @@ class RegistryService:
         with self._read(actor) as repo:
             self._authorize(repo, actor, name, Level.CAN_READ, "model_version.get_latest")
             model_id = repo.model_id(name)
-            return [v for _, v in repo.latest_versions([model_id], wanted)]
+            return [v for _, v in repo.latest_versions([model_id], wanted, {model_id: name})]
 
     def search_model_versions(
         self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
@@ -380,8 +392,12 @@ class RegistryService:
         """The point reads run outside a unit of work; check access in one of its own."""
         if actor.is_admin or self.registry != "workspace":
             return
-        with self._read(actor) as repo:
-            self._authorize(repo, actor, name, Level.CAN_READ, action)
+        refusal = authorization.require_workspace_read_fast(
+            self.units.point_reads.workspace_access(name), actor, name, action)
+        if refusal is not None:
+            if refusal.denied is not None:
+                self.units.record_denied(actor, *refusal.denied)
+            raise refusal
 
     def _readers(self, repo: RegistryRepository, actor: Actor) -> frozenset[str] | None:
         if actor.is_admin or self.registry != "workspace":

@@ -3,6 +3,9 @@
 Every mutation a service makes calls `record(...)`; the recorded events are handed to the
 registered `before_commit` hooks inside the same transaction (the audit trail and the webhook
 outbox are such hooks), so a change and its side effects commit or roll back together.
+
+A unit of work that ends with an access refusal (an error whose `denied` is set) rolls back,
+and the refusal is handed to the `on_denied` hooks in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
 from modelyard.store.database import Database
 from modelyard.store.point_reads import PointReads
@@ -54,19 +58,41 @@ class UnitOfWorkFactory:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.before_commit: list[CommitHook] = []
+        #: Called, in a write transaction of their own, with one event per refused request.
+        self.on_denied: list[CommitHook] = []
         #: The hot single-statement reads, outside any unit of work (see store.point_reads).
+        #: RegistryService's get-version paths depend on it: keep it.
         self.point_reads = PointReads(database)
 
     @contextmanager
     def write(self, actor: Actor) -> Iterator[UnitOfWork]:
-        with self.database.write() as conn:
-            uow = UnitOfWork(conn, actor)
-            yield uow
-            if uow.events:
-                for hook in self.before_commit:
-                    hook(conn, actor, uow.events)
+        try:
+            with self.database.write() as conn:
+                uow = UnitOfWork(conn, actor)
+                yield uow
+                if uow.events:
+                    for hook in self.before_commit:
+                        hook(conn, actor, uow.events)
+        except ModelyardError as error:
+            if error.denied is not None:
+                self.record_denied(actor, *error.denied)
+            raise
 
     @contextmanager
     def read(self, actor: Actor) -> Iterator[UnitOfWork]:
-        with self.database.read() as conn:
-            yield UnitOfWork(conn, actor)
+        try:
+            with self.database.read() as conn:
+                yield UnitOfWork(conn, actor)
+        except ModelyardError as error:
+            if error.denied is not None:
+                self.record_denied(actor, *error.denied)
+            raise
+
+    def record_denied(self, actor: Actor, action: str, object_type: str,
+                      object_name: str) -> None:
+        if not self.on_denied:
+            return
+        event = Event(f"denied.{action}", object_type, object_name)
+        with self.database.write() as conn:
+            for hook in self.on_denied:
+                hook(conn, actor, [event])

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.sql import Select, bindparam
 
 from modelyard.domain.entities import ModelVersion
@@ -25,6 +25,7 @@ from modelyard.store.tables import (
     model_versions,
     registered_model_aliases,
     registered_models,
+    workspace_permissions,
 )
 
 rm, mv = registered_models, model_versions
@@ -70,14 +71,27 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
                mv.c.version == bindparam("version"))
     )
-    return {"by_alias": by_alias, "by_number": by_number}
+    # Who may read a workspace model (services/authorization.py): its creator and every
+    # permission level on it or on the registry root (model id 0), one row each.
+    wp = workspace_permissions
+    access = (
+        select(rm.c.user_id, wp.c.principal, wp.c.level)
+        .select_from(rm.outerjoin(wp, or_(wp.c.model_id == rm.c.id,
+                                          wp.c.model_id == bindparam("root"))))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
+    )
+    return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access}
 
 
 def decode_json(value: Any) -> Any:
     """JSON aggregated by the database: text from SQLite, already decoded from psycopg."""
-    if value is None:
+    if value is None or value == "[]":  # most versions have no tags or aliases
         return []
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+#: Stage by its stored value: a dict lookup costs a fraction of calling the Enum.
+STAGES: dict[str, Stage] = {stage.value: stage for stage in Stage}
 
 
 def _version(row: tuple[Any, ...]) -> ModelVersion:
@@ -85,7 +99,8 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
      run_link, status, status_message, logged_model_id, tags, aliases) = row
     return ModelVersion(
         model_name=name, version=version, creation_timestamp=created_at,
-        last_updated_timestamp=updated_at, user_id=user_id, current_stage=Stage(stage),
+        last_updated_timestamp=updated_at, user_id=user_id,
+        current_stage=STAGES.get(stage) or Stage(stage),
         description=description, source=source, run_id=run_id, run_link=run_link,
         status=status, status_message=status_message, logged_model_id=logged_model_id,
         tags=dict(sorted(decode_json(tags))), aliases=tuple(sorted(decode_json(aliases))),
@@ -130,6 +145,22 @@ class PointReads:
             raise
         finally:
             cursor.close()
+
+    def workspace_access(self, name: str) -> list[tuple[str, str | None, int | None]]:
+        """(creator, principal, level) rows of a workspace model; empty if it is missing."""
+        sql, order = self._sql["workspace_access"]
+        params = {"registry": "workspace", "root": 0, "name": name}
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql, params if self._named else [params[key] for key in order])
+            rows: list[tuple[str, str | None, int | None]] = cursor.fetchall()
+        except Exception:
+            cursor.close()
+            self._local.connection.close()
+            self._local.connection = None
+            raise
+        cursor.close()
+        return rows
 
     def version_by_alias(self, registry: str, name: str, alias: str) -> ModelVersion | None:
         row = self._one("by_alias", {"registry": registry, "name": name, "alias": alias})

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Connection,
     Row,
     and_,
+    any_,
     delete,
     func,
     insert,
@@ -36,8 +38,9 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
-from modelyard.store.filter_sql import clauses_to_sql
-from modelyard.store.point_reads import decode_json, version_aggregates
+from modelyard.store.compiled import fetch_all
+from modelyard.store.filter_sql import clauses_to_sql, filter_shape
+from modelyard.store.point_reads import STAGES, decode_json, version_aggregates
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -67,6 +70,11 @@ _VERSION_FILTER_COLUMNS = {"name": rm.c.name, "run_id": mv.c.run_id, "source_pat
                            "version_number": mv.c.version}
 
 
+def _model_select(dialect: str) -> Any:
+    """Model columns with the model's tags and aliases aggregated as JSON."""
+    return select(*_MODEL_COLUMNS, *_model_aggregates(dialect))
+
+
 @functools.cache
 def _model_aggregates(dialect: str) -> tuple[Any, Any]:
     """Correlated sub-queries: a model's tags as [[key, value]…], aliases as [[alias, version]…]."""
@@ -83,14 +91,33 @@ def _model_aggregates(dialect: str) -> tuple[Any, Any]:
             aliases.where(rma.c.model_id == rm.c.id).scalar_subquery().label("aliases"))
 
 
-def _visible_to(readers: frozenset[str] | None) -> list[Any]:
+def _visible_to(readers: frozenset[str] | None, params: dict[str, Any]) -> list[Any]:
     """Search conditions for a caller who may not read every model: models it created, or on
-    which one of `readers` (its name and groups) holds a permission level."""
+    which one of `readers` (its name and groups) holds a permission level. The names go into
+    `params` as `r0`, `r1`…"""
     if readers is None:
         return []
+    names = [f"r{i}" for i in range(len(readers))]
+    params.update(zip(names, sorted(readers), strict=True))
     levels = select(workspace_permissions.c.model_id).where(
-        workspace_permissions.c.principal.in_(sorted(readers)), workspace_permissions.c.level > 0)
-    return [rm.c.user_id.in_(sorted(readers)) | rm.c.id.in_(levels)]
+        workspace_permissions.c.principal.in_([bindparam(n) for n in names]),
+        # A literal, not a bind: the compiled statement gets its values only from `params`.
+        workspace_permissions.c.level > literal_column("0"))
+    return [rm.c.user_id.in_([bindparam(n) for n in names]) | rm.c.id.in_(levels)]
+
+
+def _matches_text(text: str, params: dict[str, Any]) -> Any:
+    """The web UI's one search box: a model whose name, a tag key or value, or an alias
+    contains `text`, case-insensitively (LIKE wildcards in `text` are taken literally)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params["text"] = f"%{escaped}%"
+
+    def has(column: Any) -> Any:
+        return func.lower(column).like(bindparam("text"), escape="\\")
+
+    tags = select(rmt.c.model_id).where(has(rmt.c.key) | has(rmt.c.value))
+    aliases = select(rma.c.model_id).where(has(rma.c.alias))
+    return has(rm.c.name) | rm.c.id.in_(tags) | rm.c.id.in_(aliases)
 
 
 _ALLOCATE_VERSION = (
@@ -100,6 +127,25 @@ _ALLOCATE_VERSION = (
     .returning(rm.c.id, rm.c.last_version)
 )
 _INSERT_VERSION = insert(mv).returning(mv.c.id)
+_VERSION_ROW = (
+    select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+    .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"),
+           mv.c.version == bindparam("b_version"))
+)
+_TOUCH_MODEL = update(rm).where(rm.c.id == bindparam("b_id")).values(
+    updated_at=bindparam("b_now"))
+_TOUCH_VERSION = update(mv).where(mv.c.id == bindparam("b_id")).values(
+    updated_at=bindparam("b_now"))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], keys: tuple[str, ...],
+                      changes: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET changes, built once; values bound as `b_<col>`."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values({c: bindparam(f"b_{c}") for c in columns})
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in changes})
 
 
 def _model_not_found(name: str) -> RegisteredModelNotFound:
@@ -110,10 +156,61 @@ def version_not_found(name: str, version: int | str) -> ModelVersionNotFound:
     return ModelVersionNotFound(f"Model Version (name={name}, version={version}) not found")
 
 
-def _version_from_row(row: Row) -> ModelVersion:
-    """An entity from a row of `_version_select` (tags and aliases aggregated as JSON)."""
-    return _version_entity(row, dict(sorted(decode_json(row.tags))),
-                           sorted(decode_json(row.aliases)))
+def _version_from_tuple(row: Sequence[Any], name: str | None = None) -> ModelVersion:
+    """An entity from a row of `_version_select` (columns in `_VERSION_COLUMNS` order, then
+    tags and aliases aggregated as JSON); `name` replaces the row's model name when given."""
+    (_, _, row_name, version, source, run_id, run_link, logged_model_id, description, stage,
+     status, status_message, user_id, created_at, updated_at, tags, aliases) = row
+    return ModelVersion(
+        model_name=row_name if name is None else name, version=version,
+        creation_timestamp=created_at, last_updated_timestamp=updated_at, user_id=user_id,
+        current_stage=STAGES.get(stage) or Stage(stage), description=description, source=source,
+        run_id=run_id,
+        run_link=run_link, status=status, status_message=status_message,
+        logged_model_id=logged_model_id, tags=dict(sorted(decode_json(tags))),
+        aliases=tuple(sorted(decode_json(aliases))),
+    )
+
+
+def _model_from_tuple(row: Sequence[Any], latest: Sequence[ModelVersion]) -> RegisteredModel:
+    """An entity from a row of `_model_select` (columns in `_MODEL_COLUMNS` order, then tags and
+    aliases aggregated as JSON)."""
+    _, name, description, user_id, created_at, updated_at, tags, aliases = row
+    return RegisteredModel(
+        name=name, creation_timestamp=created_at, last_updated_timestamp=updated_at,
+        user_id=user_id, description=description, tags=dict(sorted(decode_json(tags))),
+        aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(aliases))),
+        latest_versions=tuple(latest),
+    )
+
+
+def _model_ids_filter(dialect: str) -> Any:
+    """`model_id` is one of the bound parameter `ids`: one SQL text whatever their number
+    (PostgreSQL: an array; SQLite: a JSON array, see `_ids_param`)."""
+    if dialect == "postgresql":
+        return mv.c.model_id == any_(bindparam("ids"))
+    return mv.c.model_id.in_(
+        select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))
+
+
+def _ids_param(dialect: str, ids: Sequence[int]) -> Any:
+    return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
+
+
+def _latest_statement(dialect: str, n_stages: int) -> Any:
+    """The highest version in each stage of each model in `ids` (and in stages s0, s1… when
+    n_stages >= 0). No join to the models: callers know the names, and a join let PostgreSQL
+    pick a hash join over every model."""
+    newest = select(mv.c.model_id, mv.c.stage, func.max(mv.c.version).label("version")).where(
+        _model_ids_filter(dialect))
+    if n_stages >= 0:
+        newest = newest.where(mv.c.stage.in_([bindparam(f"s{j}") for j in range(n_stages)]))
+    newest_sq = newest.group_by(mv.c.model_id, mv.c.stage).subquery()
+    columns = [mv.c.model_id if column is rm.c.name else column for column in _VERSION_COLUMNS]
+    return (select(*columns, *version_aggregates(dialect))
+            .select_from(newest_sq.join(mv, and_(mv.c.model_id == newest_sq.c.model_id,
+                                                 mv.c.version == newest_sq.c.version)))
+            .order_by(mv.c.model_id, mv.c.version))
 
 
 def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
@@ -137,12 +234,18 @@ class RegistryRepository:
     # ---- registered models ----------------------------------------------------------------
 
     def model_id(self, name: str, *, for_update: bool = False) -> int:
-        query = select(rm.c.id).where(rm.c.registry == self.registry, rm.c.name == name)
-        if for_update and self.conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        model_id = self.conn.execute(query).scalar()
-        if model_id is None:
+        lock = for_update and self.conn.dialect.name == "postgresql"
+
+        def build() -> Any:
+            query = select(rm.c.id).where(rm.c.registry == bindparam("registry"),
+                                          rm.c.name == bindparam("name"))
+            return query.with_for_update() if lock else query
+
+        rows = fetch_all(self.conn, ("model_id", lock), build,
+                         {"registry": self.registry, "name": name})
+        if not rows:
             raise _model_not_found(name)
+        model_id: int = rows[0][0]
         return model_id
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
@@ -165,53 +268,57 @@ class RegistryRepository:
             raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from None
 
     def update_model(self, model_id: int, now: int, **values: Any) -> None:
+        if not values:
+            self.conn.execute(_TOUCH_MODEL, {"b_id": model_id, "b_now": now})
+            return
         self.conn.execute(update(rm).where(rm.c.id == model_id).values(updated_at=now, **values))
 
     def delete_model(self, model_id: int) -> None:
         self.conn.execute(delete(rm).where(rm.c.id == model_id))
 
     def get_model(self, name: str) -> RegisteredModel:
-        row = self.conn.execute(self._model_select().where(
-            rm.c.registry == self.registry, rm.c.name == name)).first()
-        if row is None:
+        dialect = self.conn.dialect.name
+        rows = fetch_all(self.conn, "get_model", lambda: _model_select(dialect).where(
+            rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name")),
+            {"registry": self.registry, "name": name})
+        if not rows:
             raise _model_not_found(name)
-        return self._models_with_details([row])[0]
+        return self._models_with_details(rows)[0]
 
     def search_models(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
-        readers: frozenset[str] | None = None,
+        readers: frozenset[str] | None = None, text: str | None = None,
     ) -> list[RegisteredModel]:
-        conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id)
-        conditions += _visible_to(readers)
-        query = (self._model_select().where(rm.c.registry == self.registry, *conditions)
-                 .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
-                 .offset(offset).limit(limit))
-        return self._models_with_details(self.conn.execute(query).all())
+        dialect = self.conn.dialect.name
+        params: dict[str, Any] = {"registry": self.registry, "offset": offset, "limit": limit}
+        conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id,
+                                    params)
+        conditions += _visible_to(readers, params)
+        if text:
+            conditions.append(_matches_text(text, params))
+        shape = ("search_models", filter_shape(clauses), tuple(order),
+                 -1 if readers is None else len(readers), bool(text))
 
-    def _model_select(self) -> Any:
-        """Model columns with the model's tags and aliases aggregated as JSON."""
-        return select(*_MODEL_COLUMNS, *_model_aggregates(self.conn.dialect.name))
+        def build() -> Any:
+            return (_model_select(dialect).where(rm.c.registry == bindparam("registry"),
+                                                 *conditions)
+                    .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
+                    .offset(bindparam("offset")).limit(bindparam("limit")))
+
+        return self._models_with_details(fetch_all(self.conn, shape, build, params))
 
     def _version_select(self) -> Any:
         """Version columns with the version's tags and aliases aggregated as JSON."""
         return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
 
-    def _models_with_details(self, rows: Sequence[Row]) -> list[RegisteredModel]:
+    def _models_with_details(self, rows: Sequence[Sequence[Any]]) -> list[RegisteredModel]:
         """Entities for rows of `_model_select`; latest versions come in one more query."""
         latest: dict[int, list[ModelVersion]] = defaultdict(list)
         if rows:
-            for model_id, version in self.latest_versions([row.id for row in rows], None):
+            names = {row[0]: row[1] for row in rows}
+            for model_id, version in self.latest_versions(list(names), None, names):
                 latest[model_id].append(version)
-        return [
-            RegisteredModel(
-                name=row.name, creation_timestamp=row.created_at,
-                last_updated_timestamp=row.updated_at, user_id=row.user_id,
-                description=row.description, tags=dict(sorted(decode_json(row.tags))),
-                aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(row.aliases))),
-                latest_versions=tuple(latest.get(row.id, ())),
-            )
-            for row in rows
-        ]
+        return [_model_from_tuple(row, latest.get(row[0], ())) for row in rows]
 
     def set_model_tag(self, model_id: int, key: str, value: str) -> None:
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value},
@@ -238,10 +345,8 @@ class RegistryRepository:
         return self.conn.execute(_INSERT_VERSION, values).scalar_one()
 
     def version_row(self, name: str, version: int) -> Row:
-        row = self.conn.execute(
-            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
-            .where(rm.c.registry == self.registry, rm.c.name == name, mv.c.version == version)
-        ).first()
+        row = self.conn.execute(_VERSION_ROW, {"b_registry": self.registry, "b_name": name,
+                                               "b_version": version}).first()
         if row is None:
             # Tell a missing model from a missing version, as MLflow does.
             self.model_id(name)
@@ -268,6 +373,9 @@ class RegistryRepository:
         ).first()
 
     def update_version(self, version_id: int, now: int, **values: Any) -> None:
+        if not values:
+            self.conn.execute(_TOUCH_VERSION, {"b_id": version_id, "b_now": now})
+            return
         self.conn.execute(update(mv).where(mv.c.id == version_id).values(updated_at=now, **values))
 
     def archive_stage(self, model_id: int, stage: Stage, except_version: int, now: int) -> None:
@@ -283,34 +391,44 @@ class RegistryRepository:
         self.conn.execute(delete(mv).where(mv.c.id == version_id))
 
     def latest_versions(
-        self, model_ids: list[int], stages: Iterable[Stage] | None
+        self, model_ids: list[int], stages: Iterable[Stage] | None,
+        names: Mapping[int, str] | None = None,
     ) -> list[tuple[int, ModelVersion]]:
-        """The highest version in each stage, for each model (stages=None: every stage)."""
-        newest = (select(mv.c.model_id, mv.c.stage, func.max(mv.c.version).label("version"))
-                  .where(mv.c.model_id.in_(model_ids)))
-        if stages is not None:
-            newest = newest.where(mv.c.stage.in_([s.value for s in stages]))
-        newest_sq = newest.group_by(mv.c.model_id, mv.c.stage).subquery()
-        rows = self.conn.execute(
-            self._version_select()
-            .select_from(newest_sq.join(mv, and_(mv.c.model_id == newest_sq.c.model_id,
-                                                 mv.c.version == newest_sq.c.version))
-                         .join(rm, rm.c.id == mv.c.model_id))
-            .order_by(mv.c.model_id, mv.c.version)
-        ).all()
-        return [(row.model_id, _version_from_row(row)) for row in rows]
+        """The highest version in each stage, for each model (stages=None: every stage), ordered
+        by model id and version. `names`: the models' names by id, when the caller has them."""
+        if not model_ids:
+            return []
+        dialect = self.conn.dialect.name
+        params: dict[str, Any] = {"ids": _ids_param(dialect, model_ids)}
+        wanted = None if stages is None else sorted({s.value for s in stages})
+        if wanted is not None:
+            params.update((f"s{j}", stage) for j, stage in enumerate(wanted))
+        n_stages = -1 if wanted is None else len(wanted)
+        rows = fetch_all(self.conn, ("latest_versions", n_stages),
+                         lambda: _latest_statement(dialect, n_stages), params)
+        if names is None:
+            names = dict(self.conn.execute(
+                select(rm.c.id, rm.c.name).where(rm.c.id.in_(model_ids))).all())
+        return [(row[1], _version_from_tuple(row, names[row[1]])) for row in rows]
 
     def search_versions(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
         readers: frozenset[str] | None = None,
     ) -> list[ModelVersion]:
-        conditions = clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id)
-        conditions += _visible_to(readers)
-        query = (self._version_select().join(rm, rm.c.id == mv.c.model_id)
-                 .where(rm.c.registry == self.registry, *conditions)
-                 .order_by(*self._order(order, _VERSION_ORDER_COLUMNS))
-                 .offset(offset).limit(limit))
-        return [_version_from_row(row) for row in self.conn.execute(query)]
+        params: dict[str, Any] = {"registry": self.registry, "offset": offset, "limit": limit}
+        conditions = clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id,
+                                    params)
+        conditions += _visible_to(readers, params)
+        shape = ("search_versions", filter_shape(clauses), tuple(order),
+                 -1 if readers is None else len(readers))
+
+        def build() -> Any:
+            return (self._version_select().join(rm, rm.c.id == mv.c.model_id)
+                    .where(rm.c.registry == bindparam("registry"), *conditions)
+                    .order_by(*self._order(order, _VERSION_ORDER_COLUMNS))
+                    .offset(bindparam("offset")).limit(bindparam("limit")))
+
+        return [_version_from_tuple(row) for row in fetch_all(self.conn, shape, build, params)]
 
     def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
         """Entities for version rows, their tags and aliases fetched in one query."""
@@ -362,6 +480,6 @@ class RegistryRepository:
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: list[str],
                 changes: dict[str, Any]) -> None:
-        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(table).values(**values)
-        self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+        statement = _upsert_statement(self.conn.dialect.name, table, tuple(values),
+                                      tuple(keys), tuple(changes))
+        self.conn.execute(statement, {f"b_{k}": v for k, v in values.items()})

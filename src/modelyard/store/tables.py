@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -35,8 +36,17 @@ registered_models = Table(
     Column("updated_at", BigInteger, nullable=False),
     # The last version number handed out; never decreases, so numbers are never reused.
     Column("last_version", Integer, nullable=False, default=0),
+    # Unity Catalog only (registry = 'uc'); NULL for the workspace registry.
+    Column("uc_id", String(36), nullable=True),
+    Column("schema_id", String(36), ForeignKey("uc_schemas.id", ondelete="CASCADE",
+                                               name="fk_registered_models_schema"),
+           nullable=True),
+    Column("storage_location", Text, nullable=True),
+    Column("owner", String(256), nullable=True),
+    Column("updated_by", String(256), nullable=True),
     UniqueConstraint("registry", "name", name="uq_registered_models_registry_name"),
     Index("ix_registered_models_updated", "registry", "updated_at", "name"),
+    Index("ix_registered_models_schema", "schema_id", "name"),
 )
 
 model_versions = Table(
@@ -57,7 +67,15 @@ model_versions = Table(
     Column("user_id", String(256), nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Unity Catalog only: governed storage, content digest and lineage (JSON).
+    Column("uc_id", String(36), nullable=True),
+    Column("storage_location", Text, nullable=True),
+    Column("root_digest", String(64), nullable=True),
+    Column("run_tracking_server_id", String(256), nullable=True),
+    Column("lineage", Text, nullable=True),
+    Column("updated_by", String(256), nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    Index("ix_model_versions_status_created", "status", "created_at"),
     Index("ix_model_versions_run_id", "run_id"),
     Index("ix_model_versions_updated", "updated_at"),
     Index("ix_model_versions_model_stage", "model_id", "stage", "version"),
@@ -70,7 +88,8 @@ registered_model_tags = Table(
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False, default=""),
-    Index("ix_registered_model_tags_key", "key", "model_id"),
+    # Revision 0003_performance: tag filters look up (key, value) first.
+    Index("ix_registered_model_tags_key_value", "key", "value", "model_id"),
 )
 
 model_version_tags = Table(
@@ -80,7 +99,7 @@ model_version_tags = Table(
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False, default=""),
-    Index("ix_model_version_tags_key", "key", "version_id"),
+    Index("ix_model_version_tags_key_value", "key", "value", "version_id"),
 )
 
 registered_model_aliases = Table(
@@ -91,4 +110,192 @@ registered_model_aliases = Table(
     Column("alias", String(255), primary_key=True),
     Column("version", Integer, nullable=False),
     Index("ix_registered_model_aliases_version", "model_id", "version"),
+)
+
+# ---- identity and access (issue 4) ------------------------------------------------------------
+
+#: Users, groups and service principals share one namespace of names, so that a grant or a
+#: permission names its principal unambiguously.
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(24), nullable=False),  # user | group | service_principal
+    Column("name", String(256), nullable=False, unique=True),
+    Column("display_name", String(256), nullable=False, default=""),
+    Column("email", String(320), nullable=False, default=""),
+    Column("external_id", String(256), nullable=False, default=""),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("password_hash", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("member_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"),
+           primary_key=True),
+    Index("ix_group_members_member", "member_id"),
+)
+
+#: Only the SHA-256 of a token is kept; the token itself is shown once, at creation.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_by", String(256), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, default=-1),  # -1: never
+    Index("ix_access_tokens_principal", "principal_id"),
+)
+
+#: Workspace-registry permission levels; model_id 0 is the registry root (all models).
+workspace_permissions = Table(
+    "workspace_permissions",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("principal", String(256), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Index("ix_workspace_permissions_principal", "principal", "model_id"),
+)
+
+#: Unity Catalog grants: securable_name is the full name (`cat`, `cat.sch`, `cat.sch.model`).
+uc_grants = Table(
+    "uc_grants",
+    metadata,
+    Column("securable_type", String(32), primary_key=True),
+    Column("securable_name", String(1024), primary_key=True),
+    Column("principal", String(256), primary_key=True),
+    Column("privilege", String(64), primary_key=True),
+    Index("ix_uc_grants_principal", "principal", "securable_type"),
+)
+
+#: Activities of a workspace-registry version: transitions, transition requests, comments.
+registry_activities = Table(
+    "registry_activities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("activity_type", String(32), nullable=False),
+    Column("from_stage", String(32), nullable=False, default=""),
+    Column("to_stage", String(32), nullable=False, default=""),
+    Column("comment", Text, nullable=False, default=""),
+    Column("system_comment", Text, nullable=False, default=""),
+    Column("user_id", String(256), nullable=False, default=""),
+    # For REQUESTED_TRANSITION: open | approved | rejected | cancelled; empty otherwise.
+    Column("state", String(16), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_registry_activities_version", "version_id", "id"),
+)
+
+#: The audit trail: append-only, each row's hash covers its content and the previous hash.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_name", String(1024), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("client_address", String(64), nullable=False, default=""),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_object", "object_type", "object_name", "seq"),
+    Index("ix_audit_events_actor", "actor", "seq"),
+    Index("ix_audit_events_time", "time"),
+)
+
+
+# ---- Unity Catalog (revision 0002_unity_catalog) -----------------------------------------------
+
+
+def _uc_audit_columns() -> list[Column]:
+    return [Column("owner", String(256), nullable=False),
+            Column("created_at", BigInteger, nullable=False),
+            Column("created_by", String(256), nullable=False),
+            Column("updated_at", BigInteger, nullable=False),
+            Column("updated_by", String(256), nullable=False)]
+
+
+#: `properties` is a JSON object of strings; `storage_location` is the managed root derived from
+#: `storage_root` (None when the catalog has no storage of its own).
+uc_catalogs = Table(
+    "uc_catalogs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("properties", Text, nullable=False, default="{}"),
+    Column("storage_root", Text, nullable=True),
+    Column("storage_location", Text, nullable=True),
+    *_uc_audit_columns(),
+    UniqueConstraint("name", name="uq_uc_catalogs_name"),
+)
+
+uc_schemas = Table(
+    "uc_schemas",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("catalog_id", String(36), ForeignKey("uc_catalogs.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("properties", Text, nullable=False, default="{}"),
+    Column("storage_root", Text, nullable=True),
+    Column("storage_location", Text, nullable=True),
+    *_uc_audit_columns(),
+    UniqueConstraint("catalog_id", "name", name="uq_uc_schemas_catalog_name"),
+)
+
+#: Tags on catalogs and schemas (models and versions use the registry core's tag tables).
+uc_securable_tags = Table(
+    "uc_securable_tags",
+    metadata,
+    Column("securable_type", String(16), primary_key=True),
+    Column("securable_id", String(36), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False, default=""),
+)
+
+#: The SHA-256 of every file of a finalized UC version.
+model_version_files = Table(
+    "model_version_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+#: Storage locations whose files must go: queued in the transaction that deletes (or fails) a
+#: version, emptied after commit and by the periodic sweep, so a crash leaves no orphans.
+storage_garbage = Table(
+    "storage_garbage",
+    metadata,
+    Column("location", String(2048), primary_key=True),
+    Column("reason", String(64), nullable=False),
+    Column("queued_at", BigInteger, nullable=False),
+)
+
+#: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

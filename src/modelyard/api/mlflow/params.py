@@ -44,6 +44,10 @@ class Params:
             return cls({k: v[-1] for k, v in multi.items()}, multi)
         return cls(await json_body(request))
 
+    def raw(self, name: str) -> Any:
+        """The field as the client sent it, for structured values other dialects read."""
+        return self._values.get(name)
+
     def _invalid(self, name: str, value: Any) -> InvalidArgument:
         return InvalidArgument(
             f"Invalid value {value!r} for parameter '{name}' supplied: "

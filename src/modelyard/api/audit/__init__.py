@@ -1,0 +1,1 @@
+"""Modelyard's own audit endpoint."""

@@ -1,0 +1,68 @@
+"""Authentication for every surface: who is calling, from the Authorization header.
+
+`Authorization: Bearer <token>` (what DATABRICKS_TOKEN, MLFLOW_TRACKING_TOKEN and
+MLFLOW_UC_OSS_TOKEN send) or HTTP Basic (MLFLOW_TRACKING_USERNAME/PASSWORD). Without `--auth`
+every call acts as the local admin. A refused request is recorded in the audit trail; the
+credential itself is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+
+from starlette.requests import Request
+
+from modelyard.domain.errors import Unauthenticated
+from modelyard.services.context import ANONYMOUS, LOCAL_ADMIN, Actor
+from modelyard.services.identity import IdentityService
+from modelyard.services.unit_of_work import UnitOfWorkFactory
+
+
+def _request_facts(request: Request) -> tuple[str, str]:
+    request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
+    client = request.client.host if request.client else ""
+    return request_id, client
+
+
+class Authenticator:
+    """`app.state.authenticate`: a callable from request to Actor, raising Unauthenticated."""
+
+    def __init__(self, identity: IdentityService, units: UnitOfWorkFactory,
+                 enabled: bool) -> None:
+        self.identity = identity
+        self.units = units
+        self.enabled = enabled
+
+    def __call__(self, request: Request) -> Actor:
+        request_id, client = _request_facts(request)
+        if not self.enabled:
+            return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client)
+        actor = self._credential_actor(request.headers.get("authorization", ""))
+        if actor is None:
+            self.units.record_denied(
+                Actor(ANONYMOUS, request_id=request_id, client_address=client),
+                "authenticate", "request", f"{request.method} {request.url.path}")
+            raise Unauthenticated("Missing, invalid, expired or revoked credentials: send "
+                                  "'Authorization: Bearer <token>' or HTTP basic auth.")
+        return dataclasses.replace(actor, request_id=request_id, client_address=client)
+
+    def _credential_actor(self, header: str) -> Actor | None:
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if not credential:
+            return None
+        if scheme.lower() == "bearer":
+            return self.identity.authenticate_token(credential)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            user, sep, password = decoded.partition(":")
+            if not sep or not user:
+                return None
+            return self.identity.authenticate_password(user, password)
+        return None

@@ -1,0 +1,1 @@
+"""The Databricks Unity Catalog registry dialect (`databricks-uc` registry URI)."""

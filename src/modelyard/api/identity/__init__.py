@@ -1,0 +1,1 @@
+"""Identity: SCIM users, groups, service principals, Me; personal access tokens."""

@@ -1,0 +1,39 @@
+"""The request wrapper the Databricks-shaped surfaces share: authenticate, parse, call, render.
+
+Errors use the `{error_code, message}` body and statuses databricks-sdk understands (the same
+mapping as the MLflow surface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.api.http import BodyError, JSONResponse, json_body
+from modelyard.api.mlflow.errors import domain_error_response, error_response
+from modelyard.api.mlflow.params import Params
+from modelyard.domain.errors import ModelyardError
+from modelyard.services.context import Actor
+
+Handler = Callable[[Request, Actor, Params], Any]
+
+
+def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            actor = request.app.state.authenticate(request)
+            # databricks-sdk sends DELETE parameters in the query string, others in the body.
+            body = await json_body(request) if request.method != "GET" else {}
+            params = Params({**request.query_params, **body})
+            result = handler(request, actor, params)
+        except ModelyardError as error:
+            return domain_error_response(error)
+        except BodyError as error:
+            return error_response("MALFORMED_REQUEST", str(error), 400)
+        return JSONResponse({} if result is None else result, status_code=status)
+
+    run.__name__ = handler.__name__
+    return run

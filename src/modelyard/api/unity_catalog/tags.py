@@ -1,0 +1,130 @@
+"""Databricks' entity tag assignments, `/api/2.1/unity-catalog/entity-tag-assignments`, for
+catalogs, schemas, registered models and model versions (entity name `cat.sch.model.VERSION`).
+
+    POST   /entity-tag-assignments                              {entity_type, entity_name,
+                                                                  tag_key, tag_value}
+    GET    /entity-tag-assignments/{type}/{name}/tags           -> {tag_assignments: [...]}
+    GET    /entity-tag-assignments/{type}/{name}/tags/{key}
+    PATCH  /entity-tag-assignments/{type}/{name}/tags/{key}     {tag_value}
+    DELETE /entity-tag-assignments/{type}/{name}/tags/{key}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import State
+from starlette.routing import BaseRoute, Route
+
+from modelyard.api.unity_catalog.params import Params
+from modelyard.api.unity_catalog.routes import (
+    PREFIX,
+    Handler,
+    catalog_service,
+    model_service,
+    uc_endpoint,
+)
+from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.services.context import Actor
+
+_TYPES = {"catalogs": "catalog", "catalog": "catalog", "schemas": "schema", "schema": "schema",
+          "registered_models": "registered_model", "registered_model": "registered_model",
+          "model_versions": "model_version", "model_version": "model_version"}
+
+
+def _kind(entity_type: str) -> str:
+    try:
+        return _TYPES[entity_type.lower()]
+    except KeyError:
+        raise InvalidArgument(
+            f"Unsupported entity_type '{entity_type}': use catalogs, schemas, "
+            "registered_models or model_versions.") from None
+
+
+def _version_ref(entity_name: str) -> tuple[str, str]:
+    model, _, version = entity_name.rpartition(".")
+    if not model or not version.isdigit():
+        raise InvalidArgument(f"Invalid model version name '{entity_name}': "
+                              "expected catalog.schema.model.VERSION.")
+    return model, version
+
+
+def _tags(s: State, a: Actor, kind: str, name: str) -> dict[str, str]:
+    if kind == "catalog":
+        return catalog_service(s).get_catalog(a, name).tags
+    if kind == "schema":
+        return catalog_service(s).get_schema(a, name).tags
+    if kind == "registered_model":
+        return model_service(s).get_model(a, name).tags
+    return model_service(s).get_version(a, *_version_ref(name)).tags
+
+
+def _set(s: State, a: Actor, kind: str, name: str, key: str, value: str) -> None:
+    if kind in ("catalog", "schema"):
+        catalog_service(s).set_tag(a, kind, name, key, value)
+    elif kind == "registered_model":
+        model_service(s).set_model_tag(a, name, key, value)
+    else:
+        model_service(s).set_version_tag(a, *_version_ref(name), key, value)
+
+
+def _render(entity_type: str, name: str, key: str, value: str) -> dict[str, Any]:
+    return {"entity_type": entity_type, "entity_name": name, "tag_key": key,
+            "tag_value": value, "source_type": "TAG_ASSIGNMENT_SOURCE_TYPE_UNSPECIFIED"}
+
+
+def create_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    entity_type, name = p.required_str("entity_type"), p.required_str("entity_name")
+    key, value = p.required_str("tag_key"), p.optional_str("tag_value") or ""
+    _set(s, a, _kind(entity_type), name, key, value)
+    return _render(entity_type, name, key, value)
+
+
+def update_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
+    kind = _kind(entity_type)
+    if key not in _tags(s, a, kind, name):
+        raise NotFound(f"Tag '{key}' is not assigned to {name}.")
+    value = p.optional_str("tag_value") or ""
+    _set(s, a, kind, name, key, value)
+    return _render(entity_type, name, key, value)
+
+
+def get_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
+    tags = _tags(s, a, _kind(entity_type), name)
+    if key not in tags:
+        raise NotFound(f"Tag '{key}' is not assigned to {name}.")
+    return _render(entity_type, name, key, tags[key])
+
+
+def list_assignments(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    entity_type, name = p.path_str("type"), p.path_str("name")
+    tags = _tags(s, a, _kind(entity_type), name)
+    return {"tag_assignments": [_render(entity_type, name, k, v) for k, v in tags.items()]}
+
+
+def delete_assignment(s: State, a: Actor, p: Params) -> None:
+    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
+    kind = _kind(entity_type)
+    if kind in ("catalog", "schema"):
+        catalog_service(s).delete_tag(a, kind, name, key)
+    elif kind == "registered_model":
+        model_service(s).delete_model_tag(a, name, key)
+    else:
+        model_service(s).delete_version_tag(a, *_version_ref(name), key)
+
+
+_BASE = PREFIX + "/entity-tag-assignments"
+_TABLE: list[tuple[str, str, Handler]] = [
+    ("", "POST", create_assignment),
+    ("/{type}/{name}/tags", "GET", list_assignments),
+    ("/{type}/{name}/tags/{key}", "GET", get_assignment),
+    ("/{type}/{name}/tags/{key}", "PATCH", update_assignment),
+    ("/{type}/{name}/tags/{key}", "DELETE", delete_assignment),
+]
+
+
+def routes() -> list[BaseRoute]:
+    return [Route(_BASE + path, uc_endpoint(handler), methods=[method])
+            for path, method, handler in _TABLE]

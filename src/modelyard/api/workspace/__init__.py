@@ -1,0 +1,1 @@
+"""Workspace-registry extras: Databricks model views, transition requests, comments, permissions."""

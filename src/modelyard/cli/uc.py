@@ -1,0 +1,415 @@
+"""`modelyard catalogs|schemas|models|versions …`: Unity Catalog objects on a running server.
+
+Every command talks HTTP to `--url` (default http://127.0.0.1:8080, or MODELYARD_URL) and prints
+rich tables; errors print UC's error code and message and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from modelyard.cli.uc_client import Client, ClientError
+
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+Url = Annotated[str, typer.Option("--url", envvar="MODELYARD_URL", help="Server base URL.")]
+Token = Annotated[str | None, typer.Option("--token", envvar="MODELYARD_TOKEN",
+                                           help="Bearer token, if the server requires one.")]
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+catalogs = typer.Typer(no_args_is_help=True, help="Unity Catalog catalogs.")
+schemas = typer.Typer(no_args_is_help=True, help="Schemas inside a catalog.")
+models = typer.Typer(no_args_is_help=True, help="Registered models (catalog.schema.model).")
+versions = typer.Typer(no_args_is_help=True, help="Versions of a registered model.")
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    count = 0
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+        count += 1
+    console.print(table if count else f"[dim]{title}: none[/dim]")
+
+
+def _details(title: str, fields: dict[str, Any]) -> None:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in fields.items():
+        if value not in (None, "", [], {}):
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+def _tags(tags: list[dict[str, str]] | None) -> str:
+    return ", ".join(f"{t['key']}={t.get('value', '')}" for t in tags or [])
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except ClientError as error:
+        raise _fail(str(error)) from None
+
+
+# ---- catalogs -------------------------------------------------------------------------------
+
+@catalogs.command("list")
+def catalogs_list(url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """List catalogs."""
+    client = Client(url, token)
+    _run(lambda: _table("Catalogs", ["name", "comment", "owner", "storage root", "created"], (
+        [c["name"], c.get("comment"), c.get("owner"), c.get("storage_root"),
+         _when(c.get("created_at"))] for c in client.paged("/catalogs", "catalogs"))))
+
+
+@catalogs.command("show")
+def catalogs_show(name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Show one catalog."""
+    def show() -> None:
+        c = Client(url, token).uc("GET", f"/catalogs/{name}")
+        _details(f"Catalog {c['name']}", {
+            "comment": c.get("comment"), "owner": c.get("owner"), "id": c.get("id"),
+            "properties": c.get("properties"), "storage root": c.get("storage_root"),
+            "storage location": c.get("storage_location"), "tags": _tags(c.get("tags")),
+            "created": f"{_when(c.get('created_at'))} by {c.get('created_by')}",
+            "updated": f"{_when(c.get('updated_at'))} by {c.get('updated_by')}"})
+    _run(show)
+
+
+@catalogs.command("create")
+def catalogs_create(
+    name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
+    storage_root: Annotated[str | None, typer.Option(help="Managed storage root.")] = None,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Create a catalog."""
+    def create() -> None:
+        c = Client(url, token).uc("POST", "/catalogs", body={
+            "name": name, "comment": comment, "storage_root": storage_root})
+        console.print(f"Created catalog [bold]{c['name']}[/bold]")
+    _run(create)
+
+
+@catalogs.command("delete")
+def catalogs_delete(
+    name: str,
+    force: Annotated[bool, typer.Option(help="Delete its schemas and models too.")] = False,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Delete a catalog."""
+    def delete() -> None:
+        Client(url, token).uc("DELETE", f"/catalogs/{name}", {"force": force})
+        console.print(f"Deleted catalog [bold]{name}[/bold]")
+    _run(delete)
+
+
+# ---- schemas --------------------------------------------------------------------------------
+
+@schemas.command("list")
+def schemas_list(catalog: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """List the schemas of a catalog."""
+    client = Client(url, token)
+    _run(lambda: _table(f"Schemas in {catalog}", ["name", "comment", "owner", "created"], (
+        [s["full_name"], s.get("comment"), s.get("owner"), _when(s.get("created_at"))]
+        for s in client.paged("/schemas", "schemas", {"catalog_name": catalog}))))
+
+
+@schemas.command("show")
+def schemas_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Show one schema (catalog.schema)."""
+    def show() -> None:
+        s = Client(url, token).uc("GET", f"/schemas/{full_name}")
+        _details(f"Schema {s['full_name']}", {
+            "comment": s.get("comment"), "owner": s.get("owner"), "id": s.get("schema_id"),
+            "properties": s.get("properties"), "storage root": s.get("storage_root"),
+            "storage location": s.get("storage_location"), "tags": _tags(s.get("tags")),
+            "created": f"{_when(s.get('created_at'))} by {s.get('created_by')}",
+            "updated": f"{_when(s.get('updated_at'))} by {s.get('updated_by')}"})
+    _run(show)
+
+
+@schemas.command("create")
+def schemas_create(
+    full_name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
+    storage_root: Annotated[str | None, typer.Option(help="Managed storage root.")] = None,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Create a schema (catalog.schema)."""
+    catalog, _, name = full_name.partition(".")
+    def create() -> None:
+        s = Client(url, token).uc("POST", "/schemas", body={
+            "catalog_name": catalog, "name": name, "comment": comment,
+            "storage_root": storage_root})
+        console.print(f"Created schema [bold]{s['full_name']}[/bold]")
+    _run(create)
+
+
+@schemas.command("delete")
+def schemas_delete(
+    full_name: str,
+    force: Annotated[bool, typer.Option(help="Delete its models too.")] = False,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Delete a schema (catalog.schema)."""
+    def delete() -> None:
+        Client(url, token).uc("DELETE", f"/schemas/{full_name}", {"force": force})
+        console.print(f"Deleted schema [bold]{full_name}[/bold]")
+    _run(delete)
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+@models.command("list")
+def models_list(
+    schema: Annotated[str | None, typer.Argument(help="catalog.schema; default: all")] = None,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """List registered models, in one schema or everywhere."""
+    query: dict[str, Any] = {}
+    if schema:
+        query["catalog_name"], _, query["schema_name"] = schema.partition(".")
+    client = Client(url, token)
+    _run(lambda: _table(f"Models in {schema or 'all schemas'}",
+                        ["name", "comment", "owner", "aliases", "updated"], (
+        [m["full_name"], m.get("comment"), m.get("owner"),
+         ", ".join(f"@{a['alias_name']}→{a['version_num']}" for a in m.get("aliases", [])),
+         _when(m.get("updated_at"))]
+        for m in client.paged("/models", "registered_models", query))))
+
+
+@models.command("show")
+def models_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Show a registered model and its versions."""
+    def show() -> None:
+        client = Client(url, token)
+        m = client.uc("GET", f"/models/{full_name}")
+        _details(f"Model {m['full_name']}", {
+            "comment": m.get("comment"), "owner": m.get("owner"), "id": m.get("id"),
+            "aliases": ", ".join(f"@{a['alias_name']} → {a['version_num']}"
+                                 for a in m.get("aliases", [])),
+            "tags": _tags(m.get("tags")), "storage location": m.get("storage_location"),
+            "created": f"{_when(m.get('created_at'))} by {m.get('created_by')}",
+            "updated": f"{_when(m.get('updated_at'))} by {m.get('updated_by')}"})
+        _versions_table(client, m["full_name"])
+    _run(show)
+
+
+@models.command("create")
+def models_create(
+    full_name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Create a registered model (catalog.schema.model)."""
+    parts = full_name.split(".")
+    if len(parts) != 3:
+        raise _fail(f"'{full_name}' is not a three-level name catalog.schema.model")
+    def create() -> None:
+        m = Client(url, token).uc("POST", "/models", body={
+            "catalog_name": parts[0], "schema_name": parts[1], "name": parts[2],
+            "comment": comment})
+        console.print(f"Created model [bold]{m['full_name']}[/bold]")
+    _run(create)
+
+
+@models.command("delete")
+def models_delete(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Delete a registered model with all its versions and their files."""
+    def delete() -> None:
+        Client(url, token).uc("DELETE", f"/models/{full_name}")
+        console.print(f"Deleted model [bold]{full_name}[/bold]")
+    _run(delete)
+
+
+@models.command("download")
+def models_download(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION")],
+    directory: Annotated[Path, typer.Argument(help="Where to put the files.")],
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Download a READY version's files, checking every SHA-256 and the root digest."""
+    client = Client(url, token)
+    try:
+        name, version = _resolve(client, ref)
+        listing = client.files(name, version)
+    except ClientError as error:
+        raise _fail(str(error)) from None
+    if listing["status"] != "READY":
+        raise _fail(f"{name} version {version} is {listing['status']}, not READY")
+    files = listing["files"]
+    directory.mkdir(parents=True, exist_ok=True)
+    total = sum(f["size"] for f in files)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"{name} v{version}", total=total)
+        for file in files:
+            target = directory.joinpath(*Path(file["path"]).parts)
+            if not target.resolve().is_relative_to(directory.resolve()):
+                raise _fail(f"refusing unsafe path {file['path']!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            digest = hashlib.sha256()
+            try:
+                with partial.open("wb") as out:
+                    for chunk in client.download(name, version, file["path"]):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        progress.advance(task, len(chunk))
+            except ClientError as error:
+                partial.unlink(missing_ok=True)
+                raise _fail(str(error)) from None
+            if digest.hexdigest() != file["sha256"]:
+                partial.unlink(missing_ok=True)
+                raise _fail(f"digest mismatch on {file['path']}: got {digest.hexdigest()}, "
+                            f"the registry recorded {file['sha256']}")
+            partial.replace(target)
+    if _root_digest(files) != listing["root_digest"]:
+        raise _fail("the file list does not match the version's root digest")
+    console.print(f"Downloaded {len(files)} files ({total:,} bytes) of [bold]{name}[/bold] "
+                  f"version {version} to {directory}; digests verified "
+                  f"(root {listing['root_digest'][:16]}…)")
+
+
+def _resolve(client: Client, ref: str) -> tuple[str, int]:
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        found = client.uc("GET", f"/models/{name}/aliases/{alias}")
+        return _full_name(found), int(found["version"])
+    name, _, version = ref.rpartition("/")
+    if not name or not version.isdigit():
+        raise ClientError(0, "INVALID_ARGUMENT", f"'{ref}' is neither NAME@ALIAS nor NAME/VERSION")
+    return name.lower(), int(version)
+
+
+def _full_name(version: dict[str, Any]) -> str:
+    return f"{version['catalog_name']}.{version['schema_name']}.{version['model_name']}"
+
+
+def _root_digest(files: list[dict[str, Any]]) -> str:
+    from modelyard.storage.base import StoredFile, root_digest
+
+    return root_digest([StoredFile(f["path"], f["size"], f["sha256"]) for f in files])
+
+
+# ---- versions -------------------------------------------------------------------------------
+
+def _versions_table(client: Client, full_name: str) -> None:
+    _table(f"Versions of {full_name}",
+           ["version", "status", "aliases", "source", "run", "digest", "created"], (
+               [v["version"], v["status"],
+                ", ".join(f"@{a['alias_name']}" for a in v.get("aliases", [])),
+                v.get("source"), v.get("run_id"), (v.get("root_digest") or "")[:12],
+                _when(v.get("created_at"))]
+               for v in client.paged(f"/models/{full_name}/versions", "model_versions")))
+
+
+@versions.command("list")
+def versions_list(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """List the versions of a model."""
+    _run(lambda: _versions_table(Client(url, token), full_name))
+
+
+@versions.command("show")
+def versions_show(full_name: str, version: int, url: Url = DEFAULT_URL,
+                  token: Token = None) -> None:
+    """Show one version: status, lineage, digest and files."""
+    def show() -> None:
+        client = Client(url, token)
+        v = client.uc("GET", f"/models/{full_name}/versions/{version}")
+        _details(f"{_full_name(v)} version {v['version']}", {
+            "status": v["status"], "status message": v.get("status_message"),
+            "comment": v.get("comment"),
+            "aliases": ", ".join(f"@{a['alias_name']}" for a in v.get("aliases", [])),
+            "source": v.get("source"), "run id": v.get("run_id"),
+            "logged model id": v.get("model_id"),
+            "tracking server": v.get("run_tracking_server_id"),
+            "dependencies": v.get("model_version_dependencies"),
+            "datasets": v.get("datasets"), "copied from": v.get("copied_from"),
+            "root digest": v.get("root_digest"), "storage location": v.get("storage_location"),
+            "tags": _tags(v.get("tags")),
+            "created": f"{_when(v.get('created_at'))} by {v.get('created_by')}"})
+        if v["status"] == "READY":
+            listing = client.files(_full_name(v), v["version"])
+            _table("Files", ["path", "size", "sha256"], (
+                [f["path"], f"{f['size']:,}", f["sha256"]] for f in listing["files"]))
+    _run(show)
+
+
+@versions.command("create")
+def versions_create(
+    full_name: str,
+    source: Annotated[Path, typer.Argument(help="Local directory with the model's files.")],
+    comment: Annotated[str | None, typer.Option(help="Description.")] = None,
+    url: Url = DEFAULT_URL, token: Token = None,
+) -> None:
+    """Register a local directory as a new version (server on this host, file:// storage)."""
+    parts = full_name.split(".")
+    if len(parts) != 3 or not source.is_dir():
+        raise _fail("usage: versions create catalog.schema.model DIRECTORY")
+    def create() -> None:
+        client = Client(url, token)
+        v = client.uc("POST", "/models/versions", body={
+            "catalog_name": parts[0], "schema_name": parts[1], "model_name": parts[2],
+            "source": source.resolve().as_uri(), "comment": comment})
+        location = urlparse(v["storage_location"])
+        if location.scheme != "file":
+            client.uc("DELETE", f"/models/{full_name}/versions/{v['version']}")
+            raise _fail("this server stores files remotely; register with the mlflow client")
+        shutil.copytree(source, Path(unquote(location.path)), dirs_exist_ok=True)
+        done = client.uc("PATCH", f"/models/{full_name}/versions/{v['version']}/finalize",
+                         body={"full_name": full_name, "version": v["version"]})
+        console.print(f"Registered [bold]{full_name}[/bold] version {done['version']} "
+                      f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)")
+    _run(create)
+
+
+@versions.command("delete")
+def versions_delete(full_name: str, version: int, url: Url = DEFAULT_URL,
+                    token: Token = None) -> None:
+    """Delete a version and its files."""
+    def delete() -> None:
+        Client(url, token).uc("DELETE", f"/models/{full_name}/versions/{version}")
+        console.print(f"Deleted [bold]{full_name}[/bold] version {version}")
+    _run(delete)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalogs, name="catalogs")
+    app.add_typer(schemas, name="schemas")
+    app.add_typer(models, name="models")
+    app.add_typer(versions, name="versions")

@@ -1,0 +1,93 @@
+"""A small HTTP client for the CLI: Unity Catalog REST 2.1 and Modelyard's file API.
+
+Standard library only, so the CLI needs nothing the server does not already install.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+UC = "/api/2.1/unity-catalog"
+FILES = "/api/modelyard/v1/uc/models/{name}/versions/{version}/files"
+CHUNK = 1024 * 1024
+
+
+class ClientError(Exception):
+    """The server refused a request; `code` is UC's error_code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.status = status
+        self.code = code
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, query: dict[str, Any] | None = None,
+                 body: dict[str, Any] | None = None) -> urllib.request.Request:
+        url = self.url + urllib.parse.quote(path, safe="/@:")
+        if query:
+            url += "?" + urllib.parse.urlencode(
+                {k: str(v).lower() if isinstance(v, bool) else v
+                 for k, v in query.items() if v is not None})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        return request
+
+    def _open(self, request: urllib.request.Request) -> Any:
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                payload = json.loads(raw)
+                raise ClientError(error.code, payload.get("error_code", ""),
+                                  payload.get("message", raw.decode(errors="replace"))) from None
+            except (ValueError, AttributeError):
+                raise ClientError(error.code, "", raw.decode(errors="replace")) from None
+        except urllib.error.URLError as error:
+            raise ClientError(0, "UNREACHABLE",
+                              f"cannot reach {self.url}: {error.reason}") from None
+
+    def call(self, method: str, path: str, query: dict[str, Any] | None = None,
+             body: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._open(self._request(method, path, query, body)) as response:
+            raw = response.read()
+        result: dict[str, Any] = json.loads(raw) if raw.strip() else {}
+        return result
+
+    def uc(self, method: str, path: str, query: dict[str, Any] | None = None,
+           body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.call(method, UC + path, query, body)
+
+    def paged(self, path: str, key: str, query: dict[str, Any] | None = None
+              ) -> Iterator[dict[str, Any]]:
+        query = dict(query or {})
+        while True:
+            page = self.uc("GET", path, query)
+            yield from page.get(key, [])
+            if not page.get("next_page_token"):
+                return
+            query["page_token"] = page["next_page_token"]
+
+    def files(self, name: str, version: int) -> dict[str, Any]:
+        return self.call("GET", FILES.format(name=name, version=version))
+
+    def download(self, name: str, version: int, path: str) -> Iterator[bytes]:
+        request = self._request("GET", FILES.format(name=name, version=version) + "/" + path)
+        with self._open(request) as response:
+            while chunk := response.read(CHUNK):
+                yield chunk

@@ -1,0 +1,48 @@
+"""Principals (users, groups, service principals) and access tokens as plain records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+#: Every user and service principal belongs to this group implicitly, as on Databricks.
+ALL_USERS = "users"
+
+
+class Kind(StrEnum):
+    USER = "user"
+    GROUP = "group"
+    SERVICE_PRINCIPAL = "service_principal"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    name: str
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    id: int
+    kind: Kind
+    name: str
+    display_name: str
+    email: str
+    external_id: str
+    active: bool
+    is_admin: bool
+    created_at: int
+    groups: tuple[Member, ...] = ()  # direct parents
+    members: tuple[Member, ...] = ()  # direct members (groups only)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token_id: str
+    owner: str
+    comment: str
+    creation_time: int
+    expiry_time: int  # -1: never expires
+    created_by: str
+    owner_id: int = 0

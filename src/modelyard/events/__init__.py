@@ -1,0 +1,1 @@
+"""Side effects of changes: the audit chain (and, later, the webhook outbox)."""

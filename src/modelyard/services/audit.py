@@ -1,0 +1,150 @@
+"""The audit trail: one hash-chained row per change and per refused request.
+
+`AuditTrail.append` is a before-commit hook of the unit-of-work factory, so each event is
+written in the same transaction as the change it describes; appends are serialized by the
+chain-head lock (store.audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.paging import decode_page_token, encode_page_token
+from modelyard.events import chain
+from modelyard.services.context import Actor
+from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
+from modelyard.store.audit import AuditQuery, AuditRepository
+from modelyard.store.database import Database
+from modelyard.store.tables import (
+    registered_models,
+    uc_catalogs,
+    uc_schemas,
+    workspace_permissions,
+)
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    time: int
+    actor: str
+    action: str
+    object_type: str
+    object_name: str
+    before: Any
+    after: Any
+    request_id: str
+    client_address: str
+    prev_hash: str
+    hash: str
+
+
+def append(conn: Connection, actor: Actor, events: list[Event]) -> None:
+    """The before-commit (and on-denied) hook: chain each event onto the current head."""
+    repo = AuditRepository(conn)
+    seq, prev = repo.lock_head()
+    now = now_ms()
+    rows = []
+    for event in events:
+        seq += 1
+        fields = {"seq": seq, "time": now, "actor": actor.name, "action": event.action,
+                  "object_type": event.object_type, "object_name": event.object_name[:1024],
+                  "before": chain.encode_state(event.before),
+                  "after": chain.encode_state(event.after),
+                  "request_id": actor.request_id[:64],
+                  "client_address": actor.client_address[:64]}
+        digest = chain.row_hash(fields, prev)
+        rows.append({**fields, "prev_hash": prev, "hash": digest})
+        prev = digest
+    repo.append(rows)
+
+
+def install(units: UnitOfWorkFactory) -> None:
+    units.before_commit.append(append)
+    units.on_denied.append(append)
+
+
+def verify(database: Database) -> list[str]:
+    """Every break in the stored chain (edited, inserted or deleted rows), naming the row."""
+    with database.read() as conn:
+        return chain.verify(AuditRepository(conn).all_rows())
+
+
+class AuditService:
+    def __init__(self, units: UnitOfWorkFactory) -> None:
+        self.units = units
+
+    def search(self, actor: Actor, query: AuditQuery, page_token: str | None = None,
+               max_results: int | None = None) -> tuple[list[AuditEvent], str]:
+        """Metastore admins see every event; others only events on objects they own."""
+        limit = max_results or 100
+        if limit < 1 or limit > MAX_PAGE:
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_PAGE}.")
+        after_seq = decode_page_token(page_token)
+        rows: list[Any] = []
+        exhausted = False
+        with self.units.read(actor) as uow:
+            repo = AuditRepository(uow.conn)
+            owned = None if actor.is_admin else _owned(uow.conn, actor)
+            # Non-admins: filter batch by batch, so a page is full unless the log ends.
+            while len(rows) < limit and not exhausted:
+                batch = repo.search(query, after_seq, limit if owned is None else MAX_PAGE)
+                exhausted = len(batch) < (limit if owned is None else MAX_PAGE)
+                if batch:
+                    after_seq = batch[-1].seq
+                for row in batch:
+                    if owned is None or _root_object(row) in owned:
+                        rows.append(row)
+                        if len(rows) == limit:
+                            after_seq = row.seq
+                            break
+        events = [AuditEvent(
+            seq=r.seq, time=r.time, actor=r.actor, action=r.action, object_type=r.object_type,
+            object_name=r.object_name, before=_decode(r.before), after=_decode(r.after),
+            request_id=r.request_id, client_address=r.client_address, prev_hash=r.prev_hash,
+            hash=r.hash) for r in rows]
+        token = encode_page_token(after_seq) if len(rows) == limit else ""
+        return events, token
+
+
+def _root_object(row: Any) -> tuple[str, str]:
+    """Events on a version count as events on its model."""
+    if row.object_type == "model_version":
+        return ("registered_model", row.object_name.rsplit("/", 1)[0])
+    return (row.object_type, row.object_name)
+
+
+def _decode(text: str | None) -> Any:
+    import orjson
+
+    return None if text is None else orjson.loads(text)
+
+
+def _owned(conn: Connection, actor: Actor) -> frozenset[tuple[str, str]]:
+    """The objects whose events the actor may read: workspace models it created or manages,
+    Unity Catalog objects it owns (events on versions count as events on their model)."""
+    rm, wp = registered_models, workspace_permissions
+    managed = select(wp.c.model_id).where(wp.c.principal.in_(list(actor.principals)),
+                                          wp.c.level >= 5)
+    names = [row.name for row in conn.execute(
+        select(rm.c.name).where(rm.c.registry == "workspace",
+                                (rm.c.user_id == actor.name) | rm.c.id.in_(managed)))]
+    owned = {("registered_model", name) for name in names}
+    # Unity Catalog: catalogs, schemas and models whose owner is the caller or its group.
+    who = list(actor.principals)
+    owned |= {("registered_model", row.name) for row in conn.execute(
+        select(rm.c.name).where(rm.c.registry == "uc", rm.c.owner.in_(who)))}
+    catalogs = conn.execute(select(uc_catalogs.c.id, uc_catalogs.c.name)).all()
+    by_id = {row.id: row.name for row in catalogs}
+    owned |= {("catalog", row.name) for row in conn.execute(
+        select(uc_catalogs.c.name).where(uc_catalogs.c.owner.in_(who)))}
+    owned |= {("schema", f"{by_id.get(row.catalog_id, '')}.{row.name}") for row in conn.execute(
+        select(uc_schemas.c.catalog_id, uc_schemas.c.name).where(uc_schemas.c.owner.in_(who)))}
+    return frozenset(owned)

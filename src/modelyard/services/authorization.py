@@ -1,0 +1,238 @@
+"""Who may do what: the one place the services ask before acting.
+
+Workspace registry: permission levels per model and registry-wide (model id 0), the model's
+creator holds CAN MANAGE, metastore admins hold everything.
+
+A caller without even CAN READ cannot tell the model from a missing one: it gets the very error
+a missing model gives. A caller who can see the model but lacks the level gets PERMISSION_DENIED.
+Both refusals carry `denied`, so the unit of work records them in the audit trail.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, select
+
+from modelyard.domain.access import (
+    CATALOG,
+    MODEL,
+    SCHEMA,
+    UC_RULES,
+    VISIBLE,
+    Level,
+    Privilege,
+    Securable,
+    UcView,
+    expand,
+)
+from modelyard.domain.catalog import CatalogNotFound, SchemaNotFound
+from modelyard.domain.errors import ModelyardError, PermissionDenied, RegisteredModelNotFound
+from modelyard.services.context import Actor
+from modelyard.store.identity import IdentityRepository
+from modelyard.store.tables import registered_models, uc_catalogs, uc_schemas
+
+ROOT = 0
+rm = registered_models
+
+
+def _denied(error: ModelyardError, action: str, object_type: str, name: str) -> ModelyardError:
+    error.denied = (action, object_type, name)
+    return error
+
+
+def model_not_found(name: str) -> RegisteredModelNotFound:
+    return RegisteredModelNotFound(f"Registered Model with name={name} not found")
+
+
+def workspace_level(conn: Connection, actor: Actor, model_id: int, creator: str) -> Level:
+    """The caller's level on one workspace model: the highest of its own, its groups', the
+    registry-wide ones, and CAN MANAGE for the model's creator."""
+    if actor.is_admin or creator == actor.name:
+        return Level.CAN_MANAGE
+    return Level(IdentityRepository(conn).best_workspace_level((ROOT, model_id),
+                                                               actor.principals))
+
+
+def root_level(conn: Connection, actor: Actor) -> Level:
+    if actor.is_admin:
+        return Level.CAN_MANAGE
+    return Level(IdentityRepository(conn).best_workspace_level((ROOT,), actor.principals))
+
+
+def require_workspace_model(conn: Connection, actor: Actor, name: str, needed: Level,
+                            action: str) -> Level:
+    """Raise unless the caller holds `needed` on the model; return the level it holds.
+
+    A missing model raises the ordinary not-found error (no audit event: nothing was refused).
+    """
+    if actor.is_admin:
+        return Level.CAN_MANAGE
+    row = conn.execute(select(rm.c.id, rm.c.user_id).where(
+        rm.c.registry == "workspace", rm.c.name == name)).first()
+    if row is None:
+        raise model_not_found(name)
+    level = workspace_level(conn, actor, row.id, row.user_id)
+    if level < Level.CAN_READ:
+        raise _denied(model_not_found(name), action, "registered_model", name)
+    if level < needed:
+        raise _denied(PermissionDenied(
+            f"User '{actor.name}' does not have permission '{needed.name}' on registered "
+            f"model '{name}' (it has '{level.name}')."), action, "registered_model", name)
+    return level
+
+
+def require_workspace_read_fast(access_rows: list[tuple[str, str | None, int | None]],
+                                actor: Actor, name: str, action: str) -> ModelyardError | None:
+    """The CAN READ check of the hot point reads, from `PointReads.workspace_access` rows;
+    returns the refusal (for the caller to record and raise) or None when allowed."""
+    if actor.is_admin:
+        return None
+    if not access_rows:
+        return model_not_found(name)
+    if access_rows[0][0] == actor.name:
+        return None
+    principals = actor.principals
+    level = max((lv or 0 for _, who, lv in access_rows if who in principals), default=0)
+    if level < Level.CAN_READ:
+        return _denied(model_not_found(name), action, "registered_model", name)
+    return None
+
+
+def readers_filter(conn: Connection, actor: Actor) -> frozenset[str] | None:
+    """None when the caller may read every workspace model; otherwise the principal names whose
+    levels (or authorship) make a model visible to it, for the search queries."""
+    if root_level(conn, actor) >= Level.CAN_READ:
+        return None
+    return actor.principals
+
+
+def require_admin(actor: Actor, action: str, object_type: str, name: str) -> None:
+    if not actor.is_admin:
+        raise _denied(PermissionDenied(
+            f"Only a metastore admin may {action.replace('.', ' ').replace('_', ' ')}."),
+            action, object_type, name)
+
+
+def deny(message: str, action: str, object_type: str, name: str) -> PermissionDenied:
+    error = PermissionDenied(message)
+    error.denied = (action, object_type, name)
+    return error
+
+
+def hide(error: ModelyardError, action: str, object_type: str, name: str) -> ModelyardError:
+    """A refusal disguised as the given not-found error."""
+    return _denied(error, action, object_type, name)
+
+
+# ---- Unity Catalog ----------------------------------------------------------------------------
+#
+# Privileges are inherited downward (catalog → schema → model), never from the metastore;
+# owning a catalog or schema counts as owning what is inside it; metastore admins may do
+# everything. The rule for each operation is domain.access.UC_RULES. An object the caller may
+# not even see raises the very error a missing one does.
+
+_LEVEL_OF_OP = {"catalog": CATALOG, "schema": SCHEMA, "model": MODEL}
+_PARENT_OF_CREATE = {"schema.create": CATALOG, "model.create": SCHEMA}
+_SECURABLE = {CATALOG: Securable.CATALOG.value, SCHEMA: Securable.SCHEMA.value,
+              MODEL: Securable.MODEL.value}
+METASTORE = ("metastore", "metastore")
+
+
+def _missing(level: str, parts: list[str], catalog_visible: bool) -> ModelyardError:
+    if level == CATALOG or (level == SCHEMA and not catalog_visible):
+        return CatalogNotFound(f"Catalog not found: {parts[0]}")
+    if level == SCHEMA:
+        return SchemaNotFound(f"Schema not found: {parts[0]}.{parts[1]}")
+    return RegisteredModelNotFound(f"Registered model not found: {'.'.join(parts)}")
+
+
+def _owners(conn: Connection, parts: list[str]) -> dict[str, str | None]:
+    """The owner of each existing object on the path (None: the object does not exist), in
+    one query."""
+    cat, sch = uc_catalogs, uc_schemas
+    schema_name = parts[1] if len(parts) > 1 else None
+    model_name = ".".join(parts[:3]) if len(parts) > 2 else None
+    row = conn.execute(
+        select(cat.c.owner.label("catalog"), sch.c.id.label("schema_id"),
+               sch.c.owner.label("schema"), rm.c.id.label("model_id"),
+               rm.c.owner.label("model"), rm.c.user_id)
+        .select_from(cat.outerjoin(sch, and_(sch.c.catalog_id == cat.c.id,
+                                             sch.c.name == schema_name))
+                     .outerjoin(rm, and_(rm.c.registry == "uc", rm.c.name == model_name,
+                                         rm.c.schema_id == sch.c.id)))
+        .where(cat.c.name == parts[0])).first()
+    owners: dict[str, str | None] = {CATALOG: None, SCHEMA: None, MODEL: None}
+    if row is None:
+        return owners
+    owners[CATALOG] = row.catalog or ""
+    if row.schema_id is not None:
+        owners[SCHEMA] = row.schema or ""
+    if row.model_id is not None:
+        owners[MODEL] = row.model or row.user_id or ""
+    return owners
+
+
+def uc_view(conn: Connection, actor: Actor, full_name: str) -> tuple[UcView, dict[str, bool]]:
+    """The caller's standing along the path to `full_name`, and which objects exist."""
+    parts = full_name.split(".") if full_name else []
+    owners = _owners(conn, parts) if parts else {CATALOG: None, SCHEMA: None, MODEL: None}
+    securables = [METASTORE]
+    for depth, level in enumerate((CATALOG, SCHEMA, MODEL), start=1):
+        if len(parts) >= depth:
+            securables.append((_SECURABLE[level], ".".join(parts[:depth])))
+    held = IdentityRepository(conn).privileges_of(securables, actor.principals)
+    by_name: dict[tuple[str, str], set[Privilege]] = {}
+    for securable_type, name, privilege in held:
+        try:
+            by_name.setdefault((securable_type, name), set()).add(Privilege(privilege))
+        except ValueError:
+            continue
+    owns: dict[str, bool] = {}
+    privileges: dict[str, frozenset[Privilege]] = {}
+    inherited: set[Privilege] = set()
+    owned_above = False
+    for depth, level in enumerate((CATALOG, SCHEMA, MODEL), start=1):
+        owner = owners[level]
+        owned_above = owned_above or (owner is not None and owner in actor.principals)
+        owns[level] = owned_above
+        if len(parts) >= depth:
+            inherited |= by_name.get((_SECURABLE[level], ".".join(parts[:depth])), set())
+        privileges[level] = expand(set(inherited))
+    view = UcView(owns, privileges, expand(by_name.get(METASTORE, set())))
+    return view, {level: owner is not None for level, owner in owners.items()}
+
+
+def require_uc(conn: Connection, actor: Actor, op: str, full_name: str = "") -> None:
+    """Raise unless the caller may do `op` (a key of UC_RULES) on `full_name` — for creates,
+    the parent's full name. Missing objects are left to the caller's own not-found error."""
+    if actor.is_admin:
+        return
+    view, exists = uc_view(conn, actor, full_name)
+    parts = full_name.split(".") if full_name else []
+    level = _PARENT_OF_CREATE.get(op) or (None if op == "catalog.create"
+                                          else _LEVEL_OF_OP[op.split(".")[0]])
+    if level is not None:
+        if not exists[level]:
+            return
+        if not UC_RULES[VISIBLE[level]](view):
+            catalog_visible = UC_RULES[VISIBLE[CATALOG]](view)
+            raise _denied(_missing(level, parts, catalog_visible), op, _SECURABLE[level],
+                          full_name)
+    if not UC_RULES[op](view):
+        raise _denied(PermissionDenied(
+            f"User '{actor.name}' may not {op.replace('.', ' ').replace('_', ' ')} on "
+            f"{full_name or 'the metastore'}: missing privilege."), op,
+            _SECURABLE.get(level or "", "metastore"), full_name or "metastore")
+
+
+def uc_visible(conn: Connection, actor: Actor, level: str, full_names: list[str]) -> set[str]:
+    """Which of the objects (all at `level`) the caller may see, for list endpoints."""
+    if actor.is_admin:
+        return set(full_names)
+    rule = UC_RULES[VISIBLE[level]]
+    return {name for name in full_names if rule(uc_view(conn, actor, name)[0])}
+
+
+def uc_may(conn: Connection, actor: Actor, op: str, full_name: str) -> bool:
+    if actor.is_admin:
+        return True
+    return UC_RULES[op](uc_view(conn, actor, full_name)[0])

@@ -1,0 +1,207 @@
+"""Unity Catalog grants: read, change and explain (effective permissions) privileges on the
+metastore, catalogs, schemas and models.
+
+Grants are kept by securable type and full name. A before-commit hook (`follow_changes`) moves
+them along when a catalog, schema or model is renamed and drops them when it is deleted, so a
+new object of the same name never inherits them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, update
+
+from modelyard.domain.access import (
+    CATALOG,
+    MODEL,
+    SCHEMA,
+    Privilege,
+    Securable,
+    parse_privilege,
+    parse_securable,
+)
+from modelyard.domain.catalog import validate_name
+from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.principals import ALL_USERS
+from modelyard.services import authorization
+from modelyard.services.context import Actor
+from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
+from modelyard.store.identity import IdentityRepository
+from modelyard.store.tables import registered_models, uc_grants
+
+_LEVEL = {Securable.CATALOG: CATALOG, Securable.SCHEMA: SCHEMA, Securable.MODEL: MODEL}
+_DEPTH = {Securable.CATALOG: 1, Securable.SCHEMA: 2, Securable.MODEL: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    principal: str
+    privileges: tuple[Privilege, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EffectivePrivilege:
+    privilege: Privilege
+    inherited_from_type: str | None  # None: granted on the object itself
+    inherited_from_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    principal: str
+    add: tuple[Privilege, ...]
+    remove: tuple[Privilege, ...]
+
+
+def parse_change(principal: object, add: object, remove: object) -> Change:
+    if not isinstance(principal, str) or not principal:
+        raise InvalidArgument("Each change needs a 'principal'.")
+    lists = []
+    for value, field in ((add, "add"), (remove, "remove")):
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            raise InvalidArgument(f"'{field}' must be a list of privileges.")
+        lists.append(tuple(parse_privilege(v) for v in value))
+    return Change(principal, lists[0], lists[1])
+
+
+class GrantService:
+    def __init__(self, units: UnitOfWorkFactory) -> None:
+        self.units = units
+
+    def _target(self, conn: Connection, actor: Actor, securable_type: str, full_name: str,
+                op: str) -> tuple[Securable, str]:
+        securable = parse_securable(securable_type)
+        if securable is Securable.METASTORE:
+            if op.endswith("manage"):
+                authorization.require_admin(actor, "grants.update", "metastore", "metastore")
+            return securable, "metastore"
+        parts = full_name.split(".") if isinstance(full_name, str) else []
+        if len(parts) != _DEPTH[securable]:
+            raise InvalidArgument(f"Invalid {securable.value} name {full_name!r}.")
+        # Unity Catalog names are stored lower-cased.
+        parts = [validate_name(part, f"{securable.value} name") for part in parts]
+        name = ".".join(parts)
+        owners = authorization._owners(conn, parts)
+        level = _LEVEL[securable]
+        if owners[level] is None:
+            missing = authorization._missing(level, parts, owners[CATALOG] is not None)
+            raise missing
+        prefix = "catalog" if level == CATALOG else "schema" if level == SCHEMA else "model"
+        authorization.require_uc(conn, actor, f"{prefix}.{op}", name)
+        return securable, name
+
+    def get(self, actor: Actor, securable_type: str, full_name: str,
+            principal: str | None = None) -> list[Assignment]:
+        with self.units.read(actor) as uow:
+            securable, name = self._target(uow.conn, actor, securable_type, full_name, "read")
+            rows = IdentityRepository(uow.conn).grants_on([(securable.value, name)])
+            sees_all = self._may_manage(uow.conn, actor, securable, name)
+        found: dict[str, list[Privilege]] = {}
+        for _, _, who, privilege in rows:
+            if (principal and who != principal) or (not sees_all
+                                                    and who not in actor.principals):
+                continue
+            found.setdefault(who, []).append(Privilege(privilege))
+        return [Assignment(who, tuple(sorted(p))) for who, p in sorted(found.items())]
+
+    @staticmethod
+    def _may_manage(conn: Connection, actor: Actor, securable: Securable, name: str) -> bool:
+        if actor.is_admin:
+            return True
+        if securable is Securable.METASTORE:
+            return False
+        level = _LEVEL[securable]
+        prefix = "catalog" if level == CATALOG else "schema" if level == SCHEMA else "model"
+        return authorization.uc_may(conn, actor, f"{prefix}.manage", name)
+
+    def update(self, actor: Actor, securable_type: str, full_name: str,
+               changes: list[Change]) -> list[Assignment]:
+        with self.units.write(actor) as uow:
+            securable, name = self._target(uow.conn, actor, securable_type, full_name,
+                                           "manage")
+            repo = IdentityRepository(uow.conn)
+            for change in changes:
+                if change.principal != ALL_USERS and \
+                        repo.principal_by_name(change.principal) is None:
+                    raise NotFound(f"User not found: {change.principal}")
+                for privilege in change.add:
+                    repo.grant(securable.value, name, change.principal, privilege.value)
+                for privilege in change.remove:
+                    repo.revoke(securable.value, name, change.principal, privilege.value)
+                uow.record("grants.update", securable.value, name,
+                           after={"principal": change.principal,
+                                  "add": [p.value for p in change.add],
+                                  "remove": [p.value for p in change.remove]})
+        return self.get(actor, securable_type, full_name)
+
+    def effective(self, actor: Actor, securable_type: str, full_name: str,
+                  principal: str | None = None) -> dict[str, list[EffectivePrivilege]]:
+        """Per principal: its privileges on the object, granted there or inherited."""
+        with self.units.read(actor) as uow:
+            securable, name = self._target(uow.conn, actor, securable_type, full_name, "read")
+            sees_all = self._may_manage(uow.conn, actor, securable, name)
+            path: list[tuple[str, str]] = []
+            if securable is Securable.METASTORE:
+                path = [("metastore", "metastore")]
+            else:
+                parts = name.split(".")
+                for depth, kind in ((1, Securable.CATALOG), (2, Securable.SCHEMA),
+                                    (3, Securable.MODEL)):
+                    if depth <= len(parts):
+                        path.append((kind.value, ".".join(parts[:depth])))
+            rows = IdentityRepository(uow.conn).grants_on(path)
+        result: dict[str, list[EffectivePrivilege]] = {}
+        for on_type, on, who, privilege in rows:
+            if (principal and who != principal) or (not sees_all
+                                                    and who not in actor.principals):
+                continue
+            own = (on_type, on) == (securable.value, name)
+            result.setdefault(who, []).append(EffectivePrivilege(
+                Privilege(privilege), None if own else on_type.upper(), None if own else on))
+        return dict(sorted(result.items()))
+
+
+def follow_changes(conn: Connection, actor: Actor, events: list[Event]) -> None:
+    """The before-commit hook: carry grants across renames, drop them with deleted objects."""
+    for event in events:
+        kind = {"catalog": Securable.CATALOG, "schema": Securable.SCHEMA,
+                "registered_model": Securable.MODEL}.get(event.object_type)
+        if kind is None:
+            continue
+        if event.action.endswith(".delete"):
+            if kind is Securable.MODEL and _uc_model_exists(conn, event.object_name):
+                continue  # a workspace model of the same name went away
+            _move(conn, event.object_name, None)
+        elif event.action.endswith(".update") and event.before and event.after and \
+                "name" in event.after and event.before.get("name") != event.after["name"]:
+            old, new = event.before["name"], event.after["name"]
+            if kind is Securable.SCHEMA:  # schema events carry leaf names
+                catalog = event.object_name.split(".")[0]
+                old, new = f"{catalog}.{old}", f"{catalog}.{new}"
+            _move(conn, old, new)
+
+
+def _uc_model_exists(conn: Connection, name: str) -> bool:
+    rm = registered_models
+    return conn.execute(select(rm.c.id).where(rm.c.registry == "uc",
+                                              rm.c.name == name)).first() is not None
+
+
+def _move(conn: Connection, old: str, new: str | None) -> None:
+    """Grants on `old` and everything below it move under `new` (None: they are dropped)."""
+    g = uc_grants
+    below = g.c.securable_name.startswith(old + ".", autoescape=True)
+    if new is None:
+        conn.execute(g.delete().where((g.c.securable_name == old) | below))
+        return
+    conn.execute(update(g).where(g.c.securable_name == old).values(securable_name=new))
+    for row in conn.execute(select(g.c.securable_name).where(below).distinct()).all():
+        conn.execute(update(g).where(g.c.securable_name == row.securable_name)
+                     .values(securable_name=new + row.securable_name[len(old):]))
+
+
+def install(units: UnitOfWorkFactory) -> None:
+    units.before_commit.append(follow_changes)

@@ -1,0 +1,236 @@
+"""Moving a UC version's files through Modelyard itself: signed upload and download URLs,
+directory listings, and the signature rule checked at finalize.
+
+The Databricks client PUTs and GETs these URLs without an Authorization header, so each URL is
+its own credential: an HMAC-SHA256 (key in the database, shared by every replica) over the
+operation, the version (name, number and its unique id, so a URL dies with the version even if
+a new version later takes the same number), the file path, the actor who asked and the expiry.
+Uploads are accepted only while the version is PENDING_REGISTRATION and are streamed to the
+storage backend chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import yaml
+
+from modelyard.domain.catalog import VersionFile, VersionStatus, full_model_name
+from modelyard.domain.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from modelyard.services.context import Actor
+from modelyard.services.uc_models import UcModelService
+from modelyard.storage.base import ArtifactStore, StoredFile
+
+#: Where the signed URLs point (the API layer serves these paths).
+SIGNED_PREFIX = "/api/modelyard/v1/signed-files"
+UPLOAD, DOWNLOAD = "upload", "download"
+
+SIGNATURE_EXPLANATION = (
+    "All models in the Unity Catalog must be logged with a model signature containing both "
+    "input and output type specifications. See "
+    "https://mlflow.org/docs/latest/model/signatures.html#how-to-log-models-with-signatures"
+    " for details on how to log a model with a signature")
+
+
+class SignatureMissing(InvalidArgument):
+    """A UC model version without a signature with inputs and outputs (Databricks' rule)."""
+
+
+class UrlRejected(PermissionDenied):
+    """A signed URL that is forged, expired, or for a version that no longer accepts it."""
+
+
+@dataclass(frozen=True, slots=True)
+class FsPath:
+    """`/Models/<catalog>/<schema>/<model>/<version>/<relative path>` of the Files API."""
+
+    full_name: str
+    version: int
+    path: str  # relative to the version; "" for the version's root
+
+
+def parse_fs_path(raw: str) -> FsPath:
+    parts = [p for p in raw.split("/") if p]
+    if len(parts) < 5 or parts[0] != "Models":
+        raise InvalidArgument(
+            f"Invalid path '{raw}': expected /Models/<catalog>/<schema>/<model>/<version>/...")
+    if not parts[4].isdigit():
+        raise InvalidArgument(f"Invalid path '{raw}': the version must be a number.")
+    relative = parts[5:]
+    if any(p in (".", "..") for p in relative):
+        raise InvalidArgument(f"Invalid path '{raw}'.")
+    return FsPath(full_model_name(".".join(parts[1:4])), int(parts[4]), "/".join(relative))
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    path: str  # the full /Models/… path
+    name: str
+    is_directory: bool
+    file_size: int | None
+
+
+class UrlSigner:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def sign(self, *fields: str) -> str:
+        # JSON keeps the fields apart: no value can shift text from one field into the next.
+        message = json.dumps(list(fields), ensure_ascii=True).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def verify(self, signature: str, *fields: str) -> bool:
+        return hmac.compare_digest(self.sign(*fields), signature)
+
+
+class ModelFileService:
+    def __init__(self, uc_models: UcModelService, signer: UrlSigner,
+                 url_ttl: int = 900) -> None:
+        self.uc_models = uc_models
+        self.signer = signer
+        self.url_ttl = url_ttl
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.uc_models.store
+
+    # ---- issuing URLs (authenticated callers) -----------------------------------------------
+
+    def upload_url(self, actor: Actor, fs_path: str) -> str:
+        """A path+query the caller may PUT one file to; only while the version is PENDING."""
+        target = parse_fs_path(fs_path)
+        if not target.path:
+            raise InvalidArgument(f"Path '{fs_path}' names no file.")
+        self.uc_models.writable_location(actor, target.full_name, target.version)
+        return self._signed(actor, UPLOAD, target)
+
+    def download_url(self, actor: Actor, fs_path: str) -> str:
+        target = parse_fs_path(fs_path)
+        found, files = self.uc_models.version_files(actor, target.full_name, target.version)
+        if found.status is not VersionStatus.READY:
+            raise InvalidArgument(
+                f"Model version {found.full_name}/{found.version} is {found.status.value}: "
+                "only READY versions can be downloaded.")
+        if not any(f.path == target.path for f in files):
+            raise NotFound(f"File {fs_path} does not exist.")
+        return self._signed(actor, DOWNLOAD, target)
+
+    def _signed(self, actor: Actor, operation: str, target: FsPath) -> str:
+        version = self.uc_models.get_version(actor, target.full_name, target.version)
+        expires = str(int(time.time()) + self.url_ttl)
+        signature = self.signer.sign(operation, version.full_name, str(version.version),
+                                     version.id, target.path, actor.name, expires)
+        query = urlencode({"op": operation, "vid": version.id, "actor": actor.name,
+                           "expires": expires, "signature": signature})
+        return (f"{SIGNED_PREFIX}/{quote(version.full_name)}/{version.version}/"
+                f"{quote(target.path)}?{query}")
+
+    # ---- serving signed URLs (no Authorization header) --------------------------------------
+
+    def _check(self, operation: str, full_name: str, version: str, path: str,
+               query: dict[str, str]) -> Actor:
+        expires, signature = query.get("expires", ""), query.get("signature", "")
+        who = query.get("actor", "")
+        if query.get("op") != operation or not expires.isdigit() or not signature:
+            raise UrlRejected("This URL is not a valid Modelyard file URL.")
+        if not self.signer.verify(signature, operation, full_name, version,
+                                  query.get("vid", ""), path, who, expires):
+            raise UrlRejected("The URL's signature does not match.")
+        if int(expires) < time.time():
+            raise UrlRejected("The URL has expired; ask for a new one.")
+        # The signature proves an authorized caller asked for exactly this; act as them with
+        # that authority (the URL is the credential, scoped to one version's files).
+        return Actor(name=who, is_admin=True)
+
+    async def receive_upload(self, full_name: str, version: str, path: str,
+                             query: dict[str, str], chunks: AsyncIterator[bytes]) -> StoredFile:
+        actor = self._check(UPLOAD, full_name, version, path, query)
+        found = self.uc_models.get_version(actor, full_name, version)
+        if found.id != query.get("vid"):
+            raise UrlRejected("The URL belongs to a version that no longer exists.")
+        location = self.uc_models.writable_location(actor, full_name, version)
+        stored = await self.store.write_stream(location, path, chunks)
+        # The version may have been failed (pending timeout) or deleted while the bytes were
+        # in flight; its location is then garbage, and this late file must not outlive it.
+        try:
+            still = self.uc_models.get_version(actor, full_name, version)
+        except NotFound:
+            still = None
+        if still is None or still.id != found.id or (
+                still.status is VersionStatus.FAILED_REGISTRATION):
+            self.store.delete_location(location)
+            raise UrlRejected("The version stopped accepting files during the upload.")
+        return stored
+
+    def open_download(self, full_name: str, version: str, path: str,
+                      query: dict[str, str]) -> tuple[VersionFile, Iterator[bytes]]:
+        actor = self._check(DOWNLOAD, full_name, version, path, query)
+        found = self.uc_models.get_version(actor, full_name, version)
+        if found.id != query.get("vid"):
+            raise UrlRejected("The URL belongs to a version that no longer exists.")
+        return self.uc_models.open_file(actor, full_name, version, path)
+
+    # ---- listing ----------------------------------------------------------------------------
+
+    def list_directory(self, actor: Actor, fs_path: str) -> list[DirEntry]:
+        """The direct children of a directory of a version; NotFound if it is no directory."""
+        target = parse_fs_path(fs_path)
+        found, recorded = self.uc_models.version_files(actor, target.full_name, target.version)
+        if found.status is VersionStatus.READY:
+            files = [(f.path, f.size) for f in recorded]
+        elif found.status is VersionStatus.PENDING_REGISTRATION:
+            files = [(f.path, f.size) for f in self.store.list_files(found.storage_location)]
+        else:
+            files = []
+        base = f"/Models/{'/'.join(found.full_name.split('.'))}/{found.version}"
+        prefix = target.path + "/" if target.path else ""
+        entries: dict[str, DirEntry] = {}
+        for path, size in files:
+            if not path.startswith(prefix):
+                continue
+            head, _, rest = path[len(prefix):].partition("/")
+            full = f"{base}/{prefix}{head}"
+            entries.setdefault(head, DirEntry(full, head, bool(rest), None if rest else size))
+        if not entries and target.path:
+            raise NotFound(f"The directory {fs_path} does not exist.")
+        return sorted(entries.values(), key=lambda e: e.name)
+
+
+def check_signature(store: ArtifactStore, location: str) -> None:
+    """Databricks' rule, checked again on the server at finalize: the MLmodel file must carry a
+    signature with inputs and outputs."""
+    try:
+        raw = b"".join(store.read_stream(location, "MLmodel"))
+    except NotFound:
+        raise SignatureMissing(
+            "Model passed for registration did not contain any signature metadata "
+            f"(no MLmodel file was uploaded). {SIGNATURE_EXPLANATION}") from None
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise SignatureMissing(f"The MLmodel file is not valid YAML: {error}") from None
+    signature = document.get("signature") if isinstance(document, dict) else None
+    if not isinstance(signature, dict) or (not signature.get("inputs") and not signature.get(
+            "outputs")):
+        raise SignatureMissing(
+            "Model passed for registration did not contain any signature metadata. "
+            f"{SIGNATURE_EXPLANATION}")
+    if not signature.get("outputs"):
+        raise SignatureMissing(
+            "Model passed for registration contained a signature that includes only inputs. "
+            f"{SIGNATURE_EXPLANATION}")
+    if not signature.get("inputs"):
+        raise SignatureMissing(
+            "Model passed for registration contained a signature that includes only outputs. "
+            f"{SIGNATURE_EXPLANATION}")
+

@@ -1,0 +1,572 @@
+"""Unity Catalog registered models and the governed lifecycle of their versions.
+
+Every UC dialect (the UC REST 2.1 API, the Databricks `/api/2.0/mlflow/unity-catalog/*`
+dialect, copy_model_version, the CLI) goes through this one service. A version's life:
+
+    v = svc.create_version(actor, "main.fraud.detector", source, lineage=Lineage(...))
+        # -> status PENDING_REGISTRATION, v.storage_location under the managed root of the
+        #    schema, else the catalog, else the metastore (the server's storage root)
+    # files arrive at v.storage_location: through `svc.store.write_stream(location, path, it)`
+    # (upload URLs, copies), or a `file://` client writing directly, or S3 credentials from
+    # `svc.temporary_credentials(...)`
+    v = svc.finalize_version(actor, "main.fraud.detector", v.version, check=my_check)
+        # -> SHA-256 of every file + root digest stored, status READY; `check(store, location)`
+        #    runs first and may raise a ModelyardError (e.g. no signature in MLmodel): the
+        #    version then ends FAILED_REGISTRATION with that message and its files are removed
+    svc.fail_version(actor, name, version, "upload aborted")   # explicit failure
+    svc.delete_version(...) / svc.delete_model(...)            # rows and files both go
+
+Files of a READY version never change: uploads (B's upload URLs) must call
+`svc.writable_location(actor, name, version)`, which refuses anything but PENDING versions.
+File removal is crash-safe: the transaction that deletes or fails a version queues its location
+in `storage_garbage`; `collect_garbage()` runs after commit and again from the periodic sweep
+(`sweep()`), which also fails PENDING versions older than the pending timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from modelyard.domain import names
+from modelyard.domain.catalog import (
+    Lineage,
+    Operation,
+    UcModel,
+    UcVersion,
+    VersionFile,
+    VersionHasNoFiles,
+    VersionNotPending,
+    VersionNotReady,
+    VersionStatus,
+    full_model_name,
+    split_model_name,
+    validate_comment,
+    validate_name,
+    validate_owner,
+)
+from modelyard.domain.clock import now_ms
+from modelyard.domain.entities import Alias, Page, RegisteredModel
+from modelyard.domain.errors import (
+    AliasNotFound,
+    InvalidArgument,
+    ModelyardError,
+)
+from modelyard.domain.paging import decode_page_token
+from modelyard.services import authorization
+from modelyard.services.catalogs import page_size, paged, validated_tags
+from modelyard.services.context import Actor
+from modelyard.services.storage_gc import collect_garbage
+from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.storage.base import ArtifactStore, root_digest
+from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
+from modelyard.store.catalog import CatalogRepository, version_not_found
+from modelyard.store.registry import RegistryRepository
+
+log = logging.getLogger("modelyard.uc")
+
+
+#: `check(store, location)` runs at finalize before the version becomes READY.
+FinalizeCheck = Callable[[ArtifactStore, str], None]
+
+
+class UcModelService:
+    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore,
+                 pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
+        self.units = units
+        self.store = store
+        self.pending_timeout = pending_timeout
+        self.credential_ttl = credential_ttl
+
+    @contextmanager
+    def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
+        with self.units.write(actor) as uow:
+            yield CatalogRepository(uow.conn), uow
+
+    @contextmanager
+    def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
+        with self.units.read(actor) as uow:
+            yield CatalogRepository(uow.conn)
+
+    def _writer(self, actor: Actor, full_name: str) -> Actor:
+        """Writing a version's files needs CREATE MODEL VERSION (or ownership), not EXECUTE:
+        check that, then read the version on the writer's behalf."""
+        if actor.is_admin:
+            return actor
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.create_version",
+                                     full_model_name(full_name))
+        return dataclasses.replace(actor, is_admin=True)
+
+    @staticmethod
+    def _core(uow: UnitOfWork) -> RegistryRepository:
+        return RegistryRepository(uow.conn, "uc")
+
+    # ---- registered models ----------------------------------------------------------------
+
+    def create_model(self, actor: Actor, catalog_name: str, schema_name: str, name: str,
+                     comment: str | None = None, tags: Mapping[str, str] | None = None,
+                     owner: str | None = None) -> UcModel:
+        full_name = ".".join((validate_name(catalog_name, "catalog_name"),
+                              validate_name(schema_name, "schema_name"),
+                              validate_name(name, "name")))
+        comment = validate_comment(comment)
+        clean_tags = validated_tags(tags)
+        owner = validate_owner(owner) if owner else actor.name
+        model_uuid = str(uuid.uuid4())
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.create",
+                                     full_name.rsplit(".", 1)[0])
+            schema = repo.schema_row(*full_name.split(".")[:2])
+            parent = schema.storage_location or self._catalog_location(repo, schema.catalog_name)
+            now = now_ms()
+            model_id = repo.insert_model(
+                name=full_name, uc_id=model_uuid, schema_id=schema.id, description=comment,
+                storage_location=f"{parent}/models/{model_uuid}", owner=owner,
+                user_id=actor.name, updated_by=actor.name, created_at=now, updated_at=now)
+            self._core(uow).insert_model_tags(model_id, clean_tags)
+            uow.record("registered_model.create", "registered_model", full_name,
+                       after={"comment": comment, "tags": clean_tags, "owner": owner})
+            return repo.models([repo.model_row(full_name)])[0]
+
+    def _catalog_location(self, repo: CatalogRepository, catalog_name: str) -> str:
+        catalog = repo.catalog_row(catalog_name)
+        return catalog.storage_location or self.store.location_for("__unitystorage")
+
+    def get_model(self, actor: Actor, full_name: str) -> UcModel:
+        full_name = full_model_name(full_name)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.read", full_name)
+            return repo.models([repo.model_row(full_name)])[0]
+
+    def allowed(self, actor: Actor, full_name: str, ops: Iterable[str]) -> dict[str, bool]:
+        """Which of `ops` ("model.manage", "model.tag", …) the caller may do on the model: the
+        web UI offers only those."""
+        full_name = full_model_name(full_name)
+        with self._read(actor) as repo:
+            return {op: authorization.uc_may(repo.conn, actor, op, full_name) for op in ops}
+
+    def search_models(self, actor: Actor, text: str, max_results: int | None = None,
+                      page_token: str | None = None) -> Page[RegisteredModel]:
+        """The web UI's search box over Unity Catalog: full names, tag keys and values and
+        aliases containing `text`. Only models the caller may see are returned, so a page may
+        hold fewer rows than asked; its token still leads on to every match."""
+        limit, offset = page_size(max_results), decode_page_token(page_token)
+        with self._read(actor) as repo:
+            rows = RegistryRepository(repo.conn, "uc").search_models(
+                [], [("name", False)], offset, limit + 1, text=text.strip())
+            page = paged(rows, offset, limit)
+            visible = authorization.uc_visible(repo.conn, actor, "model",
+                                               [m.name for m in page.items])
+        return Page([m for m in page.items if m.name in visible], page.next_page_token)
+
+    def list_models(self, actor: Actor, catalog_name: str | None = None,
+                    schema_name: str | None = None, max_results: int | None = None,
+                    page_token: str | None = None) -> Page[UcModel]:
+        if bool(catalog_name) != bool(schema_name):
+            raise InvalidArgument("Cannot specify catalog w/o schema or schema w/o catalog: "
+                                  "give both catalog_name and schema_name, or neither.")
+        limit, offset = page_size(max_results), decode_page_token(page_token)
+        with self._read(actor) as repo:
+            schema_id = None
+            if catalog_name and schema_name:
+                authorization.require_uc(repo.conn, actor, "schema.read",
+                                         f"{catalog_name}.{schema_name}")
+                schema_id = repo.schema_row(validate_name(catalog_name, "catalog_name"),
+                                            validate_name(schema_name, "schema_name")).id
+            rows = repo.models(repo.list_model_rows(schema_id, offset, limit + 1))
+            page = paged(rows, offset, limit)
+            # Only what the caller may see (services/authorization.py).
+            visible = authorization.uc_visible(repo.conn, actor, "model",
+                                               [m.full_name for m in page.items])
+        return Page([m for m in page.items if m.full_name in visible], page.next_page_token)
+
+    def update_model(self, actor: Actor, full_name: str, comment: str | None = None,
+                     new_name: str | None = None, owner: str | None = None) -> UcModel:
+        full_name = full_model_name(full_name)
+        if comment is None and not new_name and owner is None:
+            raise InvalidArgument("No updated fields defined.")
+        target = full_name
+        if new_name:
+            # UC sends the new leaf name; the mlflow clients may send a full name.
+            parts = new_name.split(".")
+            if len(parts) == 3:
+                target = full_model_name(new_name)
+                if target.split(".")[:2] != full_name.split(".")[:2]:
+                    raise InvalidArgument("A model can only be renamed within its schema.")
+            else:
+                target = ".".join([*full_name.split(".")[:2], validate_name(new_name,
+                                                                            "new_name")])
+        changes: dict[str, Any] = {}
+        if comment is not None:
+            changes["description"] = validate_comment(comment)
+        if owner is not None:
+            changes["owner"] = validate_owner(owner) if owner else actor.name
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            if "owner" in changes:
+                authorization.require_uc(repo.conn, actor, "model.own", full_name)
+            row = repo.model_row(full_name, for_update=True)
+            if target != full_name:
+                repo.rename_model(row.id, target)
+            self._core(uow).update_model(row.id, now_ms(), updated_by=actor.name, **changes)
+            uow.record("registered_model.update", "registered_model", target,
+                       before={"name": full_name, **{k: getattr(row, k) for k in changes}},
+                       after={"name": target, **changes})
+            return repo.models([repo.model_row(target)])[0]
+
+    def delete_model(self, actor: Actor, full_name: str) -> None:
+        """Deletes the model with all its versions and their files (as Databricks does)."""
+        full_name = full_model_name(full_name)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.model_row(full_name, for_update=True)
+            repo.queue_garbage(repo.storage_locations([row.id]), "deleted", now_ms())
+            repo.delete_models([row.id])
+            uow.record("registered_model.delete", "registered_model", full_name)
+        self.collect_garbage()
+
+    def set_model_tag(self, actor: Actor, full_name: str, key: str, value: str) -> None:
+        full_name = full_model_name(full_name)
+        key, value = names.validate_tag(key, value)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.tag", full_name)
+            row = repo.model_row(full_name, for_update=True)
+            self._core(uow).set_model_tag(row.id, key, value)
+            uow.record("registered_model.set_tag", "registered_model", full_name,
+                       after={"key": key, "value": value})
+
+    def delete_model_tag(self, actor: Actor, full_name: str, key: str) -> None:
+        full_name = full_model_name(full_name)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.tag", full_name)
+            self._core(uow).delete_model_tag(repo.model_row(full_name).id, key)
+            uow.record("registered_model.delete_tag", "registered_model", full_name,
+                       before={"key": key})
+
+    # ---- versions: lifecycle --------------------------------------------------------------
+
+    def create_version(self, actor: Actor, full_name: str, source: str,
+                       comment: str | None = None, lineage: Lineage | None = None,
+                       tags: Mapping[str, str] | None = None) -> UcVersion:
+        """A new version in PENDING_REGISTRATION with its own empty storage location."""
+        full_name = full_model_name(full_name)
+        lineage = lineage or Lineage()
+        names.validate_source(source)
+        clean_tags = validated_tags(tags)
+        values = {
+            "source": source,
+            "run_id": names.validate_short_text("run_id", lineage.run_id),
+            "logged_model_id": names.validate_short_text("model_id", lineage.model_id),
+            "run_tracking_server_id": names.validate_short_text(
+                "run_tracking_server_id", lineage.run_tracking_server_id),
+            "description": validate_comment(comment),
+        }
+        extra = lineage.extra()
+        version_uuid = str(uuid.uuid4())
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
+            core = self._core(uow)
+            model = repo.model_row(full_name)
+            now = now_ms()
+            _, number = core.allocate_version(full_name, now)
+            location = f"{model.storage_location}/versions/{version_uuid}"
+            version_id = core.insert_version(
+                model_id=model.id, version=number, uc_id=version_uuid, run_link="",
+                stage="None", status=VersionStatus.PENDING_REGISTRATION.value,
+                status_message="", storage_location=location,
+                lineage=orjson.dumps(extra).decode() if extra else None, user_id=actor.name,
+                updated_by=actor.name, created_at=now, updated_at=now, **values)
+            core.insert_version_tags(version_id, clean_tags)
+            uow.record("model_version.create", "model_version", f"{full_name}/{number}",
+                       after={**values, **extra, "storage_location": location,
+                              "tags": clean_tags})
+            version = repo.versions([repo.version_row(full_name, number)])[0]
+        ensure_location(self.store, location)
+        return version
+
+    def writable_location(self, actor: Actor, full_name: str, version: int | str) -> str:
+        """The location files may still be written to; refused unless PENDING_REGISTRATION."""
+        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        if found.status is not VersionStatus.PENDING_REGISTRATION:
+            raise VersionNotPending(
+                f"Model version {found.full_name}/{found.version} is {found.status.value}: "
+                "its files can no longer change.")
+        return found.storage_location
+
+    def finalize_version(self, actor: Actor, full_name: str, version: int | str,
+                         check: FinalizeCheck | None = None) -> UcVersion:
+        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        if found.status is not VersionStatus.PENDING_REGISTRATION:
+            raise VersionNotPending(
+                f"Model version not in a pending registration state: "
+                f"{found.full_name}/{found.version} is {found.status.value}.")
+        if check is not None:
+            try:
+                check(self.store, found.storage_location)
+            except ModelyardError as error:
+                self.fail_version(actor, found.full_name, found.version, error.message)
+                raise
+        # Hash outside the transaction: reading a large model must not hold the write lock.
+        stored = self.store.digest_files(found.storage_location)
+        if not stored:
+            # Most likely a `file://` client on another host wrote to its own disk: a READY
+            # version without files would only fail later, at load time.
+            raise VersionHasNoFiles(
+                f"No files were uploaded to {found.storage_location}; nothing to finalize. "
+                "A client on another host cannot write file:// locations: register through "
+                "the databricks-uc registry URI (upload URLs) or use S3 storage.")
+        files = [VersionFile(f.path, f.size, f.sha256) for f in stored]
+        digest = root_digest(stored)
+        with self._write(actor) as (repo, uow):
+            row = repo.version_row(found.full_name, found.version)
+            now = now_ms()
+            if not repo.set_version_status(row.id, VersionStatus.PENDING_REGISTRATION,
+                                           status=VersionStatus.READY.value, root_digest=digest,
+                                           updated_at=now, updated_by=actor.name):
+                raise VersionNotPending(
+                    f"Model version not in a pending registration state: "
+                    f"{found.full_name}/{found.version}")
+            repo.insert_files(row.id, files)
+            uow.record("model_version.finalize", "model_version",
+                       f"{found.full_name}/{found.version}",
+                       after={"status": "READY", "root_digest": digest, "files": len(files),
+                              "bytes": sum(f.size for f in files)})
+            return repo.versions([repo.version_row(found.full_name, found.version)])[0]
+
+    def fail_version(self, actor: Actor, full_name: str, version: int | str,
+                     message: str) -> UcVersion:
+        """PENDING -> FAILED_REGISTRATION with a message; its files are removed."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
+            row = repo.version_row(full_name, number)
+            now = now_ms()
+            if not repo.set_version_status(row.id, VersionStatus.PENDING_REGISTRATION,
+                                           status=VersionStatus.FAILED_REGISTRATION.value,
+                                           status_message=message[:4000], updated_at=now,
+                                           updated_by=actor.name):
+                raise VersionNotPending(
+                    f"Model version {full_name}/{number} is not pending registration.")
+            repo.queue_garbage([row.storage_location], "failed", now)
+            uow.record("model_version.fail", "model_version", f"{full_name}/{number}",
+                       after={"status": "FAILED_REGISTRATION", "status_message": message})
+            result = repo.versions([repo.version_row(full_name, number)])[0]
+        self.collect_garbage()
+        return result
+
+    def delete_version(self, actor: Actor, full_name: str, version: int | str) -> None:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            model = repo.model_row(full_name, for_update=True)
+            row = repo.version_row(full_name, number)
+            now = now_ms()
+            if row.storage_location:
+                repo.queue_garbage([row.storage_location], "deleted", now)
+            self._core(uow).delete_version(row.id, model.id, number)
+            self._core(uow).update_model(model.id, now, updated_by=actor.name)
+            uow.record("model_version.delete", "model_version", f"{full_name}/{number}",
+                       before={"source": row.source, "status": row.status,
+                               "root_digest": row.root_digest})
+        self.collect_garbage()
+
+    # ---- versions: reads and metadata -----------------------------------------------------
+
+    def get_version(self, actor: Actor, full_name: str, version: int | str) -> UcVersion:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.execute", full_name)
+            return repo.versions([repo.version_row(full_name, number)])[0]
+
+    def get_version_by_alias(self, actor: Actor, full_name: str, alias: str) -> UcVersion:
+        full_name = full_model_name(full_name)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.execute", full_name)
+            row = repo.version_row_by_alias(full_name, alias)
+            if row is None:
+                repo.model_row(full_name)
+                raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
+            return repo.versions([row])[0]
+
+    def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
+                      page_token: str | None = None) -> Page[UcVersion]:
+        full_name = full_model_name(full_name)
+        limit, offset = page_size(max_results), decode_page_token(page_token)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.execute", full_name)
+            model = repo.model_row(full_name)
+            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1))
+        return paged(rows, offset, limit)
+
+    def update_version(self, actor: Actor, full_name: str, version: int | str,
+                       comment: str | None) -> UcVersion:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        if comment is None:
+            raise InvalidArgument("No updated fields defined.")
+        comment = validate_comment(comment)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.version_row(full_name, number)
+            self._core(uow).update_version(row.id, now_ms(), description=comment,
+                                           updated_by=actor.name)
+            uow.record("model_version.update", "model_version", f"{full_name}/{number}",
+                       before={"comment": row.description}, after={"comment": comment})
+            return repo.versions([repo.version_row(full_name, number)])[0]
+
+    def version_files(self, actor: Actor, full_name: str,
+                      version: int | str) -> tuple[UcVersion, list[VersionFile]]:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.execute", full_name)
+            row = repo.version_row(full_name, number)
+            return repo.versions([row])[0], repo.files(row.id)
+
+    def open_file(self, actor: Actor, full_name: str, version: int | str,
+                  path: str) -> tuple[VersionFile, Iterator[bytes]]:
+        """A READY version's file, by its recorded path, streamed from storage."""
+        found, files = self.version_files(actor, full_name, version)
+        if found.status is not VersionStatus.READY:
+            raise VersionNotReady(
+                f"Model version {found.full_name}/{found.version} is {found.status.value}.")
+        for file in files:
+            if file.path == path:
+                return file, self.store.read_stream(found.storage_location, path)
+        raise version_not_found(f"{found.full_name}/{found.version}", f"file {path}")
+
+    def set_version_tag(self, actor: Actor, full_name: str, version: int | str, key: str,
+                        value: str) -> None:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        key, value = names.validate_tag(key, value)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.tag", full_name)
+            row = repo.version_row(full_name, number)
+            self._core(uow).set_version_tag(row.id, key, value)
+            uow.record("model_version.set_tag", "model_version", f"{full_name}/{number}",
+                       after={"key": key, "value": value})
+
+    def delete_version_tag(self, actor: Actor, full_name: str, version: int | str,
+                           key: str) -> None:
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.tag", full_name)
+            self._core(uow).delete_version_tag(repo.version_row(full_name, number).id, key)
+            uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
+                       before={"key": key})
+
+    # ---- aliases --------------------------------------------------------------------------
+
+    def set_alias(self, actor: Actor, full_name: str, alias: str, version: int | str) -> Alias:
+        full_name = full_model_name(full_name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            model = repo.model_row(full_name, for_update=True)
+            row = repo.version_row(full_name, number)
+            if row.status != VersionStatus.READY.value:
+                raise VersionNotReady(
+                    f"Cannot set alias '{alias}' on {full_name}/{number}: the version is "
+                    f"{row.status}, only READY versions can carry an alias.")
+            before = repo.version_row_by_alias(full_name, alias)
+            core = self._core(uow)
+            core.set_alias(model.id, alias, number)
+            core.update_model(model.id, now_ms(), updated_by=actor.name)
+            uow.record("registered_model.set_alias", "registered_model", full_name,
+                       before={"alias": alias, "version": before.version} if before else None,
+                       after={"alias": alias, "version": number})
+        return Alias(alias, number)
+
+    def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
+        full_name = full_model_name(full_name)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            model = repo.model_row(full_name, for_update=True)
+            before = repo.version_row_by_alias(full_name, alias)
+            if before is None:
+                raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
+            core = self._core(uow)
+            core.delete_alias(model.id, alias)
+            core.update_model(model.id, now_ms(), updated_by=actor.name)
+            uow.record("registered_model.delete_alias", "registered_model", full_name,
+                       before={"alias": alias, "version": before.version})
+
+    # ---- credentials ----------------------------------------------------------------------
+
+    def temporary_credentials(self, actor: Actor, catalog_name: str, schema_name: str,
+                              model_name: str, version: int | str,
+                              operation: str) -> TemporaryCredentials:
+        full_name = ".".join(split_model_name(f"{catalog_name}.{schema_name}.{model_name}"))
+        try:
+            wanted = Operation(operation)
+        except ValueError:
+            raise InvalidArgument(
+                f"Invalid operation '{operation}': use READ_MODEL_VERSION or "
+                "READ_WRITE_MODEL_VERSION.") from None
+        if wanted is Operation.READ_WRITE:
+            location = self.writable_location(actor, full_name, version)
+        else:
+            found = self.get_version(actor, full_name, version)
+            if found.status is VersionStatus.FAILED_REGISTRATION:
+                raise VersionNotReady(f"Model version {full_name}/{found.version} failed "
+                                      "registration; it has no files.")
+            location = found.storage_location
+        return vend_credentials(self.store, location, wanted is Operation.READ_WRITE,
+                                self.credential_ttl, now_ms())
+
+    # ---- sweeping -------------------------------------------------------------------------
+
+    def collect_garbage(self) -> int:
+        """Remove the files of queued locations (see services.storage_gc)."""
+        return collect_garbage(self.units.database, self.store)
+
+    def fail_abandoned(self, actor: Actor, now: int | None = None) -> int:
+        """Fail every version PENDING for longer than the pending timeout."""
+        cutoff = (now if now is not None else now_ms()) - int(self.pending_timeout * 1000)
+        with self._read(actor) as repo:
+            rows = repo.expired_pending(cutoff, 1000)
+        failed = 0
+        for row in rows:
+            try:
+                self.fail_version(actor, row.name, row.version,
+                                  f"Registration abandoned: not finalized within "
+                                  f"{self.pending_timeout:g} s; its files were removed.")
+                failed += 1
+            except ModelyardError:
+                pass  # finalized or deleted meanwhile
+        return failed
+
+    def sweep(self, actor: Actor) -> tuple[int, int]:
+        return self.fail_abandoned(actor), self.collect_garbage()
+
+
+def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> threading.Event:
+    """Run `service.sweep` now and every `interval` seconds in a daemon thread; set the
+    returned event to stop it. Every replica may run one: each step is idempotent."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                service.sweep(actor)
+            except Exception:
+                log.exception("pending-version sweep failed")
+            if stop.wait(interval):
+                return
+
+    threading.Thread(target=loop, name="modelyard-uc-sweeper", daemon=True).start()
+    return stop

@@ -1,0 +1,263 @@
+"""The S3-compatible backend: locations are `s3://bucket/prefix/…` URIs.
+
+Endpoint and credentials come from the standard AWS variables, read by boto3 itself
+(`AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+`AWS_SESSION_TOKEN`, `AWS_DEFAULT_REGION`, profiles …), so AWS, MinIO, SeaweedFS and moto all
+work unchanged. With a custom endpoint, path-style addressing is used (what every S3-compatible
+store understands).
+
+Uploads are streamed as multipart uploads in parts of PART_SIZE: the server holds at most one
+part in memory per upload, and an object only becomes visible when the upload completes, so a
+crash mid-upload leaves no partial object under its real key (the dangling multipart upload is
+aborted when its location is deleted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from anyio import to_thread
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.storage.base import CHUNK_SIZE, StoredFile
+from modelyard.storage.factory import TemporaryCredentials
+
+#: Multipart part size: above S3's 5 MiB minimum, and the most one upload holds in memory.
+PART_SIZE = 8 * 1024 * 1024
+_DELETE_BATCH = 1000
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> ("bucket", "a/b")."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InvalidArgument(f"Not an S3 location: {uri}")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _relative_key(path: str) -> str:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InvalidArgument(f"Invalid file path '{path}' inside a model version.")
+    return path
+
+
+def _endpoint(service: str) -> str | None:
+    return (os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+            or os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def client_for(service: str, attempts: int = 5) -> Any:
+    """A boto3 client configured from the standard AWS environment."""
+    style = "path" if _endpoint(service) else "auto"
+    config = Config(s3={"addressing_style": style}, signature_version="s3v4",
+                     retries={"max_attempts": attempts, "mode": "standard"})
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.session.Session().client(service, region_name=region, config=config)
+
+
+def scoped_policy(bucket: str, prefix: str, write: bool) -> str:
+    """An IAM session policy that allows one location (a version's prefix) and nothing else."""
+    actions = ["s3:GetObject"]
+    if write:
+        actions += ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts"]
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": actions,
+             "Resource": [f"arn:aws:s3:::{bucket}/{prefix}/*"]},
+            # HeadBucket (the mlflow client's region lookup) is a ListBucket without a prefix,
+            # hence IfExists; listing with a prefix is limited to the location.
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+             "Resource": [f"arn:aws:s3:::{bucket}"],
+             "Condition": {"StringLikeIfExists": {"s3:prefix": [f"{prefix}/*", prefix]}}},
+        ],
+    })
+
+
+class S3ArtifactStore:
+    """An ArtifactStore over one bucket and key prefix."""
+
+    scheme = "s3"
+
+    def __init__(self, root: str) -> None:
+        bucket, prefix = split_s3_uri(root)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.root = f"s3://{bucket}/{prefix}".rstrip("/")
+        self.client = client_for("s3")
+
+    # ---- locations --------------------------------------------------------------------------
+
+    def location_for(self, *parts: str) -> str:
+        return "/".join([self.root, *(p.strip("/") for p in parts)])
+
+    def _key(self, location: str, path: str) -> tuple[str, str]:
+        bucket, base = self._split(location)
+        return bucket, f"{base}/{_relative_key(path)}"
+
+    def _split(self, location: str) -> tuple[str, str]:
+        bucket, base = split_s3_uri(location)
+        if not base:
+            raise InvalidArgument(f"Location {location} needs a key prefix.")
+        return bucket, base
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    async def write_stream(self, location: str, path: str,
+                           chunks: AsyncIterator[bytes]) -> StoredFile:
+        bucket, key = self._key(location, path)
+        digest, size = hashlib.sha256(), 0
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                buffer += chunk
+                while len(buffer) >= PART_SIZE:
+                    if upload_id is None:
+                        created = await to_thread.run_sync(partial(
+                            self.client.create_multipart_upload, Bucket=bucket, Key=key))
+                        upload_id = created["UploadId"]
+                    part = bytes(buffer[:PART_SIZE])
+                    del buffer[:PART_SIZE]
+                    parts.append(await self._upload_part(bucket, key, upload_id,
+                                                         len(parts) + 1, part))
+            if upload_id is None:
+                await to_thread.run_sync(partial(self.client.put_object, Bucket=bucket,
+                                                 Key=key, Body=bytes(buffer)))
+            else:
+                if buffer:
+                    parts.append(await self._upload_part(bucket, key, upload_id,
+                                                         len(parts) + 1, bytes(buffer)))
+                await to_thread.run_sync(partial(
+                    self.client.complete_multipart_upload, Bucket=bucket, Key=key,
+                    UploadId=upload_id, MultipartUpload={"Parts": parts}))
+                upload_id = None
+        finally:
+            if upload_id is not None:  # the stream broke: leave nothing behind
+                await to_thread.run_sync(partial(self._abort, bucket, key, upload_id))
+        return StoredFile(path, size, digest.hexdigest())
+
+    async def _upload_part(self, bucket: str, key: str, upload_id: str, number: int,
+                           data: bytes) -> dict[str, Any]:
+        answer = await to_thread.run_sync(partial(
+            self.client.upload_part, Bucket=bucket, Key=key, UploadId=upload_id,
+            PartNumber=number, Body=data))
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    def _abort(self, bucket: str, key: str, upload_id: str) -> None:
+        # On failure the location's deletion aborts it again.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def read_stream(self, location: str, path: str) -> Iterator[bytes]:
+        bucket, key = self._key(location, path)
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NotFound(f"File '{path}' not found in {location}") from None
+            raise
+        return self._chunks(body)
+
+    @staticmethod
+    def _chunks(body: Any) -> Iterator[bytes]:
+        try:
+            yield from body.iter_chunks(CHUNK_SIZE)
+        finally:
+            body.close()
+
+    def list_files(self, location: str) -> list[StoredFile]:
+        bucket, base = self._split(location)
+        files = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=base + "/")
+        for page in pages:
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(base) + 1:]
+                if relative and not relative.endswith("/"):  # skip directory markers
+                    files.append(StoredFile(relative, int(item["Size"])))
+        return sorted(files, key=lambda f: f.path)
+
+    def digest_files(self, location: str) -> list[StoredFile]:
+        result = []
+        for stored in self.list_files(location):
+            digest, size = hashlib.sha256(), 0
+            for chunk in self.read_stream(location, stored.path):
+                digest.update(chunk)
+                size += len(chunk)
+            result.append(StoredFile(stored.path, size, digest.hexdigest()))
+        return result
+
+    # ---- deleting ---------------------------------------------------------------------------
+
+    def delete_location(self, location: str) -> None:
+        bucket, base = self._split(location)
+        prefix = base + "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[start:start + _DELETE_BATCH]
+            self.client.delete_objects(Bucket=bucket, Delete={
+                "Objects": [{"Key": k} for k in batch], "Quiet": True})
+        # Uploads cut off by a crash are invisible to listing but still hold storage.
+        try:
+            uploads = self.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+        except ClientError:
+            return
+        for upload in uploads.get("Uploads", []):
+            self._abort(bucket, upload["Key"], upload["UploadId"])
+
+    # ---- temporary credentials --------------------------------------------------------------
+
+    def vend_credentials(self, location: str, write: bool,
+                         ttl_seconds: int) -> TemporaryCredentials:
+        """STS credentials limited by a session policy to this one location.
+
+        With `MODELYARD_S3_ROLE_ARN` set, AssumeRole on that role; otherwise
+        GetFederationToken with the server's own (IAM user) credentials. The STS endpoint comes
+        from `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, like S3's.
+        """
+        bucket, prefix = self._split(location)
+        policy = scoped_policy(bucket, prefix, write)
+        duration = max(900, min(int(ttl_seconds), 43_200))
+        sts = client_for("sts", attempts=2)  # a store without STS should fail fast
+        role = os.environ.get("MODELYARD_S3_ROLE_ARN")
+        try:
+            if role:
+                answer = sts.assume_role(RoleArn=role, RoleSessionName="modelyard",
+                                         Policy=policy, DurationSeconds=min(duration, 3600))
+            else:
+                answer = sts.get_federation_token(Name="modelyard", Policy=policy,
+                                                  DurationSeconds=duration)
+        except (ClientError, BotoCoreError) as error:
+            raise FailedPrecondition(
+                "The storage service did not issue temporary credentials "
+                f"(STS: {error}); upload through Modelyard's upload URLs instead.") from None
+        credentials = answer["Credentials"]
+        expiration = credentials.get("Expiration")
+        expires_ms = (int(expiration.timestamp() * 1000) if expiration is not None
+                      else now_ms() + duration * 1000)
+        return TemporaryCredentials(
+            url=location, expiration_time=expires_ms,
+            aws_temp_credentials={"access_key_id": credentials["AccessKeyId"],
+                                  "secret_access_key": credentials["SecretAccessKey"],
+                                  "session_token": credentials.get("SessionToken", "")})

@@ -1,0 +1,84 @@
+"""The audit trail's rows: append under the chain-head lock, query, and read back in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from modelyard.events.chain import GENESIS
+from modelyard.store.tables import audit_events
+
+ae = audit_events
+# Any fixed number: every Modelyard process agrees on it (the migration lock uses another).
+_PG_AUDIT_LOCK = 0x61756469
+
+COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.object_name,
+           ae.c.before, ae.c.after, ae.c.request_id, ae.c.client_address, ae.c.prev_hash,
+           ae.c.hash)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    object_type: str | None = None
+    object_name: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    request_id: str | None = None
+
+
+# Built once: every write runs it, and building it cost more CPU than running it.
+_HEAD = select(ae.c.seq, ae.c.hash).order_by(ae.c.seq.desc()).limit(1)
+_INSERT = insert(ae)
+
+
+class AuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def lock_head(self) -> tuple[int, str]:
+        """Serialize appends and return the last (seq, hash).
+
+        SQLite: the write transaction already holds the database's write lock. PostgreSQL:
+        a transaction-scoped advisory lock, released at commit or rollback.
+        """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
+        row = self.conn.execute(_HEAD).first()
+        return (row.seq, row.hash) if row else (0, GENESIS)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(_INSERT, rows)
+
+    def search(self, query: AuditQuery, after_seq: int, limit: int) -> list[Any]:
+        stmt = select(*COLUMNS).where(ae.c.seq > after_seq)
+        if query.object_type:
+            stmt = stmt.where(ae.c.object_type == query.object_type)
+        if query.object_name:
+            stmt = stmt.where(ae.c.object_name == query.object_name)
+        if query.actor:
+            stmt = stmt.where(ae.c.actor == query.actor)
+        if query.action:
+            stmt = stmt.where(ae.c.action == query.action)
+        if query.request_id:
+            stmt = stmt.where(ae.c.request_id == query.request_id)
+        if query.since_ms is not None:
+            stmt = stmt.where(ae.c.time >= query.since_ms)
+        if query.until_ms is not None:
+            stmt = stmt.where(ae.c.time < query.until_ms)
+        return list(self.conn.execute(stmt.order_by(ae.c.seq).limit(limit)).all())
+
+    def all_rows(self, batch: int = 5000) -> Iterator[Any]:
+        last = -1
+        while True:
+            rows = self.conn.execute(select(*COLUMNS).where(ae.c.seq > last)
+                                     .order_by(ae.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq

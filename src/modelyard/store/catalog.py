@@ -1,0 +1,405 @@
+"""The Unity Catalog repository: catalogs, schemas, UC models and versions, files, garbage.
+
+UC models and versions are rows of the registry core's tables (registry = 'uc', name = the
+lower-case three-level name), so aliases, tags and version numbering are shared with
+RegistryRepository; this repository adds the catalog/schema hierarchy, governed storage
+locations, per-file digests and lineage. Reads of many objects load tags and aliases in one
+batched query each.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.domain.catalog import (
+    Audit,
+    Catalog,
+    CatalogAlreadyExists,
+    CatalogNotFound,
+    Lineage,
+    Schema,
+    SchemaAlreadyExists,
+    SchemaNotFound,
+    UcModel,
+    UcVersion,
+    VersionFile,
+    VersionStatus,
+)
+from modelyard.domain.entities import Alias
+from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
+from modelyard.store.tables import (
+    model_version_files,
+    model_version_tags,
+    model_versions,
+    registered_model_aliases,
+    registered_model_tags,
+    registered_models,
+    storage_garbage,
+    uc_catalogs,
+    uc_schemas,
+    uc_securable_tags,
+)
+
+UC = "uc"
+cat = uc_catalogs
+sch = uc_schemas
+rm = registered_models
+mv = model_versions
+rma = registered_model_aliases
+tags_table = uc_securable_tags
+files_table = model_version_files
+garbage = storage_garbage
+
+_SCHEMA_COLUMNS = (*sch.c, cat.c.name.label("catalog_name"))
+_MODEL_COLUMNS = (rm.c.id, rm.c.uc_id, rm.c.name, rm.c.description, rm.c.storage_location,
+                  rm.c.owner, rm.c.user_id, rm.c.created_at, rm.c.updated_at, rm.c.updated_by,
+                  rm.c.schema_id)
+_VERSION_COLUMNS = (mv.c.id, mv.c.model_id, rm.c.name, mv.c.version, mv.c.uc_id, mv.c.source,
+                    mv.c.run_id, mv.c.logged_model_id, mv.c.description, mv.c.status,
+                    mv.c.status_message, mv.c.storage_location, mv.c.root_digest,
+                    mv.c.run_tracking_server_id, mv.c.lineage, mv.c.user_id, mv.c.created_at,
+                    mv.c.updated_at, mv.c.updated_by)
+
+
+def model_not_found(full_name: str) -> RegisteredModelNotFound:
+    return RegisteredModelNotFound(f"Registered model not found: {full_name}")
+
+
+def version_not_found(full_name: str, version: int | str) -> ModelVersionNotFound:
+    return ModelVersionNotFound(f"Model version not found: {full_name}/{version}")
+
+
+def _audit(row: Row, owner: str | None = None, created_by: str | None = None) -> Audit:
+    mapping = row._mapping
+    return Audit(
+        owner=owner if owner is not None else mapping["owner"],
+        created_at=mapping["created_at"],
+        created_by=created_by if created_by is not None else mapping["created_by"],
+        updated_at=mapping["updated_at"],
+        updated_by=mapping["updated_by"] or "",
+    )
+
+
+class CatalogRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # ---- catalogs --------------------------------------------------------------------------
+
+    def insert_catalog(self, **values: Any) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(cat).values(**values))
+        except IntegrityError:
+            raise CatalogAlreadyExists(f"Catalog already exists: {values['name']}") from None
+
+    def catalog_row(self, name: str) -> Row:
+        row = self.conn.execute(select(cat).where(cat.c.name == name)).first()
+        if row is None:
+            raise CatalogNotFound(f"Catalog not found: {name}")
+        return row
+
+    def list_catalog_rows(self, offset: int, limit: int) -> Sequence[Row]:
+        return self.conn.execute(
+            select(cat).order_by(cat.c.name).offset(offset).limit(limit)).all()
+
+    def update_catalog(self, catalog_id: str, **values: Any) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(cat).where(cat.c.id == catalog_id).values(**values))
+        except IntegrityError:
+            raise CatalogAlreadyExists(f"Catalog already exists: {values.get('name')}") from None
+
+    def delete_catalog(self, catalog_id: str) -> None:
+        self.conn.execute(delete(cat).where(cat.c.id == catalog_id))
+
+    def catalogs(self, rows: Sequence[Row]) -> list[Catalog]:
+        tags = self.securable_tags("catalog", [row.id for row in rows])
+        return [Catalog(id=row.id, name=row.name, comment=row.comment,
+                        properties=orjson.loads(row.properties), storage_root=row.storage_root,
+                        storage_location=row.storage_location, audit=_audit(row),
+                        tags=tags.get(row.id, {}))
+                for row in rows]
+
+    # ---- schemas ---------------------------------------------------------------------------
+
+    def insert_schema(self, **values: Any) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(sch).values(**values))
+        except IntegrityError:
+            raise SchemaAlreadyExists(f"Schema already exists: {values['name']}") from None
+
+    def schema_row(self, catalog_name: str, name: str) -> Row:
+        row = self.conn.execute(
+            select(*_SCHEMA_COLUMNS).join(cat, cat.c.id == sch.c.catalog_id)
+            .where(cat.c.name == catalog_name, sch.c.name == name)).first()
+        if row is None:
+            self.catalog_row(catalog_name)
+            raise SchemaNotFound(f"Schema not found: {catalog_name}.{name}")
+        return row
+
+    def list_schema_rows(self, catalog_id: str, offset: int, limit: int) -> Sequence[Row]:
+        return self.conn.execute(
+            select(*_SCHEMA_COLUMNS).join(cat, cat.c.id == sch.c.catalog_id)
+            .where(sch.c.catalog_id == catalog_id).order_by(sch.c.name)
+            .offset(offset).limit(limit)).all()
+
+    def schema_ids(self, catalog_id: str) -> list[str]:
+        return list(self.conn.execute(
+            select(sch.c.id).where(sch.c.catalog_id == catalog_id)).scalars())
+
+    def update_schema(self, schema_id: str, **values: Any) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(sch).where(sch.c.id == schema_id).values(**values))
+        except IntegrityError:
+            raise SchemaAlreadyExists(f"Schema already exists: {values.get('name')}") from None
+
+    def delete_schemas(self, schema_ids: list[str]) -> None:
+        if schema_ids:
+            self.conn.execute(delete(tags_table).where(tags_table.c.securable_type == "schema",
+                                                       tags_table.c.securable_id.in_(schema_ids)))
+            self.conn.execute(delete(sch).where(sch.c.id.in_(schema_ids)))
+
+    def schemas(self, rows: Sequence[Row]) -> list[Schema]:
+        tags = self.securable_tags("schema", [row.id for row in rows])
+        return [Schema(id=row.id, catalog_name=row.catalog_name, name=row.name,
+                       comment=row.comment, properties=orjson.loads(row.properties),
+                       storage_root=row.storage_root, storage_location=row.storage_location,
+                       audit=_audit(row), tags=tags.get(row.id, {}))
+                for row in rows]
+
+    def rename_models_under(self, schema_ids: list[str], depth: int, new_prefix: str) -> None:
+        """After a catalog (depth 1) or schema (depth 2) rename, fix the models' full names."""
+        if not schema_ids:
+            return
+        for model_id, name in self.conn.execute(
+                select(rm.c.id, rm.c.name).where(rm.c.schema_id.in_(schema_ids))).all():
+            rest = name.split(".")[depth:]
+            self.conn.execute(update(rm).where(rm.c.id == model_id)
+                              .values(name=".".join([new_prefix, *rest])))
+
+    # ---- tags on catalogs and schemas ------------------------------------------------------
+
+    def securable_tags(self, kind: str, ids: list[str]) -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = defaultdict(dict)
+        if ids:
+            for owner_id, key, value in self.conn.execute(
+                    select(tags_table.c.securable_id, tags_table.c.key, tags_table.c.value)
+                    .where(tags_table.c.securable_type == kind,
+                           tags_table.c.securable_id.in_(ids))
+                    .order_by(tags_table.c.key)):
+                result[owner_id][key] = value
+        return result
+
+    def set_securable_tag(self, kind: str, securable_id: str, key: str, value: str) -> None:
+        self._upsert(tags_table, {"securable_type": kind, "securable_id": securable_id,
+                                  "key": key, "value": value},
+                     ["securable_type", "securable_id", "key"], {"value": value})
+
+    def delete_securable_tag(self, kind: str, securable_id: str, key: str) -> None:
+        self.conn.execute(delete(tags_table).where(
+            tags_table.c.securable_type == kind, tags_table.c.securable_id == securable_id,
+            tags_table.c.key == key))
+
+    def delete_securable_tag_all(self, kind: str, securable_id: str) -> None:
+        self.conn.execute(delete(tags_table).where(tags_table.c.securable_type == kind,
+                                                   tags_table.c.securable_id == securable_id))
+
+    # ---- models ----------------------------------------------------------------------------
+
+    def insert_model(self, **values: Any) -> int:
+        try:
+            with self.conn.begin_nested():
+                return self.conn.execute(insert(rm).values(
+                    registry=UC, last_version=0, **values).returning(rm.c.id)).scalar_one()
+        except IntegrityError:
+            raise AlreadyExists(f"Registered model already exists: {values['name']}") from None
+
+    def model_row(self, full_name: str, *, for_update: bool = False) -> Row:
+        query = select(*_MODEL_COLUMNS).where(rm.c.registry == UC, rm.c.name == full_name)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            raise model_not_found(full_name)
+        return row
+
+    def list_model_rows(self, schema_id: str | None, offset: int, limit: int) -> Sequence[Row]:
+        query = select(*_MODEL_COLUMNS).where(rm.c.registry == UC)
+        if schema_id is not None:
+            query = query.where(rm.c.schema_id == schema_id)
+        return self.conn.execute(query.order_by(rm.c.name).offset(offset).limit(limit)).all()
+
+    def count_models(self, schema_ids: list[str]) -> int:
+        if not schema_ids:
+            return 0
+        return self.conn.execute(select(func.count()).select_from(rm)
+                                 .where(rm.c.schema_id.in_(schema_ids))).scalar_one()
+
+    def model_ids_under(self, schema_ids: list[str]) -> list[int]:
+        if not schema_ids:
+            return []
+        return list(self.conn.execute(
+            select(rm.c.id).where(rm.c.schema_id.in_(schema_ids))).scalars())
+
+    def rename_model(self, model_id: int, new_full_name: str, **values: Any) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(update(rm).where(rm.c.id == model_id)
+                                  .values(name=new_full_name, **values))
+        except IntegrityError:
+            raise AlreadyExists(f"Registered model already exists: {new_full_name}") from None
+
+    def delete_models(self, model_ids: list[int]) -> None:
+        if model_ids:
+            # Versions, their tags, files and the aliases go with the model (ON DELETE CASCADE).
+            self.conn.execute(delete(rm).where(rm.c.id.in_(model_ids)))
+
+    def models(self, rows: Sequence[Row]) -> list[UcModel]:
+        ids = [row.id for row in rows]
+        tags: dict[int, dict[str, str]] = defaultdict(dict)
+        aliases: dict[int, list[Alias]] = defaultdict(list)
+        if ids:
+            rmt = registered_model_tags
+            for model_id, key, value in self.conn.execute(
+                    select(rmt.c.model_id, rmt.c.key, rmt.c.value)
+                    .where(rmt.c.model_id.in_(ids)).order_by(rmt.c.key)):
+                tags[model_id][key] = value
+            for model_id, alias, version in self.conn.execute(
+                    select(rma.c.model_id, rma.c.alias, rma.c.version)
+                    .where(rma.c.model_id.in_(ids)).order_by(rma.c.alias)):
+                aliases[model_id].append(Alias(alias, version))
+        return [UcModel(id=row.uc_id, full_name=row.name, comment=row.description,
+                        storage_location=row.storage_location or "",
+                        audit=Audit(owner=row.owner or row.user_id, created_at=row.created_at,
+                                    created_by=row.user_id, updated_at=row.updated_at,
+                                    updated_by=row.updated_by or row.user_id),
+                        aliases=tuple(aliases.get(row.id, ())), tags=tags.get(row.id, {}))
+                for row in rows]
+
+    # ---- versions --------------------------------------------------------------------------
+
+    def version_row(self, full_name: str, version: int) -> Row:
+        row = self.conn.execute(
+            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+            .where(rm.c.registry == UC, rm.c.name == full_name, mv.c.version == version)).first()
+        if row is None:
+            self.model_row(full_name)
+            raise version_not_found(full_name, version)
+        return row
+
+    def version_row_by_alias(self, full_name: str, alias: str) -> Row | None:
+        return self.conn.execute(
+            select(*_VERSION_COLUMNS).select_from(
+                rma.join(rm, rm.c.id == rma.c.model_id)
+                .join(mv, (mv.c.model_id == rma.c.model_id) & (mv.c.version == rma.c.version)))
+            .where(rm.c.registry == UC, rm.c.name == full_name, rma.c.alias == alias)).first()
+
+    def list_version_rows(self, model_id: int, offset: int, limit: int) -> Sequence[Row]:
+        return self.conn.execute(
+            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+            .where(mv.c.model_id == model_id).order_by(mv.c.version)
+            .offset(offset).limit(limit)).all()
+
+    def storage_locations(self, model_ids: list[int]) -> list[str]:
+        """Every location the models and their versions own (versions first)."""
+        if not model_ids:
+            return []
+        versions = self.conn.execute(
+            select(mv.c.storage_location).where(mv.c.model_id.in_(model_ids))).scalars()
+        models = self.conn.execute(
+            select(rm.c.storage_location).where(rm.c.id.in_(model_ids))).scalars()
+        return [location for location in [*versions, *models] if location]
+
+    def expired_pending(self, created_before: int, limit: int) -> Sequence[Row]:
+        return self.conn.execute(
+            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+            .where(rm.c.registry == UC, mv.c.status == VersionStatus.PENDING_REGISTRATION.value,
+                   mv.c.created_at < created_before)
+            .order_by(mv.c.created_at).limit(limit)).all()
+
+    def set_version_status(self, version_id: int, expected: VersionStatus,
+                           **values: Any) -> bool:
+        """Compare-and-set on status: False when another request changed it first."""
+        result = self.conn.execute(update(mv).where(mv.c.id == version_id,
+                                                    mv.c.status == expected.value)
+                                   .values(**values))
+        return result.rowcount == 1
+
+    def versions(self, rows: Sequence[Row]) -> list[UcVersion]:
+        ids = [row.id for row in rows]
+        tags: dict[int, dict[str, str]] = defaultdict(dict)
+        aliases: dict[tuple[int, int], list[str]] = defaultdict(list)
+        if ids:
+            mvt = model_version_tags
+            for version_id, key, value in self.conn.execute(
+                    select(mvt.c.version_id, mvt.c.key, mvt.c.value)
+                    .where(mvt.c.version_id.in_(ids)).order_by(mvt.c.key)):
+                tags[version_id][key] = value
+            for model_id, version, alias in self.conn.execute(
+                    select(rma.c.model_id, rma.c.version, rma.c.alias)
+                    .where(rma.c.model_id.in_({row.model_id for row in rows}))
+                    .order_by(rma.c.alias)):
+                aliases[(model_id, version)].append(alias)
+        return [_version(row, tags.get(row.id, {}), aliases.get((row.model_id, row.version), []))
+                for row in rows]
+
+    def insert_files(self, version_id: int, files: list[VersionFile]) -> None:
+        if files:
+            self.conn.execute(insert(files_table), [
+                {"version_id": version_id, "path": f.path, "size": f.size, "sha256": f.sha256}
+                for f in files])
+
+    def files(self, version_id: int) -> list[VersionFile]:
+        return [VersionFile(path, size, sha256) for path, size, sha256 in self.conn.execute(
+            select(files_table.c.path, files_table.c.size, files_table.c.sha256)
+            .where(files_table.c.version_id == version_id).order_by(files_table.c.path))]
+
+    # ---- storage garbage -------------------------------------------------------------------
+
+    def queue_garbage(self, locations: list[str], reason: str, now: int) -> None:
+        for location in dict.fromkeys(locations):
+            self._upsert(garbage, {"location": location, "reason": reason, "queued_at": now},
+                         ["location"], {"reason": reason})
+
+    def garbage_batch(self, limit: int) -> list[str]:
+        return list(self.conn.execute(
+            select(garbage.c.location).order_by(garbage.c.queued_at).limit(limit)).scalars())
+
+    def remove_garbage(self, locations: list[str]) -> None:
+        if locations:
+            self.conn.execute(delete(garbage).where(garbage.c.location.in_(locations)))
+
+    def _upsert(self, table: Any, values: dict[str, Any], keys: list[str],
+                changes: dict[str, Any]) -> None:
+        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        statement = dialect_insert(table).values(**values)
+        self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+def _version(row: Row, tags: dict[str, str], aliases: list[str]) -> UcVersion:
+    extra = orjson.loads(row.lineage) if row.lineage else {}
+    lineage = Lineage(
+        run_id=row.run_id, source=row.source, model_id=row.logged_model_id,
+        run_tracking_server_id=row.run_tracking_server_id or "",
+        run_workspace_id=extra.get("run_workspace_id"),
+        model_version_dependencies=extra.get("model_version_dependencies", []),
+        datasets=extra.get("datasets", []), copied_from=extra.get("copied_from", ""))
+    return UcVersion(
+        id=row.uc_id or "", full_name=row.name, version=row.version, comment=row.description,
+        status=VersionStatus(row.status), status_message=row.status_message,
+        storage_location=row.storage_location or "", root_digest=row.root_digest or "",
+        lineage=lineage,
+        audit=Audit(owner=row.user_id, created_at=row.created_at, created_by=row.user_id,
+                    updated_at=row.updated_at, updated_by=row.updated_by or row.user_id),
+        aliases=tuple(aliases), tags=tags)

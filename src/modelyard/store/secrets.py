@@ -1,0 +1,33 @@
+"""Server-wide secrets, created once and shared by every replica through the database."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.domain.clock import now_ms
+from modelyard.store.database import Database
+from modelyard.store.tables import server_secrets
+
+
+def get_or_create(database: Database, name: str) -> bytes:
+    """The secret called `name`; the first replica to ask creates it (32 random bytes)."""
+    with database.read() as conn:
+        value = conn.execute(select(server_secrets.c.value)
+                             .where(server_secrets.c.name == name)).scalar()
+    if value is None:
+        try:
+            with database.write() as conn:
+                value = conn.execute(select(server_secrets.c.value)
+                                     .where(server_secrets.c.name == name)).scalar()
+                if value is None:
+                    value = secrets.token_hex(32)
+                    conn.execute(insert(server_secrets).values(
+                        name=name, value=value, created_at=now_ms()))
+        except IntegrityError:  # another replica won the race: use its secret
+            with database.read() as conn:
+                value = conn.execute(select(server_secrets.c.value)
+                                     .where(server_secrets.c.name == name)).scalar_one()
+    return bytes.fromhex(value)

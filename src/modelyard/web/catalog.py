@@ -1,0 +1,210 @@
+"""Pages and forms for Unity Catalog: metastore → catalogs → schemas → models → versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.domain.catalog import VersionStatus
+from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.services.context import Actor
+from modelyard.services.grants import parse_change
+from modelyard.web.handlers import back_to, uc_url, web
+from modelyard.web.render import page
+from modelyard.web.session import form
+from modelyard.web.signature import MAX_MLMODEL_BYTES, ModelInfo, parse_mlmodel
+
+PAGE_SIZE = 50
+#: What the model pages may offer: comments and aliases need MANAGE (or ownership), tags
+#: APPLY_TAG; the forms shown follow the caller's privileges.
+_OPS = ("model.manage", "model.tag")
+#: Privileges that mean something on a model.
+_MODEL_PRIVILEGES = ("EXECUTE", "APPLY_TAG", "MANAGE", "ALL_PRIVILEGES")
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+def _token(request: Request) -> str | None:
+    return request.query_params.get("page") or None
+
+
+def _full_name(request: Request) -> str:
+    params = request.path_params
+    return f"{params['catalog']}.{params['schema']}.{params['model']}"
+
+
+@web
+async def catalogs_page(request: Request, actor: Actor) -> Response:
+    found = _state(request).uc_catalogs.list_catalogs(actor, PAGE_SIZE, _token(request))
+    return page(request, "catalogs.html", catalogs=found.items, next_token=found.next_page_token,
+                first_page=_token(request) is None, section="uc")
+
+
+@web
+async def catalog_page(request: Request, actor: Actor) -> Response:
+    state, name = _state(request), request.path_params["catalog"]
+    catalog = state.uc_catalogs.get_catalog(actor, name)
+    found = state.uc_catalogs.list_schemas(actor, name, PAGE_SIZE, _token(request))
+    return page(request, "catalog.html", catalog=catalog, schemas=found.items,
+                next_token=found.next_page_token, first_page=_token(request) is None,
+                section="uc")
+
+
+@web
+async def schema_page(request: Request, actor: Actor) -> Response:
+    state = _state(request)
+    catalog_name, schema_name = request.path_params["catalog"], request.path_params["schema"]
+    schema = state.uc_catalogs.get_schema(actor, f"{catalog_name}.{schema_name}")
+    found = state.uc_models.list_models(actor, catalog_name, schema_name, PAGE_SIZE,
+                                        _token(request))
+    return page(request, "schema.html", schema=schema, models=found.items,
+                next_token=found.next_page_token, first_page=_token(request) is None,
+                section="uc")
+
+
+@web
+async def uc_model_page(request: Request, actor: Actor) -> Response:
+    state, full_name = _state(request), _full_name(request)
+    model = state.uc_models.get_model(actor, full_name)
+    versions = state.uc_models.list_versions(actor, full_name, 100, _token(request))
+    tab = request.query_params.get("tab", "overview")
+    grants = None
+    if tab == "permissions":
+        try:
+            grants = state.grants.get(actor, "function", full_name)
+        except ModelyardError as error:
+            grants = str(error)
+    may = state.uc_models.allowed(actor, full_name, _OPS)
+    return page(request, "uc_model.html", model=model, versions=versions.items, may=may,
+                privileges=_MODEL_PRIVILEGES,
+                alias_map={a.alias: a.version for a in model.aliases},
+                next_token=versions.next_page_token, first_page=_token(request) is None,
+                tab=tab, grants=grants, section="uc")
+
+
+def _model_info(state: Any, actor: Actor, full_name: str, version: Any,
+                files: list[Any]) -> ModelInfo | None:
+    """The signature from the version's MLmodel file, when it has one we can read."""
+    if version.status is not VersionStatus.READY:
+        return None
+    mlmodel = next((f for f in files if f.path == "MLmodel"), None)
+    if mlmodel is None:
+        return None
+    if mlmodel.size > MAX_MLMODEL_BYTES:
+        return ModelInfo(error="The MLmodel file is too large to show.")
+    try:
+        _, chunks = state.uc_models.open_file(actor, full_name, version.version, "MLmodel")
+        return parse_mlmodel(b"".join(chunks))
+    except (ModelyardError, OSError) as error:
+        return ModelInfo(error=f"The MLmodel file could not be read: {error}")
+
+
+@web
+async def uc_version_page(request: Request, actor: Actor) -> Response:
+    state, full_name = _state(request), _full_name(request)
+    number = request.path_params["version"]
+    version, files = state.uc_models.version_files(actor, full_name, number)
+    model = state.uc_models.get_model(actor, full_name)
+    info = _model_info(state, actor, full_name, version, files)
+    alias = version.aliases[0] if version.aliases else ""
+    load_uri = f"models:/{full_name}@{alias}" if alias else f"models:/{full_name}/{number}"
+    may = state.uc_models.allowed(actor, full_name, _OPS)
+    return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
+                info=info, load_uri=load_uri, total_size=sum(f.size for f in files),
+                section="uc")
+
+
+@web
+async def uc_compare_page(request: Request, actor: Actor) -> Response:
+    state, full_name = _state(request), _full_name(request)
+    wanted = [v for v in request.query_params.getlist("v") if v.strip()]
+    if len(wanted) < 2:
+        raise InvalidArgument("Pick two or more versions to compare.")
+    model = state.uc_models.get_model(actor, full_name)
+    columns = []
+    for number in sorted(dict.fromkeys(wanted), key=lambda v: (len(v), v)):
+        version, files = state.uc_models.version_files(actor, full_name, number)
+        columns.append((version, _model_info(state, actor, full_name, version, files)))
+    versions = [v for v, _ in columns]
+    tag_keys = sorted({key for v in versions for key in v.tags})
+
+    def signature(info: ModelInfo | None, part: str) -> str:
+        if info is None:
+            return ""
+        return "\n".join(f"{c.name}: {c.type}{'' if c.required else ' (optional)'}"
+                         for c in getattr(info, part))
+
+    rows = [
+        ("Status", [v.status.value for v in versions]),
+        ("Aliases", [", ".join(v.aliases) for v in versions]),
+        ("Content digest", [v.root_digest for v in versions]),
+        ("Source", [v.lineage.source for v in versions]),
+        ("Run id", [v.lineage.run_id for v in versions]),
+        ("Model id", [v.lineage.model_id for v in versions]),
+        ("Signature inputs", [signature(info, "inputs") for _, info in columns]),
+        ("Signature outputs", [signature(info, "outputs") for _, info in columns]),
+        ("Signature params", [signature(info, "params") for _, info in columns]),
+        ("Comment", [v.comment for v in versions]),
+        *((f"tag: {key}", [v.tags.get(key, "") for v in versions]) for key in tag_keys),
+    ]
+    return page(request, "compare.html", model=model, versions=versions, uc=True,
+                rows=[(label, values, len(set(values)) > 1) for label, values in rows],
+                section="uc")
+
+
+@web
+async def uc_model_action(request: Request, actor: Actor) -> Response:
+    state, full_name = _state(request), _full_name(request)
+    action = request.path_params["action"]
+    data = await form(request)
+    models = state.uc_models
+    here = uc_url(full_name)
+    if action == "description":
+        models.update_model(actor, full_name, comment=data.get("description", ""))
+        return back_to(here, "Description saved.")
+    if action == "tag":
+        models.set_model_tag(actor, full_name, data.get("key", ""), data.get("value", ""))
+        return back_to(here, f"Tag {data.get('key', '')} set.")
+    if action == "untag":
+        models.delete_model_tag(actor, full_name, data.get("key", ""))
+        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    if action == "alias":
+        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
+        models.set_alias(actor, full_name, alias, version)
+        return back_to(here, f"@{alias} now points to version {version}.")
+    if action == "unalias":
+        models.delete_alias(actor, full_name, data.get("alias", ""))
+        return back_to(here, f"Alias @{data.get('alias', '')} removed.")
+    if action in ("grant", "revoke"):
+        privilege = [data.get("privilege", "")]
+        change = parse_change(data.get("principal", "").strip(),
+                              privilege if action == "grant" else [],
+                              privilege if action == "revoke" else [])
+        state.grants.update(actor, "function", full_name, [change])
+        done = "granted" if action == "grant" else "revoked"
+        return back_to(here + "?tab=permissions", f"{privilege[0]} {done}.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
+
+
+@web
+async def uc_version_action(request: Request, actor: Actor) -> Response:
+    state, full_name = _state(request), _full_name(request)
+    number, action = request.path_params["version"], request.path_params["action"]
+    data = await form(request)
+    models = state.uc_models
+    here = uc_url(full_name, number)
+    if action == "description":
+        models.update_version(actor, full_name, number, data.get("description", ""))
+        return back_to(here, "Description saved.")
+    if action == "tag":
+        models.set_version_tag(actor, full_name, number, data.get("key", ""),
+                               data.get("value", ""))
+        return back_to(here, f"Tag {data.get('key', '')} set.")
+    if action == "untag":
+        models.delete_version_tag(actor, full_name, number, data.get("key", ""))
+        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    raise InvalidArgument(f"Unknown action {action!r}.")

@@ -1,0 +1,63 @@
+"""Templates and the filters they use: Jinja2 with autoescaping, markdown without raw HTML."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+# "html": False escapes any HTML in descriptions; markdown-it also refuses javascript:,
+# vbscript:, file: and most data: links by default, so rendered text cannot run script.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+
+
+def markdown(text: str | None) -> Markup:
+    return Markup(_markdown.render(text or ""))  # safe: html disabled above
+
+
+def timestamp(ms: int | None) -> str:
+    if not ms:
+        return ""
+    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def filesize(size: int | None) -> str:
+    value = float(size or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+_env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize)
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render `template` with the signed-in user and the auth mode always available."""
+    body = _env.get_template(template).render(
+        request=request, user=getattr(request.state, "actor", None),
+        auth=request.app.state.settings.auth, notice=request.query_params.get("notice", ""),
+        **context)
+    return HTMLResponse(body, status_code=status_code,
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": _CSP,
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "same-origin",
+                                 "X-Frame-Options": "DENY"})
+
+
+# Everything is served by Modelyard itself: no other origin, no inline script.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")

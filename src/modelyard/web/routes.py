@@ -1,0 +1,112 @@
+"""The web UI's routes, and sign-in and sign-out."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from modelyard.domain.errors import ModelyardError, PermissionDenied
+from modelyard.web import catalog, workspace
+from modelyard.web.render import page
+from modelyard.web.session import (
+    SESSION_SECONDS,
+    clear_session,
+    current_actor,
+    form,
+    session_token_id,
+    set_session,
+)
+
+STATIC = Path(__file__).with_name("static")
+_UC_MODEL = "/catalogs/{catalog}/{schema}/{model}"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server: never an open redirect to another site."""
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or \
+            parts.path.startswith("//"):
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def signin_page(request: Request) -> Response:
+    if not request.app.state.settings.auth:
+        return RedirectResponse("/", status_code=303)
+    return page(request, "signin.html", next=_safe_next(request.query_params.get("next")))
+
+
+async def signin(request: Request) -> Response:
+    state = request.app.state
+    try:
+        data = await form(request)
+    except PermissionDenied as error:
+        return page(request, "signin.html", status_code=403, error=str(error), next="/")
+    target = _safe_next(data.get("next"))
+    if not state.settings.auth:
+        return RedirectResponse(target, status_code=303)
+    token, token_id = data.get("token", "").strip(), ""
+    actor = None
+    if token:
+        actor = state.identity.authenticate_token(token)
+    elif data.get("username"):
+        actor = state.identity.authenticate_password(data["username"].strip(),
+                                                     data.get("password", ""))
+        if actor is not None:
+            # The password is never stored: the session carries a token that expires.
+            new = state.identity.create_token(actor, SESSION_SECONDS, "web UI session")
+            token, token_id = new.value, new.info.token_id
+    if actor is None:
+        return page(request, "signin.html", status_code=401, next=target,
+                    error="Sign-in failed: check the token, or the user name and password.",
+                    username=data.get("username", ""))
+    response = RedirectResponse(target, status_code=303)
+    set_session(response, request, token, token_id)
+    return response
+
+
+async def signout(request: Request) -> Response:
+    try:
+        await form(request)
+    except PermissionDenied as error:
+        return page(request, "error.html", status_code=403, message=str(error), back="/")
+    actor, token_id = current_actor(request), session_token_id(request)
+    if actor is not None and token_id and request.app.state.settings.auth:
+        # Signing out must always clear the cookie, even if the token is already gone.
+        with contextlib.suppress(ModelyardError):
+            request.app.state.identity.delete_token(actor, token_id)
+    response = RedirectResponse("/signin" if request.app.state.settings.auth else "/",
+                                status_code=303)
+    clear_session(response)
+    return response
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", workspace.explorer, methods=["GET"]),
+        Route("/signin", signin_page, methods=["GET"]),
+        Route("/signin", signin, methods=["POST"]),
+        Route("/signout", signout, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Route("/models/{name}", workspace.model_page, methods=["GET"]),
+        Route("/models/{name}/compare", workspace.compare_page, methods=["GET"]),
+        Route("/models/{name}/{action}", workspace.model_action, methods=["POST"]),
+        Route("/models/{name}/versions/{version}", workspace.version_page, methods=["GET"]),
+        Route("/models/{name}/versions/{version}/{action}", workspace.version_action,
+              methods=["POST"]),
+        Route("/catalogs", catalog.catalogs_page, methods=["GET"]),
+        Route("/catalogs/{catalog}", catalog.catalog_page, methods=["GET"]),
+        Route("/catalogs/{catalog}/{schema}", catalog.schema_page, methods=["GET"]),
+        Route(_UC_MODEL, catalog.uc_model_page, methods=["GET"]),
+        Route(_UC_MODEL + "/compare", catalog.uc_compare_page, methods=["GET"]),
+        Route(_UC_MODEL + "/{action}", catalog.uc_model_action, methods=["POST"]),
+        Route(_UC_MODEL + "/versions/{version}", catalog.uc_version_page, methods=["GET"]),
+        Route(_UC_MODEL + "/versions/{version}/{action}", catalog.uc_version_action,
+              methods=["POST"]),
+    ]

@@ -1,0 +1,72 @@
+"""Who is using the browser, and protection of its form posts.
+
+Without `--auth` every page acts as the local admin. With it, signing in (a token, or a user
+name and password exchanged for a short-lived token) stores the token in an HttpOnly,
+SameSite=Strict cookie; each request authenticates it again through the identity service, so
+nothing lives in process memory and any replica can serve any request.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.domain.errors import PermissionDenied
+from modelyard.services.context import LOCAL_ADMIN, Actor
+
+COOKIE = "modelyard_session"
+SESSION_SECONDS = 8 * 3600
+
+
+def current_actor(request: Request) -> Actor | None:
+    """The signed-in actor, the local admin without auth, or None (sign in first)."""
+    if not request.app.state.settings.auth:
+        return LOCAL_ADMIN
+    token = session_token(request)
+    if not token:
+        return None
+    actor: Actor | None = request.app.state.identity.authenticate_token(token)
+    return actor
+
+
+def session_token(request: Request) -> str:
+    raw = request.cookies.get(COOKIE, "")
+    _, _, token = raw.rpartition(":")
+    return token
+
+
+def session_token_id(request: Request) -> str:
+    """The id of a token the UI created at password sign-in (revoked at sign-out)."""
+    raw = request.cookies.get(COOKIE, "")
+    return raw.split(":", 1)[0] if raw.count(":") == 1 else ""
+
+
+def set_session(response: Response, request: Request, token: str, token_id: str = "") -> None:
+    value = f"{token_id}:{token}" if token_id else token
+    response.set_cookie(COOKIE, value, max_age=SESSION_SECONDS, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/")
+
+
+def check_same_origin(request: Request) -> None:
+    """CSRF: a form post must come from a page of this server (Origin, else Referer)."""
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = urlsplit(request.headers.get("referer", ""))
+        origin = f"{referer.scheme}://{referer.netloc}" if referer.netloc else ""
+    if origin != expected:
+        raise PermissionDenied("This form was not sent from a Modelyard page "
+                               "(cross-site request refused).")
+
+
+async def form(request: Request) -> dict[str, str]:
+    """An urlencoded form post, same-origin checked; the last value wins for repeated keys."""
+    check_same_origin(request)
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}

@@ -1,0 +1,64 @@
+// Modelyard web UI: progressive enhancement only; every form works without this script.
+"use strict";
+
+function setUpCopyButtons() {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      const status = button.parentElement.querySelector(".copied");
+      const text = source ? source.textContent : "";
+      let ok = false;
+      try {
+        await navigator.clipboard.writeText(text);
+        ok = true;
+      } catch (error) {
+        // Clipboard API refused (e.g. not a secure context): select the text for Ctrl+C.
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        ok = document.execCommand && document.execCommand("copy");
+      }
+      if (status) status.textContent = ok ? "Copied" : "Selected: press Ctrl+C to copy";
+    });
+  }
+}
+
+// Moving an alias asks first, naming the version it leaves and the one it moves to.
+function setUpAliasConfirmation() {
+  const form = document.querySelector("form[data-confirm-alias]");
+  const dialog = document.getElementById("alias-dialog");
+  if (!form || !dialog || typeof dialog.showModal !== "function") return;
+  const current = JSON.parse(form.dataset.current || "{}");
+  let confirmed = false;
+  form.addEventListener("submit", (event) => {
+    if (confirmed) return;
+    event.preventDefault();
+    const alias = form.elements.alias.value.trim();
+    const version = form.elements.version.value.trim();
+    const old = current[alias];
+    const text = document.getElementById("alias-dialog-text");
+    if (old === undefined) {
+      text.textContent = `Create @${alias} pointing to version ${version}?`;
+    } else if (String(old) === version) {
+      text.textContent = `@${alias} already points to version ${version}. Set it again?`;
+    } else {
+      text.textContent = `Move @${alias}: version ${old} → version ${version}. ` +
+        "Everything that loads this alias will get the new version.";
+    }
+    dialog.showModal();
+    document.getElementById("alias-confirm").focus();
+  });
+  document.getElementById("alias-confirm").addEventListener("click", () => {
+    confirmed = true;
+    dialog.close();
+    form.requestSubmit();
+  });
+  document.getElementById("alias-cancel").addEventListener("click", () => dialog.close());
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpCopyButtons();
+  setUpAliasConfirmation();
+});

@@ -1,0 +1,232 @@
+"""Pages and forms for the workspace registry: explorer, model, version, compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.domain.access import Level, level_for_transition
+from modelyard.domain.entities import ModelVersion
+from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.domain.stages import Stage
+from modelyard.services.audit import AuditEvent
+from modelyard.services.context import Actor
+from modelyard.store.audit import AuditQuery
+from modelyard.web.handlers import back_to, model_url, version_url, web
+from modelyard.web.render import page
+from modelyard.web.session import form
+
+PAGE_SIZE = 50
+UC_MATCHES = 20
+VERSIONS_PAGE = 100
+#: The explorer's sort choices, as the registry's own order_by strings.
+SORTS = {
+    "name": ("Name A to Z", ["name ASC"]),
+    "-name": ("Name Z to A", ["name DESC"]),
+    "-updated": ("Recently updated", ["last_updated_timestamp DESC"]),
+    "updated": ("Least recently updated", ["last_updated_timestamp ASC"]),
+}
+STAGES = [stage.value for stage in Stage]
+
+
+def _services(request: Request) -> Any:
+    return request.app.state
+
+
+@web
+async def explorer(request: Request, actor: Actor) -> Response:
+    query = request.query_params.get("q", "").strip()
+    sort = request.query_params.get("sort", "name")
+    if sort not in SORTS:
+        sort = "name"
+    # The MLflow filter language, for what one search box cannot say (tags.team = 'risk').
+    where = request.query_params.get("filter", "").strip()
+    token = request.query_params.get("page") or None
+    found = _services(request).registry.search_registered_models(
+        actor, filter_string=where or None, max_results=PAGE_SIZE, order_by=SORTS[sort][1],
+        page_token=token, text=query)
+    # Unity Catalog models matching the same words, on the first page only (their own
+    # paging lives in the catalog explorer).
+    uc_models = []
+    if query and token is None and not where:
+        uc_models = _services(request).uc_models.search_models(actor, query, UC_MATCHES).items
+    return page(request, "explorer.html", models=found.items, next_token=found.next_page_token,
+                uc_models=uc_models, query=query, where=where, sort=sort, sorts=SORTS,
+                first_page=token is None, section="workspace")
+
+
+def _model_context(request: Request, actor: Actor, name: str) -> dict[str, Any]:
+    state = _services(request)
+    model, object_id, level = state.transitions.get_model_with_level(actor, name)
+    token = request.query_params.get("page") or None
+    versions = state.registry.search_model_versions(
+        actor, filter_string=f"name = '{_quoted(name)}'", max_results=VERSIONS_PAGE,
+        order_by=["version_number DESC"], page_token=token)
+    return {"model": model, "object_id": object_id, "level": level, "Level": Level,
+            "alias_map": {a.alias: a.version for a in model.aliases},
+            "versions": versions.items, "next_token": versions.next_page_token,
+            "first_page": token is None, "section": "workspace"}
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+@web
+async def model_page(request: Request, actor: Actor) -> Response:
+    name = request.path_params["name"]
+    context = _model_context(request, actor, name)
+    tab = request.query_params.get("tab", "overview")
+    state = _services(request)
+    if tab == "permissions":
+        context["permissions"] = state.workspace_permissions.get(actor, str(context["object_id"]))
+        context["levels"] = [lv.name for lv in Level if lv is not Level.NONE]
+    elif tab == "activity":
+        context["events"] = _model_events(state, actor, name)
+    else:
+        tab = "overview"
+    return page(request, "model.html", tab=tab, **context)
+
+
+def _model_events(state: Any, actor: Actor, name: str) -> list[AuditEvent] | None:
+    """The model's audit trail, newest first; None when the caller may not read it."""
+    try:
+        events, _ = state.audit.search(
+            actor, AuditQuery(object_type="registered_model", object_name=name),
+            max_results=200)
+    except ModelyardError:
+        return None
+    events = list(events)
+    events.reverse()
+    return events
+
+
+@web
+async def version_page(request: Request, actor: Actor) -> Response:
+    state = _services(request)
+    name, number = request.path_params["name"], request.path_params["version"]
+    version, level, _ = state.transitions.version_with_level(actor, name, number)
+    model = state.registry.get_registered_model(actor, name)
+    activities = state.transitions.list_activities(actor, name, number)
+    current = Stage(version.current_stage)
+    allowed = [stage for stage in STAGES if stage != current.value
+               and level >= level_for_transition(current, Stage(stage))]
+    return page(request, "version.html", model=model, version=version, level=level,
+                Level=Level, activities=activities, allowed=allowed, stages=STAGES,
+                load_uri=_load_uri(name, version), section="workspace")
+
+
+def _load_uri(name: str, version: ModelVersion) -> str:
+    if version.aliases:
+        return f"models:/{name}@{version.aliases[0]}"
+    return f"models:/{name}/{version.version}"
+
+
+@web
+async def compare_page(request: Request, actor: Actor) -> Response:
+    state = _services(request)
+    name = request.path_params["name"]
+    wanted = [v for v in request.query_params.getlist("v") if v.strip()]
+    if len(wanted) < 2:
+        raise InvalidArgument("Pick two or more versions to compare.")
+    model = state.registry.get_registered_model(actor, name)
+    versions = sorted((state.registry.get_model_version(actor, name, v)
+                       for v in dict.fromkeys(wanted)), key=lambda v: v.version)
+    tag_keys = sorted({key for v in versions for key in v.tags})
+    rows = [
+        ("Status", [v.status for v in versions]),
+        ("Stage", [v.current_stage for v in versions]),
+        ("Aliases", [", ".join(v.aliases) for v in versions]),
+        ("Source", [v.source for v in versions]),
+        ("Run id", [v.run_id for v in versions]),
+        ("Model id", [v.logged_model_id for v in versions]),
+        ("Created by", [v.user_id for v in versions]),
+        ("Description", [v.description for v in versions]),
+        *((f"tag: {key}", [v.tags.get(key, "") for v in versions]) for key in tag_keys),
+    ]
+    return page(request, "compare.html", model=model, versions=versions,
+                rows=[(label, values, len(set(values)) > 1) for label, values in rows],
+                section="workspace")
+
+
+# ---- forms ----------------------------------------------------------------------------------
+
+@web
+async def model_action(request: Request, actor: Actor) -> Response:
+    state = _services(request)
+    name, action = request.path_params["name"], request.path_params["action"]
+    data = await form(request)
+    registry = state.registry
+    if action == "description":
+        registry.update_registered_model(actor, name, data.get("description", ""))
+        return back_to(model_url(name), "Description saved.")
+    if action == "tag":
+        registry.set_registered_model_tag(actor, name, data.get("key", ""), data.get("value", ""))
+        return back_to(model_url(name), f"Tag {data.get('key', '')} set.")
+    if action == "untag":
+        registry.delete_registered_model_tag(actor, name, data.get("key", ""))
+        return back_to(model_url(name), f"Tag {data.get('key', '')} removed.")
+    if action == "alias":
+        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
+        registry.set_registered_model_alias(actor, name, alias, version)
+        return back_to(model_url(name), f"@{alias} now points to version {version}.")
+    if action == "unalias":
+        registry.delete_registered_model_alias(actor, name, data.get("alias", ""))
+        return back_to(model_url(name), f"Alias @{data.get('alias', '')} removed.")
+    if action == "permission":
+        level = data.get("level", "")
+        if level not in Level.__members__ or level == "NONE":
+            raise InvalidArgument(f"Unknown permission level {level!r}.")
+        _, object_id, _ = state.transitions.get_model_with_level(actor, name)
+        state.workspace_permissions.change(
+            actor, str(object_id), [(data.get("principal", "").strip(), Level[level])],
+            replace=False)
+        return back_to(model_url(name) + "?tab=permissions", "Permission granted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
+
+
+@web
+async def version_action(request: Request, actor: Actor) -> Response:
+    state = _services(request)
+    name, number = request.path_params["name"], request.path_params["version"]
+    action = request.path_params["action"]
+    data = await form(request)
+    here = version_url(name, number)
+    registry, transitions = state.registry, state.transitions
+    comment = data.get("comment", "").strip() or None
+    if action == "description":
+        registry.update_model_version(actor, name, number, data.get("description", ""))
+        return back_to(here, "Description saved.")
+    if action == "tag":
+        registry.set_model_version_tag(actor, name, number, data.get("key", ""),
+                                       data.get("value", ""))
+        return back_to(here, f"Tag {data.get('key', '')} set.")
+    if action == "untag":
+        registry.delete_model_version_tag(actor, name, number, data.get("key", ""))
+        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    stage = data.get("stage", "")
+    archive = data.get("archive_existing") == "on"
+    if action == "stage":
+        registry.transition_model_version_stage(actor, name, number, stage, archive, comment)
+        return back_to(here, f"Moved to {stage}.")
+    if action == "request":
+        transitions.create_request(actor, name, number, stage, comment)
+        return back_to(here, f"Requested a transition to {stage}.")
+    if action == "approve":
+        transitions.approve(actor, name, number, stage, archive, comment)
+        return back_to(here, f"Approved: moved to {stage}.")
+    if action == "reject":
+        transitions.reject(actor, name, number, stage, comment)
+        return back_to(here, "Request rejected.")
+    if action == "cancel":
+        transitions.cancel(actor, name, number, stage, data.get("creator", actor.name), comment)
+        return back_to(here, "Request cancelled.")
+    if action == "comment":
+        transitions.create_comment(actor, name, number, comment)
+        return back_to(here, "Comment added.")
+    if action == "delete-comment":
+        transitions.delete_comment(actor, data.get("comment_id", ""))
+        return back_to(here, "Comment deleted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")

@@ -1,0 +1,78 @@
+"""`modelyard catalogs|schemas|models|versions …` against a running server, as a user types them."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import MODELYARD, ServerProcess
+
+
+def _cli(server: ServerProcess, *args: str, ok: bool = True) -> str:
+    result = subprocess.run([MODELYARD, *args, "--url", server.url], capture_output=True,
+                            text=True, timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin"})
+    output = result.stdout + result.stderr
+    assert (result.returncode == 0) == ok, output
+    return output
+
+
+def test_browse_register_download_delete(server: ServerProcess, tmp_path: Path) -> None:
+    catalog = f"cli_{uuid.uuid4().hex[:8]}"
+    assert "Created catalog" in _cli(server, "catalogs", "create", catalog, "--comment", "demo")
+    assert catalog in _cli(server, "catalogs", "list")
+    assert "demo" in _cli(server, "catalogs", "show", catalog)
+    _cli(server, "schemas", "create", f"{catalog}.fraud")
+    assert f"{catalog}.fraud" in _cli(server, "schemas", "list", catalog)
+    assert "Created model" in _cli(server, "models", "create", f"{catalog}.fraud.detector",
+                                   "--comment", "finds fraud")
+
+    source = tmp_path / "model"
+    (source / "data").mkdir(parents=True)
+    (source / "MLmodel").write_text("flavors: {}\n")
+    (source / "data" / "weights.bin").write_bytes(bytes(range(256)) * 4096)
+    name = f"{catalog}.fraud.detector"
+    assert "READY" in _cli(server, "versions", "create", name, str(source))
+    httpx.put(f"{server.url}/api/2.1/unity-catalog/models/{name}/aliases/champion",
+              json={"version_num": 1}).raise_for_status()
+
+    listing = _cli(server, "models", "show", name)
+    assert "@champion" in listing and "READY" in listing
+    assert "weights.bin" in _cli(server, "versions", "show", name, "1")
+    assert name in _cli(server, "models", "list", f"{catalog}.fraud")
+
+    target = tmp_path / "downloaded"
+    assert "digests verified" in _cli(server, "models", "download", f"{name}@champion",
+                                      str(target))
+    assert (target / "data" / "weights.bin").read_bytes() == (
+        source / "data" / "weights.bin").read_bytes()
+    assert (target / "MLmodel").read_text() == "flavors: {}\n"
+
+    # Errors come back as UC's code and message, with exit status 1.
+    assert "NOT_FOUND" in _cli(server, "models", "show", f"{catalog}.fraud.nope", ok=False)
+    assert "FAILED_PRECONDITION" in _cli(server, "catalogs", "delete", catalog, ok=False)
+
+    _cli(server, "versions", "delete", name, "1")
+    assert "none" in _cli(server, "versions", "list", name)
+    _cli(server, "models", "delete", name)
+    _cli(server, "catalogs", "delete", catalog, "--force")
+    assert "CATALOG_NOT_FOUND" in _cli(server, "catalogs", "show", catalog, ok=False)
+
+
+def test_download_refuses_files_that_changed(server: ServerProcess, tmp_path: Path) -> None:
+    schema = f"main.cli_{uuid.uuid4().hex[:8]}"
+    _cli(server, "schemas", "create", schema)
+    _cli(server, "models", "create", f"{schema}.m")
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "model.bin").write_bytes(b"original")
+    _cli(server, "versions", "create", f"{schema}.m", str(source))
+    location = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/{schema}.m/versions/1"
+                         ).json()["storage_location"]
+    # Someone with disk access alters a READY version's file behind the registry's back.
+    Path(location.removeprefix("file://"), "model.bin").write_bytes(b"tampered")
+    output = _cli(server, "models", "download", f"{schema}.m/1", str(tmp_path / "out"), ok=False)
+    assert "digest mismatch" in output
+    assert not (tmp_path / "out" / "model.bin").exists()
