@@ -8,6 +8,7 @@ PostgreSQL the PostgreSQL runs are skipped with a clear reason, unless CI demand
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,10 @@ from tests.support.server import ServerProcess
 # The mlflow client retries 5xx answers for minutes; a 5xx from us is a bug, so fail fast.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+# MLflow 3 defaults to ./mlflow.db; a test that forgets to choose a tracking store must not
+# write into the working tree.
+os.environ.setdefault("MLFLOW_TRACKING_URI",
+                      f"sqlite:///{tempfile.mkdtemp(prefix='modelyard-tracking-')}/mlflow.db")
 
 ENGINES = ["sqlite", "postgres"]
 
