@@ -11,19 +11,18 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.api.databricks_uc import render
-from modelyard.api.http import BodyError, JSONResponse
+from modelyard.api.endpoint import Dialect
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
 from modelyard.domain.catalog import Lineage, VersionStatus, split_model_name
 from modelyard.domain.clock import now_ms
-from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.domain.errors import InvalidArgument
 from modelyard.services.context import Actor
 from modelyard.services.model_files import ModelFileService, check_signature
 from modelyard.services.uc_models import UcModelService
@@ -35,20 +34,17 @@ _READ_WRITE = "MODEL_VERSION_OPERATION_READ_WRITE"
 _READ = "MODEL_VERSION_OPERATION_READ"
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            actor = request.app.state.authenticate(request)
-            params = await Params.from_request(request)
-            result = await run_in_threadpool(handler, request.app.state, actor, params)
-        except ModelyardError as error:
-            return domain_error_response(error)
-        except BodyError as error:
-            return error_response("MALFORMED_REQUEST", str(error), 400)
-        return JSONResponse({} if result is None else result)
+_DIALECT: Dialect[Params] = Dialect(
+    read_params=Params.from_request,
+    target=lambda request: request.app.state,
+    domain_error=domain_error_response,
+    malformed_body=lambda message: error_response("MALFORMED_REQUEST", message, 400),
+)
 
-    endpoint.__name__ = handler.__name__
-    return endpoint
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    # Every call may touch storage or the signature check; none runs on the event loop.
+    return _DIALECT.endpoint(handler, blocking=True)
 
 
 def _models(state: State) -> UcModelService:

@@ -5,44 +5,33 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.http import BodyError, JSONResponse
+from modelyard.api.endpoint import Dialect
 from modelyard.api.mlflow import render
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
-from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
 from modelyard.services.registry import RegistryService
 
 PREFIX = "/api/2.0/mlflow"
 Handler = Callable[[RegistryService, Actor, Params], Any]
-_EMPTY = b"{}"
+
+
+_DIALECT: Dialect[Params] = Dialect(
+    read_params=Params.from_request,
+    target=lambda request: request.app.state.registry,
+    domain_error=domain_error_response,
+    malformed_body=lambda message: error_response("MALFORMED_REQUEST", message, 400),
+)
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        service: RegistryService = request.app.state.registry
-        try:
-            actor = request.app.state.authenticate(request)
-            params = await Params.from_request(request)
-            if handler in _IN_THREAD and _may_be_unity_catalog(params):
-                result = await run_in_threadpool(handler, service, actor, params)
-            else:
-                result = handler(service, actor, params)
-        except ModelyardError as error:
-            return domain_error_response(error)
-        except BodyError as error:
-            return error_response("MALFORMED_REQUEST", str(error), 400)
-        if result is None:
-            return Response(_EMPTY, media_type="application/json")
-        return JSONResponse(result)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
+    if handler in _IN_THREAD:
+        return _DIALECT.endpoint(handler, blocking=_may_be_unity_catalog)
+    return _DIALECT.endpoint(handler)
 
 
 # ---- registered models ----------------------------------------------------------------------

@@ -8,18 +8,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.http import BodyError, JSONResponse
+from modelyard.api.endpoint import Dialect
 from modelyard.api.unity_catalog import render
 from modelyard.api.unity_catalog.errors import domain_error_response, error_response
 from modelyard.api.unity_catalog.params import Params
 from modelyard.domain.catalog import Lineage
-from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.domain.errors import InvalidArgument
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
 from modelyard.services.uc_models import UcModelService
@@ -35,25 +34,16 @@ _BLOCKING: set[str] = {"finalize_version", "delete_version", "delete_model", "de
                        "delete_catalog", "create_version", "temporary_credentials"}
 
 
+_DIALECT: Dialect[Params] = Dialect(
+    read_params=Params.from_request,
+    target=lambda request: request.app.state,
+    domain_error=domain_error_response,
+    malformed_body=lambda message: error_response("INVALID_ARGUMENT", message, 400),
+)
+
+
 def uc_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    blocking = handler.__name__ in _BLOCKING
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            actor = request.app.state.authenticate(request)
-            params = await Params.from_request(request)
-            if blocking:
-                result = await run_in_threadpool(handler, request.app.state, actor, params)
-            else:
-                result = handler(request.app.state, actor, params)
-        except ModelyardError as error:
-            return domain_error_response(error)
-        except BodyError as error:
-            return error_response("INVALID_ARGUMENT", str(error), 400)
-        return JSONResponse({} if result is None else result)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
+    return _DIALECT.endpoint(handler, blocking=handler.__name__ in _BLOCKING)
 
 
 def catalog_service(state: State) -> CatalogService:
