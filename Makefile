@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: run test lint typecheck pytest bench bench-smoke clean
+.PHONY: run test lint typecheck pytest bench bench-smoke bench-artifacts clean
 
 $(BIN)/modelyard: pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(VENV)/.test-deps
 ## The benchmark at smoke size, both engines: CI runs it so that it keeps working
 bench-smoke: $(VENV)/.test-deps
 	$(BIN)/python bench/run.py --size smoke --engine both
+	$(BIN)/python bench/artifacts.py --size-mib 16
+
+## 1 GiB up and down through Modelyard's signed file URLs, against curl + nginx
+bench-artifacts: $(VENV)/.test-deps
+	$(BIN)/python bench/artifacts.py
 
 clean:
 	rm -rf $(VENV) modelyard-data test-artifacts

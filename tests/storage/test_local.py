@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from modelyard.domain.errors import InvalidArgument, NotFound
 from modelyard.storage.base import CHUNK_SIZE, root_digest
 from modelyard.storage.local import LocalArtifactStore
+from tests.support.asyncio_thread import run_async
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -24,11 +24,11 @@ def test_write_read_list_digest_delete(tmp_path: Path) -> None:
     assert store.root == (tmp_path / "root").resolve().as_uri()
     location = store.location_for("models", "m1", "versions", "v1")
     big = b"x" * (CHUNK_SIZE + 17)
-    stored = asyncio.run(store.write_stream(location, "data/model.bin", _chunks(big[:10],
+    stored = run_async(store.write_stream(location, "data/model.bin", _chunks(big[:10],
                                                                                big[10:])))
     assert (stored.path, stored.size, stored.sha256) == (
         "data/model.bin", len(big), hashlib.sha256(big).hexdigest())
-    asyncio.run(store.write_stream(location, "MLmodel", _chunks(b"flavors: {}\n")))
+    run_async(store.write_stream(location, "MLmodel", _chunks(b"flavors: {}\n")))
 
     assert [f.path for f in store.list_files(location)] == ["MLmodel", "data/model.bin"]
     digested = store.digest_files(location)
@@ -49,7 +49,7 @@ def test_paths_cannot_escape_the_location(tmp_path: Path) -> None:
     location = store.location_for("v1")
     for bad in ("../evil", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(InvalidArgument):
-            asyncio.run(store.write_stream(location, bad, _chunks(b"x")))
+            run_async(store.write_stream(location, bad, _chunks(b"x")))
     with pytest.raises(NotFound):
         store.read_stream(location, "missing")
 
@@ -63,6 +63,6 @@ def test_a_failed_stream_leaves_no_partial_file(tmp_path: Path) -> None:
         raise ConnectionError("client went away")
 
     with pytest.raises(ConnectionError):
-        asyncio.run(store.write_stream(location, "model.bin", broken()))
+        run_async(store.write_stream(location, "model.bin", broken()))
     assert store.list_files(location) == []
     assert list((tmp_path / "v1").iterdir()) == []

@@ -40,7 +40,7 @@ def _count(database: Database, table: str) -> int:
 
 
 def test_upgrade_from_the_registry_core_keeps_data(fresh_database: Database) -> None:
-    config = migrate._config()
+    config = migrate._alembic_config()
     with fresh_database.engine.connect().execution_options(modelyard_write=True) as conn, \
             conn.begin():
         config.attributes["connection"] = conn

@@ -6,8 +6,9 @@ Imports of the server stack happen inside the commands, so that `--help` stays i
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -85,8 +86,24 @@ def serve(
     else:
         database.dispose()
         os.environ.update(settings.to_env())
-        uvicorn.run("modelyard.app:app_from_env", factory=True, workers=workers,
-                    **common)  # type: ignore[arg-type]
+        _run_workers(workers, common)
+
+
+def _run_workers(workers: int, options: dict[str, Any]) -> None:
+    """What `uvicorn.run(..., workers=N)` does, with TCP_NODELAY on the shared socket.
+
+    uvicorn binds that socket without naming the protocol, so asyncio does not recognise it as
+    TCP and never sets TCP_NODELAY on the connections it accepts: every response (headers and
+    body are two writes) then waited for the client's delayed ACK, 40 ms (p50 of a point read
+    with --workers 2: 44 ms). On Linux accepted sockets inherit the option from the listener.
+    """
+    from uvicorn.config import Config
+    from uvicorn.supervisors import Multiprocess
+
+    config = Config("modelyard.app:app_from_env", factory=True, workers=workers, **options)
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 uc_commands.register(app)

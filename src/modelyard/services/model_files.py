@@ -6,7 +6,9 @@ its own credential: an HMAC-SHA256 (key in the database, shared by every replica
 operation, the version (name, number and its unique id, so a URL dies with the version even if
 a new version later takes the same number), the file path, the actor who asked and the expiry.
 Uploads are accepted only while the version is PENDING_REGISTRATION and are streamed to the
-storage backend chunk by chunk.
+storage backend chunk by chunk, into a staging object that becomes visible only under the
+version's row lock while it is still PENDING: an upload still in flight when finalize runs is
+refused (400) and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 import yaml
+from anyio import to_thread
 
 from modelyard.domain.catalog import VersionFile, VersionStatus, full_model_name
 from modelyard.domain.errors import (
     InvalidArgument,
+    ModelyardError,
     NotFound,
     PermissionDenied,
 )
@@ -159,18 +163,24 @@ class ModelFileService:
         if found.id != query.get("vid"):
             raise UrlRejected("The URL belongs to a version that no longer exists.")
         location = self.uc_models.writable_location(actor, full_name, version)
-        stored = await self.store.write_stream(location, path, chunks)
-        # The version may have been failed (pending timeout) or deleted while the bytes were
-        # in flight; its location is then garbage, and this late file must not outlive it.
+        # Streamed to a staging object first; made visible only under the version's lock and
+        # only while it is still PENDING (services.uc_models.publish_file).
+        staged = await self.store.stage_stream(location, path, chunks)
         try:
-            still = self.uc_models.get_version(actor, full_name, version)
-        except NotFound:
-            still = None
-        if still is None or still.id != found.id or (
-                still.status is VersionStatus.FAILED_REGISTRATION):
-            self.store.delete_location(location)
-            raise UrlRejected("The version stopped accepting files during the upload.")
-        return stored
+            await to_thread.run_sync(self.uc_models.publish_file, actor, full_name, version,
+                                     found.id, staged)
+        except ModelyardError:
+            # Failed or deleted meanwhile: the location is garbage, and whatever this upload
+            # created there (directories) must not outlive it. A READY location is left as is.
+            try:
+                still = self.uc_models.get_version(actor, full_name, version)
+            except NotFound:
+                still = None
+            if still is None or still.id != found.id or (
+                    still.status is VersionStatus.FAILED_REGISTRATION):
+                await to_thread.run_sync(self.store.delete_location, location)
+            raise
+        return staged.stored
 
     def open_download(self, full_name: str, version: str, path: str,
                       query: dict[str, str]) -> tuple[VersionFile, Iterator[bytes]]:

@@ -16,8 +16,11 @@ dialect, copy_model_version, the CLI) goes through this one service. A version's
     svc.fail_version(actor, name, version, "upload aborted")   # explicit failure
     svc.delete_version(...) / svc.delete_model(...)            # rows and files both go
 
-Files of a READY version never change: uploads (B's upload URLs) must call
-`svc.writable_location(actor, name, version)`, which refuses anything but PENDING versions.
+Files of a READY version never change: uploads (the signed upload URLs) check
+`svc.writable_location(actor, name, version)`, stream into a staging object
+(`store.stage_stream`) and make it visible through `svc.publish_file(...)`, which holds the
+version's row lock and refuses anything but a PENDING version; finalize takes the same lock and
+refuses if the files changed while it was hashing them.
 File removal is crash-safe: the transaction that deletes or fails a version queues its location
 in `storage_garbage`; `collect_garbage()` runs after commit and again from the periodic sweep
 (`sweep()`), which also fails PENDING versions older than the pending timeout.
@@ -56,6 +59,7 @@ from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias, Page, RegisteredModel
 from modelyard.domain.errors import (
     AliasNotFound,
+    FailedPrecondition,
     InvalidArgument,
     ModelyardError,
 )
@@ -65,7 +69,7 @@ from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.storage.base import ArtifactStore, root_digest
+from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
 from modelyard.store.catalog import CatalogRepository, version_not_found
 from modelyard.store.registry import RegistryRepository
@@ -301,6 +305,34 @@ class UcModelService:
                 "its files can no longer change.")
         return found.storage_location
 
+    def publish_file(self, actor: Actor, full_name: str, version: int | str, version_id: str,
+                     staged: StagedFile) -> None:
+        """Make an uploaded file visible under the version's location, only while the version
+        is PENDING_REGISTRATION. The publish happens inside a write unit of work holding the
+        version row (PostgreSQL: FOR UPDATE; SQLite: BEGIN IMMEDIATE), the lock finalize,
+        fail and delete also take: an upload that loses the race to finalize is refused and
+        leaves nothing behind, so the files of a READY version never change."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        try:
+            with self._write(actor) as (repo, uow):
+                row = repo.version_row(full_name, number, for_update=True)
+                if row.uc_id != version_id:
+                    raise VersionNotPending(
+                        f"Model version {full_name}/{number} was replaced during the upload.")
+                if row.status != VersionStatus.PENDING_REGISTRATION.value:
+                    raise VersionNotPending(
+                        f"Model version {full_name}/{number} is {row.status}: its files can no "
+                        "longer change; the upload was discarded.")
+                staged.publish()
+                uow.record("model_version.upload_file", "model_version",
+                           f"{full_name}/{number}",
+                           after={"path": staged.stored.path, "size": staged.stored.size,
+                                  "sha256": staged.stored.sha256})
+        except BaseException:
+            staged.discard()
+            raise
+
     def finalize_version(self, actor: Actor, full_name: str, version: int | str,
                          check: FinalizeCheck | None = None) -> UcVersion:
         found = self.get_version(self._writer(actor, full_name), full_name, version)
@@ -308,6 +340,8 @@ class UcModelService:
             raise VersionNotPending(
                 f"Model version not in a pending registration state: "
                 f"{found.full_name}/{found.version} is {found.status.value}.")
+        # What the check and the digests saw; compared again under the version's lock below.
+        seen = _fingerprints(self.store.list_files(found.storage_location))
         if check is not None:
             try:
                 check(self.store, found.storage_location)
@@ -326,7 +360,17 @@ class UcModelService:
         files = [VersionFile(f.path, f.size, f.sha256) for f in stored]
         digest = root_digest(stored)
         with self._write(actor) as (repo, uow):
-            row = repo.version_row(found.full_name, found.version)
+            row = repo.version_row(found.full_name, found.version, for_update=True)
+            # Uploads publish under this same lock: if one landed while we were hashing (outside
+            # the lock, so a large model does not hold up every writer), refuse rather than
+            # record digests of files that are no longer the ones stored.
+            if row.status == VersionStatus.PENDING_REGISTRATION.value and not (
+                    seen == _fingerprints(stored)
+                    == _fingerprints(self.store.list_files(found.storage_location))):
+                raise FilesChanged(
+                    f"Files of {found.full_name}/{found.version} changed while it was being "
+                    "finalized (an upload was still in flight); finalize again once every "
+                    "upload has finished.")
             now = now_ms()
             if not repo.set_version_status(row.id, VersionStatus.PENDING_REGISTRATION,
                                            status=VersionStatus.READY.value, root_digest=digest,
@@ -552,6 +596,14 @@ class UcModelService:
 
     def sweep(self, actor: Actor) -> tuple[int, int]:
         return self.fail_abandoned(actor), self.collect_garbage()
+
+
+class FilesChanged(FailedPrecondition):
+    """Finalize saw the version's files change under it."""
+
+
+def _fingerprints(files: list[StoredFile]) -> list[tuple[str, int, str]]:
+    return [(f.path, f.size, f.fingerprint) for f in files]
 
 
 def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> threading.Event:

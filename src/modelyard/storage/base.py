@@ -19,6 +19,24 @@ class StoredFile:
     path: str  # relative to the version's location, '/'-separated
     size: int
     sha256: str = ""  # hex; empty where the backend has not computed it
+    #: Changes whenever the stored object is replaced (local: inode and mtime; S3: ETag and
+    #: LastModified); finalize compares it to detect a file published while it was hashing.
+    fingerprint: str = ""
+
+
+class StagedFile(Protocol):
+    """A fully received file not yet visible under its location (local: a temporary file
+    beside the target; S3: an uncompleted multipart upload, or one buffered part)."""
+
+    stored: StoredFile
+
+    def publish(self) -> None:
+        """Make the file visible under its real name (atomic: rename / complete upload)."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the staged bytes; nothing of this upload stays behind."""
+        ...
 
 
 class ArtifactStore(Protocol):
@@ -36,12 +54,18 @@ class ArtifactStore(Protocol):
         """Store one file from a stream of chunks; returns its size and SHA-256."""
         ...
 
+    async def stage_stream(self, location: str, path: str,
+                           chunks: AsyncIterator[bytes]) -> StagedFile:
+        """Receive one file from a stream without making it visible yet (see StagedFile)."""
+        ...
+
     def read_stream(self, location: str, path: str) -> Iterator[bytes]:
         """The file's bytes in chunks of at most CHUNK_SIZE."""
         ...
 
     def list_files(self, location: str) -> list[StoredFile]:
-        """Every file below a location, recursively, sorted by path (sha256 not filled)."""
+        """Every file below a location, recursively, sorted by path (sha256 not filled,
+        fingerprint filled)."""
         ...
 
     def digest_files(self, location: str) -> list[StoredFile]:
@@ -49,7 +73,8 @@ class ArtifactStore(Protocol):
         ...
 
     def delete_location(self, location: str) -> None:
-        """Remove a location and everything below it; a missing location is not an error."""
+        """Remove a location and everything below it; a missing location is not an error, any
+        other failure raises (the location then stays queued for removal)."""
         ...
 
 

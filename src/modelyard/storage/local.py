@@ -67,20 +67,29 @@ class LocalArtifactStore:
 
     async def write_stream(self, location: str, path: str,
                            chunks: AsyncIterator[bytes]) -> StoredFile:
+        staged = await self.stage_stream(location, path, chunks)
+        staged.publish()
+        return staged.stored
+
+    async def stage_stream(self, location: str, path: str,
+                           chunks: AsyncIterator[bytes]) -> _LocalStaged:
         target = self._file(location, path)
+        base = self._dir(location)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
         digest, size = hashlib.sha256(), 0
+        staged = _LocalStaged(StoredFile(str(_relative(path)), 0), temporary, target, base)
         try:
             with temporary.open("wb") as out:
                 async for chunk in chunks:
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return StoredFile(str(_relative(path)), size, digest.hexdigest())
+        except BaseException:
+            staged.discard()
+            raise
+        staged.stored = StoredFile(staged.stored.path, size, digest.hexdigest())
+        return staged
 
     def read_stream(self, location: str, path: str) -> Iterator[bytes]:
         target = self._file(location, path)
@@ -105,7 +114,9 @@ class LocalArtifactStore:
                 full = Path(directory, name)
                 if name.startswith(_TMP_PREFIX) or full.is_symlink() or not full.is_file():
                     continue
-                files.append(StoredFile(full.relative_to(base).as_posix(), full.stat().st_size))
+                stat = full.stat()
+                files.append(StoredFile(full.relative_to(base).as_posix(), stat.st_size,
+                                        fingerprint=f"{stat.st_ino}:{stat.st_mtime_ns}"))
         return sorted(files, key=lambda f: f.path)
 
     def digest_files(self, location: str) -> list[StoredFile]:
@@ -114,12 +125,47 @@ class LocalArtifactStore:
             digest = hashlib.sha256()
             for chunk in self._chunks(self._file(location, stored.path)):
                 digest.update(chunk)
-            result.append(StoredFile(stored.path, stored.size, digest.hexdigest()))
+            result.append(StoredFile(stored.path, stored.size, digest.hexdigest(),
+                                     stored.fingerprint))
         return result
 
     def delete_location(self, location: str) -> None:
-        shutil.rmtree(self._dir(location), ignore_errors=True)
+        # Only "already gone" is ignored (another sweep may be removing the same location);
+        # any other failure raises, so the location stays queued instead of being forgotten
+        # half-removed.
+        def gone_is_fine(_function: object, _path: str, info: tuple[type, object, object]
+                         ) -> None:
+            if not issubclass(info[0], FileNotFoundError):
+                raise info[1]  # type: ignore[misc]
+
+        directory = self._dir(location)
+        if directory.exists():
+            shutil.rmtree(directory, onerror=gone_is_fine)
 
     def ensure_location(self, location: str) -> None:
         """Create the directory, so that a `file://` client finds it (as UC OSS does)."""
         self._dir(location).mkdir(parents=True, exist_ok=True)
+
+
+class _LocalStaged:
+    """A temporary file beside its target; `publish` renames it into place."""
+
+    def __init__(self, stored: StoredFile, temporary: Path, target: Path, base: Path) -> None:
+        self.stored = stored
+        self._temporary = temporary
+        self._target = target
+        self._base = base
+
+    def publish(self) -> None:
+        os.replace(self._temporary, self._target)
+
+    def discard(self) -> None:
+        self._temporary.unlink(missing_ok=True)
+        # Directories this upload created stay empty: remove them, up to the location.
+        directory = self._target.parent
+        while directory != self._base and self._base in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent

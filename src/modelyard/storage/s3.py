@@ -118,40 +118,42 @@ class S3ArtifactStore:
 
     async def write_stream(self, location: str, path: str,
                            chunks: AsyncIterator[bytes]) -> StoredFile:
+        staged = await self.stage_stream(location, path, chunks)
+        await to_thread.run_sync(staged.publish)
+        return staged.stored
+
+    async def stage_stream(self, location: str, path: str,
+                           chunks: AsyncIterator[bytes]) -> _S3Staged:
+        """Parts are uploaded as they arrive; the object appears only at `publish`
+        (complete_multipart_upload, or put_object of the one buffered part)."""
         bucket, key = self._key(location, path)
         digest, size = hashlib.sha256(), 0
         buffer = bytearray()
-        upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
+        staged = _S3Staged(self, bucket, key, StoredFile(path, 0))
         try:
             async for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
                 buffer += chunk
                 while len(buffer) >= PART_SIZE:
-                    if upload_id is None:
+                    if staged.upload_id is None:
                         created = await to_thread.run_sync(partial(
                             self.client.create_multipart_upload, Bucket=bucket, Key=key))
-                        upload_id = created["UploadId"]
+                        staged.upload_id = created["UploadId"]
                     part = bytes(buffer[:PART_SIZE])
                     del buffer[:PART_SIZE]
-                    parts.append(await self._upload_part(bucket, key, upload_id,
-                                                         len(parts) + 1, part))
-            if upload_id is None:
-                await to_thread.run_sync(partial(self.client.put_object, Bucket=bucket,
-                                                 Key=key, Body=bytes(buffer)))
-            else:
-                if buffer:
-                    parts.append(await self._upload_part(bucket, key, upload_id,
-                                                         len(parts) + 1, bytes(buffer)))
-                await to_thread.run_sync(partial(
-                    self.client.complete_multipart_upload, Bucket=bucket, Key=key,
-                    UploadId=upload_id, MultipartUpload={"Parts": parts}))
-                upload_id = None
-        finally:
-            if upload_id is not None:  # the stream broke: leave nothing behind
-                await to_thread.run_sync(partial(self._abort, bucket, key, upload_id))
-        return StoredFile(path, size, digest.hexdigest())
+                    staged.parts.append(await self._upload_part(
+                        bucket, key, staged.upload_id, len(staged.parts) + 1, part))
+            if staged.upload_id is not None and buffer:
+                staged.parts.append(await self._upload_part(
+                    bucket, key, staged.upload_id, len(staged.parts) + 1, bytes(buffer)))
+                buffer = bytearray()
+        except BaseException:  # the stream broke: leave nothing behind
+            await to_thread.run_sync(staged.discard)
+            raise
+        staged.small = bytes(buffer) if staged.upload_id is None else None
+        staged.stored = StoredFile(path, size, digest.hexdigest())
+        return staged
 
     async def _upload_part(self, bucket: str, key: str, upload_id: str, number: int,
                            data: bytes) -> dict[str, Any]:
@@ -193,7 +195,9 @@ class S3ArtifactStore:
             for item in page.get("Contents", []):
                 relative = item["Key"][len(base) + 1:]
                 if relative and not relative.endswith("/"):  # skip directory markers
-                    files.append(StoredFile(relative, int(item["Size"])))
+                    files.append(StoredFile(
+                        relative, int(item["Size"]), fingerprint=f"{item.get('ETag', '')}@"
+                        f"{item.get('LastModified', '')}"))
         return sorted(files, key=lambda f: f.path)
 
     def digest_files(self, location: str) -> list[StoredFile]:
@@ -203,7 +207,8 @@ class S3ArtifactStore:
             for chunk in self.read_stream(location, stored.path):
                 digest.update(chunk)
                 size += len(chunk)
-            result.append(StoredFile(stored.path, size, digest.hexdigest()))
+            result.append(StoredFile(stored.path, size, digest.hexdigest(),
+                                     stored.fingerprint))
         return result
 
     # ---- deleting ---------------------------------------------------------------------------
@@ -216,8 +221,12 @@ class S3ArtifactStore:
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start:start + _DELETE_BATCH]
-            self.client.delete_objects(Bucket=bucket, Delete={
+            answer = self.client.delete_objects(Bucket=bucket, Delete={
                 "Objects": [{"Key": k} for k in batch], "Quiet": True})
+            if answer.get("Errors"):  # keep the location queued: raise, do not forget it
+                first = answer["Errors"][0]
+                raise OSError(f"S3 refused to delete {len(answer['Errors'])} object(s) of "
+                              f"{location}, e.g. {first.get('Key')}: {first.get('Code')}")
         # Uploads cut off by a crash are invisible to listing but still hold storage.
         try:
             uploads = self.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
@@ -261,3 +270,33 @@ class S3ArtifactStore:
             aws_temp_credentials={"access_key_id": credentials["AccessKeyId"],
                                   "secret_access_key": credentials["SecretAccessKey"],
                                   "session_token": credentials.get("SessionToken", "")})
+
+
+class _S3Staged:
+    """An upload not yet visible: its multipart upload is uncompleted, or (below one part)
+    its bytes wait in memory, at most PART_SIZE of them."""
+
+    def __init__(self, store: S3ArtifactStore, bucket: str, key: str,
+                 stored: StoredFile) -> None:
+        self.stored = stored
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.small: bytes | None = None
+        self._store, self._bucket, self._key = store, bucket, key
+
+    def publish(self) -> None:
+        client = self._store.client
+        if self.upload_id is None:
+            client.put_object(Bucket=self._bucket, Key=self._key, Body=self.small or b"")
+        else:
+            client.complete_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self.upload_id,
+                MultipartUpload={"Parts": self.parts})
+            self.upload_id = None
+        self.small = None
+
+    def discard(self) -> None:
+        self.small = None
+        if self.upload_id is not None:
+            self._store._abort(self._bucket, self._key, self.upload_id)
+            self.upload_id = None

@@ -289,10 +289,13 @@ class CatalogRepository:
 
     # ---- versions --------------------------------------------------------------------------
 
-    def version_row(self, full_name: str, version: int) -> Row:
-        row = self.conn.execute(
-            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
-            .where(rm.c.registry == UC, rm.c.name == full_name, mv.c.version == version)).first()
+    def version_row(self, full_name: str, version: int, *, for_update: bool = False) -> Row:
+        query = (select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+                 .where(rm.c.registry == UC, rm.c.name == full_name, mv.c.version == version))
+        if for_update and self.conn.dialect.name == "postgresql":
+            # Locks the version row only (SQLite's BEGIN IMMEDIATE already serializes writers).
+            query = query.with_for_update(of=mv)
+        row = self.conn.execute(query).first()
         if row is None:
             self.model_row(full_name)
             raise version_not_found(full_name, version)
@@ -372,9 +375,12 @@ class CatalogRepository:
             self._upsert(garbage, {"location": location, "reason": reason, "queued_at": now},
                          ["location"], {"reason": reason})
 
-    def garbage_batch(self, limit: int) -> list[str]:
+    def garbage_batch(self, limit: int, after: str = "") -> list[str]:
+        """Queued locations in name order, starting after `after` (keyset paging, so a sweep
+        moves past locations it could not remove)."""
         return list(self.conn.execute(
-            select(garbage.c.location).order_by(garbage.c.queued_at).limit(limit)).scalars())
+            select(garbage.c.location).where(garbage.c.location > after)
+            .order_by(garbage.c.location).limit(limit)).scalars())
 
     def remove_garbage(self, locations: list[str]) -> None:
         if locations:

@@ -26,7 +26,8 @@ _lock = threading.Lock()
 def _compiled(conn: Connection, key: Hashable,
               build: Callable[[], ClauseElement]) -> tuple[str, list[str] | None]:
     dialect = conn.dialect
-    entry = _cache.get((dialect.name, key))
+    dialect_key = f"{dialect.name}+{dialect.driver}"  # the driver decides the paramstyle
+    entry = _cache.get((dialect_key, key))
     if entry is None:
         compiled = build().compile(dialect=dialect)
         positional = dialect.paramstyle in ("qmark", "numeric", "format")
@@ -36,7 +37,7 @@ def _compiled(conn: Connection, key: Hashable,
             if len(_cache) >= _MAX_ENTRIES:
                 # Shapes come from user filters: bound the cache rather than grow with them.
                 _cache.clear()
-            _cache[(dialect.name, key)] = entry
+            _cache[(dialect_key, key)] = entry
     return entry
 
 

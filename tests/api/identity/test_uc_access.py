@@ -7,7 +7,6 @@ PERMISSION_DENIED, H exactly the answer a missing object gives, U 401 UNAUTHENTI
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from unitycatalog.client import ApiClient, Configuration, GrantsApi
 from unitycatalog.client.models import PermissionsChange, Privilege, UpdatePermissions
 
 from tests.api.identity.conftest import AuthServer, Principal
+from tests.support.asyncio_thread import run_async
 
 UC = "/api/2.1/unity-catalog"
 DBX = "/api/2.0/mlflow/unity-catalog"
@@ -314,7 +314,7 @@ def test_unitycatalog_client_grants(auth_server: AuthServer) -> None:
             assert listed.privilege_assignments and \
                 listed.privilege_assignments[0].privileges == [Privilege.USE_CATALOG]
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_renamed_object_keeps_grants_deleted_object_drops_them(auth_server: AuthServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -24,6 +23,7 @@ from unitycatalog.client import (
 from unitycatalog.client.exceptions import ApiException, BadRequestException, NotFoundException
 
 from tests.api.unity_catalog.conftest import UC, local_path
+from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
 
 
@@ -85,7 +85,7 @@ def test_catalog_schema_model_version_finalize_list_get(server: ServerProcess) -
                 await CatalogsApi(api).get_catalog(catalog)
             assert missing.value.status == 404
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_paging_with_max_results(server: ServerProcess, schema: str) -> None:
@@ -109,4 +109,4 @@ def test_paging_with_max_results(server: ServerProcess, schema: str) -> None:
                     break
             assert seen == [f"m{i}" for i in range(5)]
 
-    asyncio.run(scenario())
+    run_async(scenario())
