@@ -28,7 +28,7 @@ from types import FrameType
 from sqlalchemy.engine import make_url
 
 from databases import Databases, PgConfig, SeedReport, seed_mlflow, seed_modelyard
-from loadgen import ClientPool, Job, JobOutcome, Meter, percentile
+from loadgen import BARRIER_TIMEOUT_S, ClientPool, Job, JobOutcome, Meter, Probe, percentile
 from procfs import (
     MachineCpu,
     RssSampler,
@@ -52,6 +52,7 @@ from workload import (
     read_jobs,
     scenario_names,
 )
+from wrkload import WrkOutcome, find_wrk, run_wrk
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDERS: dict[str, Callable[[str, int, int], SeedReport]] = {
@@ -70,6 +71,7 @@ class Options:
     scenarios: list[str]
     concurrency: int
     workers: int
+    wrk: str | None  # --loadgen wrk: the path of wrk; None: the Python client processes
     start_timeout_s: float
     keep: bool
     pg: PgConfig
@@ -143,6 +145,48 @@ def summarize(name: str, outcome: JobOutcome) -> ScenarioResult:
     )
 
 
+def summarize_wrk(name: str, warmup: JobOutcome, outcome: WrkOutcome) -> ScenarioResult:
+    """The result of a read scenario whose warm-up ran on the client pool and whose measured
+    part ran with wrk."""
+    reading: Reading = outcome.meter
+    per_request = 1000 / outcome.requests if outcome.requests else math.nan
+    problems = [p for r in warmup.results for p in r.warmup_problems] + outcome.error_samples
+    return ScenarioResult(
+        name=name,
+        requests=outcome.requests,
+        errors=outcome.errors,
+        wall_s=outcome.duration_s,
+        ops_per_s=outcome.requests / outcome.duration_s if outcome.duration_s else math.nan,
+        p50_ms=outcome.p50_ms,
+        p99_ms=outcome.p99_ms,
+        server_cpu_ms=reading.server_cpu_s * per_request,
+        server_cores=reading.server_cpu_s / outcome.wall_s if outcome.wall_s else math.nan,
+        db_cpu_ms=reading.db_cpu_s * per_request,
+        client_cpu_ms=outcome.client_cpu_s * per_request,
+        client_cores=outcome.client_cpu_s / outcome.wall_s if outcome.wall_s else math.nan,
+        machine_busy_cores=reading.machine_busy_cores,
+        problems=sorted(set(problems))[:10],
+    )
+
+
+def run_read_with_wrk(
+    wrk: str,
+    port: int,
+    pool: ClientPool,
+    warmups: list[list[Probe]],
+    measured: list[list[bytes]],
+    duration_s: float,
+    meter: ServerMeter,
+) -> tuple[JobOutcome, WrkOutcome]:
+    """Checked warm-up on the client pool (which then sits idle), measured part with wrk."""
+    warm_jobs = [Job(HOST, port, w, (), None) for w in warmups]
+    warmup = pool.run(warm_jobs, Meter(), BARRIER_TIMEOUT_S)
+    # Interleave the clients' lists so that wrk sends the requests in the order they were drawn.
+    requests = [raw for batch in zip(*measured, strict=True) for raw in batch]
+    url = f"http://{HOST}:{port}"
+    return warmup, run_wrk(wrk, url, requests, len(warmups), duration_s, meter)
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -177,23 +221,35 @@ def run_scenarios(
                 scenario, req, dataset, opts.concurrency, size.requests,
                 size.warmup_per_client, RANDOM_SEED,
             )  # fmt: skip
+            if opts.wrk:
+                meter = ServerMeter(server.pid, db_backends)
+                warmup, wrk_outcome = run_read_with_wrk(
+                    opts.wrk, server.port, pool, warmups, measured, size.max_seconds, meter
+                )
+                result.scenarios[name] = summarize_wrk(name, warmup, wrk_outcome)
+                log_scenario(tag, result.scenarios[name])
+                continue
             jobs = [
                 Job(HOST, server.port, w, m, size.max_seconds)
                 for w, m in zip(warmups, measured, strict=True)
             ]
             timeout = size.max_seconds + 300
         outcome = pool.run(jobs, ServerMeter(server.pid, db_backends), timeout)
-        r = result.scenarios[name] = summarize(name, outcome)
-        db = "" if math.isnan(r.db_cpu_ms) else f", PostgreSQL CPU {r.db_cpu_ms:.2f} ms/req"
-        log(
-            f"{tag} {name}: {r.requests} req in {r.wall_s:.1f} s, {r.ops_per_s:.0f} ops/s, "
-            f"p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, server CPU {r.server_cpu_ms:.2f} "
-            f"ms/req ({r.server_cores:.2f} cores){db}, client CPU {r.client_cpu_ms:.2f} ms/req "
-            f"({r.client_cores:.2f} cores), machine busy {r.machine_busy_cores:.1f} cores, "
-            f"errors {r.errors}"
-        )
-        for problem in r.problems[:3]:
-            log(f"{tag}   problem: {problem}")
+        result.scenarios[name] = summarize(name, outcome)
+        log_scenario(tag, result.scenarios[name])
+
+
+def log_scenario(tag: str, r: ScenarioResult) -> None:
+    db = "" if math.isnan(r.db_cpu_ms) else f", PostgreSQL CPU {r.db_cpu_ms:.2f} ms/req"
+    log(
+        f"{tag} {r.name}: {r.requests} req in {r.wall_s:.1f} s, {r.ops_per_s:.0f} ops/s, "
+        f"p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, server CPU {r.server_cpu_ms:.2f} "
+        f"ms/req ({r.server_cores:.2f} cores){db}, client CPU {r.client_cpu_ms:.2f} ms/req "
+        f"({r.client_cores:.2f} cores), machine busy {r.machine_busy_cores:.1f} cores, "
+        f"errors {r.errors}"
+    )
+    for problem in r.problems[:3]:
+        log(f"{tag}   problem: {problem}")
 
 
 def bench_server(
@@ -255,7 +311,15 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         "--servers", default="mlflow,modelyard", help="comma-separated; default: both"
     )
     parser.add_argument("--scenarios", default="", help="comma-separated subset; default: all")
-    parser.add_argument("--concurrency", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="concurrent connections (default 8)"
+    )
+    parser.add_argument(
+        "--loadgen",
+        choices=("python", "wrk"),
+        default="python",
+        help="read scenarios: Python client processes (default) or wrk (apt-get install wrk)",
+    )
     parser.add_argument(
         "--requests", type=int, help="requests per read scenario (overrides --size)"
     )
@@ -305,6 +369,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         scenarios.insert(0, POPULATE)  # the data set is loaded by the populate scenario
     if args.concurrency < 1 or args.workers < 1:
         parser.error("--concurrency and --workers must be at least 1")
+    wrk = find_wrk() if args.loadgen == "wrk" else None
+    if args.loadgen == "wrk" and wrk is None:
+        parser.error(
+            "--loadgen wrk: wrk is not on PATH; install it (apt-get install -y wrk) "
+            "or use the default --loadgen python"
+        )
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     opts = Options(
         size=size,
@@ -313,11 +383,30 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         scenarios=scenarios,
         concurrency=args.concurrency,
         workers=args.workers,
+        wrk=wrk,
         start_timeout_s=args.start_timeout,
         keep=args.keep,
         pg=PgConfig(args.pg_host, args.pg_port, args.pg_user),
     )
     return args, opts
+
+
+def load_description(opts: Options) -> str:
+    size, n = opts.size, opts.concurrency
+    text = (
+        f"- Load: {n} client processes, one keep-alive connection each (closed loop, "
+        f"concurrency {n}); read scenarios send up to {size.requests:,} requests or run for "
+        f"{size.max_seconds:.0f} s, after {size.warmup_per_client} checked warm-up requests per "
+        "client. Every server gets the same requests."
+    )
+    if opts.wrk:
+        text += (
+            f" With `--loadgen wrk` the measured part of each read scenario is wrk ({opts.wrk}, "
+            f"one thread, {n} keep-alive connections) cycling through those {size.requests:,} "
+            f"requests for {math.ceil(size.max_seconds)} s; any answer but 200 is an error; "
+            "client CPU is wrk's. Populate still runs on the client processes."
+        )
+    return text
 
 
 def render(
@@ -352,10 +441,7 @@ def render(
         f"({size.models * size.versions:,} versions), {how}. Each model has the tag "
         "`team` (≈1,000 models per team), the alias `champion` and a version tag on its last "
         "version.",
-        f"- Load: {opts.concurrency} client processes, one keep-alive connection each (closed "
-        f"loop, concurrency {opts.concurrency}); read scenarios send up to {size.requests:,} "
-        f"requests or run for {size.max_seconds:.0f} s, after {size.warmup_per_client} checked "
-        "warm-up requests per client. Every server gets the same requests.",
+        load_description(opts),
         f"- Servers: one at a time, {opts.workers} worker process(es) each, on a fresh "
         "database. MLflow: `mlflow server` (uvicorn) with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
         "false` (no huey job runner) and telemetry off, default logging (it logs every "

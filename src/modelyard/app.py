@@ -18,6 +18,7 @@ from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
 from modelyard.services.context import LOCAL_ADMIN, Actor
 from modelyard.services.registry import RegistryService
+from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
@@ -62,6 +63,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     app.state.units = UnitOfWorkFactory(database)
     app.state.registry = RegistryService(app.state.units)
     app.state.authenticate = _local_admin
+    app.state.tracking = TrackingService.from_settings(settings)  # read by the web pages only
     unity_catalog.attach(app, settings)
     databricks_uc.attach(app)  # needs app.state.uc_models
     identity.attach(app, settings)  # sets app.state.authenticate

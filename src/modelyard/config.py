@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelyard.store.database import sqlite_url_for
@@ -22,6 +22,17 @@ class Settings:
     pending_timeout: float = 3600.0
     #: Authenticate every request (`serve --auth`); off: every call is the local admin.
     auth: bool = False
+    #: Password sign-in throttle (services/signin_throttle.py): this many failed attempts for
+    #: one user name (0: no throttle) within `signin_window` seconds lock password sign-in for
+    #: it during `signin_lockout` seconds.
+    signin_max_failures: int = 5
+    signin_window: float = 900.0
+    signin_lockout: float = 300.0
+    #: The http(s) address of the MLflow tracking server the workspace versions' runs live in;
+    #: the web pages read params, metrics, signatures and file lists from it.
+    tracking_uri: str | None = None
+    #: Bearer token for that server; kept out of repr() so that it never reaches a log.
+    tracking_token: str | None = field(default=None, repr=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -39,7 +50,14 @@ class Settings:
                "MODELYARD_STORAGE_ROOT": self.resolved_storage_root,
                "MODELYARD_WORKERS": str(self.workers),
                "MODELYARD_PENDING_TIMEOUT": str(self.pending_timeout),
-               "MODELYARD_AUTH": "1" if self.auth else "0"}
+               "MODELYARD_AUTH": "1" if self.auth else "0",
+               "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
+               "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
+               "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout)}
+        if self.tracking_uri:
+            env["MODELYARD_TRACKING_URI"] = self.tracking_uri
+        if self.tracking_token:
+            env["MODELYARD_TRACKING_TOKEN"] = self.tracking_token
         return env
 
     @classmethod
@@ -54,4 +72,10 @@ class Settings:
             workers=int(env.get("MODELYARD_WORKERS", cls.workers)),
             pending_timeout=float(env.get("MODELYARD_PENDING_TIMEOUT", cls.pending_timeout)),
             auth=env.get("MODELYARD_AUTH", "0").lower() in ("1", "true", "yes"),
+            signin_max_failures=int(env.get("MODELYARD_SIGNIN_MAX_FAILURES",
+                                            cls.signin_max_failures)),
+            signin_window=float(env.get("MODELYARD_SIGNIN_WINDOW", cls.signin_window)),
+            signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
+            tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
+            tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
         )

@@ -44,5 +44,13 @@ def test_help_lists_every_setting() -> None:
     result = subprocess.run([MODELYARD, "serve", "--help"], capture_output=True, text=True,
                             check=True, env=env)
     for flag in ("--host", "--port", "--data-dir", "--database-url", "--storage-root",
-                 "--workers"):
+                 "--workers", "--tracking-uri", "--tracking-token"):
         assert flag in result.stdout
+
+
+def test_tracking_uri_must_be_an_http_address(tmp_path: Path) -> None:
+    result = subprocess.run([MODELYARD, "serve", "--data-dir", str(tmp_path), "--port",
+                             str(free_port()), "--tracking-uri", "sqlite:///mlflow.db"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--tracking-uri must be an http:// or https:// address" in result.stderr

@@ -66,3 +66,29 @@ def test_a_failed_stream_leaves_no_partial_file(tmp_path: Path) -> None:
         run_async(store.write_stream(location, "model.bin", broken()))
     assert store.list_files(location) == []
     assert list((tmp_path / "v1").iterdir()) == []
+
+
+def test_a_stream_of_many_small_chunks_is_written_in_order(tmp_path: Path) -> None:
+    """200 chunks of 64 KiB (what an ASGI server hands over), several CHUNK_SIZEs in all: the
+    file and its digest follow the order the chunks arrived in."""
+    store = LocalArtifactStore(str(tmp_path))
+    location = store.location_for("v1")
+    parts = [index.to_bytes(4, "big") * 16384 for index in range(200)]  # 64 KiB each
+    stored = run_async(store.write_stream(location, "model.bin", _chunks(*parts)))
+    content = b"".join(parts)
+    assert (stored.size, stored.sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    assert b"".join(store.read_stream(location, "model.bin")) == content
+
+
+def test_a_stream_broken_after_several_mib_leaves_no_file(tmp_path: Path) -> None:
+    store = LocalArtifactStore(str(tmp_path))
+    location = store.location_for("v1")
+
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(5 * 16):
+            yield b"\x01" * (CHUNK_SIZE // 4)
+        raise ConnectionError("client went away")
+
+    with pytest.raises(ConnectionError):
+        run_async(store.write_stream(location, "data/model.bin", broken()))
+    assert list((tmp_path / "v1").iterdir()) == []

@@ -64,6 +64,35 @@ def test_sign_in_with_password_then_token(page: Page, web_auth_server: AuthServe
     sign_in_with_token(page, server, user)
 
 
+def test_repeated_wrong_passwords_pause_password_sign_in(page: Page,
+                                                        web_auth_server: AuthServer,
+                                                        shot: Any) -> None:
+    server = web_auth_server
+    user = server.new_user("guessed", password="correct horse battery")
+    page.goto(server.url + "/signin")
+    for _ in range(5):
+        page.get_by_label("User name", exact=True).fill(user.name)
+        page.get_by_label("Password", exact=True).fill("a wrong guess")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
+
+    # Now even the right password is refused, with a message that says why and what to do.
+    page.get_by_label("User name", exact=True).fill(user.name)
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    with page.expect_response(lambda r: r.url.endswith("/signin")
+                              and r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sign in", exact=True).click()
+    assert answer.value.status == 429
+    assert 0 < int(answer.value.headers["retry-after"]) <= 300
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Too many failed sign-in attempts for this user name")
+    expect(alert).to_contain_text("try again in 5 minutes, or sign in with a token")
+    expect(page.get_by_label("User name", exact=True)).to_have_value(user.name)
+    shot(page, "paused")
+
+    sign_in_with_token(page, server, user, "/")
+
+
 def test_request_transition_then_another_user_approves(
         browser: Browser, web_auth_server: AuthServer, prefix: str, shot: Any) -> None:
     server = web_auth_server

@@ -3,7 +3,8 @@
 `Authorization: Bearer <token>` (what DATABRICKS_TOKEN, MLFLOW_TRACKING_TOKEN and
 MLFLOW_UC_OSS_TOKEN send) or HTTP Basic (MLFLOW_TRACKING_USERNAME/PASSWORD). Without `--auth`
 every call acts as the local admin. A refused request is recorded in the audit trail; the
-credential itself is never logged or echoed.
+credential itself is never logged or echoed. Repeated wrong passwords for one user name lock
+password sign-in for it a while (services/signin_throttle.py): 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import os
 
 from starlette.requests import Request
 
-from modelyard.domain.errors import Unauthenticated
+from modelyard.domain.errors import TooManyAttempts, Unauthenticated
 from modelyard.services.context import ANONYMOUS, LOCAL_ADMIN, Actor
 from modelyard.services.identity import IdentityService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 
 
-def _request_facts(request: Request) -> tuple[str, str]:
+def request_facts(request: Request) -> tuple[str, str]:
+    """The request id (the X-Request-Id header, else a new one) and the client address."""
     request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
     client = request.client.host if request.client else ""
     return request_id, client
@@ -37,10 +39,16 @@ class Authenticator:
         self.enabled = enabled
 
     def __call__(self, request: Request) -> Actor:
-        request_id, client = _request_facts(request)
+        request_id, client = request_facts(request)
         if not self.enabled:
             return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client)
-        actor = self._credential_actor(request.headers.get("authorization", ""))
+        try:
+            actor = self._credential_actor(request.headers.get("authorization", ""))
+        except TooManyAttempts:
+            self.units.record_denied(
+                Actor(ANONYMOUS, request_id=request_id, client_address=client),
+                "authenticate.throttled", "request", f"{request.method} {request.url.path}")
+            raise
         if actor is None:
             self.units.record_denied(
                 Actor(ANONYMOUS, request_id=request_id, client_address=client),

@@ -66,3 +66,12 @@ class FailedPrecondition(ModelyardError):
 
 class Conflict(ModelyardError):
     """A concurrent change won; retrying may succeed."""
+
+
+class TooManyAttempts(ModelyardError):
+    """Password sign-in for this user name is locked for a while after repeated failures."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        #: Whole seconds until the lock ends (the Retry-After header).
+        self.retry_after = retry_after

@@ -224,8 +224,15 @@ def require_uc(conn: Connection, actor: Actor, op: str, full_name: str = "") -> 
             _SECURABLE.get(level or "", "metastore"), full_name or "metastore")
 
 
+def uc_readers(actor: Actor) -> frozenset[str] | None:
+    """For the list queries (store/uc_visibility.py): None when the caller sees every object,
+    else the principal names whose ownership and grants decide what it sees."""
+    return None if actor.is_admin else actor.principals
+
+
 def uc_visible(conn: Connection, actor: Actor, level: str, full_names: list[str]) -> set[str]:
-    """Which of the objects (all at `level`) the caller may see, for list endpoints."""
+    """Which of the objects (all at `level`) the caller may see, for an already fetched list
+    (list endpoints filter in their query instead: `uc_readers`)."""
     if actor.is_admin:
         return set(full_names)
     rule = UC_RULES[VISIBLE[level]]

@@ -112,12 +112,10 @@ class CatalogService:
                       page_token: str | None = None) -> Page[Catalog]:
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
-            rows = repo.catalogs(repo.list_catalog_rows(offset, limit + 1))
-            page = paged(rows, offset, limit)
-            # Only what the caller may see (services/authorization.py).
-            visible = authorization.uc_visible(repo.conn, actor, "catalog",
-                                               [c.name for c in page.items])
-        return Page([c for c in page.items if c.name in visible], page.next_page_token)
+            # Only what the caller may see, filtered in the query so that pages are full.
+            rows = repo.catalogs(repo.list_catalog_rows(offset, limit + 1,
+                                                        authorization.uc_readers(actor)))
+        return paged(rows, offset, limit)
 
     def update_catalog(self, actor: Actor, name: str, comment: str | None = None,
                        properties: Mapping[str, str] | None = None,
@@ -206,11 +204,9 @@ class CatalogService:
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "catalog.read", catalog_name)
             catalog = repo.catalog_row(catalog_name)
-            rows = repo.schemas(repo.list_schema_rows(catalog.id, offset, limit + 1))
-            page = paged(rows, offset, limit)
-            visible = authorization.uc_visible(repo.conn, actor, "schema",
-                                               [s.full_name for s in page.items])
-        return Page([s for s in page.items if s.full_name in visible], page.next_page_token)
+            rows = repo.schemas(repo.list_schema_rows(catalog.id, offset, limit + 1,
+                                                      authorization.uc_readers(actor)))
+        return paged(rows, offset, limit)
 
     def update_schema(self, actor: Actor, full_name: str, comment: str | None = None,
                       properties: Mapping[str, str] | None = None,

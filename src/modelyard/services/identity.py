@@ -28,6 +28,7 @@ from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFoun
 from modelyard.domain.principals import ALL_USERS, Kind, Principal, TokenInfo
 from modelyard.services import authorization
 from modelyard.services.context import Actor
+from modelyard.services.signin_throttle import SigninThrottle, ThrottlePolicy
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.identity import IdentityRepository
 
@@ -61,10 +62,21 @@ class NewToken:
     info: TokenInfo
 
 
+def _verified(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 class IdentityService:
-    def __init__(self, units: UnitOfWorkFactory) -> None:
+    def __init__(self, units: UnitOfWorkFactory,
+                 throttle: ThrottlePolicy | None = None) -> None:
         self.units = units
+        self.throttle = SigninThrottle(units, throttle or ThrottlePolicy())
         self._cache: dict[str, tuple[Actor, float]] = {}
+        #: User name → its keys in `_cache` from password sign-ins, to forget them on a failure.
+        self._password_keys: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     # ---- authentication -------------------------------------------------------------------
@@ -92,24 +104,32 @@ class IdentityService:
         return actor
 
     def authenticate_password(self, name: str, password: str) -> Actor | None:
+        """The actor a user name and password stand for; None when they do not match. Raises
+        TooManyAttempts while password sign-in for `name` is locked (services/signin_throttle):
+        the password is then not checked at all."""
         key = hashlib.sha256(f"basic\0{name}\0{password}".encode()).hexdigest()
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
+        actor = None
         with self.units.read(Actor("system", is_admin=True)) as uow:
+            had_failures = self.throttle.refuse_if_locked(uow.conn, name)
             repo = IdentityRepository(uow.conn)
             found = repo.password_hash(name)
-            if found is None or not found[1] or not found[2]:
-                return None
-            try:
-                _hasher.verify(found[1], password)
-            except (VerificationError, InvalidHashError):
-                return None
-            principal = repo.principal_by_id(found[0])
-            actor = self._actor(repo, principal.id, principal.name, principal.is_admin,
-                                principal.kind.value)
-        self._remember(key, actor, now + AUTH_CACHE_SECONDS)
+            if found is not None and found[1] and found[2] and _verified(found[1], password):
+                principal = repo.principal_by_id(found[0])
+                actor = self._actor(repo, principal.id, principal.name, principal.is_admin,
+                                    principal.kind.value)
+        if actor is None:
+            # Unknown names count too: a lock must not tell which names exist. The name's
+            # cached passwords go, so that its next sign-in meets the throttle's checks.
+            self.throttle.failed(name)
+            self._forget_passwords(name)
+            return None
+        if had_failures:
+            self.throttle.succeeded(name)
+        self._remember(key, actor, now + AUTH_CACHE_SECONDS, password_of=name)
         return actor
 
     def _actor(self, repo: IdentityRepository, principal_id: int, name: str, is_admin: bool,
@@ -119,16 +139,27 @@ class IdentityService:
             groups.add(ALL_USERS)
         return Actor(name=name, is_admin=is_admin, groups=frozenset(groups))
 
-    def _remember(self, key: str, actor: Actor, deadline: float) -> None:
+    def _remember(self, key: str, actor: Actor, deadline: float,
+                  password_of: str | None = None) -> None:
         with self._lock:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
+                self._password_keys.clear()
             self._cache[key] = (actor, deadline)
+            if password_of is not None:
+                self._password_keys.setdefault(password_of, set()).add(key)
+
+    def _forget_passwords(self, name: str) -> None:
+        """Drop the cached password sign-ins of one user name."""
+        with self._lock:
+            for key in self._password_keys.pop(name, ()):
+                self._cache.pop(key, None)
 
     def forget_all(self) -> None:
         """Drop cached credentials: this process sees a change at once."""
         with self._lock:
             self._cache.clear()
+            self._password_keys.clear()
 
     # ---- bootstrap ---------------------------------------------------------------------------
 

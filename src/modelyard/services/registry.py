@@ -23,7 +23,12 @@ from modelyard.services.context import Actor
 from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.identity import IdentityRepository
-from modelyard.store.registry import RegistryRepository, version_not_found
+from modelyard.store.registry import (
+    ModelHit,
+    RegistryRepository,
+    model_from_hit,
+    version_not_found,
+)
 
 T = TypeVar("T")
 MAX_MODELS_PAGE = 1_000
@@ -91,9 +96,7 @@ class RegistryService:
 
     def get_registered_model(self, actor: Actor, name: str) -> RegisteredModel:
         self._require_name(name)
-        with self._read(actor) as repo:
-            self._authorize(repo, actor, name, Level.CAN_READ, "registered_model.get")
-            return repo.get_model(name)
+        return self._model_with_latest(actor, name, "registered_model.get")
 
     def rename_registered_model(self, actor: Actor, name: str, new_name: str) -> RegisteredModel:
         self._require_name(name)
@@ -136,6 +139,17 @@ class RegistryService:
         text: str | None = None,
     ) -> Page[RegisteredModel]:
         """`text`: the web UI's free-text search over names, tag keys and values, aliases."""
+        page = self.search_registered_model_hits(actor, filter_string, max_results, order_by,
+                                                 page_token, text)
+        return Page([model_from_hit(hit) for hit in page.items], page.next_page_token)
+
+    def search_registered_model_hits(
+        self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
+        order_by: Iterable[str] | None = None, page_token: str | None = None,
+        text: str | None = None,
+    ) -> Page[ModelHit]:
+        """`search_registered_models` as database rows (store.registry.ModelHit), for the MLflow
+        API to render straight to JSON: building entities first cost more CPU than the queries."""
         clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
         order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS,
                                        filters.MODEL_DEFAULT_ORDER)
@@ -144,8 +158,8 @@ class RegistryService:
         if limit == 0:
             return Page([])
         with self._read(actor) as repo:
-            rows = repo.search_models(clauses, order, offset, limit + 1,
-                                      self._readers(repo, actor), text=(text or "").strip())
+            rows = repo.search_model_hits(clauses, order, offset, limit + 1,
+                                          self._readers(repo, actor), text=(text or "").strip())
         return _page(rows, offset, limit)
 
     def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
@@ -280,11 +294,10 @@ class RegistryService:
         self, actor: Actor, name: str, stages: Iterable[str] | None = None
     ) -> list[ModelVersion]:
         self._require_name(name)
-        wanted = [parse_stage(s) for s in stages or ()] or None
-        with self._read(actor) as repo:
-            self._authorize(repo, actor, name, Level.CAN_READ, "model_version.get_latest")
-            model_id = repo.model_id(name)
-            return [v for _, v in repo.latest_versions([model_id], wanted, {model_id: name})]
+        wanted = {parse_stage(s) for s in stages or ()}
+        latest = self._model_with_latest(actor, name, "model_version.get_latest").latest_versions
+        # The highest version in each wanted stage is the highest in each stage, filtered.
+        return [v for v in latest if not wanted or v.current_stage in wanted]
 
     def search_model_versions(
         self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
@@ -398,6 +411,14 @@ class RegistryService:
             if refusal.denied is not None:
                 self.units.record_denied(actor, *refusal.denied)
             raise refusal
+
+    def _model_with_latest(self, actor: Actor, name: str, action: str) -> RegisteredModel:
+        """The model with its latest versions, one point read after the CAN READ check."""
+        self._authorize_read(actor, name, action)
+        model = self.units.point_reads.model_with_latest(self.registry, name)
+        if model is None:
+            raise authorization.model_not_found(name)
+        return model
 
     def _readers(self, repo: RegistryRepository, actor: Actor) -> frozenset[str] | None:
         if actor.is_admin or self.registry != "workspace":

@@ -107,7 +107,8 @@ class TransitionService:
                 from_stage=row.stage, to_stage=target.value, comment=comment,
                 state=RequestState.OPEN.value)
             uow.record("transition_request.create", "model_version", f"{name}/{number}",
-                       after={"to_stage": target.value, "comment": comment, "id": activity.id})
+                       after={"to_stage": target.value, "from_stage": row.stage,
+                              "comment": comment, "id": activity.id})
             return self._view(actor, level, activity, Stage(row.stage))
 
     def approve(self, actor: Actor, name: str, version: str | int, stage: str,

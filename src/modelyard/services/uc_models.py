@@ -91,7 +91,7 @@ class UcModelService:
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
-        with self.units.write(actor) as uow:
+        with self.units.write(actor, scope="uc") as uow:
             yield CatalogRepository(uow.conn), uow
 
     @contextmanager
@@ -185,12 +185,10 @@ class UcModelService:
                                          f"{catalog_name}.{schema_name}")
                 schema_id = repo.schema_row(validate_name(catalog_name, "catalog_name"),
                                             validate_name(schema_name, "schema_name")).id
-            rows = repo.models(repo.list_model_rows(schema_id, offset, limit + 1))
-            page = paged(rows, offset, limit)
-            # Only what the caller may see (services/authorization.py).
-            visible = authorization.uc_visible(repo.conn, actor, "model",
-                                               [m.full_name for m in page.items])
-        return Page([m for m in page.items if m.full_name in visible], page.next_page_token)
+            # Only what the caller may see, filtered in the query so that pages are full.
+            rows = repo.models(repo.list_model_rows(schema_id, offset, limit + 1,
+                                                    authorization.uc_readers(actor)))
+        return paged(rows, offset, limit)
 
     def update_model(self, actor: Actor, full_name: str, comment: str | None = None,
                      new_name: str | None = None, owner: str | None = None) -> UcModel:

@@ -1,8 +1,10 @@
 """The unit of work: one transaction, the repositories bound to it, and the events it records.
 
 Every mutation a service makes calls `record(...)`; the recorded events are handed to the
-registered `before_commit` hooks inside the same transaction (the audit trail and the webhook
-outbox are such hooks), so a change and its side effects commit or roll back together.
+registered `before_commit` hooks inside the same transaction (the audit trail is such a hook),
+so a change and its record commit or roll back together. Once the transaction has committed,
+the events go to the `after_commit` hooks (webhook delivery): those must be quick (hand the
+work to a background worker) and their failures are logged, never raised to the caller.
 
 A unit of work that ends with an access refusal (an error whose `denied` is set) rolls back,
 and the refusal is handed to the `on_denied` hooks in a transaction of its own.
@@ -10,6 +12,7 @@ and the refusal is handed to the `on_denied` hooks in a transaction of its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,9 +36,14 @@ class Event:
     object_name: str  # e.g. "fraud-model", "fraud-model/3", "main.fraud.detector/3"
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    #: Which registry the change is in: "workspace" or "uc" (only workspace events fire
+    #: registry webhooks).
+    registry: str = "workspace"
 
 
 CommitHook = Callable[[Connection, Actor, list[Event]], None]
+AfterCommitHook = Callable[[Actor, list[Event]], None]
+log = logging.getLogger("modelyard.unit_of_work")
 
 
 @dataclass
@@ -43,13 +51,15 @@ class UnitOfWork:
     conn: Connection
     actor: Actor
     events: list[Event] = field(default_factory=list)
+    #: The registry the unit's changes are in; stamped on every recorded event.
+    scope: str = "workspace"
 
     def registry(self, registry: str = "workspace") -> RegistryRepository:
         return RegistryRepository(self.conn, registry)
 
     def record(self, action: str, object_type: str, object_name: str,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-        self.events.append(Event(action, object_type, object_name, before, after))
+        self.events.append(Event(action, object_type, object_name, before, after, self.scope))
 
 
 class UnitOfWorkFactory:
@@ -60,15 +70,17 @@ class UnitOfWorkFactory:
         self.before_commit: list[CommitHook] = []
         #: Called, in a write transaction of their own, with one event per refused request.
         self.on_denied: list[CommitHook] = []
+        #: Called after a write unit with events has committed, outside any transaction.
+        self.after_commit: list[AfterCommitHook] = []
         #: The hot single-statement reads, outside any unit of work (see store.point_reads).
         #: RegistryService's get-version paths depend on it: keep it.
         self.point_reads = PointReads(database)
 
     @contextmanager
-    def write(self, actor: Actor) -> Iterator[UnitOfWork]:
+    def write(self, actor: Actor, scope: str = "workspace") -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor)
+                uow = UnitOfWork(conn, actor, scope=scope)
                 yield uow
                 if uow.events:
                     for hook in self.before_commit:
@@ -77,6 +89,15 @@ class UnitOfWorkFactory:
             if error.denied is not None:
                 self.record_denied(actor, *error.denied)
             raise
+        if uow.events:
+            self._run_after_commit(actor, uow.events)
+
+    def _run_after_commit(self, actor: Actor, events: list[Event]) -> None:
+        for hook in self.after_commit:
+            try:
+                hook(actor, events)
+            except Exception:  # the change is committed: the caller must still see success
+                log.exception("after-commit hook %s failed", getattr(hook, "__name__", hook))
 
     @contextmanager
     def read(self, actor: Actor) -> Iterator[UnitOfWork]:

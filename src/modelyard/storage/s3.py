@@ -128,30 +128,36 @@ class S3ArtifactStore:
         (complete_multipart_upload, or put_object of the one buffered part)."""
         bucket, key = self._key(location, path)
         digest, size = hashlib.sha256(), 0
-        buffer = bytearray()
+        # Chunks wait in a list and are joined once per part: one copy of each byte, so the
+        # memory of an upload stays near one part whatever the file's size. A part may run a
+        # chunk over PART_SIZE; S3 allows parts of different sizes (≥ 5 MiB but the last).
+        pending: list[bytes] = []
+        pending_size = 0
         staged = _S3Staged(self, bucket, key, StoredFile(path, 0))
         try:
             async for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
-                buffer += chunk
-                while len(buffer) >= PART_SIZE:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= PART_SIZE:
                     if staged.upload_id is None:
                         created = await to_thread.run_sync(partial(
                             self.client.create_multipart_upload, Bucket=bucket, Key=key))
                         staged.upload_id = created["UploadId"]
-                    part = bytes(buffer[:PART_SIZE])
-                    del buffer[:PART_SIZE]
+                    part = b"".join(pending)
+                    pending, pending_size = [], 0
                     staged.parts.append(await self._upload_part(
                         bucket, key, staged.upload_id, len(staged.parts) + 1, part))
-            if staged.upload_id is not None and buffer:
+                    del part
+            if staged.upload_id is not None and pending:
                 staged.parts.append(await self._upload_part(
-                    bucket, key, staged.upload_id, len(staged.parts) + 1, bytes(buffer)))
-                buffer = bytearray()
+                    bucket, key, staged.upload_id, len(staged.parts) + 1, b"".join(pending)))
+                pending = []
         except BaseException:  # the stream broke: leave nothing behind
             await to_thread.run_sync(staged.discard)
             raise
-        staged.small = bytes(buffer) if staged.upload_id is None else None
+        staged.small = b"".join(pending) if staged.upload_id is None else None
         staged.stored = StoredFile(path, size, digest.hexdigest())
         return staged
 

@@ -35,6 +35,7 @@ from modelyard.domain.catalog import (
 )
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
+from modelyard.store import uc_visibility
 from modelyard.store.tables import (
     model_version_files,
     model_version_tags,
@@ -107,9 +108,14 @@ class CatalogRepository:
             raise CatalogNotFound(f"Catalog not found: {name}")
         return row
 
-    def list_catalog_rows(self, offset: int, limit: int) -> Sequence[Row]:
-        return self.conn.execute(
-            select(cat).order_by(cat.c.name).offset(offset).limit(limit)).all()
+    def list_catalog_rows(self, offset: int, limit: int,
+                          readers: frozenset[str] | None = None) -> Sequence[Row]:
+        """Catalogs in name order; with `readers` (the caller's name and groups) only those
+        they may see, so that offsets count visible catalogs only."""
+        query = select(cat)
+        if readers is not None:
+            query = query.where(uc_visibility.catalog_visible(readers))
+        return self.conn.execute(query.order_by(cat.c.name).offset(offset).limit(limit)).all()
 
     def update_catalog(self, catalog_id: str, **values: Any) -> None:
         try:
@@ -147,11 +153,13 @@ class CatalogRepository:
             raise SchemaNotFound(f"Schema not found: {catalog_name}.{name}")
         return row
 
-    def list_schema_rows(self, catalog_id: str, offset: int, limit: int) -> Sequence[Row]:
-        return self.conn.execute(
-            select(*_SCHEMA_COLUMNS).join(cat, cat.c.id == sch.c.catalog_id)
-            .where(sch.c.catalog_id == catalog_id).order_by(sch.c.name)
-            .offset(offset).limit(limit)).all()
+    def list_schema_rows(self, catalog_id: str, offset: int, limit: int,
+                         readers: frozenset[str] | None = None) -> Sequence[Row]:
+        query = (select(*_SCHEMA_COLUMNS).join(cat, cat.c.id == sch.c.catalog_id)
+                 .where(sch.c.catalog_id == catalog_id))
+        if readers is not None:
+            query = query.where(uc_visibility.schema_visible(readers))
+        return self.conn.execute(query.order_by(sch.c.name).offset(offset).limit(limit)).all()
 
     def schema_ids(self, catalog_id: str) -> list[str]:
         return list(self.conn.execute(
@@ -234,10 +242,15 @@ class CatalogRepository:
             raise model_not_found(full_name)
         return row
 
-    def list_model_rows(self, schema_id: str | None, offset: int, limit: int) -> Sequence[Row]:
+    def list_model_rows(self, schema_id: str | None, offset: int, limit: int,
+                        readers: frozenset[str] | None = None) -> Sequence[Row]:
         query = select(*_MODEL_COLUMNS).where(rm.c.registry == UC)
         if schema_id is not None:
             query = query.where(rm.c.schema_id == schema_id)
+        if readers is not None:
+            query = (query.join(sch, sch.c.id == rm.c.schema_id)
+                     .join(cat, cat.c.id == sch.c.catalog_id)
+                     .where(uc_visibility.model_visible(readers)))
         return self.conn.execute(query.order_by(rm.c.name).offset(offset).limit(limit)).all()
 
     def count_models(self, schema_ids: list[str]) -> int:

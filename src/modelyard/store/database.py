@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
@@ -54,8 +55,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _configure_postgresql(engine: Engine) -> None:
+    from psycopg.types.json import set_json_loads  # here: SQLite servers never import psycopg
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # JSON the queries aggregate (tags, aliases, latest versions) is decoded by orjson:
+        # psycopg's default, the standard library's json, cost ~0.3 ms per 100-model search.
+        set_json_loads(orjson.loads, dbapi_connection)
         # The registry's tables are small enough to stay in memory, where a random read costs
         # little more than a sequential one. With the default of 4, PostgreSQL answered
         # `tags.team = 'x'` over 100k models by hashing the whole models table (30 ms) instead
@@ -75,7 +81,12 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._write_lock = threading.RLock()
         if self.is_sqlite:
-            self.engine = create_engine(url, poolclass=QueuePool, pool_size=8, max_overflow=8)
+            # LIFO: the connection used last, whose page cache is warm, serves the next request.
+            # FIFO rotated sequential requests over every pooled connection, each re-reading
+            # pages from the OS: a tag search over 100k models cost 4.1 ms CPU instead of 2.3.
+            # (mmap_size would share the cache, but its pages count in RSS: 566 MiB at 1M.)
+            self.engine = create_engine(url, poolclass=QueuePool, pool_size=8, max_overflow=8,
+                                        pool_use_lifo=True)
             _configure_sqlite(self.engine)
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)

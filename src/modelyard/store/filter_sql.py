@@ -10,9 +10,65 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement as _Element
+from sqlalchemy.types import Boolean
 
 from modelyard.domain.filters import Clause, Op, missing_tag_matches
+
+
+def like_prefix(pattern: object) -> str | None:
+    """The literal prefix of a LIKE pattern of the form 'prefix%' (no other wildcard, no
+    escape), when a byte-order range can stand for it; else None."""
+    if not isinstance(pattern, str) or not pattern.endswith("%"):
+        return None
+    prefix = pattern[:-1]
+    if not prefix or any(c in prefix for c in "%_\\") or ord(prefix[-1]) >= 0xD7FF:
+        return None
+    return prefix
+
+
+def _prefix_end(prefix: str) -> str:
+    """The least string (in code point, hence UTF-8 byte, order) above every `prefix…`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class _PrefixRange(_Element[bool]):
+    """`column` is in [low, high) in byte order. PostgreSQL: the text_pattern_ops operators,
+    which the (registry, name text_pattern_ops) index of revision 0001 serves. A LIKE with a
+    bound pattern cannot use that index in the generic plan that PostgreSQL settles on for a
+    prepared statement (psycopg prepares repeated ones), so `name LIKE 'm012%'` walked the
+    models in name order until it found a page of matches (9.7 ms of PostgreSQL CPU at 100k
+    models). SQLite uses its LIKE optimization and needs nothing: always true there."""
+
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement, low: ColumnElement, high: ColumnElement) -> None:
+        self.column, self.low, self.high = column, low, high
+
+
+@compiles(_PrefixRange)
+def _prefix_range_default(element: _PrefixRange, compiler: Any, **kw: Any) -> str:
+    return "1 = 1"
+
+
+@compiles(_PrefixRange, "postgresql")
+def _prefix_range_postgresql(element: _PrefixRange, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return (f"({column} ~>=~ {compiler.process(element.low, **kw)} AND "
+            f"{column} ~<~ {compiler.process(element.high, **kw)})")
 
 
 def _compare(column: ColumnElement, op: Op, value: object) -> ColumnElement[bool]:
@@ -39,11 +95,17 @@ def _compare(column: ColumnElement, op: Op, value: object) -> ColumnElement[bool
     raise AssertionError(f"unhandled operator {op}")
 
 
+def _is_prefix_match(clause: Clause) -> bool:
+    return (clause.kind == "attribute" and clause.op is Op.LIKE
+            and like_prefix(clause.value) is not None)
+
+
 def filter_shape(clauses: list[Clause]) -> tuple[Any, ...]:
     """What the SQL of `clauses_to_sql(..., params=…)` depends on: equal shapes give equal SQL
     text, so a compiled statement can be reused with other values."""
     return tuple((c.kind, c.key if c.kind == "attribute" else None, c.op,
-                  len(c.value) if isinstance(c.value, tuple) else -1, missing_tag_matches(c))
+                  len(c.value) if isinstance(c.value, tuple) else -1, missing_tag_matches(c),
+                  _is_prefix_match(c))
                  for c in clauses)
 
 
@@ -76,7 +138,16 @@ def clauses_to_sql(
                 params[f"k{i}"] = key
                 key = bindparam(f"k{i}")
         if clause.kind == "attribute":
-            conditions.append(_compare(attributes[clause.key], clause.op, value))
+            column = attributes[clause.key]
+            conditions.append(_compare(column, clause.op, value))
+            prefix = like_prefix(clause.value) if clause.op is Op.LIKE else None
+            if prefix is not None:
+                if params is None:
+                    low, high = literal(prefix), literal(_prefix_end(prefix))
+                else:
+                    params[f"f{i}_low"], params[f"f{i}_high"] = prefix, _prefix_end(prefix)
+                    low, high = bindparam(f"f{i}_low"), bindparam(f"f{i}_high")
+                conditions.append(_PrefixRange(column, low, high))
             continue
         owner = tags.c[tag_owner] == owner_id
         value_matches = _compare(tags.c.value, clause.op, value)

@@ -17,19 +17,36 @@ import orjson
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.sql import Select, bindparam
 
-from modelyard.domain.entities import ModelVersion
+from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.stages import Stage
 from modelyard.store.database import Database
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
     registered_model_aliases,
+    registered_model_tags,
     registered_models,
     workspace_permissions,
 )
 
 rm, mv = registered_models, model_versions
-mvt, rma = model_version_tags, registered_model_aliases
+mvt, rma, rmt = model_version_tags, registered_model_aliases, registered_model_tags
+
+
+@functools.cache
+def model_aggregates(dialect: str) -> tuple[Any, Any]:
+    """Correlated sub-queries: a model's tags as [[key, value]…], aliases as [[alias, version]…]."""
+    if dialect == "postgresql":
+        empty: Any = literal_column("'[]'::json")
+        tags = select(func.coalesce(func.json_agg(func.json_build_array(rmt.c.key, rmt.c.value)),
+                                    empty))
+        aliases = select(func.coalesce(func.json_agg(func.json_build_array(rma.c.alias,
+                                                                           rma.c.version)), empty))
+    else:
+        tags = select(func.json_group_array(func.json_array(rmt.c.key, rmt.c.value)))
+        aliases = select(func.json_group_array(func.json_array(rma.c.alias, rma.c.version)))
+    return (tags.where(rmt.c.model_id == rm.c.id).scalar_subquery().label("tags"),
+            aliases.where(rma.c.model_id == rm.c.id).scalar_subquery().label("aliases"))
 
 
 @functools.cache
@@ -80,7 +97,23 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
                                           wp.c.model_id == bindparam("root"))))
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
     )
-    return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access}
+    # The model with its highest version in each stage, one row per such version (one row with
+    # NULL version columns when it has none): a single statement, so a consistent snapshot.
+    # Each version is probed for being its stage's highest on the (model, stage, version)
+    # index; grouping by stage in a derived table made PostgreSQL aggregate every model.
+    newer = mv.alias("newer")
+    newest_in_stage = select(func.max(newer.c.version)).where(
+        newer.c.model_id == mv.c.model_id, newer.c.stage == mv.c.stage).scalar_subquery()
+    model_with_latest = (
+        select(rm.c.name, rm.c.description, rm.c.user_id, rm.c.created_at, rm.c.updated_at,
+               *model_aggregates(dialect), *columns[1:])
+        .select_from(rm.outerjoin(mv, and_(mv.c.model_id == rm.c.id,
+                                           mv.c.version == newest_in_stage)))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
+        .order_by(mv.c.version)
+    )
+    return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access,
+            "model_with_latest": model_with_latest}
 
 
 def decode_json(value: Any) -> Any:
@@ -104,6 +137,17 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
         description=description, source=source, run_id=run_id, run_link=run_link,
         status=status, status_message=status_message, logged_model_id=logged_model_id,
         tags=dict(sorted(decode_json(tags))), aliases=tuple(sorted(decode_json(aliases))),
+    )
+
+
+def _model(rows: list[tuple[Any, ...]]) -> RegisteredModel:
+    """The entity from the rows of `model_with_latest` (model columns, then a version's)."""
+    name, description, user_id, created_at, updated_at, tags, aliases = rows[0][:7]
+    return RegisteredModel(
+        name=name, creation_timestamp=created_at, last_updated_timestamp=updated_at,
+        user_id=user_id, description=description, tags=dict(sorted(decode_json(tags))),
+        aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(aliases))),
+        latest_versions=tuple(_version((name, *row[7:])) for row in rows if row[7] is not None),
     )
 
 
@@ -132,12 +176,13 @@ class PointReads:
             self._local.connection = connection
         return connection.cursor()
 
-    def _one(self, key: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _all(self, key: str, params: dict[str, Any]) -> list[Any]:
         sql, order = self._sql[key]
         cursor = self._cursor()
         try:
             cursor.execute(sql, params if self._named else [params[name] for name in order])
-            return cursor.fetchone()
+            rows: list[Any] = cursor.fetchall()
+            return rows
         except Exception:
             # A broken connection (database restarted, say) is dropped; the next read reconnects.
             self._local.connection.close()
@@ -146,21 +191,18 @@ class PointReads:
         finally:
             cursor.close()
 
+    def _one(self, key: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        rows = self._all(key, params)
+        return rows[0] if rows else None
+
     def workspace_access(self, name: str) -> list[tuple[str, str | None, int | None]]:
         """(creator, principal, level) rows of a workspace model; empty if it is missing."""
-        sql, order = self._sql["workspace_access"]
-        params = {"registry": "workspace", "root": 0, "name": name}
-        cursor = self._cursor()
-        try:
-            cursor.execute(sql, params if self._named else [params[key] for key in order])
-            rows: list[tuple[str, str | None, int | None]] = cursor.fetchall()
-        except Exception:
-            cursor.close()
-            self._local.connection.close()
-            self._local.connection = None
-            raise
-        cursor.close()
-        return rows
+        return self._all("workspace_access", {"registry": "workspace", "root": 0, "name": name})
+
+    def model_with_latest(self, registry: str, name: str) -> RegisteredModel | None:
+        """The model with its tags, aliases and highest version in each stage."""
+        rows = self._all("model_with_latest", {"registry": registry, "name": name})
+        return _model(rows) if rows else None
 
     def version_by_alias(self, registry: str, name: str, alias: str) -> ModelVersion | None:
         row = self._one("by_alias", {"registry": registry, "name": name, "alias": alias})

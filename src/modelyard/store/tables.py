@@ -291,6 +291,18 @@ storage_garbage = Table(
     Column("queued_at", BigInteger, nullable=False),
 )
 
+#: Failed password sign-ins per user name, so that every worker and replica applies one
+#: throttle (services/signin_throttle.py). A row means nothing once its window and lock passed.
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("username", String(256), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_failure_at", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Index("ix_signin_failures_first_failure_at", "first_failure_at"),
+)
+
 #: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs).
 server_secrets = Table(
     "server_secrets",
@@ -298,4 +310,27 @@ server_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+#: Workspace-registry webhooks (Databricks' registry webhooks). `model_name` NULL: registry-wide.
+#: `secret` and `authorization` are stored as given, not hashed: each delivery needs them back
+#: to sign the body (HMAC) and to send the header. They are never rendered or logged.
+registry_webhooks = Table(
+    "registry_webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_name", String(512), nullable=True),
+    Column("events", Text, nullable=False),  # JSON array of event names
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=True),
+    Column("authorization", Text, nullable=True),
+    Column("enable_ssl_verification", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_delivery_at", BigInteger, nullable=True),
+    Column("last_delivery_status", Integer, nullable=True),
+    Column("last_delivery_error", Text, nullable=True),
+    Index("ix_registry_webhooks_model", "model_name"),
 )

@@ -13,6 +13,7 @@ from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
 from modelyard.web.handlers import back_to, uc_url, web
 from modelyard.web.render import page
+from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
 from modelyard.web.signature import MAX_MLMODEL_BYTES, ModelInfo, parse_mlmodel
 
@@ -131,13 +132,9 @@ async def uc_compare_page(request: Request, actor: Actor) -> Response:
         columns.append((version, _model_info(state, actor, full_name, version, files)))
     versions = [v for v, _ in columns]
     tag_keys = sorted({key for v in versions for key in v.tags})
-
-    def signature(info: ModelInfo | None, part: str) -> str:
-        if info is None:
-            return ""
-        return "\n".join(f"{c.name}: {c.type}{'' if c.required else ' (optional)'}"
-                         for c in getattr(info, part))
-
+    lookups = await state.tracking.runs(
+        (v.lineage.run_id, v.lineage.model_id, v.lineage.source) for v in versions)
+    notes = missing_notes([str(v.version) for v in versions], [x.reason for x in lookups])
     rows = [
         ("Status", [v.status.value for v in versions]),
         ("Aliases", [", ".join(v.aliases) for v in versions]),
@@ -145,15 +142,14 @@ async def uc_compare_page(request: Request, actor: Actor) -> Response:
         ("Source", [v.lineage.source for v in versions]),
         ("Run id", [v.lineage.run_id for v in versions]),
         ("Model id", [v.lineage.model_id for v in versions]),
-        ("Signature inputs", [signature(info, "inputs") for _, info in columns]),
-        ("Signature outputs", [signature(info, "outputs") for _, info in columns]),
-        ("Signature params", [signature(info, "params") for _, info in columns]),
+        *signature_rows([info for _, info in columns]),
         ("Comment", [v.comment for v in versions]),
+        *run_rows(lookups),
         *((f"tag: {key}", [v.tags.get(key, "") for v in versions]) for key in tag_keys),
     ]
     return page(request, "compare.html", model=model, versions=versions, uc=True,
                 rows=[(label, values, len(set(values)) > 1) for label, values in rows],
-                section="uc")
+                notes=notes, section="uc")
 
 
 @web

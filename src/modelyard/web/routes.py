@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelyard.domain.errors import ModelyardError, PermissionDenied
+from modelyard.api.auth import request_facts
+from modelyard.domain.errors import ModelyardError, PermissionDenied, TooManyAttempts
+from modelyard.services.context import ANONYMOUS, Actor
 from modelyard.web import catalog, workspace
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -56,18 +59,42 @@ async def signin(request: Request) -> Response:
     if token:
         actor = state.identity.authenticate_token(token)
     elif data.get("username"):
-        actor = state.identity.authenticate_password(data["username"].strip(),
-                                                     data.get("password", ""))
+        try:
+            actor = state.identity.authenticate_password(data["username"].strip(),
+                                                         data.get("password", ""))
+        except TooManyAttempts as error:
+            return _throttled(request, error, target, data["username"])
         if actor is not None:
             # The password is never stored: the session carries a token that expires.
             new = state.identity.create_token(actor, SESSION_SECONDS, "web UI session")
             token, token_id = new.value, new.info.token_id
     if actor is None:
+        _record_refusal(request, "authenticate")
         return page(request, "signin.html", status_code=401, next=target,
                     error="Sign-in failed: check the token, or the user name and password.",
                     username=data.get("username", ""))
     response = RedirectResponse(target, status_code=303)
     set_session(response, request, token, token_id)
+    return response
+
+
+def _record_refusal(request: Request, action: str) -> None:
+    """Into the audit trail, as the APIs record theirs (api/auth.py); never the credential."""
+    request_id, client = request_facts(request)
+    request.app.state.units.record_denied(
+        Actor(ANONYMOUS, request_id=request_id, client_address=client),
+        action, "request", "POST /signin")
+
+
+def _throttled(request: Request, error: TooManyAttempts, target: str,
+               username: str) -> Response:
+    _record_refusal(request, "authenticate.throttled")
+    minutes = math.ceil(error.retry_after / 60)
+    response = page(request, "signin.html", status_code=429, next=target, username=username,
+                    error=f"Too many failed sign-in attempts for this user name. Password "
+                          f"sign-in is paused: try again in {minutes} minute"
+                          f"{'s' if minutes != 1 else ''}, or sign in with a token.")
+    response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -78,3 +78,11 @@ def parse_mlmodel(data: bytes) -> ModelInfo:
                      outputs=_columns(signature.get("outputs")),
                      params=_columns(signature.get("params")),
                      flavors=sorted(flavors) if isinstance(flavors, dict) else [])
+
+
+def signature_text(info: ModelInfo | None, part: str) -> str:
+    """One part of the signature (inputs, outputs, params) as lines, for comparing versions."""
+    if info is None:
+        return ""
+    return "\n".join(f"{c.name}: {c.type}{'' if c.required else ' (optional)'}"
+                     for c in getattr(info, part))

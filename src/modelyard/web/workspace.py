@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from modelyard.services.context import Actor
 from modelyard.store.audit import AuditQuery
 from modelyard.web.handlers import back_to, model_url, version_url, web
 from modelyard.web.render import page
+from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
 from modelyard.web.session import form
 
 PAGE_SIZE = 50
@@ -113,9 +115,15 @@ async def version_page(request: Request, actor: Actor) -> Response:
     current = Stage(version.current_stage)
     allowed = [stage for stage in STAGES if stage != current.value
                and level >= level_for_transition(current, Stage(stage))]
+    lookup, found = await asyncio.gather(state.tracking.run(version.run_id,
+                                                            version.logged_model_id,
+                                                            version.source),
+                                         state.tracking.model_files(version.source,
+                                                                    version.run_id))
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
-                load_uri=_load_uri(name, version), section="workspace")
+                load_uri=_load_uri(name, version), lookup=lookup, found=found,
+                info=model_info(found), section="workspace")
 
 
 def _load_uri(name: str, version: ModelVersion) -> str:
@@ -135,6 +143,12 @@ async def compare_page(request: Request, actor: Actor) -> Response:
     versions = sorted((state.registry.get_model_version(actor, name, v)
                        for v in dict.fromkeys(wanted)), key=lambda v: v.version)
     tag_keys = sorted({key for v in versions for key in v.tags})
+    lookups, found = await asyncio.gather(
+        state.tracking.runs((v.run_id, v.logged_model_id, v.source) for v in versions),
+        asyncio.gather(*(state.tracking.model_files(v.source, v.run_id) for v in versions)))
+    numbers = [str(v.version) for v in versions]
+    notes = [*missing_notes(numbers, [lookup.reason for lookup in lookups]),
+             *missing_notes(numbers, [files.reason for files in found])]
     rows = [
         ("Status", [v.status for v in versions]),
         ("Stage", [v.current_stage for v in versions]),
@@ -144,11 +158,13 @@ async def compare_page(request: Request, actor: Actor) -> Response:
         ("Model id", [v.logged_model_id for v in versions]),
         ("Created by", [v.user_id for v in versions]),
         ("Description", [v.description for v in versions]),
+        *signature_rows([model_info(files) for files in found]),
+        *run_rows(lookups),
         *((f"tag: {key}", [v.tags.get(key, "") for v in versions]) for key in tag_keys),
     ]
     return page(request, "compare.html", model=model, versions=versions,
                 rows=[(label, values, len(set(values)) > 1) for label, values in rows],
-                section="workspace")
+                notes=list(dict.fromkeys(notes)), section="workspace")
 
 
 # ---- forms ----------------------------------------------------------------------------------

@@ -157,3 +157,58 @@ def test_bad_order_by(http: httpx.Client, path: str, order_by: list[str], fragme
     response = http.get(f"{API}/{path}/search", params={"order_by": order_by})
     assert response.status_code == 400
     assert fragment in response.json()["message"]
+
+
+def test_a_search_hit_is_the_model_that_get_returns(http: httpx.Client, unique_name: str) -> None:
+    """Search renders straight from rows, get from one point read: both give the same model,
+    latest version of each stage, tags and aliases included, in the same order."""
+    name = f"{unique_name}-full"
+    http.post(API + "/registered-models/create", json={
+        "name": name, "tags": [{"key": "zeta", "value": "1"}, {"key": "alpha", "value": "2"}]})
+    for i in range(4):
+        http.post(API + "/model-versions/create", json={
+            "name": name, "source": f"models:/m-{i}",
+            "tags": [{"key": "z", "value": str(i)}, {"key": "a", "value": "x"}]})
+    for version, stage in (("1", "Production"), ("2", "Staging"), ("3", "Archived")):
+        http.post(API + "/model-versions/transition-stage",
+                  json={"name": name, "version": version, "stage": stage})
+    for alias, version in (("zz", "2"), ("champion", "4"), ("best", "4")):
+        http.post(API + "/registered-models/alias",
+                  json={"name": name, "alias": alias, "version": version})
+
+    got = http.get(API + "/registered-models/get", params={"name": name}).json()
+    found = http.get(API + "/registered-models/search",
+                     params={"filter": f"name = '{name}'"}).json()["registered_models"]
+    assert found == [got["registered_model"]]
+    model = got["registered_model"]
+    assert [t["key"] for t in model["tags"]] == ["alpha", "zeta"]
+    assert model["aliases"] == [{"alias": "best", "version": "4"},
+                                {"alias": "champion", "version": "4"},
+                                {"alias": "zz", "version": "2"}]
+    latest = model["latest_versions"]
+    assert [(v["version"], v["current_stage"]) for v in latest] == [
+        ("1", "Production"), ("2", "Staging"), ("3", "Archived"), ("4", "None")]
+    assert latest[3]["aliases"] == ["best", "champion"]
+    assert latest[3]["tags"] == [{"key": "a", "value": "x"}, {"key": "z", "value": "3"}]
+
+    staged = http.post(API + "/registered-models/get-latest-versions",
+                       json={"name": name, "stages": ["None", "Production"]}).json()
+    assert [v["version"] for v in staged["model_versions"]] == ["1", "4"]
+    assert staged["model_versions"][1] == latest[3]
+
+
+def test_name_prefixes_match_exactly_what_like_matches(http: httpx.Client,
+                                                       unique_name: str) -> None:
+    """`name LIKE 'prefix%'` is also answered from a byte-order range on PostgreSQL: the range
+    must end right after the prefix, whatever its last character, and leave other patterns be."""
+    p = unique_name
+    names = [f"{p}-ab", f"{p}-ab1", f"{p}-ab~", f"{p}-ac", f"{p}-a_b", f"{p}-é1", f"{p}-ê"]
+    for name in names:
+        response = http.post(API + "/registered-models/create", json={"name": name})
+        assert response.status_code == 200, response.text
+    assert model_names(http, f"name LIKE '{p}-ab%'") == [f"{p}-ab", f"{p}-ab1", f"{p}-ab~"]
+    assert model_names(http, f"name LIKE '{p}-a%'", max_results=2) == [f"{p}-a_b", f"{p}-ab"]
+    assert model_names(http, f"name LIKE '{p}-é%'") == [f"{p}-é1"]
+    assert model_names(http, f"name LIKE '{p}-a_%'") == [f"{p}-a_b", f"{p}-ab", f"{p}-ab1",
+                                                          f"{p}-ab~", f"{p}-ac"]
+    assert model_names(http, f"name LIKE '{p}-ab'") == [f"{p}-ab"]

@@ -6,6 +6,7 @@ mapping as the MLflow surface).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitab
             body = await json_body(request) if request.method != "GET" else {}
             params = Params({**request.query_params, **body})
             result = handler(request, actor, params)
+            if inspect.isawaitable(result):  # a handler that waits off the event loop
+                result = await result
         except ModelyardError as error:
             return domain_error_response(error)
         except BodyError as error:

@@ -27,6 +27,11 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
 
 
 def domain_error_response(error: errors.ModelyardError) -> JSONResponse:
+    if isinstance(error, errors.TooManyAttempts):
+        # 429 is retried by the mlflow client, which honours Retry-After: it waits the lock out.
+        response = error_response("REQUEST_LIMIT_EXCEEDED", error.message, 429)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     for kind, code, status in _MAPPING:
         if isinstance(error, kind):
             return error_response(code, error.message, status)

@@ -62,9 +62,11 @@ def delete_registered_model(s: RegistryService, a: Actor, p: Params) -> None:
 
 
 def search_registered_models(s: RegistryService, a: Actor, p: Params) -> dict[str, Any]:
-    page = s.search_registered_models(a, p.optional_str("filter"), p.optional_int("max_results"),
-                                      p.str_list("order_by"), p.optional_str("page_token"))
-    body: dict[str, Any] = {"registered_models": [render.registered_model(m) for m in page.items]}
+    page = s.search_registered_model_hits(a, p.optional_str("filter"),
+                                          p.optional_int("max_results"), p.str_list("order_by"),
+                                          p.optional_str("page_token"))
+    body: dict[str, Any] = {"registered_models": [render.registered_model_hit(h)
+                                                  for h in page.items]}
     if page.next_page_token:
         body["next_page_token"] = page.next_page_token
     return body

@@ -35,6 +35,10 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
 
 
 def domain_error_response(error: errors.ModelyardError) -> JSONResponse:
+    if isinstance(error, errors.TooManyAttempts):
+        response = error_response("RESOURCE_EXHAUSTED", error.message, 429)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     for kind, code, status in _MAPPING:
         if isinstance(error, kind):
             return error_response(code, error.message, status)
