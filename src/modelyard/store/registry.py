@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -205,15 +205,12 @@ def _ids_param(dialect: str, ids: Sequence[int]) -> Any:
     return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
 
 
-def _latest_statement(dialect: str, n_stages: int) -> Any:
-    """The highest version in each stage of each model in `ids` (and in stages s0, s1… when
-    n_stages >= 0). No join to the models: callers know the names, and a join let PostgreSQL
-    pick a hash join over every model."""
-    newest = select(mv.c.model_id, mv.c.stage, func.max(mv.c.version).label("version")).where(
-        _model_ids_filter(dialect))
-    if n_stages >= 0:
-        newest = newest.where(mv.c.stage.in_([bindparam(f"s{j}") for j in range(n_stages)]))
-    newest_sq = newest.group_by(mv.c.model_id, mv.c.stage).subquery()
+def _latest_statement(dialect: str) -> Any:
+    """The highest version in each stage of each model in `ids`. No join to the models:
+    callers know the names, and a join let PostgreSQL pick a hash join over every model."""
+    newest_sq = (select(mv.c.model_id, mv.c.stage, func.max(mv.c.version).label("version"))
+                 .where(_model_ids_filter(dialect))
+                 .group_by(mv.c.model_id, mv.c.stage).subquery())
     columns = [mv.c.model_id if column is rm.c.name else column for column in _VERSION_COLUMNS]
     return (select(*columns, *version_aggregates(dialect))
             .select_from(newest_sq.join(mv, and_(mv.c.model_id == newest_sq.c.model_id,
@@ -291,7 +288,7 @@ class RegistryRepository:
             {"registry": self.registry, "name": name})
         if not rows:
             raise _model_not_found(name)
-        return self._models_with_details(rows)[0]
+        return model_from_hit(self._with_latest_rows(rows)[0])
 
     def search_models(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
@@ -322,25 +319,23 @@ class RegistryRepository:
                     .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
                     .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
 
-        rows = fetch_all(self.conn, shape, build, params)
+        return self._with_latest_rows(fetch_all(self.conn, shape, build, params))
+
+    def _with_latest_rows(self, rows: list[tuple[Any, ...]]) -> list[ModelHit]:
+        """Model rows (`_model_select`) paired with the rows of their highest version in each
+        stage, fetched in one more query for all of them."""
         latest: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         if rows:
-            for version_row in self._latest_rows([row[0] for row in rows]):
+            dialect = self.conn.dialect.name
+            params = {"ids": _ids_param(dialect, [row[0] for row in rows])}
+            for version_row in fetch_all(self.conn, "latest_versions",
+                                         lambda: _latest_statement(dialect), params):
                 latest[version_row[1]].append(version_row)
         return [(row, latest.get(row[0], [])) for row in rows]
 
     def _version_select(self) -> Any:
         """Version columns with the version's tags and aliases aggregated as JSON."""
         return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
-
-    def _models_with_details(self, rows: Sequence[Sequence[Any]]) -> list[RegisteredModel]:
-        """Entities for rows of `_model_select`; latest versions come in one more query."""
-        latest: dict[int, list[ModelVersion]] = defaultdict(list)
-        if rows:
-            names = {row[0]: row[1] for row in rows}
-            for model_id, version in self.latest_versions(list(names), None, names):
-                latest[model_id].append(version)
-        return [_model_from_tuple(row, latest.get(row[0], ())) for row in rows]
 
     def set_model_tag(self, model_id: int, key: str, value: str) -> None:
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value},
@@ -411,32 +406,6 @@ class RegistryRepository:
     def delete_version(self, version_id: int, model_id: int, version: int) -> None:
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.version == version))
         self.conn.execute(delete(mv).where(mv.c.id == version_id))
-
-    def latest_versions(
-        self, model_ids: list[int], stages: Iterable[Stage] | None,
-        names: Mapping[int, str] | None = None,
-    ) -> list[tuple[int, ModelVersion]]:
-        """The highest version in each stage, for each model (stages=None: every stage), ordered
-        by model id and version. `names`: the models' names by id, when the caller has them."""
-        if not model_ids:
-            return []
-        wanted = None if stages is None else sorted({s.value for s in stages})
-        rows = self._latest_rows(model_ids, wanted)
-        if names is None:
-            names = dict(self.conn.execute(
-                select(rm.c.id, rm.c.name).where(rm.c.id.in_(model_ids))).all())
-        return [(row[1], _version_from_tuple(row, names[row[1]])) for row in rows]
-
-    def _latest_rows(self, model_ids: Sequence[int],
-                     stages: list[str] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of `_latest_statement` for the models (in `stages` only, when given)."""
-        dialect = self.conn.dialect.name
-        params: dict[str, Any] = {"ids": _ids_param(dialect, model_ids)}
-        if stages is not None:
-            params.update((f"s{j}", stage) for j, stage in enumerate(stages))
-        n_stages = -1 if stages is None else len(stages)
-        return fetch_all(self.conn, ("latest_versions", n_stages),
-                         lambda: _latest_statement(dialect, n_stages), params)
 
     def search_versions(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
