@@ -52,6 +52,15 @@ class PgConfig:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def cancel_queries(self, dbname: str) -> None:
+        """Cancel the statements running in `dbname` (a server stuck in a slow search)."""
+        with self.connect() as conn:
+            conn.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+
     def server_version(self) -> str:
         with self.connect() as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -213,9 +222,10 @@ def seed_mlflow(db_url: str, n_models: int, n_versions: int) -> SeedReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# seed_modelyard: matches src/modelyard/store/tables.py as of migrations 0001_registry_core and
-# 0003_performance (indexes only; the 0002_* revisions add columns that stay NULL for workspace
-# models). Adjust the column lists here when the schema changes.
+# seed_modelyard: matches src/modelyard/store/tables.py as of migrations 0001_registry_core,
+# 0003_performance (indexes only) and 0005_tag_search (the tags' value_head and model_name; the
+# 0002_* revisions add columns that stay NULL for workspace models). Adjust the column lists
+# here when the schema changes.
 # ---------------------------------------------------------------------------------------------
 def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:
     """Write the data set into Modelyard's tables (schema created by `modelyard serve`).
@@ -250,13 +260,15 @@ def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:
         )  # fmt: skip
         db.insert(
             "registered_model_tags",
-            ("model_id", "key", "value"),
-            ((i + 1, TEAM_KEY, dataset.team(i)) for i in range(n_models)),
+            # value_head: the value's first 64 characters; model_name: the model's name.
+            ("model_id", "key", "value", "value_head", "model_name"),
+            ((i + 1, TEAM_KEY, dataset.team(i), dataset.team(i)[:64], dataset.name(i))
+             for i in range(n_models)),
         )
         db.insert(
             "model_version_tags",
-            ("version_id", "key", "value"),
-            (((i + 1) * n_versions, *VERSION_TAG) for i in range(n_models)),
+            ("version_id", "key", "value", "value_head"),
+            (((i + 1) * n_versions, *VERSION_TAG, VERSION_TAG[1][:64]) for i in range(n_models)),
         )
         db.insert(
             "registered_model_aliases",

@@ -29,6 +29,7 @@ class ScenarioResult:
     machine_busy_cores: float
     reconnects: int = 0
     problems: list[str] = field(default_factory=list)
+    note: str = ""  # how the figures were obtained when not by the load run (bench/pilot.py)
 
 
 @dataclass
@@ -181,6 +182,10 @@ def engine_section(engine: str, servers: Sequence[ServerResult], names: Sequence
         "",
         server_table(servers),
     ]
+    notes = [f"{s.label} {r.name}: {r.note}" for s in servers for r in s.scenarios.values()
+             if r.note]
+    if notes:
+        parts += ["", "**Notes:**", "", *(f"- {n}" for n in notes)]
     problems = [p for s in servers for p in s.problems]
     if problems:
         parts += ["", "**Problems:**", "", *(f"- {p}" for p in problems)]

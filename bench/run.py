@@ -27,6 +27,7 @@ from types import FrameType
 
 from sqlalchemy.engine import make_url
 
+import pilot
 from databases import Databases, PgConfig, SeedReport, seed_mlflow, seed_modelyard
 from loadgen import BARRIER_TIMEOUT_S, ClientPool, Job, JobOutcome, Meter, Probe, percentile
 from procfs import (
@@ -198,6 +199,7 @@ def run_scenarios(
     result: ServerResult,
     tag: str,
     db_backends: Callable[[], list[int]] | None,
+    cancel_queries: Callable[[], None] | None = None,
 ) -> None:
     req = Requests(HOST, server.port)
     size = opts.size
@@ -221,6 +223,14 @@ def run_scenarios(
                 scenario, req, dataset, opts.concurrency, size.requests,
                 size.warmup_per_client, RANDOM_SEED,
             )  # fmt: skip
+            meter = ServerMeter(server.pid, db_backends)
+            flight = pilot.fly(HOST, server.port, warmups[0][0], meter)
+            if flight.slow:
+                if not flight.answered and cancel_queries is not None:
+                    cancel_queries()
+                result.scenarios[name] = summarize_pilot(name, flight)
+                log_scenario(tag, result.scenarios[name])
+                continue
             if opts.wrk:
                 meter = ServerMeter(server.pid, db_backends)
                 warmup, wrk_outcome = run_read_with_wrk(
@@ -239,6 +249,29 @@ def run_scenarios(
         log_scenario(tag, result.scenarios[name])
 
 
+def summarize_pilot(name: str, flight: pilot.PilotOutcome) -> ScenarioResult:
+    """A scenario measured by its pilot request alone (see bench/pilot.py)."""
+    reading: Reading = flight.reading
+    ms = flight.seconds * 1000
+    return ScenarioResult(
+        name=name,
+        requests=1,
+        errors=0 if flight.answered and flight.problem is None else 1,
+        wall_s=flight.seconds,
+        ops_per_s=1 / flight.seconds,
+        p50_ms=ms,
+        p99_ms=ms,
+        server_cpu_ms=reading.server_cpu_s * 1000,
+        server_cores=reading.server_cpu_s / flight.seconds,
+        db_cpu_ms=reading.db_cpu_s * 1000,
+        client_cpu_ms=math.nan,
+        client_cores=math.nan,
+        machine_busy_cores=reading.machine_busy_cores,
+        problems=[flight.problem] if flight.problem else [],
+        note=pilot.note(flight),
+    )
+
+
 def log_scenario(tag: str, r: ScenarioResult) -> None:
     db = "" if math.isnan(r.db_cpu_ms) else f", PostgreSQL CPU {r.db_cpu_ms:.2f} ms/req"
     log(
@@ -250,6 +283,8 @@ def log_scenario(tag: str, r: ScenarioResult) -> None:
     )
     for problem in r.problems[:3]:
         log(f"{tag}   problem: {problem}")
+    if r.note:
+        log(f"{tag}   note: {r.note}")
 
 
 def bench_server(
@@ -280,12 +315,13 @@ def bench_server(
             f"(pid {server.pid}, port {server.port})"
         )
         try:
-            db_backends = None
+            db_backends = cancel_queries = None
             if engine == "postgres":
                 dbname = str(make_url(db_url).database)
                 db_backends = lambda: opts.pg.backend_pids(dbname)  # noqa: E731
+                cancel_queries = lambda: opts.pg.cancel_queries(dbname)  # noqa: E731
             with RssSampler(server.pid) as rss:
-                run_scenarios(server, opts, pool, result, tag, db_backends)
+                run_scenarios(server, opts, pool, result, tag, db_backends, cancel_queries)
             result.rss_peak_total_mib = rss.peak_total_kib / 1024
             result.rss_peak_single_mib = rss.peak_single_kib / 1024
             result.processes = rss.max_processes

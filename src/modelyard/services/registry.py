@@ -87,7 +87,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             now = now_ms()
             model_id = repo.insert_model(name, description, actor.name, now)
-            repo.insert_model_tags(model_id, clean_tags)
+            repo.insert_model_tags(model_id, name, clean_tags)
             uow.record("registered_model.create", "registered_model", name,
                        after={"description": description, "tags": clean_tags})
         return RegisteredModel(name=name, creation_timestamp=now, last_updated_timestamp=now,
@@ -168,7 +168,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_tag")
             model_id = repo.model_id(name, for_update=True)
-            repo.set_model_tag(model_id, key, value)
+            repo.set_model_tag(model_id, name, key, value)
             repo.update_model(model_id, now_ms())
             uow.record("registered_model.set_tag", "registered_model", name,
                        after={"key": key, "value": value})

@@ -135,7 +135,7 @@ class UcModelService:
                 name=full_name, uc_id=model_uuid, schema_id=schema.id, description=comment,
                 storage_location=f"{parent}/models/{model_uuid}", owner=owner,
                 user_id=actor.name, updated_by=actor.name, created_at=now, updated_at=now)
-            self._core(uow).insert_model_tags(model_id, clean_tags)
+            self._core(uow).insert_model_tags(model_id, full_name, clean_tags)
             uow.record("registered_model.create", "registered_model", full_name,
                        after={"comment": comment, "tags": clean_tags, "owner": owner})
             return repo.models([repo.model_row(full_name)])[0]
@@ -241,7 +241,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
             row = repo.model_row(full_name, for_update=True)
-            self._core(uow).set_model_tag(row.id, key, value)
+            self._core(uow).set_model_tag(row.id, row.name, key, value)
             uow.record("registered_model.set_tag", "registered_model", full_name,
                        after={"key": key, "value": value})
 

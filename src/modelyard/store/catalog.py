@@ -36,6 +36,7 @@ from modelyard.domain.catalog import (
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
 from modelyard.store import uc_visibility
+from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.tables import (
     model_version_files,
     model_version_tags,
@@ -193,8 +194,9 @@ class CatalogRepository:
         for model_id, name in self.conn.execute(
                 select(rm.c.id, rm.c.name).where(rm.c.schema_id.in_(schema_ids))).all():
             rest = name.split(".")[depth:]
-            self.conn.execute(update(rm).where(rm.c.id == model_id)
-                              .values(name=".".join([new_prefix, *rest])))
+            new_name = ".".join([new_prefix, *rest])
+            self.conn.execute(update(rm).where(rm.c.id == model_id).values(name=new_name))
+            rename_tag_owner(self.conn, model_id, new_name)
 
     # ---- tags on catalogs and schemas ------------------------------------------------------
 
@@ -270,6 +272,7 @@ class CatalogRepository:
             with self.conn.begin_nested():
                 self.conn.execute(update(rm).where(rm.c.id == model_id)
                                   .values(name=new_full_name, **values))
+                rename_tag_owner(self.conn, model_id, new_full_name)
         except IntegrityError:
             raise AlreadyExists(f"Registered model already exists: {new_full_name}") from None
 

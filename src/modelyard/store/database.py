@@ -17,7 +17,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
+
+from modelyard.domain.errors import InvalidArgument
 
 _WRITE = "modelyard_write"
 
@@ -72,6 +75,25 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.autocommit = autocommit
 
 
+# PostgreSQL's refusals of a value too big to store: a string over its column's length
+# (22001) or an index entry over 2,704 bytes (54000, e.g. a name of multi-byte characters).
+_SIZE_LIMIT_STATES = frozenset({"22001", "54000"})
+
+
+@contextmanager
+def _size_limits_refused() -> Iterator[None]:
+    """Report a value PostgreSQL cannot store as the caller's bad input (400), not a 500. The
+    validators keep lengths within the columns; this catches what bytes, not characters, limit."""
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) in _SIZE_LIMIT_STATES:
+            raise InvalidArgument(
+                "A name, key or value is too long to store (the database's limit is in bytes: "
+                "shorten it or use fewer multi-byte characters).") from None
+        raise
+
+
 class Database:
     """One engine and the unit-of-work contexts every repository runs in."""
 
@@ -104,8 +126,8 @@ class Database:
         # processes still wait in the busy handler. Reentrant: a nested write on the same
         # thread behaves as before (it waits for SQLite's lock).
         lock = self._write_lock if self.is_sqlite else nullcontext()
-        with lock, self.engine.connect().execution_options(**{_WRITE: True}) as conn, \
-                conn.begin():
+        with _size_limits_refused(), lock, \
+                self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
 
     @contextmanager

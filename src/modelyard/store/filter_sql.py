@@ -1,8 +1,8 @@
 """Translate parsed filter clauses (domain.filters) into SQL expressions.
 
 Every clause becomes an indexed predicate: attribute comparisons on columns, tag comparisons as
-sub-queries on the (key, value, owner) index (or EXISTS keyed by (owner id, tag key) when a
-missing tag matches too). Nothing is evaluated in Python.
+sub-queries on the (key, value_head, …, owner) index (or EXISTS keyed by (owner id, tag key) when
+a missing tag matches too). Nothing is evaluated in Python.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy.sql.expression import ColumnElement as _Element
 from sqlalchemy.types import Boolean
 
 from modelyard.domain.filters import Clause, Op, missing_tag_matches
+from modelyard.store.tables import TAG_VALUE_HEAD, tag_value_head
 
 
 def like_prefix(pattern: object) -> str | None:
@@ -100,13 +101,54 @@ def _is_prefix_match(clause: Clause) -> bool:
             and like_prefix(clause.value) is not None)
 
 
+def _tag_equal_value(clause: Clause) -> str | None:
+    """The value of a `tags.k = 'v'` clause that only a tag can satisfy, which the index head
+    can find; else None."""
+    if (clause.kind != "tag" or clause.op is not Op.EQ or not isinstance(clause.value, str)
+            or missing_tag_matches(clause)):
+        return None
+    return clause.value
+
+
+def _head_decides(value: str | None) -> bool:
+    """Whether an equal head means an equal value: a value shorter than the head is whole in
+    it."""
+    return value is not None and len(value) < TAG_VALUE_HEAD
+
+
+def ordering_tag_clause(clauses: list[Clause]) -> int | None:
+    """The first `tags.k = 'v'` clause: an index lists its owners in name order (revision 0005),
+    so a search ordered by name can read them in that order and stop at the page's end."""
+    for i, clause in enumerate(clauses):
+        if _tag_equal_value(clause) is not None:
+            return i
+    return None
+
+
 def filter_shape(clauses: list[Clause]) -> tuple[Any, ...]:
     """What the SQL of `clauses_to_sql(..., params=…)` depends on: equal shapes give equal SQL
     text, so a compiled statement can be reused with other values."""
     return tuple((c.kind, c.key if c.kind == "attribute" else None, c.op,
                   len(c.value) if isinstance(c.value, tuple) else -1, missing_tag_matches(c),
-                  _is_prefix_match(c))
+                  _is_prefix_match(c), _head_decides(_tag_equal_value(c)))
                  for c in clauses)
+
+
+def _tag_value_matches(tags: Any, clause: Clause, i: int, value: Any,
+                       params: dict[str, Any] | None) -> ColumnElement[bool]:
+    """`tags.value` satisfies clause `i`; for `=`, through the indexed `value_head` (bound as
+    `h<i>` with `params`), comparing the whole value too unless the head holds all of it.
+    `value` is the clause's value as SQL."""
+    equal = _tag_equal_value(clause)
+    if equal is None:
+        return _compare(tags.c.value, clause.op, value)
+    head: Any = literal(tag_value_head(equal))
+    if params is not None:
+        params[f"h{i}"] = tag_value_head(equal)
+        head = bindparam(f"h{i}")
+    if _head_decides(equal):
+        return tags.c.value_head == head
+    return and_(tags.c.value_head == head, tags.c.value == value)
 
 
 def clauses_to_sql(
@@ -116,11 +158,14 @@ def clauses_to_sql(
     tag_owner: str,
     owner_id: ColumnElement,
     params: dict[str, Any] | None = None,
+    driving: tuple[int, Any] | None = None,
 ) -> list[ColumnElement[bool]]:
     """SQL conditions for `clauses`; `tags.c[tag_owner]` references `owner_id`.
 
     With `params`, every value and tag key becomes a named bind parameter (`f0`, `f0_1`, `k0`…)
     whose value is put in `params`: the SQL then depends only on `filter_shape(clauses)`.
+    With `driving` = (i, alias of `tags` joined to the owners), clause `i` (see
+    `ordering_tag_clause`) is a condition on that alias's row instead of a sub-query.
     """
     conditions: list[ColumnElement[bool]] = []
     for i, clause in enumerate(clauses):
@@ -149,8 +194,13 @@ def clauses_to_sql(
                     low, high = bindparam(f"f{i}_low"), bindparam(f"f{i}_high")
                 conditions.append(_PrefixRange(column, low, high))
             continue
+        if driving is not None and driving[0] == i:
+            joined = driving[1]
+            conditions.append(and_(joined.c.key == key,
+                                   _tag_value_matches(joined, clause, i, value, params)))
+            continue
         owner = tags.c[tag_owner] == owner_id
-        value_matches = _compare(tags.c.value, clause.op, value)
+        value_matches = _tag_value_matches(tags, clause, i, value, params)
         if missing_tag_matches(clause):
             match = exists(select(1).select_from(tags).where(
                 and_(owner, tags.c.key == key, value_matches)))

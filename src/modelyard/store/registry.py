@@ -39,7 +39,8 @@ from modelyard.domain.errors import (
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
 from modelyard.store.compiled import fetch_all
-from modelyard.store.filter_sql import clauses_to_sql, filter_shape
+from modelyard.store.filter_sql import clauses_to_sql, filter_shape, ordering_tag_clause
+from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.point_reads import (
     STAGES,
     decode_json,
@@ -52,6 +53,7 @@ from modelyard.store.tables import (
     registered_model_aliases,
     registered_model_tags,
     registered_models,
+    tag_value_head,
     workspace_permissions,
 )
 
@@ -269,6 +271,7 @@ class RegistryRepository:
             with self.conn.begin_nested():
                 self.conn.execute(update(rm).where(rm.c.id == model_id)
                                   .values(name=new_name, updated_at=now))
+                rename_tag_owner(self.conn, model_id, new_name)
         except IntegrityError:
             raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from None
 
@@ -305,8 +308,17 @@ class RegistryRepository:
         the MLflow API renders them without building entities first."""
         dialect = self.conn.dialect.name
         params: dict[str, Any] = {"registry": self.registry, "offset": offset, "limit": limit}
+        # Ordered by name with a `tags.k = 'v'` clause: walk that tag's index, which lists the
+        # owners in name order, and stop at the end of the page (see revision 0005).
+        driver = ordering_tag_clause(clauses) if order and order[0][0] == "name" else None
+        source: Any = rm
+        order_columns = _MODEL_ORDER_COLUMNS
+        if driver is not None:
+            driving = rmt.alias("driving_tag")
+            source = driving.join(rm, rm.c.id == driving.c.model_id)
+            order_columns = {**_MODEL_ORDER_COLUMNS, "name": driving.c.model_name}
         conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id,
-                                    params)
+                                    params, driving=None if driver is None else (driver, driving))
         conditions += _visible_to(readers, params)
         if text:
             conditions.append(_matches_text(text, params))
@@ -314,9 +326,9 @@ class RegistryRepository:
                  -1 if readers is None else len(readers), bool(text), offset == 0)
 
         def build() -> Any:
-            return (_model_select(dialect).where(rm.c.registry == bindparam("registry"),
-                                                 *conditions)
-                    .order_by(*self._order(order, _MODEL_ORDER_COLUMNS))
+            return (_model_select(dialect).select_from(source)
+                    .where(rm.c.registry == bindparam("registry"), *conditions)
+                    .order_by(*self._order(order, order_columns))
                     .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
 
         return self._with_latest_rows(fetch_all(self.conn, shape, build, params))
@@ -337,9 +349,11 @@ class RegistryRepository:
         """Version columns with the version's tags and aliases aggregated as JSON."""
         return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
 
-    def set_model_tag(self, model_id: int, key: str, value: str) -> None:
-        self._upsert(rmt, {"model_id": model_id, "key": key, "value": value},
-                     ["model_id", "key"], {"value": value})
+    def set_model_tag(self, model_id: int, model_name: str, key: str, value: str) -> None:
+        head = tag_value_head(value)
+        self._upsert(rmt, {"model_id": model_id, "key": key, "value": value, "value_head": head,
+                           "model_name": model_name},
+                     ["model_id", "key"], {"value": value, "value_head": head})
 
     def delete_model_tag(self, model_id: int, key: str) -> None:
         self.conn.execute(delete(rmt).where(rmt.c.model_id == model_id, rmt.c.key == key))
@@ -443,20 +457,25 @@ class RegistryRepository:
         return versions
 
     def set_version_tag(self, version_id: int, key: str, value: str) -> None:
-        self._upsert(mvt, {"version_id": version_id, "key": key, "value": value},
-                     ["version_id", "key"], {"value": value})
+        head = tag_value_head(value)
+        self._upsert(mvt, {"version_id": version_id, "key": key, "value": value,
+                           "value_head": head},
+                     ["version_id", "key"], {"value": value, "value_head": head})
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
         self.conn.execute(delete(mvt).where(mvt.c.version_id == version_id, mvt.c.key == key))
 
     def insert_version_tags(self, version_id: int, tags: dict[str, str]) -> None:
         if tags:
-            self.conn.execute(insert(mvt), [{"version_id": version_id, "key": k, "value": v}
+            self.conn.execute(insert(mvt), [{"version_id": version_id, "key": k, "value": v,
+                                             "value_head": tag_value_head(v)}
                                             for k, v in tags.items()])
 
-    def insert_model_tags(self, model_id: int, tags: dict[str, str]) -> None:
+    def insert_model_tags(self, model_id: int, model_name: str, tags: dict[str, str]) -> None:
         if tags:
-            self.conn.execute(insert(rmt), [{"model_id": model_id, "key": k, "value": v}
+            self.conn.execute(insert(rmt), [{"model_id": model_id, "key": k, "value": v,
+                                             "value_head": tag_value_head(v),
+                                             "model_name": model_name}
                                             for k, v in tags.items()])
 
     # ---- aliases --------------------------------------------------------------------------

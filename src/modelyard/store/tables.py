@@ -22,6 +22,15 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: How many leading characters of a tag value its index holds (revision 0005).
+TAG_VALUE_HEAD = 64
+
+
+def tag_value_head(value: str) -> str:
+    """The indexed part of a tag value: a whole value can exceed PostgreSQL's 2,704-byte limit
+    on an index entry."""
+    return value[:TAG_VALUE_HEAD]
+
 #: `registry` tells the workspace registry (flat names) from Unity Catalog (three-level names):
 #: the two namespaces never collide, and both share versions, tags and aliases.
 registered_models = Table(
@@ -29,7 +38,8 @@ registered_models = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("registry", String(16), nullable=False),
-    Column("name", String(512), nullable=False),
+    # 1,024 (revision 0005): a UC full name is three names of up to 255 characters.
+    Column("name", String(1024), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("user_id", String(256), nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
@@ -88,8 +98,13 @@ registered_model_tags = Table(
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False, default=""),
-    # Revision 0003_performance: tag filters look up (key, value) first.
-    Index("ix_registered_model_tags_key_value", "key", "value", "model_id"),
+    # Revision 0005: the indexed part of `value` (`tag_value_head`); a whole value may be too
+    # long for a PostgreSQL index entry.
+    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default=""),
+    # The model's name, kept equal to registered_models.name by the store (insert, renames):
+    # `tags.k = 'v'` ordered by name then reads its page in index order.
+    Column("model_name", String(1024), nullable=False, default=""),
+    Index("ix_registered_model_tags_search", "key", "value_head", "model_name", "model_id"),
 )
 
 model_version_tags = Table(
@@ -99,7 +114,8 @@ model_version_tags = Table(
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False, default=""),
-    Index("ix_model_version_tags_key_value", "key", "value", "version_id"),
+    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default=""),
+    Index("ix_model_version_tags_search", "key", "value_head", "version_id"),
 )
 
 registered_model_aliases = Table(
@@ -319,7 +335,7 @@ registry_webhooks = Table(
     "registry_webhooks",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("model_name", String(512), nullable=True),
+    Column("model_name", String(1024), nullable=True),
     Column("events", Text, nullable=False),  # JSON array of event names
     Column("status", String(16), nullable=False),
     Column("description", Text, nullable=False, default=""),

@@ -212,3 +212,65 @@ def test_name_prefixes_match_exactly_what_like_matches(http: httpx.Client,
     assert model_names(http, f"name LIKE '{p}-a_%'") == [f"{p}-a_b", f"{p}-ab", f"{p}-ab1",
                                                           f"{p}-ab~", f"{p}-ac"]
     assert model_names(http, f"name LIKE '{p}-ab'") == [f"{p}-ab"]
+
+
+def test_long_tag_values_are_stored_and_found_exactly(http: httpx.Client,
+                                                      unique_name: str) -> None:
+    """Tag values up to the 100,000-character limit fit on both engines (PostgreSQL refuses an
+    index entry over 2,704 bytes), and `=` / `IN` match the whole value, not the indexed head."""
+    p = unique_name
+    long_value = "".join(f"{i:05d}" for i in range(4_000))  # 20,000 characters
+    twin = long_value[:-1] + "x"  # the same first 64 characters (and more)
+    for name, value in ((f"{p}-a", long_value), (f"{p}-b", twin)):
+        created = http.post(API + "/registered-models/create", json={"name": name})
+        assert created.status_code == 200, created.text
+        tagged = http.post(API + "/registered-models/set-tag",
+                           json={"name": name, "key": "blob", "value": value})
+        assert tagged.status_code == 200, tagged.text
+        version = http.post(API + "/model-versions/create", json={
+            "name": name, "source": "s3://b/m", "tags": [{"key": "blob", "value": value}]})
+        assert version.status_code == 200, version.text
+    got = http.get(API + "/registered-models/get", params={"name": f"{p}-a"}).json()
+    assert {"key": "blob", "value": long_value} in got["registered_model"]["tags"]
+    assert model_names(http, f"tags.blob = '{long_value}'") == [f"{p}-a"]
+    assert model_names(http, f"tags.blob = '{twin}'") == [f"{p}-b"]
+    assert model_names(http, f"tags.blob = '{long_value[:64]}'") == []
+    assert model_names(http, f"tags.blob LIKE '{long_value[:70]}%'") == [f"{p}-a", f"{p}-b"]
+    assert version_keys(http, f"tags.blob = '{twin}'") == [f"{p}-b/1"]
+    assert version_keys(http, f"tags.blob = '{long_value[:63]}'") == []
+
+
+def test_tag_search_pages_in_name_order_across_renames(http: httpx.Client,
+                                                       unique_name: str) -> None:
+    """`tags.k = 'v'` ordered by name (ascending or descending) pages through every match once
+    in name order, and a renamed model moves to its new name's place."""
+    p = unique_name
+    names = [f"{p}-{i:02d}" for i in range(12)]
+    for i, name in enumerate(names):
+        http.post(API + "/registered-models/create", json={
+            "name": name, "tags": [{"key": "group", "value": p if i % 2 == 0 else "other"}]})
+    renamed = http.post(API + "/registered-models/rename",
+                        json={"name": names[2], "new_name": f"{p}-99-renamed"})
+    assert renamed.status_code == 200, renamed.text
+    expected = sorted([n for n in names[0::2] if n != names[2]] + [f"{p}-99-renamed"])
+
+    def all_pages(order_by: str) -> list[str]:
+        seen: list[str] = []
+        token = None
+        while True:
+            params = {"filter": f"tags.group = '{p}'", "max_results": 2, "order_by": order_by}
+            if token:
+                params["page_token"] = token
+            body = http.get(API + "/registered-models/search", params=params).json()
+            seen += [m["name"] for m in body.get("registered_models", [])]
+            token = body.get("next_page_token")
+            if not token:
+                return seen
+
+    assert all_pages("name ASC") == expected
+    assert all_pages("name DESC") == expected[::-1]
+    # The tag travels with the model through set-tag on the new name, and the old name is gone.
+    http.post(API + "/registered-models/set-tag",
+              json={"name": f"{p}-99-renamed", "key": "group", "value": "moved"})
+    assert model_names(http, f"tags.group = 'moved' AND name LIKE '{p}%'") == [f"{p}-99-renamed"]
+    assert f"{p}-99-renamed" not in all_pages("name ASC")

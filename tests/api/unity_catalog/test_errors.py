@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+
 import httpx
 import pytest
 
@@ -88,3 +91,47 @@ def test_bad_requests(uc: httpx.Client, schema: str) -> None:
         "version": created["version"], "operation": "READ_WRITE_MODEL_VERSION"}),
         400, "INVALID_ARGUMENT")  # READY: its files can no longer change
     _assert_error(uc.delete(f"/catalogs/{catalog_name}"), 400, "FAILED_PRECONDITION")
+
+
+def _cjk_extension_b(n: int) -> str:
+    """`n` random letters of 4 UTF-8 bytes each (CJK Unified Ideographs Extension B)."""
+    rng = random.Random(n)
+    return "".join(chr(rng.randrange(0x20000, 0x2A6D0)) for _ in range(n))
+
+
+def test_longest_names_and_tag_values_fit(uc: httpx.Client, engine: str) -> None:
+    """Three names of 255 characters make a 767-character full name, and a model tag of 20,000
+    characters: both engines store them. Where PostgreSQL's limits are in bytes (an index entry
+    of multi-byte characters), the answer is a 400 in the UC envelope, never a 500."""
+    catalog = "c" * 245 + uuid.uuid4().hex[:10]
+    wide_catalog, wide_schema = _cjk_extension_b(245) + uuid.uuid4().hex[:10], _cjk_extension_b(255)
+    assert uc.post("/catalogs", json={"name": catalog}).status_code == 200
+    try:
+        assert uc.post("/schemas", json={"catalog_name": catalog, "name": "s" * 255}
+                       ).status_code == 200
+        created = uc.post("/models", json={"catalog_name": catalog, "schema_name": "s" * 255,
+                                           "name": "m" * 255})
+        assert created.status_code == 200, created.text
+        full_name = created.json()["full_name"]
+        assert len(full_name) == 767
+        tagged = uc.post("/entity-tag-assignments", json={
+            "entity_type": "registered_models", "entity_name": full_name,
+            "tag_key": "blob", "tag_value": "v" * 20_000})
+        assert tagged.status_code == 200, tagged.text
+        tags = uc.get(f"/entity-tag-assignments/registered_models/{full_name}/tags").json()
+        assert [t["tag_value"] for t in tags["tag_assignments"]] == ["v" * 20_000]
+        assert uc.get(f"/models/{full_name}").json()["name"] == "m" * 255
+        # 767 characters of 4 bytes each, not compressible: over PostgreSQL's 2,704-byte index
+        # entry.
+        uc.post("/catalogs", json={"name": wide_catalog})
+        uc.post("/schemas", json={"catalog_name": wide_catalog, "name": wide_schema})
+        wide = uc.post("/models", json={"catalog_name": wide_catalog, "schema_name": wide_schema,
+                                        "name": _cjk_extension_b(255)})
+        if engine == "postgres":
+            _assert_error(wide, 400, "INVALID_ARGUMENT")
+            assert "too long" in wide.json()["message"]
+        else:
+            assert wide.status_code == 200, wide.text
+    finally:
+        uc.delete(f"/catalogs/{catalog}", params={"force": "true"})
+        uc.delete(f"/catalogs/{wide_catalog}", params={"force": "true"})
