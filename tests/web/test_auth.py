@@ -248,3 +248,32 @@ def test_requester_cancels_and_manager_rejects(browser: Browser, web_auth_server
         # No open request is left to act on.
         expect(page.get_by_role("button", name="Approve")).to_have_count(0)
         shot(page, "rejected")
+
+
+def test_unity_catalog_search_finds_visible_models_behind_hidden_ones(
+        web_auth_server: AuthServer, prefix: str) -> None:
+    """The search box lists the first 20 Unity Catalog matches the user may see: 25 hidden
+    models whose names sort first do not push the one visible match off the list."""
+    server = web_auth_server
+    hidden, shown = f"{prefix}_a_hidden", f"{prefix}_z_shown"
+    user = server.new_user("uc-searcher")
+    with server.admin() as admin:
+        for catalog, models in ((hidden, 25), (shown, 1)):
+            assert admin.post(f"{UC}/catalogs", json={"name": catalog}).status_code == 200
+            assert admin.post(f"{UC}/schemas", json={"catalog_name": catalog, "name": "s"}
+                              ).status_code == 200
+            for i in range(models):
+                made = admin.post(f"{UC}/models", json={"catalog_name": catalog,
+                                                        "schema_name": "s", "name": f"m{i:02d}"})
+                assert made.status_code == 200, made.text
+        granted = admin.patch(f"{UC}/permissions/catalog/{shown}", json={"changes": [
+            {"principal": user.name, "add": ["USE_CATALOG", "USE_SCHEMA", "EXECUTE"]}]})
+        assert granted.status_code == 200, granted.text
+    with server.client() as client:
+        as_user = client.get("/", params={"q": prefix},
+                             cookies={"modelyard_session": user.token})
+        as_admin = client.get("/", params={"q": prefix},
+                              cookies={"modelyard_session": server.admin_token})
+    assert as_user.status_code == 200
+    assert f"{shown}.s.m00" in as_user.text and hidden not in as_user.text
+    assert as_admin.text.count(f"{hidden}.s.m") == 20  # the first 20 matches, all visible

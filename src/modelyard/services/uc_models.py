@@ -160,16 +160,14 @@ class UcModelService:
     def search_models(self, actor: Actor, text: str, max_results: int | None = None,
                       page_token: str | None = None) -> Page[RegisteredModel]:
         """The web UI's search box over Unity Catalog: full names, tag keys and values and
-        aliases containing `text`. Only models the caller may see are returned, so a page may
-        hold fewer rows than asked; its token still leads on to every match."""
+        aliases containing `text`, among the models the caller may see (filtered in the query,
+        so pages are full)."""
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
             rows = RegistryRepository(repo.conn, "uc").search_models(
-                [], [("name", False)], offset, limit + 1, text=text.strip())
-            page = paged(rows, offset, limit)
-            visible = authorization.uc_visible(repo.conn, actor, "model",
-                                               [m.name for m in page.items])
-        return Page([m for m in page.items if m.name in visible], page.next_page_token)
+                [], [("name", False)], offset, limit + 1, text=text.strip(),
+                uc_readers=authorization.uc_readers(actor))
+        return paged(rows, offset, limit)
 
     def list_models(self, actor: Actor, catalog_name: str | None = None,
                     schema_name: str | None = None, max_results: int | None = None,

@@ -38,6 +38,7 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
+from modelyard.store import uc_visibility
 from modelyard.store.compiled import fetch_all
 from modelyard.store.filter_sql import clauses_to_sql, filter_shape, ordering_tag_clause
 from modelyard.store.model_tag_names import rename_tag_owner
@@ -54,6 +55,8 @@ from modelyard.store.tables import (
     registered_model_tags,
     registered_models,
     tag_value_head,
+    uc_catalogs,
+    uc_schemas,
     workspace_permissions,
 )
 
@@ -296,16 +299,21 @@ class RegistryRepository:
     def search_models(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
         readers: frozenset[str] | None = None, text: str | None = None,
+        uc_readers: frozenset[str] | None = None,
     ) -> list[RegisteredModel]:
         return [model_from_hit(hit) for hit in self.search_model_hits(
-            clauses, order, offset, limit, readers, text)]
+            clauses, order, offset, limit, readers, text, uc_readers)]
 
     def search_model_hits(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
         readers: frozenset[str] | None = None, text: str | None = None,
+        uc_readers: frozenset[str] | None = None,
     ) -> list[ModelHit]:
         """The rows of the matching models with their latest versions' rows (see `ModelHit`):
-        the MLflow API renders them without building entities first."""
+        the MLflow API renders them without building entities first.
+
+        `readers` limits the result to the workspace models those principals may read;
+        `uc_readers` to the Unity Catalog models they may see (store/uc_visibility.py)."""
         dialect = self.conn.dialect.name
         params: dict[str, Any] = {"registry": self.registry, "offset": offset, "limit": limit}
         # Ordered by name with a `tags.k = 'v'` clause: walk that tag's index, which lists the
@@ -331,6 +339,13 @@ class RegistryRepository:
                     .order_by(*self._order(order, order_columns))
                     .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
 
+        if uc_readers is not None:
+            # The UC rule's SQL holds the caller's principals as values: built for this call,
+            # not compiled once per shape (the web UI's search box is the only caller).
+            source = (source.join(uc_schemas, uc_schemas.c.id == rm.c.schema_id)
+                      .join(uc_catalogs, uc_catalogs.c.id == uc_schemas.c.catalog_id))
+            conditions.append(uc_visibility.model_visible(uc_readers))
+            return self._with_latest_rows(list(self.conn.execute(build(), params)))
         return self._with_latest_rows(fetch_all(self.conn, shape, build, params))
 
     def _with_latest_rows(self, rows: list[tuple[Any, ...]]) -> list[ModelHit]:
