@@ -48,15 +48,20 @@ def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, mo
                      row: Row, target: Stage, archive_existing: bool, comment: str,
                      activity_type: ActivityType = ActivityType.APPLIED_TRANSITION) -> Activity:
     """Move a version to `target` and write the activities: one for the move itself and a
-    SYSTEM_TRANSITION for each version archived as a side effect."""
+    SYSTEM_TRANSITION for each version archived as a side effect. Each archived version is also
+    a recorded change of its own (audit trail, MODEL_VERSION_TRANSITIONED_TO_ARCHIVED webhooks);
+    the caller records the move itself."""
     now = now_ms()
     activities = ActivityRepository(uow.conn)
     if archive_existing:
         for other in activities.versions_in_stage(model_id, target.value, row.version):
+            reason = f"Archived because version {row.version} moved to {target.value}."
             activities.add(other.id, ActivityType.SYSTEM_TRANSITION, actor.name, now,
                            from_stage=target.value, to_stage=Stage.ARCHIVED.value,
-                           system_comment=f"Archived because version {row.version} moved to "
-                                          f"{target.value}.")
+                           system_comment=reason)
+            uow.record("model_version.transition_stage", "model_version",
+                       f"{row.name}/{other.version}", before={"stage": target.value},
+                       after={"stage": Stage.ARCHIVED.value, "system_comment": reason})
         repo.archive_stage(model_id, target, row.version, now)
     repo.update_version(row.id, now, stage=target.value)
     repo.update_model(model_id, now)

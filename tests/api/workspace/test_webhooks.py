@@ -96,6 +96,38 @@ def test_events_reach_the_receiver_signed(auth_server: AuthServer,
         admin.model_registry.delete_webhook(model_hook.id)
 
 
+def test_versions_archived_by_a_move_fire_their_own_event(
+        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """archive_existing_versions archives the model's other Production versions: each one is
+    announced as MODEL_VERSION_TRANSITIONED_TO_ARCHIVED, and audited as its own change."""
+    admin = auth_server.sdk(auth_server.admin_token)
+    name = _model(auth_server, auth_server.admin_token)
+    client = _mlflow(auth_server, auth_server.admin_token, monkeypatch)
+    for _ in range(3):
+        client.create_model_version(name, source="s3://bucket/model")
+    client.transition_model_version_stage(name, "1", "Production")
+    client.transition_model_version_stage(name, "2", "Production")
+    with Receiver() as receiver:
+        hook = admin.model_registry.create_webhook(
+            [Event.MODEL_VERSION_TRANSITIONED_TO_ARCHIVED], model_name=name,
+            http_url_spec=ml.HttpUrlSpec(url=receiver.url, secret="s")).webhook
+        assert hook and hook.id
+        try:
+            client.transition_model_version_stage(name, "3", "Production",
+                                                  archive_existing_versions=True)
+            received = receiver.wait_for(name, 2)
+        finally:
+            admin.model_registry.delete_webhook(hook.id)
+    archived = sorted((r.json["version"], r.json["from_stage"], r.json["to_stage"])
+                      for r in received)
+    assert archived == [("1", "Production", "Archived"), ("2", "Production", "Archived")]
+    with auth_server.admin() as http:
+        events = http.get("/api/modelyard/v1/audit", params={
+            "object_name": f"{name}/1", "max_results": 100}).json()["events"]
+    assert [e["action"] for e in events][-1] == "model_version.transition_stage"
+    assert events[-1]["after"]["stage"] == "Archived"
+
+
 def test_list_update_delete_never_show_secrets(auth_server: AuthServer) -> None:
     admin = auth_server.sdk(auth_server.admin_token)
     name = _model(auth_server, auth_server.admin_token)
