@@ -5,7 +5,6 @@ Pure functions only; services/authorization.py applies them to what the store sa
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -130,16 +129,6 @@ class UcView:
     held: dict[str, frozenset[Privilege]]
     metastore: frozenset[Privilege] = frozenset()
 
-    def has(self, level: str, *privileges: Privilege) -> bool:
-        return any(p in self.held.get(level, frozenset()) for p in privileges)
-
-    def uses_catalog(self) -> bool:
-        return self.owns.get(CATALOG, False) or self.has(CATALOG, Privilege.USE_CATALOG)
-
-    def uses_schema(self) -> bool:
-        return self.uses_catalog() and (self.owns.get(SCHEMA, False)
-                                        or self.has(SCHEMA, Privilege.USE_SCHEMA))
-
 
 def expand(privileges: set[Privilege]) -> frozenset[Privilege]:
     if Privilege.ALL_PRIVILEGES in privileges:
@@ -147,36 +136,97 @@ def expand(privileges: set[Privilege]) -> frozenset[Privilege]:
     return frozenset(privileges)
 
 
+# The rules are data, so that two interpreters read the same ones: `permits` decides for one
+# object from a UcView (services/authorization.py), and store/uc_visibility.py turns a rule into
+# a SQL condition that list queries filter with.
+
+@dataclass(frozen=True, slots=True)
+class Owns:
+    """The caller owns the object at `level`, or one of its ancestors."""
+
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """The caller holds one of `privileges` on the object at `level` or one of its ancestors
+    (ALL PRIVILEGES standing for every privilege it covers)."""
+
+    level: str
+    privileges: tuple[Privilege, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldsOnMetastore:
+    privilege: Privilege
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    rules: tuple[Rule, ...]
+
+
+Rule = Owns | Holds | HoldsOnMetastore | AnyOf | AllOf
+
+
+def permits(rule: Rule, view: UcView) -> bool:
+    if isinstance(rule, Owns):
+        return view.owns.get(rule.level, False)
+    if isinstance(rule, Holds):
+        held = view.held.get(rule.level, frozenset())
+        return any(p in held for p in rule.privileges)
+    if isinstance(rule, HoldsOnMetastore):
+        return rule.privilege in view.metastore
+    if isinstance(rule, AnyOf):
+        return any(permits(r, view) for r in rule.rules)
+    return all(permits(r, view) for r in rule.rules)
+
+
+def _any(*rules: Rule) -> AnyOf:
+    return AnyOf(rules)
+
+
+def _all(*rules: Rule) -> AllOf:
+    return AllOf(rules)
+
+
+def _holds(level: str, *privileges: Privilege) -> Holds:
+    return Holds(level, privileges)
+
+
 _P = Privilege
+USES_CATALOG = _any(Owns(CATALOG), _holds(CATALOG, _P.USE_CATALOG))
+USES_SCHEMA = _all(USES_CATALOG, _any(Owns(SCHEMA), _holds(SCHEMA, _P.USE_SCHEMA)))
+
 #: Per operation: may the caller do it? (USE CATALOG and USE SCHEMA are always needed too,
 #: unless the caller owns them; owning a catalog or schema counts as owning what is inside.)
-UC_RULES: dict[str, Callable[[UcView], bool]] = {
-    "catalog.create": lambda v: _P.CREATE_CATALOG in v.metastore,
-    "catalog.read": lambda v: v.uses_catalog() or v.has(CATALOG, _P.BROWSE),
-    "catalog.manage": lambda v: v.owns[CATALOG] or v.has(CATALOG, _P.MANAGE),
-    "catalog.own": lambda v: v.owns[CATALOG],
-    "catalog.tag": lambda v: v.owns[CATALOG] or v.has(CATALOG, _P.APPLY_TAG, _P.MANAGE),
-    "schema.create": lambda v: v.uses_catalog() and (v.owns[CATALOG]
-                                                     or v.has(CATALOG, _P.CREATE_SCHEMA)),
-    "schema.read": lambda v: v.uses_schema() or v.has(SCHEMA, _P.BROWSE),
-    "schema.manage": lambda v: v.owns[SCHEMA] or (v.uses_catalog()
-                                                  and v.has(SCHEMA, _P.MANAGE)),
-    "schema.own": lambda v: v.owns[SCHEMA],
-    "schema.tag": lambda v: v.owns[SCHEMA] or (v.uses_catalog()
-                                               and v.has(SCHEMA, _P.APPLY_TAG, _P.MANAGE)),
-    "model.create": lambda v: v.uses_schema() and (
-        v.owns[SCHEMA] or v.has(SCHEMA, _P.CREATE_MODEL, _P.CREATE_FUNCTION)),
-    "model.read": lambda v: v.has(MODEL, _P.BROWSE) or (v.uses_schema() and (
-        v.owns[MODEL] or v.has(MODEL, _P.EXECUTE, _P.MANAGE, _P.APPLY_TAG,
-                               _P.CREATE_MODEL_VERSION))),
-    "model.execute": lambda v: v.uses_schema() and (v.owns[MODEL]
-                                                    or v.has(MODEL, _P.EXECUTE)),
-    "model.create_version": lambda v: v.uses_schema() and (
-        v.owns[MODEL] or v.has(MODEL, _P.CREATE_MODEL_VERSION)),
-    "model.manage": lambda v: v.owns[MODEL] or (v.uses_schema() and v.has(MODEL, _P.MANAGE)),
-    "model.own": lambda v: v.owns[MODEL],
-    "model.tag": lambda v: v.uses_schema() and (v.owns[MODEL]
-                                                or v.has(MODEL, _P.APPLY_TAG, _P.MANAGE)),
+UC_RULES: dict[str, Rule] = {
+    "catalog.create": HoldsOnMetastore(_P.CREATE_CATALOG),
+    "catalog.read": _any(USES_CATALOG, _holds(CATALOG, _P.BROWSE)),
+    "catalog.manage": _any(Owns(CATALOG), _holds(CATALOG, _P.MANAGE)),
+    "catalog.own": Owns(CATALOG),
+    "catalog.tag": _any(Owns(CATALOG), _holds(CATALOG, _P.APPLY_TAG, _P.MANAGE)),
+    "schema.create": _all(USES_CATALOG, _any(Owns(CATALOG), _holds(CATALOG, _P.CREATE_SCHEMA))),
+    "schema.read": _any(USES_SCHEMA, _holds(SCHEMA, _P.BROWSE)),
+    "schema.manage": _any(Owns(SCHEMA), _all(USES_CATALOG, _holds(SCHEMA, _P.MANAGE))),
+    "schema.own": Owns(SCHEMA),
+    "schema.tag": _any(Owns(SCHEMA), _all(USES_CATALOG, _holds(SCHEMA, _P.APPLY_TAG, _P.MANAGE))),
+    "model.create": _all(USES_SCHEMA, _any(Owns(SCHEMA), _holds(SCHEMA, _P.CREATE_MODEL,
+                                                                 _P.CREATE_FUNCTION))),
+    "model.read": _any(_holds(MODEL, _P.BROWSE), _all(USES_SCHEMA, _any(
+        Owns(MODEL), _holds(MODEL, _P.EXECUTE, _P.MANAGE, _P.APPLY_TAG,
+                            _P.CREATE_MODEL_VERSION)))),
+    "model.execute": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.EXECUTE))),
+    "model.create_version": _all(USES_SCHEMA, _any(Owns(MODEL),
+                                                   _holds(MODEL, _P.CREATE_MODEL_VERSION))),
+    "model.manage": _any(Owns(MODEL), _all(USES_SCHEMA, _holds(MODEL, _P.MANAGE))),
+    "model.own": Owns(MODEL),
+    "model.tag": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.APPLY_TAG, _P.MANAGE))),
 }
 
 #: The rule that decides whether an object is visible at all (else: indistinguishable from

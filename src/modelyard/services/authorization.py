@@ -23,6 +23,7 @@ from modelyard.domain.access import (
     Securable,
     UcView,
     expand,
+    permits,
 )
 from modelyard.domain.catalog import CatalogNotFound, SchemaNotFound
 from modelyard.domain.errors import ModelyardError, PermissionDenied, RegisteredModelNotFound
@@ -213,11 +214,11 @@ def require_uc(conn: Connection, actor: Actor, op: str, full_name: str = "") -> 
     if level is not None:
         if not exists[level]:
             return
-        if not UC_RULES[VISIBLE[level]](view):
-            catalog_visible = UC_RULES[VISIBLE[CATALOG]](view)
+        if not permits(UC_RULES[VISIBLE[level]], view):
+            catalog_visible = permits(UC_RULES[VISIBLE[CATALOG]], view)
             raise _denied(_missing(level, parts, catalog_visible), op, _SECURABLE[level],
                           full_name)
-    if not UC_RULES[op](view):
+    if not permits(UC_RULES[op], view):
         raise _denied(PermissionDenied(
             f"User '{actor.name}' may not {op.replace('.', ' ').replace('_', ' ')} on "
             f"{full_name or 'the metastore'}: missing privilege."), op,
@@ -236,10 +237,10 @@ def uc_visible(conn: Connection, actor: Actor, level: str, full_names: list[str]
     if actor.is_admin:
         return set(full_names)
     rule = UC_RULES[VISIBLE[level]]
-    return {name for name in full_names if rule(uc_view(conn, actor, name)[0])}
+    return {name for name in full_names if permits(rule, uc_view(conn, actor, name)[0])}
 
 
 def uc_may(conn: Connection, actor: Actor, op: str, full_name: str) -> bool:
     if actor.is_admin:
         return True
-    return UC_RULES[op](uc_view(conn, actor, full_name)[0])
+    return permits(UC_RULES[op], uc_view(conn, actor, full_name)[0])

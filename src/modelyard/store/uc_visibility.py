@@ -1,92 +1,97 @@
-"""Which Unity Catalog objects a caller may see, as SQL conditions for the list queries.
+"""Unity Catalog access rules as SQL conditions, for the list queries.
 
-The same rules as domain.access (UC_RULES[VISIBLE[...]]), which services/authorization.py
-applies to one object at a time, written as WHERE conditions so that a list query returns only
-visible rows: pages are full and their offsets count visible rows only. A grant is inherited
-downward (catalog → schema → model); owning a catalog or schema counts as owning what is inside;
-ALL PRIVILEGES stands for every privilege but MANAGE. tests/api/identity/test_uc_lists.py checks
-the two agree over HTTP (a listed object is one GET answers, and the reverse).
+domain.access holds the rules as data (`UC_RULES`); services/authorization.py decides one
+object at a time with `permits`, and `rule_condition` here turns the same rule into a WHERE
+condition, so that a list query returns only the rows the caller may see: pages are full and
+their offsets count visible rows only. `Owns(level)`: an owner column on the path down to that
+level names one of the caller's principals; `Holds(level, …)`: a grant on the path down to that
+level (inheritance), ALL PRIVILEGES counting where it covers the privilege.
+tests/api/identity/test_uc_lists.py checks over HTTP that lists and GETs agree.
 
-Conditions expect `uc_catalogs` (and `uc_schemas`, `registered_models`) in the FROM clause.
+Conditions expect `uc_catalogs` (and `uc_schemas`, `registered_models`, down to the rule's
+deepest level) in the FROM clause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, or_
 
-from modelyard.domain.access import ALL_PRIVILEGES_COVERS, Privilege, Securable
+from modelyard.domain.access import (
+    ALL_PRIVILEGES_COVERS,
+    CATALOG,
+    MODEL,
+    SCHEMA,
+    UC_RULES,
+    VISIBLE,
+    AnyOf,
+    Holds,
+    HoldsOnMetastore,
+    Owns,
+    Privilege,
+    Rule,
+    Securable,
+)
 from modelyard.store.tables import registered_models, uc_catalogs, uc_grants, uc_schemas
 
 cat, sch, rm, ug = uc_catalogs, uc_schemas, registered_models, uc_grants
-_P = Privilege
+_LEVELS = (CATALOG, SCHEMA, MODEL)
+#: The metastore's own grants (services/authorization.METASTORE).
+_METASTORE = (Securable.METASTORE.value, literal("metastore"))
 
 
-def _catalog_name() -> tuple[str, Any]:
-    return Securable.CATALOG.value, cat.c.name
+def _securables(level: str) -> list[tuple[str, Any]]:
+    """(securable type, full-name expression) of each object from the catalog down to `level`."""
+    path = [(Securable.CATALOG.value, cat.c.name),
+            (Securable.SCHEMA.value, cat.c.name + literal(".") + sch.c.name),
+            (Securable.MODEL.value, rm.c.name)]
+    return path[:_LEVELS.index(level) + 1]
 
 
-def _schema_name() -> tuple[str, Any]:
-    return Securable.SCHEMA.value, cat.c.name + literal(".") + sch.c.name
+def _owners(level: str) -> list[Any]:
+    """The owner columns from the catalog down to `level`. A model without an owner is owned
+    by its creator (services/authorization._owners does the same)."""
+    columns = [cat.c.owner, sch.c.owner, func.coalesce(func.nullif(rm.c.owner, ""), rm.c.user_id)]
+    return columns[:_LEVELS.index(level) + 1]
 
 
-def _model_name() -> tuple[str, Any]:
-    return Securable.MODEL.value, rm.c.name
-
-
-def _granted(principals: list[str], privileges: Iterable[Privilege],
-             securables: Iterable[tuple[str, Any]]) -> Any:
-    """One of `principals` holds one of `privileges` (or ALL PRIVILEGES, where it covers them)
-    on one of `securables`."""
-    wanted = set(privileges)
-    values = sorted(p.value for p in wanted)
-    if wanted & ALL_PRIVILEGES_COVERS:
-        values.append(_P.ALL_PRIVILEGES.value)
+def _granted(principals: list[str], privileges: tuple[Privilege, ...],
+             securables: list[tuple[str, Any]]) -> Any:
+    values = sorted({p.value for p in privileges})
+    if set(privileges) & ALL_PRIVILEGES_COVERS:
+        values.append(Privilege.ALL_PRIVILEGES.value)
     on_any = or_(*(and_(ug.c.securable_type == kind, ug.c.securable_name == name)
                    for kind, name in securables))
     return exists().where(ug.c.principal.in_(principals), ug.c.privilege.in_(values), on_any)
 
 
-def _uses_catalog(principals: list[str]) -> Any:
-    return or_(cat.c.owner.in_(principals),
-               _granted(principals, [_P.USE_CATALOG], [_catalog_name()]))
+def rule_condition(rule: Rule, readers: frozenset[str]) -> Any:
+    """`rule` as a SQL condition for a caller whose principals (name and groups) are
+    `readers`."""
+    principals = sorted(readers)
 
+    def condition(part: Rule) -> Any:
+        if isinstance(part, Owns):
+            return or_(*(owner.in_(principals) for owner in _owners(part.level)))
+        if isinstance(part, Holds):
+            return _granted(principals, part.privileges, _securables(part.level))
+        if isinstance(part, HoldsOnMetastore):
+            return _granted(principals, (part.privilege,), [_METASTORE])
+        if isinstance(part, AnyOf):
+            return or_(*(condition(p) for p in part.rules))
+        return and_(*(condition(p) for p in part.rules))
 
-def _owns_schema(principals: list[str]) -> Any:
-    return or_(cat.c.owner.in_(principals), sch.c.owner.in_(principals))
-
-
-def _uses_schema(principals: list[str]) -> Any:
-    return and_(_uses_catalog(principals),
-                or_(_owns_schema(principals),
-                    _granted(principals, [_P.USE_SCHEMA], [_catalog_name(), _schema_name()])))
+    return condition(rule)
 
 
 def catalog_visible(readers: frozenset[str]) -> Any:
-    """catalog.read: USE CATALOG (or owning it), or BROWSE."""
-    principals = sorted(readers)
-    return or_(_uses_catalog(principals),
-               _granted(principals, [_P.BROWSE], [_catalog_name()]))
+    return rule_condition(UC_RULES[VISIBLE[CATALOG]], readers)
 
 
 def schema_visible(readers: frozenset[str]) -> Any:
-    """schema.read: USE CATALOG and USE SCHEMA (or owning them), or BROWSE."""
-    principals = sorted(readers)
-    return or_(_uses_schema(principals),
-               _granted(principals, [_P.BROWSE], [_catalog_name(), _schema_name()]))
+    return rule_condition(UC_RULES[VISIBLE[SCHEMA]], readers)
 
 
 def model_visible(readers: frozenset[str]) -> Any:
-    """model.read: BROWSE, or using its schema and owning it or holding a privilege on it."""
-    principals = sorted(readers)
-    path = [_catalog_name(), _schema_name(), _model_name()]
-    # The model's owner, else its creator (services/authorization._owners does the same).
-    owner = func.coalesce(func.nullif(rm.c.owner, ""), rm.c.user_id)
-    return or_(
-        _granted(principals, [_P.BROWSE], path),
-        and_(_uses_schema(principals),
-             or_(_owns_schema(principals), owner.in_(principals),
-                 _granted(principals, [_P.EXECUTE, _P.MANAGE, _P.APPLY_TAG,
-                                       _P.CREATE_MODEL_VERSION], path))))
+    return rule_condition(UC_RULES[VISIBLE[MODEL]], readers)
