@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 import os
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from modelyard.domain.errors import TooManyAttempts, Unauthenticated
@@ -57,20 +58,57 @@ class Authenticator:
                                   "'Authorization: Bearer <token>' or HTTP basic auth.")
         return dataclasses.replace(actor, request_id=request_id, client_address=client)
 
-    def _credential_actor(self, header: str) -> Actor | None:
-        scheme, _, credential = header.partition(" ")
-        credential = credential.strip()
-        if not credential:
+    def cached(self, request: Request) -> Actor | None:
+        """The request's actor when it is known without I/O: authentication off, or a
+        credential checked in the last few seconds. None: call the authenticator."""
+        if not self.enabled:
+            return self(request)
+        credential = _credential(request.headers.get("authorization", ""))
+        if isinstance(credential, str):
+            actor = self.identity.cached_token(credential)
+        elif credential is not None:
+            actor = self.identity.cached_password(*credential)
+        else:
             return None
-        if scheme.lower() == "bearer":
+        if actor is None:
+            return None
+        request_id, client = request_facts(request)
+        return dataclasses.replace(actor, request_id=request_id, client_address=client)
+
+    def _credential_actor(self, header: str) -> Actor | None:
+        credential = _credential(header)
+        if isinstance(credential, str):
             return self.identity.authenticate_token(credential)
-        if scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(credential, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            user, sep, password = decoded.partition(":")
-            if not sep or not user:
-                return None
-            return self.identity.authenticate_password(user, password)
+        if credential is not None:
+            return self.identity.authenticate_password(*credential)
         return None
+
+
+def _credential(header: str) -> str | tuple[str, str] | None:
+    """A bearer token, a basic (user name, password), or None for anything else."""
+    scheme, _, credential = header.partition(" ")
+    credential = credential.strip()
+    if not credential:
+        return None
+    if scheme.lower() == "bearer":
+        return credential
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep and user else None
+    return None
+
+
+async def authenticate(request: Request) -> Actor:
+    """The request's actor, raising Unauthenticated. A credential not seen in the last few
+    seconds is checked in a worker thread: a password check (argon2, tens of milliseconds), a
+    token lookup and a refusal's audit record must not stall the event loop, which serves
+    every other request meanwhile."""
+    authenticator: Authenticator = request.app.state.authenticate
+    actor = authenticator.cached(request)
+    if actor is not None:
+        return actor
+    return await run_in_threadpool(authenticator, request)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
@@ -39,7 +40,7 @@ class Dialect(Generic[P]):
                  blocking: Callable[[P], bool] | bool = False) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
-                actor = request.app.state.authenticate(request)
+                actor = await authenticate(request)
                 params = await self.read_params(request)
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):

@@ -62,6 +62,10 @@ class NewToken:
     info: TokenInfo
 
 
+def _password_key(name: str, password: str) -> str:
+    return hashlib.sha256(f"basic\0{name}\0{password}".encode()).hexdigest()
+
+
 def _verified(password_hash: str, password: str) -> bool:
     try:
         return bool(_hasher.verify(password_hash, password))
@@ -80,6 +84,19 @@ class IdentityService:
         self._lock = threading.Lock()
 
     # ---- authentication -------------------------------------------------------------------
+
+    def _cached(self, key: str) -> Actor | None:
+        cached = self._cache.get(key)
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+    def cached_token(self, token: str) -> Actor | None:
+        """The actor of a bearer token checked in the last few seconds, without any I/O (None:
+        ask `authenticate_token`)."""
+        return self._cached(token_hash(token))
+
+    def cached_password(self, name: str, password: str) -> Actor | None:
+        """Likewise for a user name and password (None: ask `authenticate_password`)."""
+        return self._cached(_password_key(name, password))
 
     def authenticate_token(self, token: str) -> Actor | None:
         """The actor a bearer token stands for; None for an unknown, revoked or expired one."""
@@ -107,7 +124,7 @@ class IdentityService:
         """The actor a user name and password stand for; None when they do not match. Raises
         TooManyAttempts while password sign-in for `name` is locked (services/signin_throttle):
         the password is then not checked at all."""
-        key = hashlib.sha256(f"basic\0{name}\0{password}".encode()).hexdigest()
+        key = _password_key(name, password)
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[1] > now:

@@ -40,7 +40,7 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
-        actor = current_actor(request)
+        actor = await current_actor(request)
         if actor is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method != "GET":

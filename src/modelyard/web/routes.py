@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -56,20 +57,23 @@ async def signin(request: Request) -> Response:
         return RedirectResponse(target, status_code=303)
     token, token_id = data.get("token", "").strip(), ""
     actor = None
+    # Off the event loop: a password check (argon2) takes tens of milliseconds.
     if token:
-        actor = state.identity.authenticate_token(token)
+        actor = await run_in_threadpool(state.identity.authenticate_token, token)
     elif data.get("username"):
         try:
-            actor = state.identity.authenticate_password(data["username"].strip(),
-                                                         data.get("password", ""))
+            actor = await run_in_threadpool(state.identity.authenticate_password,
+                                            data["username"].strip(), data.get("password", ""))
         except TooManyAttempts as error:
+            await run_in_threadpool(_record_refusal, request, "authenticate.throttled")
             return _throttled(request, error, target, data["username"])
         if actor is not None:
             # The password is never stored: the session carries a token that expires.
-            new = state.identity.create_token(actor, SESSION_SECONDS, "web UI session")
+            new = await run_in_threadpool(state.identity.create_token, actor, SESSION_SECONDS,
+                                          "web UI session")
             token, token_id = new.value, new.info.token_id
     if actor is None:
-        _record_refusal(request, "authenticate")
+        await run_in_threadpool(_record_refusal, request, "authenticate")
         return page(request, "signin.html", status_code=401, next=target,
                     error="Sign-in failed: check the token, or the user name and password.",
                     username=data.get("username", ""))
@@ -88,7 +92,6 @@ def _record_refusal(request: Request, action: str) -> None:
 
 def _throttled(request: Request, error: TooManyAttempts, target: str,
                username: str) -> Response:
-    _record_refusal(request, "authenticate.throttled")
     minutes = math.ceil(error.retry_after / 60)
     response = page(request, "signin.html", status_code=429, next=target, username=username,
                     error=f"Too many failed sign-in attempts for this user name. Password "
@@ -103,7 +106,7 @@ async def signout(request: Request) -> Response:
         await form(request)
     except PermissionDenied as error:
         return page(request, "error.html", status_code=403, message=str(error), back="/")
-    actor, token_id = current_actor(request), session_token_id(request)
+    actor, token_id = await current_actor(request), session_token_id(request)
     if actor is not None and token_id and request.app.state.settings.auth:
         # Signing out must always clear the cookie, even if the token is already gone.
         with contextlib.suppress(ModelyardError):

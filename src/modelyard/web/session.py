@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,14 +21,18 @@ COOKIE = "modelyard_session"
 SESSION_SECONDS = 8 * 3600
 
 
-def current_actor(request: Request) -> Actor | None:
-    """The signed-in actor, the local admin without auth, or None (sign in first)."""
+async def current_actor(request: Request) -> Actor | None:
+    """The signed-in actor, the local admin without auth, or None (sign in first). A token not
+    checked in the last few seconds is looked up in a worker thread, off the event loop."""
     if not request.app.state.settings.auth:
         return LOCAL_ADMIN
     token = session_token(request)
     if not token:
         return None
-    actor: Actor | None = request.app.state.identity.authenticate_token(token)
+    identity = request.app.state.identity
+    actor: Actor | None = identity.cached_token(token)
+    if actor is None:
+        actor = await run_in_threadpool(identity.authenticate_token, token)
     return actor
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from modelyard.api.auth import authenticate
 from modelyard.api.databricks_uc import render
 from modelyard.api.http import BodyError, JSONResponse, json_body
 from modelyard.api.mlflow.errors import domain_error_response, error_response
@@ -45,7 +46,7 @@ async def _path_from_body(request: Request) -> str:
 
 async def create_upload_url(request: Request) -> Response:
     try:
-        actor = request.app.state.authenticate(request)
+        actor = await authenticate(request)
         path = await _path_from_body(request)
         url = await run_in_threadpool(_service(request).upload_url, actor, path)
     except ModelyardError as error:
@@ -57,7 +58,7 @@ async def create_upload_url(request: Request) -> Response:
 
 async def create_download_url(request: Request) -> Response:
     try:
-        actor = request.app.state.authenticate(request)
+        actor = await authenticate(request)
         path = await _path_from_body(request)
         url = await run_in_threadpool(_service(request).download_url, actor, path)
     except ModelyardError as error:
@@ -69,7 +70,7 @@ async def create_download_url(request: Request) -> Response:
 
 async def list_directory(request: Request) -> Response:
     try:
-        actor = request.app.state.authenticate(request)
+        actor = await authenticate(request)
         entries = await run_in_threadpool(_service(request).list_directory, actor,
                                           "/" + request.path_params["path"])
     except NotFound as error:

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse, json_body
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
@@ -25,7 +26,7 @@ Handler = Callable[[Request, Actor, Params], Any]
 def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         try:
-            actor = request.app.state.authenticate(request)
+            actor = await authenticate(request)
             # databricks-sdk sends DELETE parameters in the query string, others in the body.
             body = await json_body(request) if request.method != "GET" else {}
             params = Params({**request.query_params, **body})

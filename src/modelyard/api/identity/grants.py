@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse, json_body
 from modelyard.api.unity_catalog.errors import domain_error_response, error_response
 from modelyard.domain.access import Privilege
@@ -70,7 +71,7 @@ def _effective(found: dict[str, list[EffectivePrivilege]], databricks: bool) -> 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            actor = request.app.state.authenticate(request)
+            actor = await authenticate(request)
             body = await json_body(request) if request.method != "GET" else {}
             result = await run_in_threadpool(handler, request.app.state.grants, actor,
                                              request, body)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from modelyard.api.auth import authenticate
 from modelyard.api.http import JSONResponse
 from modelyard.api.unity_catalog.errors import domain_error_response
 from modelyard.domain.errors import ModelyardError
@@ -24,7 +25,7 @@ PREFIX = "/api/modelyard/v1/uc/models/{full_name}/versions/{version}/files"
 async def list_files(request: Request) -> Response:
     service: UcModelService = request.app.state.uc_models
     try:
-        actor = request.app.state.authenticate(request)
+        actor = await authenticate(request)
         version, files = await run_in_threadpool(
             service.version_files, actor, request.path_params["full_name"],
             request.path_params["version"])
@@ -40,7 +41,7 @@ async def list_files(request: Request) -> Response:
 async def download_file(request: Request) -> Response:
     service: UcModelService = request.app.state.uc_models
     try:
-        actor = request.app.state.authenticate(request)
+        actor = await authenticate(request)
         file, chunks = await run_in_threadpool(
             service.open_file, actor, request.path_params["full_name"],
             request.path_params["version"], request.path_params["path"])
