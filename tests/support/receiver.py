@@ -25,7 +25,7 @@ class Received:
 class Receiver:
     """Listens on 127.0.0.1; answers every POST with `status` and `reply`."""
 
-    def __init__(self, status: int = 200, reply: str = "ok") -> None:
+    def __init__(self, status: int = 200, reply: str = "ok", port: int = 0) -> None:
         self.status, self.reply = status, reply
         self.requests: list[Received] = []
         self._changed = threading.Condition()
@@ -46,7 +46,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

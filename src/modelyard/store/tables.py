@@ -350,3 +350,22 @@ registry_webhooks = Table(
     Column("last_delivery_error", Text, nullable=True),
     Index("ix_registry_webhooks_model", "model_name"),
 )
+
+#: The webhook outbox (revision 0006): one row per delivery still to make, written in the
+#: transaction of the change that caused it, deleted once delivered or given up.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(32), ForeignKey("registry_webhooks.id", ondelete="CASCADE",
+                                                name="fk_webhook_deliveries_webhook"),
+           nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the JSON payload, exactly as it will be posted
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    # A worker delivering the row holds it until then; a crashed one's claim lapses.
+    Column("claimed_until", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_webhook_deliveries_due", "next_attempt_at"),
+)

@@ -1,17 +1,19 @@
-"""Registry webhooks: rows in `registry_webhooks`, read back as domain webhooks."""
+"""Registry webhooks: rows in `registry_webhooks`, read back as domain webhooks, and the
+outbox of deliveries still to make (`webhook_deliveries`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, insert, select, update
 
 from modelyard.domain.errors import NotFound
 from modelyard.domain.webhooks import HttpTarget, Webhook, WebhookEvent, WebhookStatus
-from modelyard.store.tables import registry_webhooks
+from modelyard.store.tables import registry_webhooks, webhook_deliveries
 
-wh = registry_webhooks
+wh, wd = registry_webhooks, webhook_deliveries
 
 
 def webhook_not_found(webhook_id: str) -> NotFound:
@@ -85,3 +87,55 @@ class WebhookRepository:
         self.conn.execute(update(wh).where(wh.c.id == webhook_id).values(
             last_delivery_at=at, last_delivery_status=status_code,
             last_delivery_error=error))
+
+    # ---- the outbox ------------------------------------------------------------------------
+
+    def enqueue(self, deliveries: list[tuple[str, str, bytes]], now: int) -> None:
+        """(webhook id, event name, JSON body) rows, due at once."""
+        if deliveries:
+            self.conn.execute(insert(wd), [
+                {"webhook_id": hook_id, "event": event, "body": body.decode(), "attempts": 0,
+                 "next_attempt_at": now, "claimed_until": 0, "created_at": now}
+                for hook_id, event, body in deliveries])
+
+    def claim(self, now: int, lease_until: int, limit: int) -> list[PendingDelivery]:
+        """Take up to `limit` due deliveries no one holds, holding them until `lease_until`.
+        Concurrent claimers never get the same row: SQLite runs one writer at a time, and
+        PostgreSQL re-checks `claimed_until` on a row another transaction just claimed."""
+        due = (select(wd.c.id).where(wd.c.next_attempt_at <= now, wd.c.claimed_until <= now)
+               .order_by(wd.c.id).limit(limit))
+        ids = list(self.conn.execute(due).scalars())
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            update(wd).where(and_(wd.c.id.in_(ids), wd.c.claimed_until <= now))
+            .values(claimed_until=lease_until)
+            .returning(wd.c.id, wd.c.webhook_id, wd.c.event, wd.c.body, wd.c.attempts)).all()
+        return sorted((PendingDelivery(r.id, r.webhook_id, r.event, r.body.encode(), r.attempts)
+                       for r in rows), key=lambda d: d.id)
+
+    def finish(self, delivery_id: int) -> None:
+        self.conn.execute(delete(wd).where(wd.c.id == delivery_id))
+
+    def retry_later(self, delivery_id: int, attempts: int, at: int) -> None:
+        self.conn.execute(update(wd).where(wd.c.id == delivery_id).values(
+            attempts=attempts, next_attempt_at=at, claimed_until=0))
+
+    def any_due(self, now: int) -> bool:
+        return self.conn.execute(select(wd.c.id).where(
+            wd.c.next_attempt_at <= now, wd.c.claimed_until <= now).limit(1)).first() is not None
+
+    def by_ids(self, ids: set[str]) -> dict[str, Webhook]:
+        if not ids:
+            return {}
+        return {row.id: _webhook(row)
+                for row in self.conn.execute(select(wh).where(wh.c.id.in_(sorted(ids))))}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    id: int
+    webhook_id: str
+    event: str
+    body: bytes  # posted exactly as stored (the signature covers these bytes)
+    attempts: int  # made so far

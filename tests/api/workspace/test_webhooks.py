@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import (
     BadRequest,
     InvalidParameterValue,
@@ -21,8 +22,9 @@ from databricks.sdk.service import ml
 from mlflow.tracking import MlflowClient
 
 from tests.api.identity.conftest import AuthServer
+from tests.conftest import database_url_for
 from tests.support.receiver import Received, Receiver
-from tests.support.server import free_port
+from tests.support.server import ServerProcess, free_port
 
 Event = ml.RegistryWebhookEvent
 Status = ml.RegistryWebhookStatus
@@ -292,3 +294,33 @@ def test_webhooks_follow_model_rename_and_delete(auth_server: AuthServer,
         model_name=f"{name}-renamed")] == [hook.id]
     client.delete_registered_model(f"{name}-renamed")
     assert hook.id not in [w.id for w in admin.model_registry.list_webhooks()]
+
+
+def test_deliveries_survive_a_crash(engine: str, pg_available: bool,
+                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An event whose receiver is down stays in the outbox: the server is killed (SIGKILL),
+    the receiver comes up, a new server on the same database delivers it, once."""
+    data_dir = tmp_path_factory.mktemp(f"outbox-{engine}")
+    port = free_port()
+    for database_url in database_url_for(engine, pg_available):
+        first = ServerProcess(data_dir, database_url).start()
+        try:
+            sdk = WorkspaceClient(host=first.url, token="unused")
+            name = f"outbox-{uuid.uuid4().hex[:8]}"
+            sdk.model_registry.create_model(name)
+            sdk.model_registry.create_webhook(
+                [Event.MODEL_VERSION_CREATED], model_name=name,
+                http_url_spec=ml.HttpUrlSpec(url=f"http://127.0.0.1:{port}/hook", secret="s"))
+            MlflowClient(registry_uri=first.url).create_model_version(name, source="s3://b/m")
+        finally:
+            first.kill()
+        with Receiver(port=port) as receiver:
+            second = ServerProcess(data_dir, database_url).start()
+            try:
+                [received] = receiver.wait_for(name, 1)
+                assert received.json["event"] == "MODEL_VERSION_CREATED"
+                assert received.json["version"] == "1" and _signed_by(received, "s")
+                time.sleep(2)  # nothing more arrives: the row was deleted once delivered
+                assert len(receiver.about(name)) == 1
+            finally:
+                second.stop()
