@@ -225,10 +225,13 @@ def fresh(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[ServerPro
             pass
 
 
-def _verify(server: ServerProcess) -> subprocess.CompletedProcess[str]:
+def _verify(server: ServerProcess, expect_head: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
     args = [MODELYARD, "audit", "verify"]
     args += (["--database-url", server.database_url] if server.database_url
              else ["--data-dir", str(server.data_dir)])
+    if expect_head:
+        args += ["--expect-head", expect_head]
     return subprocess.run(args, capture_output=True, text=True, timeout=60)
 
 
@@ -262,6 +265,21 @@ def test_verify_names_the_tampered_row(fresh: ServerProcess, how: str) -> None:
     broken = _verify(fresh)
     assert broken.returncode == 1
     assert names_it(broken.stdout), broken.stdout
+
+
+def test_verify_with_a_kept_head_catches_a_cut_tail(fresh: ServerProcess) -> None:
+    """Rows cut off the end leave a valid chain; the head noted earlier must still be in it."""
+    intact = _verify(fresh)
+    head = intact.stdout.strip().rsplit("head ", 1)[1]
+    assert intact.returncode == 0 and _verify(fresh, head).returncode == 0
+    last = int(head.split(":")[0])
+    _execute(fresh, f"DELETE FROM audit_events WHERE seq >= {last - 1}")
+    assert _verify(fresh).returncode == 0  # alone, a shorter chain looks fine
+    cut = _verify(fresh, head)
+    assert cut.returncode == 1
+    assert f"seq {last}, the expected head, is missing" in cut.stdout, cut.stdout
+    bad = _verify(fresh, "x:y")
+    assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr
 
 
 def test_verify_catches_a_forged_row(fresh: ServerProcess) -> None:

@@ -222,25 +222,36 @@ def audit_verify(
     data_dir: Annotated[Path, typer.Option(envvar="MODELYARD_DATA_DIR")]
     = Path("modelyard-data"),
     database_url: Annotated[str | None, typer.Option(envvar="MODELYARD_DATABASE_URL")] = None,
+    expect_head: Annotated[str | None, typer.Option(
+        help="SEQ:HASH printed by an earlier run (keep it outside the database): fail when "
+             "that row is gone or changed, which catches rows cut off the end.")] = None,
 ) -> None:
-    """Check the audit chain; exit 1 naming every edited, inserted or deleted row."""
+    """Check the audit chain; exit 1 naming every edited, inserted or deleted row. Prints the
+    head (SEQ:HASH) to keep for --expect-head."""
     from modelyard.services.audit import verify
     from modelyard.store.database import Database, sqlite_url_for
 
+    expected = None
+    if expect_head is not None:
+        seq, sep, digest = expect_head.partition(":")
+        if not sep or not seq.isdigit() or len(digest) != 64:
+            errors.print("[red]error:[/red] --expect-head takes SEQ:HASH, as printed by verify")
+            raise typer.Exit(2)
+        expected = (int(seq), digest)
     url = database_url or sqlite_url_for(data_dir)
     if not database_url and not (data_dir / "modelyard.db").exists():
         errors.print(f"[red]error:[/red] no database in {data_dir}")
         raise typer.Exit(2)
     database = Database(url)
     try:
-        problems = verify(database)
+        problems, head = verify(database, expected)
     finally:
         database.dispose()
     if problems:
         for problem in problems:
             typer.echo(f"TAMPERED: {problem}")
         raise typer.Exit(1)
-    typer.echo("audit chain intact")
+    typer.echo("audit chain intact" + (f"; head {head[0]}:{head[1]}" if head else ", empty"))
 
 
 def register(app: typer.Typer) -> None:

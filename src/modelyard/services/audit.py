@@ -7,6 +7,7 @@ chain-head lock (store.audit).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,10 +72,35 @@ def install(units: UnitOfWorkFactory) -> None:
     units.on_denied.append(append)
 
 
-def verify(database: Database) -> list[str]:
-    """Every break in the stored chain (edited, inserted or deleted rows), naming the row."""
+def verify(database: Database, expect_head: tuple[int, str] | None = None
+           ) -> tuple[list[str], tuple[int, str] | None]:
+    """Every break in the stored chain (edited, inserted or deleted rows), naming the row, and
+    the chain's head (last seq and hash; None when empty).
+
+    A chain cut short at its end is still a valid chain: `expect_head`, a (seq, hash) noted from
+    an earlier run and kept elsewhere, must still be in it, with that hash."""
+    head: tuple[int, str] | None = None
+    found: Any = None
+
+    def watched(rows: Iterator[Any]) -> Iterator[Any]:  # streamed: the log can be long
+        nonlocal head, found
+        for row in rows:
+            head = (row.seq, row.hash)
+            if expect_head is not None and row.seq == expect_head[0]:
+                found = row
+            yield row
+
     with database.read() as conn:
-        return chain.verify(AuditRepository(conn).all_rows())
+        problems = chain.verify(watched(AuditRepository(conn).all_rows()))
+    if expect_head is not None:
+        seq, expected_hash = expect_head
+        if found is None:
+            problems.append(f"row seq {seq}, the expected head, is missing: the chain was cut "
+                            f"(it now ends at seq {head[0] if head else 0})")
+        elif found.hash != expected_hash:
+            problems.append(f"row seq {seq} no longer has the expected head's hash: the chain "
+                            "was rewritten from there")
+    return problems, head
 
 
 class AuditService:
