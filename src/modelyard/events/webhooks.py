@@ -127,6 +127,8 @@ class WebhookDispatcher:
         self.poll = poll
         self.batch = batch
         self._wake = threading.Event()
+        #: Per request thread: whether its current transaction wrote outbox rows.
+        self._local = threading.local()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         #: (monotonic time the load began, the ACTIVE webhooks); replaced whole.
@@ -165,13 +167,18 @@ class WebhookDispatcher:
                        orjson.dumps(webhooks.payload(hook.id, occurrence, now)))
                       for occurrence in occurrences for hook in hooks
                       if webhooks.matches(hook, occurrence)]
-        WebhookRepository(conn).enqueue(deliveries, now)
+        if deliveries:
+            WebhookRepository(conn).enqueue(deliveries, now)
+            self._local.enqueued = True
 
     def after_commit(self, actor: Actor, events: list[Event]) -> None:
         if any(e.action in _CHANGES_WEBHOOKS for e in events):
             self.invalidate()
-        if any(e.registry == "workspace" and e.action in webhooks.TRIGGERING_ACTIONS
-               for e in events):
+        # Only when this transaction wrote deliveries (the same thread ran before_commit):
+        # waking the workers after every write cost each write two outbox polls (populate:
+        # 0.37 -> 0.89 ms CPU per request).
+        if getattr(self._local, "enqueued", False):
+            self._local.enqueued = False
             self._wake.set()
 
     # ---- the workers ----------------------------------------------------------------------
@@ -228,13 +235,16 @@ class WebhookDispatcher:
                  and (outcome.status_code is None or outcome.status_code in _RETRY_STATUSES))
         with self.database.write() as conn:
             repo = WebhookRepository(conn)
+            # The webhook's row first, then the delivery's: the order in which deleting a
+            # webhook locks them (its deliveries go by ON DELETE CASCADE), so the two cannot
+            # deadlock on PostgreSQL.
+            repo.record_delivery(hook.id, now_ms(), outcome.status_code,
+                                 None if outcome.ok else outcome.error)
             if retry:
                 delay = self.backoff * 2 ** (attempts - 1)
                 repo.retry_later(delivery.id, attempts, now_ms() + int(delay * 1000))
             else:
                 repo.finish(delivery.id)
-            repo.record_delivery(hook.id, now_ms(), outcome.status_code,
-                                 None if outcome.ok else outcome.error)
         if outcome.ok:
             log.debug("webhook %s: %s delivered (HTTP %s)", hook.id, delivery.event,
                       outcome.status_code)
