@@ -43,17 +43,14 @@ class Authenticator:
         request_id, client = request_facts(request)
         if not self.enabled:
             return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client)
+        target = f"{request.method} {request.url.path}"
         try:
             actor = self._credential_actor(request.headers.get("authorization", ""))
         except TooManyAttempts:
-            self.units.record_denied(
-                Actor(ANONYMOUS, request_id=request_id, client_address=client),
-                "authenticate.throttled", "request", f"{request.method} {request.url.path}")
+            record_refusal(self.units, request, "authenticate.throttled", target)
             raise
         if actor is None:
-            self.units.record_denied(
-                Actor(ANONYMOUS, request_id=request_id, client_address=client),
-                "authenticate", "request", f"{request.method} {request.url.path}")
+            record_refusal(self.units, request, "authenticate", target)
             raise Unauthenticated("Missing, invalid, expired or revoked credentials: send "
                                   "'Authorization: Bearer <token>' or HTTP basic auth.")
         return dataclasses.replace(actor, request_id=request_id, client_address=client)
@@ -82,6 +79,15 @@ class Authenticator:
         if credential is not None:
             return self.identity.authenticate_password(*credential)
         return None
+
+
+def record_refusal(units: UnitOfWorkFactory, request: Request, action: str,
+                   target: str) -> None:
+    """A refused authentication into the audit trail, as the anonymous caller; never the
+    credential."""
+    request_id, client = request_facts(request)
+    units.record_denied(Actor(ANONYMOUS, request_id=request_id, client_address=client),
+                        action, "request", target)
 
 
 def _credential(header: str) -> str | tuple[str, str] | None:

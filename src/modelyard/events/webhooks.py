@@ -106,6 +106,12 @@ def post(target: HttpTarget, body: bytes, timeout: float) -> Outcome:
         return Outcome(None, "", f"{type(error).__name__}: {reason}"[:500])
 
 
+def _record_outcome(repo: WebhookRepository, webhook_id: str, outcome: Outcome) -> None:
+    """The last delivery's outcome, shown on the webhook (`list`)."""
+    repo.record_delivery(webhook_id, now_ms(), outcome.status_code,
+                         None if outcome.ok else outcome.error)
+
+
 def _occurrences(events: list[Event], user: str) -> list[Occurrence]:
     return [o for e in events
             for o in webhooks.occurrences(e.action, e.object_name, e.before, e.after, user)]
@@ -238,8 +244,7 @@ class WebhookDispatcher:
             # The webhook's row first, then the delivery's: the order in which deleting a
             # webhook locks them (its deliveries go by ON DELETE CASCADE), so the two cannot
             # deadlock on PostgreSQL.
-            repo.record_delivery(hook.id, now_ms(), outcome.status_code,
-                                 None if outcome.ok else outcome.error)
+            _record_outcome(repo, hook.id, outcome)
             if retry:
                 delay = self.backoff * 2 ** (attempts - 1)
                 repo.retry_later(delivery.id, attempts, now_ms() + int(delay * 1000))
@@ -270,8 +275,6 @@ class WebhookDispatcher:
     def _record(self, webhook_id: str, outcome: Outcome) -> None:
         try:
             with self.database.write() as conn:
-                WebhookRepository(conn).record_delivery(
-                    webhook_id, now_ms(), outcome.status_code,
-                    None if outcome.ok else outcome.error)
+                _record_outcome(WebhookRepository(conn), webhook_id, outcome)
         except Exception:  # the outcome is informative only; a deleted webhook is fine too
             log.exception("webhook %s: could not record the delivery outcome", webhook_id)

@@ -231,15 +231,6 @@ def uc_readers(actor: Actor) -> frozenset[str] | None:
     return None if actor.is_admin else actor.principals
 
 
-def uc_visible(conn: Connection, actor: Actor, level: str, full_names: list[str]) -> set[str]:
-    """Which of the objects (all at `level`) the caller may see, for an already fetched list
-    (list endpoints filter in their query instead: `uc_readers`)."""
-    if actor.is_admin:
-        return set(full_names)
-    rule = UC_RULES[VISIBLE[level]]
-    return {name for name in full_names if permits(rule, uc_view(conn, actor, name)[0])}
-
-
 def uc_may(conn: Connection, actor: Actor, op: str, full_name: str) -> bool:
     if actor.is_admin:
         return True

@@ -101,10 +101,10 @@ class IdentityService:
     def authenticate_token(self, token: str) -> Actor | None:
         """The actor a bearer token stands for; None for an unknown, revoked or expired one."""
         key = token_hash(token)
-        cached = self._cache.get(key)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
         with self.units.read(Actor("system", is_admin=True)) as uow:
             repo = IdentityRepository(uow.conn)
             found = repo.token_owner(key)
@@ -125,10 +125,10 @@ class IdentityService:
         TooManyAttempts while password sign-in for `name` is locked (services/signin_throttle):
         the password is then not checked at all."""
         key = _password_key(name, password)
-        cached = self._cache.get(key)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
         actor = None
         with self.units.read(Actor("system", is_admin=True)) as uow:
             had_failures = self.throttle.refuse_if_locked(uow.conn, name)

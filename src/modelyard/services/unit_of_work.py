@@ -1,10 +1,10 @@
 """The unit of work: one transaction, the repositories bound to it, and the events it records.
 
 Every mutation a service makes calls `record(...)`; the recorded events are handed to the
-registered `before_commit` hooks inside the same transaction (the audit trail is such a hook),
-so a change and its record commit or roll back together. Once the transaction has committed,
-the events go to the `after_commit` hooks (webhook delivery): those must be quick (hand the
-work to a background worker) and their failures are logged, never raised to the caller.
+registered `before_commit` hooks inside the same transaction (the audit trail and the webhook
+outbox are such hooks), so a change and its records commit or roll back together. Once the
+transaction has committed, the events go to the `after_commit` hooks (waking the webhook
+workers): those must be quick and their failures are logged, never raised to the caller.
 
 A unit of work that ends with an access refusal (an error whose `denied` is set) rolls back,
 and the refusal is handed to the `on_denied` hooks in a transaction of its own.

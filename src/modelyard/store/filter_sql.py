@@ -16,7 +16,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
-    literal,
     not_,
     or_,
     select,
@@ -135,17 +134,15 @@ def filter_shape(clauses: list[Clause]) -> tuple[Any, ...]:
 
 
 def _tag_value_matches(tags: Any, clause: Clause, i: int, value: Any,
-                       params: dict[str, Any] | None) -> ColumnElement[bool]:
+                       params: dict[str, Any]) -> ColumnElement[bool]:
     """`tags.value` satisfies clause `i`; for `=`, through the indexed `value_head` (bound as
-    `h<i>` with `params`), comparing the whole value too unless the head holds all of it.
-    `value` is the clause's value as SQL."""
+    `h<i>`), comparing the whole value too unless the head holds all of it. `value` is the
+    clause's value as SQL."""
     equal = _tag_equal_value(clause)
     if equal is None:
         return _compare(tags.c.value, clause.op, value)
-    head: Any = literal(tag_value_head(equal))
-    if params is not None:
-        params[f"h{i}"] = tag_value_head(equal)
-        head = bindparam(f"h{i}")
+    params[f"h{i}"] = tag_value_head(equal)
+    head: Any = bindparam(f"h{i}")
     if _head_decides(equal):
         return tags.c.value_head == head
     return and_(tags.c.value_head == head, tags.c.value == value)
@@ -157,43 +154,37 @@ def clauses_to_sql(
     tags: Table,
     tag_owner: str,
     owner_id: ColumnElement,
-    params: dict[str, Any] | None = None,
+    params: dict[str, Any],
     driving: tuple[int, Any] | None = None,
 ) -> list[ColumnElement[bool]]:
     """SQL conditions for `clauses`; `tags.c[tag_owner]` references `owner_id`.
 
-    With `params`, every value and tag key becomes a named bind parameter (`f0`, `f0_1`, `k0`…)
-    whose value is put in `params`: the SQL then depends only on `filter_shape(clauses)`.
+    Every value and tag key becomes a named bind parameter (`f0`, `f0_1`, `k0`…) whose value is
+    put in `params`: the SQL then depends only on `filter_shape(clauses)`.
     With `driving` = (i, alias of `tags` joined to the owners), clause `i` (see
     `ordering_tag_clause`) is a condition on that alias's row instead of a sub-query.
     """
     conditions: list[ColumnElement[bool]] = []
     for i, clause in enumerate(clauses):
-        value: Any = clause.value
-        key: Any = clause.key
-        if params is not None:
-            if isinstance(value, tuple):
-                names = [f"f{i}_{j}" for j in range(len(value))]
-                params.update(zip(names, value, strict=True))
-                value = [bindparam(name) for name in names]
-            else:
-                params[f"f{i}"] = value
-                value = bindparam(f"f{i}")
-            if clause.kind == "tag":
-                params[f"k{i}"] = key
-                key = bindparam(f"k{i}")
+        value: Any
+        if isinstance(clause.value, tuple):
+            names = [f"f{i}_{j}" for j in range(len(clause.value))]
+            params.update(zip(names, clause.value, strict=True))
+            value = [bindparam(name) for name in names]
+        else:
+            params[f"f{i}"] = clause.value
+            value = bindparam(f"f{i}")
         if clause.kind == "attribute":
             column = attributes[clause.key]
             conditions.append(_compare(column, clause.op, value))
             prefix = like_prefix(clause.value) if clause.op is Op.LIKE else None
             if prefix is not None:
-                if params is None:
-                    low, high = literal(prefix), literal(_prefix_end(prefix))
-                else:
-                    params[f"f{i}_low"], params[f"f{i}_high"] = prefix, _prefix_end(prefix)
-                    low, high = bindparam(f"f{i}_low"), bindparam(f"f{i}_high")
-                conditions.append(_PrefixRange(column, low, high))
+                params[f"f{i}_low"], params[f"f{i}_high"] = prefix, _prefix_end(prefix)
+                conditions.append(_PrefixRange(column, bindparam(f"f{i}_low"),
+                                               bindparam(f"f{i}_high")))
             continue
+        params[f"k{i}"] = clause.key
+        key: Any = bindparam(f"k{i}")
         if driving is not None and driving[0] == i:
             joined = driving[1]
             conditions.append(and_(joined.c.key == key,
@@ -209,7 +200,7 @@ def clauses_to_sql(
             conditions.append(or_(match, absent))
         else:
             # `owner IN (owners of matching tags)`, not a correlated EXISTS: both planners can
-            # then start from the (key, value, owner) index when the tag is selective, rather
+            # then start from the (key, value_head, …) index when the tag is selective, rather
             # than walk every owner in the requested order and probe its tags.
             conditions.append(owner_id.in_(select(tags.c[tag_owner]).where(
                 tags.c.key == key, value_matches)))

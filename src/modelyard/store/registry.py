@@ -330,8 +330,10 @@ class RegistryRepository:
         conditions += _visible_to(readers, params)
         if text:
             conditions.append(_matches_text(text, params))
-        shape = ("search_models", filter_shape(clauses), tuple(order),
-                 -1 if readers is None else len(readers), bool(text), offset == 0)
+        if uc_readers is not None:
+            source = (source.join(uc_schemas, uc_schemas.c.id == rm.c.schema_id)
+                      .join(uc_catalogs, uc_catalogs.c.id == uc_schemas.c.catalog_id))
+            conditions.append(uc_visibility.model_visible(uc_readers))
 
         def build() -> Any:
             return (_model_select(dialect).select_from(source)
@@ -342,10 +344,9 @@ class RegistryRepository:
         if uc_readers is not None:
             # The UC rule's SQL holds the caller's principals as values: built for this call,
             # not compiled once per shape (the web UI's search box is the only caller).
-            source = (source.join(uc_schemas, uc_schemas.c.id == rm.c.schema_id)
-                      .join(uc_catalogs, uc_catalogs.c.id == uc_schemas.c.catalog_id))
-            conditions.append(uc_visibility.model_visible(uc_readers))
             return self._with_latest_rows(list(self.conn.execute(build(), params)))
+        shape = ("search_models", filter_shape(clauses), tuple(order),
+                 -1 if readers is None else len(readers), bool(text), offset == 0)
         return self._with_latest_rows(fetch_all(self.conn, shape, build, params))
 
     def _with_latest_rows(self, rows: list[tuple[Any, ...]]) -> list[ModelHit]:

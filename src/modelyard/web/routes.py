@@ -13,9 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelyard.api.auth import request_facts
+from modelyard.api.auth import record_refusal
 from modelyard.domain.errors import ModelyardError, PermissionDenied, TooManyAttempts
-from modelyard.services.context import ANONYMOUS, Actor
 from modelyard.web import catalog, workspace
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -83,11 +82,7 @@ async def signin(request: Request) -> Response:
 
 
 def _record_refusal(request: Request, action: str) -> None:
-    """Into the audit trail, as the APIs record theirs (api/auth.py); never the credential."""
-    request_id, client = request_facts(request)
-    request.app.state.units.record_denied(
-        Actor(ANONYMOUS, request_id=request_id, client_address=client),
-        action, "request", "POST /signin")
+    record_refusal(request.app.state.units, request, action, "POST /signin")
 
 
 def _throttled(request: Request, error: TooManyAttempts, target: str,
