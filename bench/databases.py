@@ -223,10 +223,24 @@ def seed_mlflow(db_url: str, n_models: int, n_versions: int) -> SeedReport:
 
 # ---------------------------------------------------------------------------------------------
 # seed_modelyard: matches src/modelyard/store/tables.py as of migrations 0001_registry_core,
-# 0003_performance (indexes only) and 0005_tag_search (the tags' value_head and model_name; the
-# 0002_* revisions add columns that stay NULL for workspace models). Adjust the column lists
-# here when the schema changes.
+# 0003_performance (indexes only), 0005_tag_search (the tags' value_head and model_name; the
+# 0002_* revisions add columns that stay NULL for workspace models) and 0007_model_summary
+# (computed at the end by Modelyard's own expression). Adjust the column lists here when the
+# schema changes.
 # ---------------------------------------------------------------------------------------------
+def _summary_update(backend: str) -> str:
+    """Modelyard's `model_summary.refresh_all` as SQL text for `backend`."""
+    from modelyard.store import model_summary
+    from modelyard.store.tables import registered_models
+    from sqlalchemy import update
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql.dialect() if backend == "postgresql" else sqlite.dialect()
+    statement = update(registered_models).values(
+        summary=model_summary.summary_expression(dialect.name))
+    return str(statement.compile(dialect=dialect))
+
+
 def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:
     """Write the data set into Modelyard's tables (schema created by `modelyard serve`).
 
@@ -275,6 +289,9 @@ def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:
             ("model_id", "alias", "version"),
             ((i + 1, ALIAS, n_versions) for i in range(n_models)),
         )
+        # Each model's summary (tags, aliases, latest versions), as the API would have kept it:
+        # the UPDATE Modelyard's migration runs on an existing database.
+        db.execute(_summary_update(db.backend))
         if db.backend == "postgresql":
             for table in ("registered_models", "model_versions"):
                 db.execute(

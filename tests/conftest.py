@@ -18,6 +18,7 @@ import pytest
 
 from tests.support import postgres
 from tests.support.server import ServerProcess
+from tests.support.summaries import stale_summaries
 
 # The mlflow client retries 5xx answers for minutes; a 5xx from us is a bug, so fail fast.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -78,6 +79,8 @@ def server(
         yield process
     finally:
         process.stop()
+    # Every change the session's tests made kept each model's summary current.
+    assert stale_summaries(database_url, process.data_dir) == []
 
 
 @pytest.fixture()

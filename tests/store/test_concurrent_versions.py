@@ -1,4 +1,5 @@
-"""Version numbers stay 1..N, with no gap and no duplicate, under concurrent creators."""
+"""Version numbers stay 1..N, with no gap and no duplicate, under concurrent creators; the
+model's summary (what search answers with) stays equal to its tables under concurrent writers."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import pytest
 
 from tests.conftest import database_url_for
 from tests.support.server import ServerProcess
+from tests.support.summaries import stale_summaries
 
 API = "/api/2.0/mlflow"
 CLIENTS = 8
 PER_CLIENT = 25
 
 
+STAGES = ("Staging", "Production", "Archived")
+
+
 def _hammer(urls: list[str], name: str) -> list[str]:
-    """Eight clients, spread over the servers, each creating PER_CLIENT versions."""
+    """Eight clients, spread over the servers, each creating PER_CLIENT versions, tagging each,
+    moving every fifth to a stage and pointing its own alias at it."""
 
     def client(index: int) -> list[str]:
         with httpx.Client(base_url=urls[index % len(urls)], timeout=60) as http:
@@ -27,7 +33,20 @@ def _hammer(urls: list[str], name: str) -> list[str]:
                 response = http.post(API + "/model-versions/create",
                                      json={"name": name, "source": f"s3://b/{index}"})
                 assert response.status_code == 200, response.text
-                versions.append(response.json()["model_version"]["version"])
+                version = response.json()["model_version"]["version"]
+                versions.append(version)
+                tag = {"name": name, "version": version, "key": "client", "value": str(index)}
+                writes = [("/model-versions/set-tag", tag)]
+                if int(version) % 5 == 0:
+                    writes += [
+                        ("/model-versions/transition-stage",
+                         {"name": name, "version": version, "stage": STAGES[index % 3],
+                          "archive_existing_versions": index % 3 != 2 and index % 2 == 0}),
+                        ("/registered-models/alias",
+                         {"name": name, "alias": f"client{index}", "version": version})]
+                for path, body in writes:
+                    response = http.post(API + path, json=body)
+                    assert response.status_code == 200, response.text
             return versions
 
     with ThreadPoolExecutor(CLIENTS) as pool:
@@ -40,6 +59,13 @@ def _check(url: str, name: str, created: list[str]) -> None:
     listed = httpx.get(url + API + "/model-versions/search",
                        params={"filter": f"name = '{name}'", "max_results": 1000}).json()
     assert sorted(int(v["version"]) for v in listed["model_versions"]) == list(range(1, total + 1))
+    # Search answers from the summary, get reads the tables: the same latest versions, tags
+    # and aliases after the concurrent writes.
+    got = httpx.get(url + API + "/registered-models/get", params={"name": name}).json()
+    found = httpx.get(url + API + "/registered-models/search",
+                      params={"filter": f"name = '{name}'"}).json()["registered_models"]
+    assert found == [got["registered_model"]]
+    assert len(got["registered_model"]["latest_versions"]) >= 2
 
 
 @pytest.fixture()
@@ -62,6 +88,8 @@ def test_two_processes_on_one_postgres(two_servers_on_postgres: list[ServerProce
     _check(urls[1], name, created)
     for server in two_servers_on_postgres:
         assert "Traceback" not in server.log()
+    server = two_servers_on_postgres[0]
+    assert stale_summaries(server.database_url, server.data_dir) == []
 
 
 def test_one_process_on_sqlite(tmp_path: Path) -> None:
@@ -74,6 +102,7 @@ def test_one_process_on_sqlite(tmp_path: Path) -> None:
         assert "Traceback" not in server.log()
     finally:
         server.stop()
+    assert stale_summaries(None, server.data_dir) == []
 
 
 def test_two_workers_on_sqlite(tmp_path: Path) -> None:

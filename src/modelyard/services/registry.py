@@ -207,10 +207,10 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.create")
             now = now_ms()
             model_id, version = repo.allocate_version(name, now)
-            version_id = repo.insert_version(
+            repo.insert_version(
                 model_id=model_id, version=version, stage=Stage.NONE.value, status="READY",
-                status_message="", user_id=actor.name, created_at=now, updated_at=now, **values)
-            repo.insert_version_tags(version_id, clean_tags)
+                status_message="", user_id=actor.name, created_at=now, updated_at=now,
+                tags=clean_tags, **values)
             uow.record("model_version.create", "model_version", f"{name}/{version}",
                        after={**values, "tags": clean_tags})
         # Everything about a new version is known here: no need to read it back.
@@ -326,6 +326,7 @@ class RegistryService:
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.set_tag")
+            repo.model_id(name, for_update=True)  # lock order: the model, then its version
             row = repo.version_row(name, number)
             repo.set_version_tag(row.id, key, value)
             repo.update_version(row.id, now_ms())
@@ -339,6 +340,7 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.delete_tag")
+            repo.model_id(name, for_update=True)  # lock order: the model, then its version
             repo.delete_version_tag(repo.version_row(name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{name}/{number}",
                        before={"key": key})

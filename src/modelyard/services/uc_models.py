@@ -278,13 +278,13 @@ class UcModelService:
             now = now_ms()
             _, number = core.allocate_version(full_name, now)
             location = f"{model.storage_location}/versions/{version_uuid}"
-            version_id = core.insert_version(
+            core.insert_version(
                 model_id=model.id, version=number, uc_id=version_uuid, run_link="",
                 stage="None", status=VersionStatus.PENDING_REGISTRATION.value,
                 status_message="", storage_location=location,
                 lineage=orjson.dumps(extra).decode() if extra else None, user_id=actor.name,
-                updated_by=actor.name, created_at=now, updated_at=now, **values)
-            core.insert_version_tags(version_id, clean_tags)
+                updated_by=actor.name, created_at=now, updated_at=now, tags=clean_tags,
+                **values)
             uow.record("model_version.create", "model_version", f"{full_name}/{number}",
                        after={**values, **extra, "storage_location": location,
                               "tags": clean_tags})
@@ -388,7 +388,7 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
-            row = repo.version_row(full_name, number)
+            row = repo.version_row(full_name, number, for_update=True)
             now = now_ms()
             if not repo.set_version_status(row.id, VersionStatus.PENDING_REGISTRATION,
                                            status=VersionStatus.FAILED_REGISTRATION.value,
@@ -493,7 +493,7 @@ class UcModelService:
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            row = repo.version_row(full_name, number)
+            row = repo.version_row(full_name, number, for_update=True)
             self._core(uow).set_version_tag(row.id, key, value)
             uow.record("model_version.set_tag", "model_version", f"{full_name}/{number}",
                        after={"key": key, "value": value})
@@ -504,7 +504,8 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_version_tag(repo.version_row(full_name, number).id, key)
+            self._core(uow).delete_version_tag(
+                repo.version_row(full_name, number, for_update=True).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
                        before={"key": key})
 

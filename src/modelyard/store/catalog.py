@@ -35,7 +35,7 @@ from modelyard.domain.catalog import (
 )
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
-from modelyard.store import uc_visibility
+from modelyard.store import model_summary, uc_visibility
 from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.tables import (
     model_version_files,
@@ -309,7 +309,10 @@ class CatalogRepository:
         query = (select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
                  .where(rm.c.registry == UC, rm.c.name == full_name, mv.c.version == version))
         if for_update and self.conn.dialect.name == "postgresql":
-            # Locks the version row only (SQLite's BEGIN IMMEDIATE already serializes writers).
+            # The model's row first, the lock every change of a model takes first (its summary
+            # is refreshed under it, store/model_summary.py), then the version's: one order, no
+            # deadlock. SQLite's BEGIN IMMEDIATE already serializes writers.
+            self.model_row(full_name, for_update=True)
             query = query.with_for_update(of=mv)
         row = self.conn.execute(query).first()
         if row is None:
@@ -350,10 +353,14 @@ class CatalogRepository:
     def set_version_status(self, version_id: int, expected: VersionStatus,
                            **values: Any) -> bool:
         """Compare-and-set on status: False when another request changed it first."""
+        model_id = model_summary.lock_version_owner(self.conn, version_id)
         result = self.conn.execute(update(mv).where(mv.c.id == version_id,
                                                     mv.c.status == expected.value)
                                    .values(**values))
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        model_summary.refresh(self.conn, model_id)
+        return True
 
     def versions(self, rows: Sequence[Row]) -> list[UcVersion]:
         ids = [row.id for row in rows]

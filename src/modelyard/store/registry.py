@@ -2,22 +2,20 @@
 
 Each method runs on a connection inside a unit of work (store.database). Reads that return many
 objects load their tags, aliases and latest versions in one batched query each, never one query
-per row.
+per row; models read them from their summary, which every method here that changes them
+refreshes in the same transaction (store/model_summary.py).
 """
 
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Connection,
     Row,
     and_,
-    any_,
     delete,
     func,
     insert,
@@ -38,14 +36,13 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
-from modelyard.store import uc_visibility
+from modelyard.store import model_summary, uc_visibility
 from modelyard.store.compiled import fetch_all
 from modelyard.store.filter_sql import clauses_to_sql, filter_shape, ordering_tag_clause
 from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.point_reads import (
     STAGES,
     decode_json,
-    model_aggregates,
     version_aggregates,
 )
 from modelyard.store.tables import (
@@ -81,8 +78,8 @@ _VERSION_FILTER_COLUMNS = {"name": rm.c.name, "run_id": mv.c.run_id, "source_pat
 
 
 def _model_select(dialect: str) -> Any:
-    """Model columns with the model's tags and aliases aggregated as JSON."""
-    return select(*_MODEL_COLUMNS, *model_aggregates(dialect))
+    """Model columns with the model's summary (store/model_summary.py); see `_hit`."""
+    return select(*_MODEL_COLUMNS, rm.c.summary)
 
 
 def _visible_to(readers: frozenset[str] | None, params: dict[str, Any]) -> list[Any]:
@@ -175,8 +172,8 @@ def _version_from_tuple(row: Sequence[Any], name: str | None = None) -> ModelVer
 
 
 def _model_from_tuple(row: Sequence[Any], latest: Sequence[ModelVersion]) -> RegisteredModel:
-    """An entity from a row of `_model_select` (columns in `_MODEL_COLUMNS` order, then tags and
-    aliases aggregated as JSON)."""
+    """An entity from the model part of a `ModelHit` (columns in `_MODEL_COLUMNS` order, then
+    tags and aliases as JSON or decoded)."""
     _, name, description, user_id, created_at, updated_at, tags, aliases = row
     return RegisteredModel(
         name=name, creation_timestamp=created_at, last_updated_timestamp=updated_at,
@@ -186,41 +183,21 @@ def _model_from_tuple(row: Sequence[Any], latest: Sequence[ModelVersion]) -> Reg
     )
 
 
-#: A model search hit as the database returned it: the model's row (`_MODEL_COLUMNS`, then its
-#: tags and aliases as JSON) and the rows of its highest version in each stage, in version order
-#: (`_VERSION_COLUMNS` with the model id in place of the name, then tags and aliases as JSON).
-ModelHit = tuple[tuple[Any, ...], list[tuple[Any, ...]]]
+#: A model search hit: the model's row (`_MODEL_COLUMNS`, then its tags and aliases) and the
+#: rows of its highest version in each stage, in version order (`_VERSION_COLUMNS` with the
+#: model id in place of the name, then the version's tags and aliases), all from its summary.
+ModelHit = tuple[tuple[Any, ...], list[Any]]
+
+
+def _hit(row: Sequence[Any]) -> ModelHit:
+    """The hit of a `_model_select` row: its summary split into the parts readers use."""
+    tags, aliases, latest = model_summary.decode(row[6])
+    return (*row[:6], tags, aliases), latest
 
 
 def model_from_hit(hit: ModelHit) -> RegisteredModel:
     row, latest = hit
     return _model_from_tuple(row, [_version_from_tuple(version, row[1]) for version in latest])
-
-
-def _model_ids_filter(dialect: str) -> Any:
-    """`model_id` is one of the bound parameter `ids`: one SQL text whatever their number
-    (PostgreSQL: an array; SQLite: a JSON array, see `_ids_param`)."""
-    if dialect == "postgresql":
-        return mv.c.model_id == any_(bindparam("ids"))
-    return mv.c.model_id.in_(
-        select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))
-
-
-def _ids_param(dialect: str, ids: Sequence[int]) -> Any:
-    return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
-
-
-def _latest_statement(dialect: str) -> Any:
-    """The highest version in each stage of each model in `ids`. No join to the models:
-    callers know the names, and a join let PostgreSQL pick a hash join over every model."""
-    newest_sq = (select(mv.c.model_id, mv.c.stage, func.max(mv.c.version).label("version"))
-                 .where(_model_ids_filter(dialect))
-                 .group_by(mv.c.model_id, mv.c.stage).subquery())
-    columns = [mv.c.model_id if column is rm.c.name else column for column in _VERSION_COLUMNS]
-    return (select(*columns, *version_aggregates(dialect))
-            .select_from(newest_sq.join(mv, and_(mv.c.model_id == newest_sq.c.model_id,
-                                                 mv.c.version == newest_sq.c.version)))
-            .order_by(mv.c.model_id, mv.c.version))
 
 
 def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
@@ -294,7 +271,7 @@ class RegistryRepository:
             {"registry": self.registry, "name": name})
         if not rows:
             raise _model_not_found(name)
-        return model_from_hit(self._with_latest_rows(rows)[0])
+        return model_from_hit(_hit(rows[0]))
 
     def search_models(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
@@ -344,35 +321,27 @@ class RegistryRepository:
         if uc_readers is not None:
             # The UC rule's SQL holds the caller's principals as values: built for this call,
             # not compiled once per shape (the web UI's search box is the only caller).
-            return self._with_latest_rows(list(self.conn.execute(build(), params)))
+            return [_hit(row) for row in self.conn.execute(build(), params)]
         shape = ("search_models", filter_shape(clauses), tuple(order),
                  -1 if readers is None else len(readers), bool(text), offset == 0)
-        return self._with_latest_rows(fetch_all(self.conn, shape, build, params))
-
-    def _with_latest_rows(self, rows: list[tuple[Any, ...]]) -> list[ModelHit]:
-        """Model rows (`_model_select`) paired with the rows of their highest version in each
-        stage, fetched in one more query for all of them."""
-        latest: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        if rows:
-            dialect = self.conn.dialect.name
-            params = {"ids": _ids_param(dialect, [row[0] for row in rows])}
-            for version_row in fetch_all(self.conn, "latest_versions",
-                                         lambda: _latest_statement(dialect), params):
-                latest[version_row[1]].append(version_row)
-        return [(row, latest.get(row[0], [])) for row in rows]
+        return [_hit(row) for row in fetch_all(self.conn, shape, build, params)]
 
     def _version_select(self) -> Any:
         """Version columns with the version's tags and aliases aggregated as JSON."""
         return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
 
     def set_model_tag(self, model_id: int, model_name: str, key: str, value: str) -> None:
+        model_summary.lock(self.conn, model_id)
         head = tag_value_head(value)
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value, "value_head": head,
                            "model_name": model_name},
                      ["model_id", "key"], {"value": value, "value_head": head})
+        model_summary.refresh(self.conn, model_id)
 
     def delete_model_tag(self, model_id: int, key: str) -> None:
+        model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rmt).where(rmt.c.model_id == model_id, rmt.c.key == key))
+        model_summary.refresh(self.conn, model_id)
 
     # ---- model versions -------------------------------------------------------------------
 
@@ -388,8 +357,14 @@ class RegistryRepository:
             raise _model_not_found(name)
         return row[0], row[1]
 
-    def insert_version(self, **values: Any) -> int:
-        return self.conn.execute(_INSERT_VERSION, values).scalar_one()
+    def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
+        """Insert a version (and its `tags`); its model's summary is current on return."""
+        model_summary.lock(self.conn, values["model_id"])
+        version_id: int = self.conn.execute(_INSERT_VERSION, values).scalar_one()
+        if tags:
+            self._insert_version_tags(version_id, tags)
+        model_summary.refresh(self.conn, values["model_id"])
+        return version_id
 
     def version_row(self, name: str, version: int) -> Row:
         row = self.conn.execute(_VERSION_ROW, {"b_registry": self.registry, "b_name": name,
@@ -420,22 +395,29 @@ class RegistryRepository:
         ).first()
 
     def update_version(self, version_id: int, now: int, **values: Any) -> None:
+        model_id = model_summary.lock_version_owner(self.conn, version_id)
         if not values:
             self.conn.execute(_TOUCH_VERSION, {"b_id": version_id, "b_now": now})
-            return
-        self.conn.execute(update(mv).where(mv.c.id == version_id).values(updated_at=now, **values))
+        else:
+            self.conn.execute(update(mv).where(mv.c.id == version_id)
+                              .values(updated_at=now, **values))
+        model_summary.refresh(self.conn, model_id)
 
     def archive_stage(self, model_id: int, stage: Stage, except_version: int, now: int) -> None:
+        model_summary.lock(self.conn, model_id)
         self.conn.execute(
             update(mv)
             .where(mv.c.model_id == model_id, mv.c.stage == stage.value,
                    mv.c.version != except_version)
             .values(stage=Stage.ARCHIVED.value, updated_at=now)
         )
+        model_summary.refresh(self.conn, model_id)
 
     def delete_version(self, version_id: int, model_id: int, version: int) -> None:
+        model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.version == version))
         self.conn.execute(delete(mv).where(mv.c.id == version_id))
+        model_summary.refresh(self.conn, model_id)
 
     def search_versions(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
@@ -473,35 +455,44 @@ class RegistryRepository:
         return versions
 
     def set_version_tag(self, version_id: int, key: str, value: str) -> None:
+        model_id = model_summary.lock_version_owner(self.conn, version_id)
         head = tag_value_head(value)
         self._upsert(mvt, {"version_id": version_id, "key": key, "value": value,
                            "value_head": head},
                      ["version_id", "key"], {"value": value, "value_head": head})
+        model_summary.refresh(self.conn, model_id)
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
+        model_id = model_summary.lock_version_owner(self.conn, version_id)
         self.conn.execute(delete(mvt).where(mvt.c.version_id == version_id, mvt.c.key == key))
+        model_summary.refresh(self.conn, model_id)
 
-    def insert_version_tags(self, version_id: int, tags: dict[str, str]) -> None:
-        if tags:
-            self.conn.execute(insert(mvt), [{"version_id": version_id, "key": k, "value": v,
-                                             "value_head": tag_value_head(v)}
-                                            for k, v in tags.items()])
+    def _insert_version_tags(self, version_id: int, tags: dict[str, str]) -> None:
+        self.conn.execute(insert(mvt), [{"version_id": version_id, "key": k, "value": v,
+                                         "value_head": tag_value_head(v)}
+                                        for k, v in tags.items()])
 
     def insert_model_tags(self, model_id: int, model_name: str, tags: dict[str, str]) -> None:
         if tags:
+            model_summary.lock(self.conn, model_id)
             self.conn.execute(insert(rmt), [{"model_id": model_id, "key": k, "value": v,
                                              "value_head": tag_value_head(v),
                                              "model_name": model_name}
                                             for k, v in tags.items()])
+            model_summary.refresh(self.conn, model_id)
 
     # ---- aliases --------------------------------------------------------------------------
 
     def set_alias(self, model_id: int, alias: str, version: int) -> None:
+        model_summary.lock(self.conn, model_id)
         self._upsert(rma, {"model_id": model_id, "alias": alias, "version": version},
                      ["model_id", "alias"], {"version": version})
+        model_summary.refresh(self.conn, model_id)
 
     def delete_alias(self, model_id: int, alias: str) -> None:
+        model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.alias == alias))
+        model_summary.refresh(self.conn, model_id)
 
     # ---- helpers ---------------------------------------------------------------------------
 

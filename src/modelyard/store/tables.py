@@ -54,6 +54,9 @@ registered_models = Table(
     Column("storage_location", Text, nullable=True),
     Column("owner", String(256), nullable=True),
     Column("updated_by", String(256), nullable=True),
+    # Revision 0007: tags, aliases and latest versions as one JSON document, kept current by
+    # every change of them (store/model_summary.py); what a model search answers with.
+    Column("summary", Text, nullable=False, server_default='[[],[],[]]'),
     UniqueConstraint("registry", "name", name="uq_registered_models_registry_name"),
     Index("ix_registered_models_updated", "registry", "updated_at", "name"),
     Index("ix_registered_models_schema", "schema_id", "name"),

@@ -274,3 +274,36 @@ def test_tag_search_pages_in_name_order_across_renames(http: httpx.Client,
               json={"name": f"{p}-99-renamed", "key": "group", "value": "moved"})
     assert model_names(http, f"tags.group = 'moved' AND name LIKE '{p}%'") == [f"{p}-99-renamed"]
     assert f"{p}-99-renamed" not in all_pages("name ASC")
+
+
+def test_each_search_hit_has_its_own_latest_versions(http: httpx.Client, unique_name: str) -> None:
+    """Latest versions are per model: a model's versions in other stages never show up in
+    another model's hit (they did once, when the summary's per-stage maximum ran over every
+    model), and deleting, re-staging and re-tagging versions shows in the next search."""
+    stages = {"a": ["Production", "Staging", "None"], "b": ["None"] * 5,
+              "c": ["Archived", "None"]}
+    for suffix, model_stages in stages.items():
+        name = f"{unique_name}-{suffix}"
+        http.post(API + "/registered-models/create", json={"name": name})
+        for number, stage in enumerate(model_stages, start=1):
+            http.post(API + "/model-versions/create", json={"name": name, "source": "s3://b/m"})
+            if stage != "None":
+                http.post(API + "/model-versions/transition-stage",
+                          json={"name": name, "version": str(number), "stage": stage})
+    http.request("DELETE", API + "/model-versions/delete",
+                 json={"name": f"{unique_name}-a", "version": "2"})
+    http.post(API + "/model-versions/transition-stage",
+              json={"name": f"{unique_name}-c", "version": "2", "stage": "Production"})
+    http.post(API + "/model-versions/set-tag",
+              json={"name": f"{unique_name}-b", "version": "5", "key": "k", "value": "v"})
+
+    found = http.get(API + "/registered-models/search",
+                     params={"filter": f"name LIKE '{unique_name}-%'"}).json()["registered_models"]
+    latest = {hit["name"][-1]: [(v["version"], v["current_stage"]) for v in hit["latest_versions"]]
+              for hit in found}
+    assert latest == {"a": [("1", "Production"), ("3", "None")], "b": [("5", "None")],
+                      "c": [("1", "Archived"), ("2", "Production")]}
+    assert found[1]["latest_versions"][0]["tags"] == [{"key": "k", "value": "v"}]
+    for hit in found:
+        got = http.get(API + "/registered-models/get", params={"name": hit["name"]}).json()
+        assert hit == got["registered_model"]

@@ -1,0 +1,137 @@
+"""A registered model's summary: its tags, aliases and latest versions, kept on its own row.
+
+A model search answers with every hit's tags, aliases and highest version in each stage (with
+that version's tags and aliases). Gathering them at read time costs about ten B-tree lookups per
+hit in five tables; at 1M versions the hits of one page lie on different pages of each table,
+so a 100-model search read ~1,000 scattered pages and cost twice its CPU at 10k versions
+(bench/, issue 6). The summary is that answer, computed when it changes: a search reads one row
+per hit.
+
+`refresh` recomputes it from the tables (the only definition of its content) and every
+repository method that changes a model's tags, aliases or versions calls it in the same
+transaction, so a reader never sees a summary that disagrees with the tables. Those methods
+first `lock` the model's row (PostgreSQL): the refresh then runs in a statement whose snapshot
+includes every change committed by the writers that held the lock before, so concurrent
+writers of one model cannot lose each other's changes.
+
+Layout (JSON text): `[tags, aliases, latest]`, tags `[[key, value]…]`, aliases
+`[[alias, version]…]`, latest one array per version in `VERSION_FIELDS` order followed by the
+version's tags `[[key, value]…]` and aliases `[alias…]`. Orders are not guaranteed; readers sort.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Text, cast, func, literal_column, select, update
+from sqlalchemy.sql import bindparam
+
+from modelyard.store.tables import (
+    model_version_tags,
+    model_versions,
+    registered_model_aliases,
+    registered_model_tags,
+    registered_models,
+)
+
+rm, mv = registered_models, model_versions
+rmt, rma, mvt = registered_model_tags, registered_model_aliases, model_version_tags
+
+#: The summary of a model with no tags, aliases or versions (a new model's server default).
+EMPTY = "[[],[],[]]"
+
+#: The version columns of a latest-version entry; the model id stands where readers of a version
+#: row (store/registry.py `_VERSION_COLUMNS`) find the model's name.
+VERSION_FIELDS = (mv.c.id, mv.c.model_id, mv.c.model_id, mv.c.version, mv.c.source, mv.c.run_id,
+                  mv.c.run_link, mv.c.logged_model_id, mv.c.description, mv.c.stage, mv.c.status,
+                  mv.c.status_message, mv.c.user_id, mv.c.created_at, mv.c.updated_at)
+
+
+def _array(dialect: str, *items: Any) -> Any:
+    return func.json_build_array(*items) if dialect == "postgresql" else func.json_array(*items)
+
+
+def _aggregate(dialect: str, item: Any) -> Any:
+    """A JSON array of `item` over the rows of a sub-query; `[]` when there is none."""
+    if dialect == "postgresql":
+        return func.coalesce(func.json_agg(item), literal_column("'[]'::json"))
+    return func.json_group_array(item)
+
+
+def _nested(dialect: str, subquery: Any) -> Any:
+    """A sub-query's JSON as a JSON value inside another array (SQLite hands a sub-query's JSON
+    out as text, which `json_array` would quote)."""
+    scalar = subquery.scalar_subquery()
+    return scalar if dialect == "postgresql" else func.json(scalar)
+
+
+@functools.cache
+def summary_expression(dialect: str) -> Any:
+    """The summary of the `registered_models` row of the statement it is used in."""
+    # Every sub-query names the row it belongs to (`correlate`): left to infer it, SQLAlchemy
+    # took the models table two levels down as a table of its own (every model's versions).
+    version_tags = select(_aggregate(dialect, _array(dialect, mvt.c.key, mvt.c.value))).where(
+        mvt.c.version_id == mv.c.id).correlate(mv)
+    version_aliases = select(_aggregate(dialect, rma.c.alias)).where(
+        rma.c.model_id == mv.c.model_id, rma.c.version == mv.c.version).correlate(mv)
+    newest = mv.alias("newest")
+    highest_per_stage = (select(func.max(newest.c.version)).where(newest.c.model_id == rm.c.id)
+                         .group_by(newest.c.stage).correlate(rm))
+    latest = select(_aggregate(dialect, _array(
+        dialect, *VERSION_FIELDS, _nested(dialect, version_tags),
+        _nested(dialect, version_aliases)))).where(
+        mv.c.model_id == rm.c.id, mv.c.version.in_(highest_per_stage)).correlate(rm)
+    tags = select(_aggregate(dialect, _array(dialect, rmt.c.key, rmt.c.value))).where(
+        rmt.c.model_id == rm.c.id).correlate(rm)
+    aliases = select(_aggregate(dialect, _array(dialect, rma.c.alias, rma.c.version))).where(
+        rma.c.model_id == rm.c.id).correlate(rm)
+    summary = _array(dialect, _nested(dialect, tags), _nested(dialect, aliases),
+                     _nested(dialect, latest))
+    return cast(summary, Text) if dialect == "postgresql" else summary
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any, Any]:
+    lock = select(rm.c.id).where(rm.c.id == bindparam("model_id")).with_for_update()
+    refresh = (update(rm).where(rm.c.id == bindparam("model_id"))
+               .values(summary=summary_expression(dialect)))
+    owner = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
+    return lock, refresh, owner
+
+
+def lock(conn: Connection, model_id: int) -> None:
+    """Take the model's row lock (PostgreSQL) before changing its tags, aliases or versions.
+
+    Every change of a model takes it first, so a version's row is always locked after its
+    model's (no deadlock), and `refresh` then reads every change committed before."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_statements("postgresql")[0], {"model_id": model_id})
+
+
+def lock_version_owner(conn: Connection, version_id: int) -> int | None:
+    """`lock` the model of a version; its id (None when the version is gone)."""
+    model_id: int | None = conn.execute(_statements(conn.dialect.name)[2],
+                                        {"version_id": version_id}).scalar()
+    if model_id is not None:
+        lock(conn, model_id)
+    return model_id
+
+
+def refresh(conn: Connection, model_id: int | None) -> None:
+    """Recompute the model's summary after a change made under `lock`."""
+    if model_id is not None:
+        conn.execute(_statements(conn.dialect.name)[1], {"model_id": model_id})
+
+
+def refresh_all(conn: Connection) -> None:
+    """Recompute every model's summary (the migration that introduced them)."""
+    conn.execute(update(rm).values(summary=summary_expression(conn.dialect.name)))
+
+
+def decode(summary: Any) -> tuple[list[Any], list[Any], list[list[Any]]]:
+    """(tags, aliases, latest versions in version order) of a stored summary."""
+    tags, aliases, latest = orjson.loads(summary if summary is not None else EMPTY)
+    latest.sort(key=lambda entry: entry[3])
+    return tags, aliases, latest
