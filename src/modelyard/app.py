@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from starlette.applications import Starlette
@@ -67,7 +68,23 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     unity_catalog.attach(app, settings)
     databricks_uc.attach(app)  # needs app.state.uc_models
     identity.attach(app, settings)  # sets app.state.authenticate
+    _settle_heap()
     return app
+
+
+def _settle_heap() -> None:
+    """Keep Python's cycle collector off the start-up heap and out of most requests.
+
+    What start-up built (modules, routes, tables, compiled statements) lives as long as the
+    process, yet every full collection walked it again; and with the default threshold (700
+    allocations) a 100-model search set off several collections. Freezing that heap and
+    collecting young objects every 10,000 allocations cut a search's server CPU by ~25% with
+    the same RSS (bench/, issue 6). Reference counting still frees everything without cycles
+    at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def app_from_env() -> Starlette:

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from modelyard.events.chain import GENESIS
+from modelyard.store.compiled import fetch_all
 from modelyard.store.tables import audit_events
 
 ae = audit_events
@@ -32,7 +33,8 @@ class AuditQuery:
 
 
 # Built once: every write runs it, and building it cost more CPU than running it.
-_HEAD = select(ae.c.seq, ae.c.hash).order_by(ae.c.seq.desc()).limit(1)
+# The last row, without LIMIT (whose value SQLite binds as a parameter): compiled once.
+_HEAD = select(ae.c.seq, ae.c.hash).where(ae.c.seq == select(func.max(ae.c.seq)).scalar_subquery())
 _INSERT = insert(ae)
 
 
@@ -48,8 +50,8 @@ class AuditRepository:
         """
         if self.conn.dialect.name == "postgresql":
             self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
-        row = self.conn.execute(_HEAD).first()
-        return (row.seq, row.hash) if row else (0, GENESIS)
+        rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
+        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -51,3 +51,16 @@ def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
+            params: dict[str, Any]) -> int:
+    """Run a statement that returns no rows (compiled as `fetch_all` does); rows affected."""
+    sql, positions = _compiled(conn, key, build)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params if positions is None else [params[name] for name in positions])
+        rowcount: int = cursor.rowcount
+        return rowcount
+    finally:
+        cursor.close()

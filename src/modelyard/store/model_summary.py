@@ -28,6 +28,7 @@ import orjson
 from sqlalchemy import Connection, Text, cast, func, literal_column, select, update
 from sqlalchemy.sql import bindparam
 
+from modelyard.store.compiled import execute, fetch_all
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -92,13 +93,15 @@ def summary_expression(dialect: str) -> Any:
     return cast(summary, Text) if dialect == "postgresql" else summary
 
 
-@functools.cache
-def _statements(dialect: str) -> tuple[Any, Any, Any]:
-    lock = select(rm.c.id).where(rm.c.id == bindparam("model_id")).with_for_update()
-    refresh = (update(rm).where(rm.c.id == bindparam("model_id"))
-               .values(summary=summary_expression(dialect)))
-    owner = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
-    return lock, refresh, owner
+# Run on every write: compiled once (store/compiled.py), as SQLAlchemy's execution cost more
+# CPU than SQLite takes to run them.
+_LOCK = select(rm.c.id).where(rm.c.id == bindparam("model_id")).with_for_update()
+_OWNER = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
+
+
+def _refresh_statement(dialect: str) -> Any:
+    return (update(rm).where(rm.c.id == bindparam("model_id"))
+            .values(summary=summary_expression(dialect)))
 
 
 def lock(conn: Connection, model_id: int) -> None:
@@ -107,22 +110,25 @@ def lock(conn: Connection, model_id: int) -> None:
     Every change of a model takes it first, so a version's row is always locked after its
     model's (no deadlock), and `refresh` then reads every change committed before."""
     if conn.dialect.name == "postgresql":
-        conn.execute(_statements("postgresql")[0], {"model_id": model_id})
+        fetch_all(conn, "summary_lock", lambda: _LOCK, {"model_id": model_id})
 
 
 def lock_version_owner(conn: Connection, version_id: int) -> int | None:
     """`lock` the model of a version; its id (None when the version is gone)."""
-    model_id: int | None = conn.execute(_statements(conn.dialect.name)[2],
-                                        {"version_id": version_id}).scalar()
-    if model_id is not None:
-        lock(conn, model_id)
+    rows = fetch_all(conn, "summary_owner", lambda: _OWNER, {"version_id": version_id})
+    if not rows:
+        return None
+    model_id: int = rows[0][0]
+    lock(conn, model_id)
     return model_id
 
 
 def refresh(conn: Connection, model_id: int | None) -> None:
     """Recompute the model's summary after a change made under `lock`."""
     if model_id is not None:
-        conn.execute(_statements(conn.dialect.name)[1], {"model_id": model_id})
+        dialect = conn.dialect.name
+        execute(conn, "summary_refresh", lambda: _refresh_statement(dialect),
+                {"model_id": model_id})
 
 
 def refresh_all(conn: Connection) -> None:
