@@ -71,6 +71,39 @@ def _prefix_range_postgresql(element: _PrefixRange, compiler: Any, **kw: Any) ->
             f"{column} ~<~ {compiler.process(element.high, **kw)})")
 
 
+class PatternOrder(_Element[Any]):
+    """ORDER BY `column` in byte order, as the (registry, name text_pattern_ops) index lists it.
+
+    PostgreSQL: `USING ~<~` (or `~>~`), so that a search with a name prefix (`_PrefixRange`)
+    walks that index in order and stops at the end of the page; ordered by the column's
+    collation it read every match and sorted them (1,000 models for `name LIKE 'm012%'` at 100k
+    models: 1.7 ms of PostgreSQL CPU against 0.4 at 1k). In a database whose collation is C or
+    C.UTF-8 the two orders are the same; in another one this search lists names in byte order,
+    as SQLite always does. Elsewhere: ASC or DESC."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement, descending: bool) -> None:
+        self.column, self.descending = column, descending
+
+
+@compiles(PatternOrder)
+def _pattern_order_default(element: PatternOrder, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} {'DESC' if element.descending else 'ASC'}"
+
+
+@compiles(PatternOrder, "postgresql")
+def _pattern_order_postgresql(element: PatternOrder, compiler: Any, **kw: Any) -> str:
+    operator = "~>~" if element.descending else "~<~"
+    return f"{compiler.process(element.column, **kw)} USING {operator}"
+
+
+def has_name_prefix(clauses: list[Clause]) -> bool:
+    """Whether a clause limits `name` to a prefix (`name LIKE 'abc%'`, see `_PrefixRange`)."""
+    return any(c.kind == "attribute" and c.key == "name" and c.op is Op.LIKE
+               and like_prefix(c.value) is not None for c in clauses)
+
+
 def _compare(column: ColumnElement, op: Op, value: object) -> ColumnElement[bool]:
     if op is Op.EQ:
         return column == value

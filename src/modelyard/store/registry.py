@@ -38,7 +38,13 @@ from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.compiled import fetch_all
-from modelyard.store.filter_sql import clauses_to_sql, filter_shape, ordering_tag_clause
+from modelyard.store.filter_sql import (
+    PatternOrder,
+    clauses_to_sql,
+    filter_shape,
+    has_name_prefix,
+    ordering_tag_clause,
+)
 from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.point_reads import (
     STAGES,
@@ -317,10 +323,14 @@ class RegistryRepository:
                       .join(uc_catalogs, uc_catalogs.c.id == uc_schemas.c.catalog_id))
             conditions.append(uc_visibility.model_visible(uc_readers))
 
+        ordering = self._order(order, order_columns)
+        if driver is None and order and order[0][0] == "name" and has_name_prefix(clauses):
+            ordering[0] = PatternOrder(rm.c.name, order[0][1])
+
         def build() -> Any:
             return (_model_select(dialect).select_from(source)
                     .where(rm.c.registry == bindparam("registry"), *conditions)
-                    .order_by(*self._order(order, order_columns))
+                    .order_by(*ordering)
                     .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
 
         if uc_readers is not None:
