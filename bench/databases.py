@@ -231,14 +231,10 @@ def seed_mlflow(db_url: str, n_models: int, n_versions: int) -> SeedReport:
 def _summary_update(backend: str) -> str:
     """Modelyard's `model_summary.refresh_all` as SQL text for `backend`."""
     from modelyard.store import model_summary
-    from modelyard.store.tables import registered_models
-    from sqlalchemy import update
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql.dialect() if backend == "postgresql" else sqlite.dialect()
-    statement = update(registered_models).values(
-        summary=model_summary.summary_expression(dialect.name))
-    return str(statement.compile(dialect=dialect))
+    return str(model_summary.refresh_all_statement(dialect.name).compile(dialect=dialect))
 
 
 def seed_modelyard(db_url: str, n_models: int, n_versions: int) -> SeedReport:

@@ -326,7 +326,6 @@ class RegistryService:
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.set_tag")
-            repo.model_id(name, for_update=True)  # lock order: the model, then its version
             row = repo.version_row(name, number)
             repo.set_version_tag(row.id, key, value)
             repo.update_version(row.id, now_ms())
@@ -340,7 +339,6 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.delete_tag")
-            repo.model_id(name, for_update=True)  # lock order: the model, then its version
             repo.delete_version_tag(repo.version_row(name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{name}/{number}",
                        before={"key": key})

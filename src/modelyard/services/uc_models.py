@@ -388,7 +388,7 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
-            row = repo.version_row(full_name, number, for_update=True)
+            row = repo.version_row(full_name, number)
             now = now_ms()
             if not repo.set_version_status(row.id, VersionStatus.PENDING_REGISTRATION,
                                            status=VersionStatus.FAILED_REGISTRATION.value,
@@ -493,7 +493,7 @@ class UcModelService:
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            row = repo.version_row(full_name, number, for_update=True)
+            row = repo.version_row(full_name, number)
             self._core(uow).set_version_tag(row.id, key, value)
             uow.record("model_version.set_tag", "model_version", f"{full_name}/{number}",
                        after={"key": key, "value": value})
@@ -504,8 +504,7 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_version_tag(
-                repo.version_row(full_name, number, for_update=True).id, key)
+            self._core(uow).delete_version_tag(repo.version_row(full_name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
                        before={"key": key})
 

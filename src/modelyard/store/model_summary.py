@@ -131,13 +131,18 @@ def refresh(conn: Connection, model_id: int | None) -> None:
                 {"model_id": model_id})
 
 
+def refresh_all_statement(dialect: str) -> Any:
+    """The UPDATE that recomputes every model's summary (also the benchmark's SQL seed)."""
+    return update(rm).values(summary=summary_expression(dialect))
+
+
 def refresh_all(conn: Connection) -> None:
     """Recompute every model's summary (the migration that introduced them)."""
-    conn.execute(update(rm).values(summary=summary_expression(conn.dialect.name)))
+    conn.execute(refresh_all_statement(conn.dialect.name))
 
 
 def decode(summary: Any) -> tuple[list[Any], list[Any], list[list[Any]]]:
     """(tags, aliases, latest versions in version order) of a stored summary."""
-    tags, aliases, latest = orjson.loads(summary if summary is not None else EMPTY)
+    tags, aliases, latest = orjson.loads(summary)
     latest.sort(key=lambda entry: entry[3])
     return tags, aliases, latest
