@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.server import MODELYARD, ServerProcess, free_port
 
@@ -54,3 +56,61 @@ def test_tracking_uri_must_be_an_http_address(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--tracking-uri must be an http:// or https:// address" in result.stderr
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    return {**env, "COLUMNS": "200", **extra}
+
+
+def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
+    result = subprocess.run([MODELYARD, "serve", "--data-dir", str(tmp_path), "--port",
+                             str(free_port()), "--workers", "0"],
+                            capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--workers" in result.stderr
+    assert not (tmp_path / "modelyard.db").exists()
+
+
+def test_port_from_environment_must_be_a_number(tmp_path: Path) -> None:
+    result = subprocess.run([MODELYARD, "serve"], capture_output=True, text=True, timeout=60,
+                            env=_env(MODELYARD_PORT="notanumber",
+                                     MODELYARD_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--port" in result.stderr and "MODELYARD_PORT" in result.stderr
+    assert not (tmp_path / "modelyard.db").exists()
+
+
+def test_no_arguments_prints_the_help() -> None:
+    for args, commands in (([], ("serve", "catalogs", "audit")),
+                           (["catalogs"], ("list", "show", "create", "delete"))):
+        result = subprocess.run([MODELYARD, *args], capture_output=True, text=True,
+                                timeout=60, env=_env())
+        assert result.returncode == 2
+        assert "Usage: modelyard" in result.stdout
+        assert all(command in result.stdout for command in commands), result.stdout
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("yes", True),
+                                                 ("0", False), ("false", False)])
+def test_auth_flag_reads_its_variable(monkeypatch: pytest.MonkeyPatch, value: str,
+                                      expected: bool) -> None:
+    from modelyard.cli.main import serve
+
+    monkeypatch.setenv("MODELYARD_AUTH", value)
+    assert serve.make_context("serve", []).params["auth"] is expected
+    assert serve.make_context("serve", ["--auth"]).params["auth"] is True
+
+
+def test_options_and_variables_give_typed_values(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    from modelyard.cli.main import serve
+
+    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELYARD_PENDING_TIMEOUT", "2.5")
+    params = serve.make_context("serve", ["--port", "9000", "--workers", "3"]).params
+    assert params["data_dir"] == tmp_path and isinstance(params["data_dir"], Path)
+    assert (params["port"], params["workers"], params["pending_timeout"]) == (9000, 3, 2.5)
+    assert serve.make_context("serve", []).params["data_dir"] == tmp_path
+    monkeypatch.delenv("MODELYARD_DATA_DIR")
+    assert serve.make_context("serve", []).params["data_dir"] == Path("modelyard-data")

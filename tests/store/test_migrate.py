@@ -1,13 +1,20 @@
-"""Start-up decides "schema up to date" without Alembic; it must agree with Alembic."""
+"""Start-up decides "schema up to date" without Alembic and creates an empty database without
+it; both must agree with Alembic."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
 
 from modelyard.store import migrate, model_summary
 from modelyard.store.database import Database, sqlite_url_for
+from tests.store.conftest import EmptyDatabases
 
 
 def test_heads_read_from_files_match_alembic() -> None:
@@ -17,11 +24,98 @@ def test_heads_read_from_files_match_alembic() -> None:
 
 def test_upgrade_then_noop(tmp_path: Path) -> None:
     database = Database(sqlite_url_for(tmp_path))
-    migrate.upgrade(database)
+    assert migrate.upgrade(database) == "created"
     with database.engine.connect() as conn:
         assert migrate.current_heads(conn) == migrate.script_heads()
-    migrate.upgrade(database)  # already at every head: nothing to do, nothing fails
+    # Already at every head: nothing to do, nothing fails.
+    assert migrate.upgrade(database) == "current"
     database.dispose()
+
+
+def _alembic_upgrade(database: Database) -> None:
+    from alembic import command
+
+    with database.engine.connect().execution_options(modelyard_write=True) as conn, \
+            conn.begin():
+        config = migrate._alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "heads")
+
+
+def _schema(conn: Connection) -> dict[str, Any]:
+    """What a query or a constraint can tell apart: columns (type, nullability, server
+    default), keys, foreign keys with their ON DELETE, indexes with their options."""
+    sqlite = conn.dialect.name == "sqlite"
+    inspector = inspect(conn)
+    schema: dict[str, Any] = {}
+    for table in inspector.get_table_names():
+        columns = {}
+        for column in inspector.get_columns(table):
+            kind = str(column["type"])
+            if sqlite:  # SQLite keeps a declared length but never enforces it
+                kind = re.sub(r"\(\d+\)", "", kind)
+            columns[column["name"]] = (kind, column["nullable"], str(column.get("default")))
+        if sqlite:
+            # SQLAlchemy does not read ON DELETE of a column added by ALTER TABLE; SQLite does.
+            foreign = sorted((row[3], row[2], row[4], row[6]) for row in conn.exec_driver_sql(
+                f"PRAGMA foreign_key_list({table})"))
+        else:
+            foreign = sorted((tuple(fk["constrained_columns"]), fk["referred_table"],
+                              tuple(fk["referred_columns"]), str(fk.get("options")))
+                             for fk in inspector.get_foreign_keys(table))
+        schema[table] = {
+            "columns": columns,
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "foreign keys": foreign,
+            "indexes": sorted((index["name"], tuple(map(str, index["column_names"])),
+                               bool(index["unique"]), str(index.get("dialect_options")))
+                              for index in inspector.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"]))
+                             for u in inspector.get_unique_constraints(table)),
+        }
+    return schema
+
+
+def _rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, without the columns that differ by construction (generated ids,
+    references to them, clock readings)."""
+    rows = {}
+    for table in inspect(conn).get_table_names():
+        names = [column["name"] for column in inspect(conn).get_columns(table)
+                 if not re.search(r"(^id|_id|_at)$", column["name"])]
+        listed = ", ".join(f'"{name}"' for name in names) or "count(*)"
+        rows[table] = sorted(tuple(row) for row in conn.execute(text(
+            f"SELECT {listed} FROM {table}")))
+    return rows
+
+
+def test_an_empty_database_is_created_as_the_revisions_would_build_it(
+        empty_databases: EmptyDatabases) -> None:
+    migrated, created = empty_databases(), empty_databases()
+    _alembic_upgrade(migrated)
+    assert migrate.upgrade(created) == "created"
+    with migrated.engine.connect() as old, created.engine.connect() as new:
+        assert _schema(new) == _schema(old)
+        assert _rows(new) == _rows(old)
+        assert [tuple(row) for row in new.execute(text(
+            "SELECT c.name, s.name FROM uc_schemas s JOIN uc_catalogs c ON c.id = s.catalog_id"
+        ))] == [("main", "default")]
+    assert migrate.upgrade(created) == "current"
+
+
+def test_a_first_start_does_not_load_alembic(tmp_path: Path) -> None:
+    """Importing Alembic is a third of a second of every first start; creating the schema
+    does not need it."""
+    script = (
+        "import sys\n"
+        "from modelyard.store import migrate\n"
+        "from modelyard.store.database import Database, sqlite_url_for\n"
+        "from pathlib import Path\n"
+        f"print(migrate.upgrade(Database(sqlite_url_for(Path({str(tmp_path)!r})))), "
+        "'alembic' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["created", "False"]
 
 
 def test_upgrade_gives_existing_models_their_summary(tmp_path: Path) -> None:

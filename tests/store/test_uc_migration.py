@@ -3,35 +3,11 @@ keeps every model, version, tag and alias, and creates catalog `main` with schem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import text
 
 from modelyard.store import migrate
-from modelyard.store.database import Database, sqlite_url_for
-from tests.support import postgres
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path,
-                   pg_available: bool) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(sqlite_url_for(tmp_path))
-        yield database
-        database.dispose()
-        return
-    if not pg_available:
-        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL run skipped")
-    name, url = postgres.create_database()
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        database.dispose()
-        postgres.drop_database(name)
+from modelyard.store.database import Database
 
 
 def _count(database: Database, table: str) -> int:

@@ -7,35 +7,28 @@ MODELYARD_TOKEN. `tokens create` prints only the token on stdout, so it can be c
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import typer
-from rich.console import Console
-from rich.table import Table
+import click
 
+from modelyard.cli.common import fail, group, print_table, token_option, url_option
 from modelyard.cli.uc_client import Client, ClientError
 
-console = Console()
-errors = Console(stderr=True)
 SCIM = "/api/2.0/preview/scim/v2"
 
-Url = Annotated[str, typer.Option("--url", envvar="MODELYARD_URL", help="Server base URL.")]
-Token = Annotated[str | None, typer.Option("--token", envvar="MODELYARD_TOKEN",
-                                           help="Bearer token, if the server requires one.")]
-DEFAULT_URL = "http://127.0.0.1:8080"
-
-users = typer.Typer(no_args_is_help=True, help="Users.")
-groups = typer.Typer(no_args_is_help=True, help="Groups (they may contain groups).")
-tokens = typer.Typer(no_args_is_help=True, help="Personal access tokens.")
-grants = typer.Typer(no_args_is_help=True, help="Unity Catalog grants.")
-audit = typer.Typer(no_args_is_help=True, help="The audit trail.")
+users = group("users", help="Users.")
+groups = group("groups", help="Groups (they may contain groups).")
+tokens = group("tokens", help="Personal access tokens.")
+grants = group("grants", help="Unity Catalog grants.")
+audit = group("audit", help="The audit trail.")
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
     if host in ("localhost", ""):
         return True
     try:
@@ -57,8 +50,8 @@ def bootstrap_admin(database: Any, data_dir: Path) -> None:
     units = UnitOfWorkFactory(database)
     audit_service.install(units)
     if IdentityService(units).bootstrap_admin(data_dir):
-        errors.print(f"Created the metastore admin 'admin'; its token is in "
-                     f"{data_dir / 'admin-token'} (readable by you only).")
+        click.echo(f"Created the metastore admin 'admin'; its token is in "
+                   f"{data_dir / 'admin-token'} (readable by you only).", err=True)
 
 
 def _client(url: str, token: str | None) -> Client:
@@ -69,8 +62,7 @@ def _run(call: Any) -> Any:
     try:
         return call()
     except ClientError as error:
-        errors.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from None
+        raise fail(str(error)) from None
 
 
 def _find(client: Client, resource: str, attribute: str, name: str) -> dict[str, Any]:
@@ -82,40 +74,50 @@ def _find(client: Client, resource: str, attribute: str, name: str) -> dict[str,
 
 
 @users.command("create")
-def users_create(name: str, email: Annotated[str | None, typer.Option("--email")] = None,
-                 display_name: Annotated[str | None, typer.Option("--display-name")] = None,
-                 url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("name")
+@click.option("--email")
+@click.option("--display-name")
+@url_option
+@token_option
+def users_create(name: str, email: str | None, display_name: str | None, url: str,
+                 token: str | None) -> None:
     """Create a user."""
     body: dict[str, Any] = {"userName": name, "displayName": display_name or name}
     if email:
         body["emails"] = [{"value": email, "primary": True}]
     user = _run(lambda: _client(url, token).call("POST", f"{SCIM}/Users", body=body))
-    console.print(f"created user {user['userName']} (id {user['id']})")
+    click.echo(f"created user {user['userName']} (id {user['id']})")
 
 
 @users.command("list")
-def users_list(url: Url = DEFAULT_URL, token: Token = None) -> None:
+@url_option
+@token_option
+def users_list(url: str, token: str | None) -> None:
     """List users."""
     found = _run(lambda: _client(url, token).call("GET", f"{SCIM}/Users"))
-    table = Table("id", "user", "display name", "active", "groups")
-    for user in found.get("Resources", []):
-        table.add_row(user["id"], user["userName"], user.get("displayName", ""),
-                      str(user.get("active", True)),
-                      ", ".join(g["display"] for g in user.get("groups", [])))
-    console.print(table)
+    print_table(["id", "user", "display name", "active", "groups"], (
+        [user["id"], user["userName"], user.get("displayName", ""),
+         str(user.get("active", True)), ", ".join(g["display"] for g in user.get("groups", []))]
+        for user in found.get("Resources", [])))
 
 
 @groups.command("create")
-def groups_create(name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("name")
+@url_option
+@token_option
+def groups_create(name: str, url: str, token: str | None) -> None:
     """Create a group."""
     group = _run(lambda: _client(url, token).call("POST", f"{SCIM}/Groups",
                                                   body={"displayName": name}))
-    console.print(f"created group {group['displayName']} (id {group['id']})")
+    click.echo(f"created group {group['displayName']} (id {group['id']})")
 
 
 @groups.command("add-member")
-def groups_add_member(group: str, member: str, url: Url = DEFAULT_URL,
-                      token: Token = None) -> None:
+@click.argument("group")
+@click.argument("member")
+@url_option
+@token_option
+def groups_add_member(group: str, member: str, url: str, token: str | None) -> None:
     """Add a user, service principal or group to a group."""
     client = _client(url, token)
 
@@ -134,16 +136,17 @@ def groups_add_member(group: str, member: str, url: Url = DEFAULT_URL,
         })
 
     _run(add)
-    console.print(f"added {member} to {group}")
+    click.echo(f"added {member} to {group}")
 
 
 @tokens.command("create")
-def tokens_create(user: Annotated[str | None, typer.Option(
-                      "--user", help="Whose token (metastore admins only); default: yours.")]
-                  = None,
-                  lifetime_days: Annotated[float | None, typer.Option("--lifetime-days")] = None,
-                  comment: Annotated[str, typer.Option("--comment")] = "",
-                  url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.option("--user", help="Whose token (metastore admins only); default: yours.")
+@click.option("--lifetime-days", type=float)
+@click.option("--comment", default="")
+@url_option
+@token_option
+def tokens_create(user: str | None, lifetime_days: float | None, comment: str, url: str,
+                  token: str | None) -> None:
     """Create a token and print only it on stdout."""
     body: dict[str, Any] = {"comment": comment}
     if lifetime_days:
@@ -155,26 +158,29 @@ def tokens_create(user: Annotated[str | None, typer.Option(
             "POST", "/api/2.0/token-management/on-behalf-of/tokens", body=body))
     else:
         created = _run(lambda: client.call("POST", "/api/2.0/token/create", body=body))
-    typer.echo(created["token_value"])
+    click.echo(created["token_value"])
 
 
 @tokens.command("list")
-def tokens_list(url: Url = DEFAULT_URL, token: Token = None) -> None:
+@url_option
+@token_option
+def tokens_list(url: str, token: str | None) -> None:
     """List your tokens (never their values)."""
     found = _run(lambda: _client(url, token).call("GET", "/api/2.0/token/list"))
-    table = Table("token id", "comment", "created", "expires")
-    for info in found.get("token_infos", []):
-        table.add_row(info["token_id"], info.get("comment", ""), str(info["creation_time"]),
-                      str(info["expiry_time"]))
-    console.print(table)
+    print_table(["token id", "comment", "created", "expires"], (
+        [info["token_id"], info.get("comment", ""), str(info["creation_time"]),
+         str(info["expiry_time"])] for info in found.get("token_infos", [])))
 
 
 @tokens.command("delete")
-def tokens_delete(token_id: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("token_id")
+@url_option
+@token_option
+def tokens_delete(token_id: str, url: str, token: str | None) -> None:
     """Revoke a token."""
     _run(lambda: _client(url, token).call("POST", "/api/2.0/token/delete",
                                           body={"token_id": token_id}))
-    console.print(f"revoked {token_id}")
+    click.echo(f"revoked {token_id}")
 
 
 def _permissions_path(securable_type: str, name: str) -> str:
@@ -182,15 +188,17 @@ def _permissions_path(securable_type: str, name: str) -> str:
 
 
 @grants.command("show")
-def grants_show(securable_type: str, name: str, url: Url = DEFAULT_URL,
-                token: Token = None) -> None:
+@click.argument("securable_type")
+@click.argument("name")
+@url_option
+@token_option
+def grants_show(securable_type: str, name: str, url: str, token: str | None) -> None:
     """Grants on a catalog, schema or model (`function`/`registered_model`/`model`)."""
     found = _run(lambda: _client(url, token).call("GET", _permissions_path(securable_type,
                                                                            name)))
-    table = Table("principal", "privileges")
-    for assignment in found.get("privilege_assignments", []):
-        table.add_row(assignment["principal"], ", ".join(assignment.get("privileges", [])))
-    console.print(table)
+    print_table(["principal", "privileges"], (
+        [assignment["principal"], ", ".join(assignment.get("privileges", []))]
+        for assignment in found.get("privilege_assignments", [])))
 
 
 def _change(securable_type: str, name: str, principal: str, privileges: list[str], key: str,
@@ -201,31 +209,42 @@ def _change(securable_type: str, name: str, principal: str, privileges: list[str
 
 
 @grants.command("grant")
-def grants_grant(securable_type: str, name: str, principal: str, privileges: list[str],
-                 url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("securable_type")
+@click.argument("name")
+@click.argument("principal")
+@click.argument("privileges", nargs=-1, required=True)
+@url_option
+@token_option
+def grants_grant(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
+                 url: str, token: str | None) -> None:
     """Grant privileges, e.g. `grants grant schema main.fraud data-team "USE SCHEMA"`."""
-    _change(securable_type, name, principal, privileges, "add", url, token)
-    console.print(f"granted {', '.join(privileges)} on {securable_type} {name} to {principal}")
+    _change(securable_type, name, principal, list(privileges), "add", url, token)
+    click.echo(f"granted {', '.join(privileges)} on {securable_type} {name} to {principal}")
 
 
 @grants.command("revoke")
-def grants_revoke(securable_type: str, name: str, principal: str, privileges: list[str],
-                  url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("securable_type")
+@click.argument("name")
+@click.argument("principal")
+@click.argument("privileges", nargs=-1, required=True)
+@url_option
+@token_option
+def grants_revoke(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
+                  url: str, token: str | None) -> None:
     """Revoke privileges."""
-    _change(securable_type, name, principal, privileges, "remove", url, token)
-    console.print(f"revoked {', '.join(privileges)} on {securable_type} {name} from "
-                  f"{principal}")
+    _change(securable_type, name, principal, list(privileges), "remove", url, token)
+    click.echo(f"revoked {', '.join(privileges)} on {securable_type} {name} from "
+               f"{principal}")
 
 
 @audit.command("verify")
-def audit_verify(
-    data_dir: Annotated[Path, typer.Option(envvar="MODELYARD_DATA_DIR")]
-    = Path("modelyard-data"),
-    database_url: Annotated[str | None, typer.Option(envvar="MODELYARD_DATABASE_URL")] = None,
-    expect_head: Annotated[str | None, typer.Option(
-        help="SEQ:HASH printed by an earlier run (keep it outside the database): fail when "
-             "that row is gone or changed, which catches rows cut off the end.")] = None,
-) -> None:
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("modelyard-data"),
+              envvar="MODELYARD_DATA_DIR", show_envvar=True, show_default=True)
+@click.option("--database-url", envvar="MODELYARD_DATABASE_URL", show_envvar=True)
+@click.option("--expect-head",
+              help="SEQ:HASH printed by an earlier run (keep it outside the database): fail "
+                   "when that row is gone or changed, which catches rows cut off the end.")
+def audit_verify(data_dir: Path, database_url: str | None, expect_head: str | None) -> None:
     """Check the audit chain; exit 1 naming every edited, inserted or deleted row. Prints the
     head (SEQ:HASH) to keep for --expect-head."""
     from modelyard.services.audit import verify
@@ -235,13 +254,11 @@ def audit_verify(
     if expect_head is not None:
         seq, sep, digest = expect_head.partition(":")
         if not sep or not seq.isdigit() or len(digest) != 64:
-            errors.print("[red]error:[/red] --expect-head takes SEQ:HASH, as printed by verify")
-            raise typer.Exit(2)
+            raise fail("--expect-head takes SEQ:HASH, as printed by verify", 2)
         expected = (int(seq), digest)
     url = database_url or sqlite_url_for(data_dir)
     if not database_url and not (data_dir / "modelyard.db").exists():
-        errors.print(f"[red]error:[/red] no database in {data_dir}")
-        raise typer.Exit(2)
+        raise fail(f"no database in {data_dir}", 2)
     database = Database(url)
     try:
         problems, head = verify(database, expected)
@@ -249,14 +266,14 @@ def audit_verify(
         database.dispose()
     if problems:
         for problem in problems:
-            typer.echo(f"TAMPERED: {problem}")
-        raise typer.Exit(1)
-    typer.echo("audit chain intact" + (f"; head {head[0]}:{head[1]}" if head else ", empty"))
+            click.echo(f"TAMPERED: {problem}")
+        raise click.exceptions.Exit(1)
+    click.echo("audit chain intact" + (f"; head {head[0]}:{head[1]}" if head else ", empty"))
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(users, name="users")
-    app.add_typer(groups, name="groups")
-    app.add_typer(tokens, name="tokens")
-    app.add_typer(grants, name="grants")
-    app.add_typer(audit, name="audit")
+def register(app: click.Group) -> None:
+    app.add_command(users, "users")
+    app.add_command(groups, "groups")
+    app.add_command(tokens, "tokens")
+    app.add_command(grants, "grants")
+    app.add_command(audit, "audit")

@@ -6,94 +6,98 @@ Imports of the server stack happen inside the commands, so that `--help` stays i
 from __future__ import annotations
 
 import os
-import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
+import click
 
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import uc as uc_commands
+from modelyard.cli.common import HELP_SETTINGS, Group
 
 if TYPE_CHECKING:
+    import socket
+
     from uvicorn.config import Config
     from uvicorn.supervisors import Multiprocess
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Modelyard: a self-hosted model registry.")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@app.callback()
-def _root() -> None:
+@click.group(cls=Group, no_args_is_help=True, context_settings=HELP_SETTINGS,
+             help="Modelyard: a self-hosted model registry.")
+def app() -> None:
     """Modelyard: a self-hosted model registry."""
 
 
+def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """A `serve` option: it also reads its MODELYARD_* variable, and its help shows both the
+    variable and the default."""
+    attrs.setdefault("show_envvar", True)
+    attrs.setdefault("show_default", True)
+    return click.option(*decls, **attrs)
+
+
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option(envvar="MODELYARD_HOST", help="Address to bind.")]
-    = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="MODELYARD_PORT", help="Port to listen on.")] = 8080,
-    data_dir: Annotated[Path, typer.Option(envvar="MODELYARD_DATA_DIR",
-                                           help="Folder for the SQLite file and artifacts.")]
-    = Path("modelyard-data"),
-    database_url: Annotated[str | None, typer.Option(
-        envvar="MODELYARD_DATABASE_URL",
-        help="SQLAlchemy URL; default: SQLite in the data dir. "
-             "PostgreSQL: postgresql+psycopg://user@host/db")] = None,
-    storage_root: Annotated[str | None, typer.Option(
-        envvar="MODELYARD_STORAGE_ROOT",
-        help="Where model files live; default: artifacts/ in the data dir.")] = None,
-    workers: Annotated[int, typer.Option(envvar="MODELYARD_WORKERS",
-                                         help="Worker processes.", min=1)] = 1,
-    log_level: Annotated[str, typer.Option(envvar="MODELYARD_LOG_LEVEL")] = "info",
-    pending_timeout: Annotated[float, typer.Option(
-        envvar="MODELYARD_PENDING_TIMEOUT", min=0.1,
-        help="Seconds a Unity Catalog version may stay PENDING_REGISTRATION before it is "
-             "failed and its files removed.")] = 3600.0,
-    auth: Annotated[bool, typer.Option(
-        "--auth", envvar="MODELYARD_AUTH",
-        help="Require a token or password on every request. The first start creates the "
-             "metastore admin `admin` and writes its token to <data-dir>/admin-token.")]
-    = False,
-    tracking_uri: Annotated[str | None, typer.Option(
-        envvar="MODELYARD_TRACKING_URI",
-        help="http(s) address of the MLflow tracking server the versions' runs come from; "
-             "the web pages then show run params, metrics, signatures and files.")] = None,
-    tracking_token: Annotated[str | None, typer.Option(
-        envvar="MODELYARD_TRACKING_TOKEN", show_default=False,
-        help="Bearer token for the tracking server.")] = None,
-    signin_max_failures: Annotated[int, typer.Option(
-        envvar="MODELYARD_SIGNIN_MAX_FAILURES", min=0,
-        help="With --auth: failed password attempts for one user name that lock password "
-             "sign-in for it (0: never lock).")] = 5,
-    signin_window: Annotated[float, typer.Option(
-        envvar="MODELYARD_SIGNIN_WINDOW", min=1.0,
-        help="Seconds within which failed password attempts count together.")] = 900.0,
-    signin_lockout: Annotated[float, typer.Option(
-        envvar="MODELYARD_SIGNIN_LOCKOUT", min=1.0,
-        help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
-             "tokens keep working.")] = 300.0,
-    insecure_no_auth: Annotated[bool, typer.Option(
-        "--insecure-no-auth",
-        help="Allow binding to a non-loopback address without --auth (everyone is admin).")]
-    = False,
-) -> None:
+@_option("--host", envvar="MODELYARD_HOST", default="127.0.0.1", help="Address to bind.")
+@_option("--port", envvar="MODELYARD_PORT", type=int, default=8080, help="Port to listen on.")
+@_option("--data-dir", envvar="MODELYARD_DATA_DIR", type=click.Path(path_type=Path),
+         default=Path("modelyard-data"), help="Folder for the SQLite file and artifacts.")
+@_option("--database-url", envvar="MODELYARD_DATABASE_URL",
+         help="SQLAlchemy URL; default: SQLite in the data dir. "
+              "PostgreSQL: postgresql+psycopg://user@host/db")
+@_option("--storage-root", envvar="MODELYARD_STORAGE_ROOT",
+         help="Where model files live; default: artifacts/ in the data dir.")
+@_option("--workers", envvar="MODELYARD_WORKERS", type=click.IntRange(min=1), default=1,
+         help="Worker processes.")
+@_option("--log-level", envvar="MODELYARD_LOG_LEVEL", default="info")
+@_option("--pending-timeout", envvar="MODELYARD_PENDING_TIMEOUT",
+         type=click.FloatRange(min=0.1), default=3600.0,
+         help="Seconds a Unity Catalog version may stay PENDING_REGISTRATION before it is "
+              "failed and its files removed.")
+@_option("--auth", envvar="MODELYARD_AUTH", is_flag=True, default=False,
+         help="Require a token or password on every request. The first start creates the "
+              "metastore admin `admin` and writes its token to <data-dir>/admin-token.")
+@_option("--tracking-uri", envvar="MODELYARD_TRACKING_URI",
+         help="http(s) address of the MLflow tracking server the versions' runs come from; "
+              "the web pages then show run params, metrics, signatures and files.")
+@_option("--tracking-token", envvar="MODELYARD_TRACKING_TOKEN", show_default=False,
+         help="Bearer token for the tracking server.")
+@_option("--signin-max-failures", envvar="MODELYARD_SIGNIN_MAX_FAILURES",
+         type=click.IntRange(min=0), default=5,
+         help="With --auth: failed password attempts for one user name that lock password "
+              "sign-in for it (0: never lock).")
+@_option("--signin-window", envvar="MODELYARD_SIGNIN_WINDOW", type=click.FloatRange(min=1.0),
+         default=900.0, help="Seconds within which failed password attempts count together.")
+@_option("--signin-lockout", envvar="MODELYARD_SIGNIN_LOCKOUT",
+         type=click.FloatRange(min=1.0), default=300.0,
+         help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
+              "tokens keep working.")
+@_option("--insecure-no-auth", is_flag=True, default=False,
+         help="Allow binding to a non-loopback address without --auth (everyone is admin).")
+def serve(host: str, port: int, data_dir: Path, database_url: str | None,
+          storage_root: str | None, workers: int, log_level: str, pending_timeout: float,
+          auth: bool, tracking_uri: str | None, tracking_token: str | None,
+          signin_max_failures: int, signin_window: float, signin_lockout: float,
+          insecure_no_auth: bool) -> None:
     """Start the registry server."""
+    if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
+        click.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
+                   f"would act as the admin. Add --auth, or --insecure-no-auth to accept that.",
+                   err=True)
+        raise click.exceptions.Exit(2)
+    if tracking_uri and not tracking_uri.startswith(("http://", "https://")):
+        click.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
+                   err=True)
+        raise click.exceptions.Exit(2)
+
     import uvicorn
 
     from modelyard.config import Settings
     from modelyard.store import migrate
     from modelyard.store.database import Database
 
-    if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
-        typer.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
-                   f"would act as the admin. Add --auth, or --insecure-no-auth to accept that.",
-                   err=True)
-        raise typer.Exit(2)
-    if tracking_uri and not tracking_uri.startswith(("http://", "https://")):
-        typer.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
-                   err=True)
-        raise typer.Exit(2)
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
                         storage_root=storage_root, workers=workers,
@@ -138,6 +142,8 @@ def _run_workers(workers: int, options: dict[str, Any]) -> None:
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

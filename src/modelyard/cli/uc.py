@@ -1,78 +1,44 @@
 """`modelyard catalogs|schemas|models|versions …`: Unity Catalog objects on a running server.
 
 Every command talks HTTP to `--url` (default http://127.0.0.1:8080, or MODELYARD_URL) and prints
-rich tables; errors print UC's error code and message and exit with status 1.
+tables; errors print UC's error code and message and exit with status 1.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
-from urllib.parse import unquote, urlparse
+from typing import Any
 
-import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
+import click
 
+from modelyard.cli.common import fail, group, print_details, print_table, token_option, url_option
 from modelyard.cli.uc_client import Client, ClientError
 
-console = Console()
-errors = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-Url = Annotated[str, typer.Option("--url", envvar="MODELYARD_URL", help="Server base URL.")]
-Token = Annotated[str | None, typer.Option("--token", envvar="MODELYARD_TOKEN",
-                                           help="Bearer token, if the server requires one.")]
-DEFAULT_URL = "http://127.0.0.1:8080"
-
-catalogs = typer.Typer(no_args_is_help=True, help="Unity Catalog catalogs.")
-schemas = typer.Typer(no_args_is_help=True, help="Schemas inside a catalog.")
-models = typer.Typer(no_args_is_help=True, help="Registered models (catalog.schema.model).")
-versions = typer.Typer(no_args_is_help=True, help="Versions of a registered model.")
+catalogs = group("catalogs", help="Unity Catalog catalogs.")
+schemas = group("schemas", help="Schemas inside a catalog.")
+models = group("models", help="Registered models (catalog.schema.model).")
+versions = group("versions", help="Versions of a registered model.")
 
 
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
+def _bold(text: str) -> str:
+    return click.style(text, bold=True)
 
 
 def _when(ms: int | None) -> str:
+    from datetime import UTC, datetime
+
     if not ms:
         return ""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    count = 0
-    for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
-        count += 1
-    console.print(table if count else f"[dim]{title}: none[/dim]")
-
-
-def _details(title: str, fields: dict[str, Any]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in fields.items():
-        if value not in (None, "", [], {}):
-            table.add_row(key, str(value))
-    console.print(table)
+    rows = list(rows)
+    if rows:
+        print_table(columns, rows, title=title)
+    else:
+        click.echo(click.style(f"{title}: none", dim=True))
 
 
 def _tags(tags: list[dict[str, str]] | None) -> str:
@@ -83,13 +49,15 @@ def _run(action: Callable[[], None]) -> None:
     try:
         action()
     except ClientError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 # ---- catalogs -------------------------------------------------------------------------------
 
 @catalogs.command("list")
-def catalogs_list(url: Url = DEFAULT_URL, token: Token = None) -> None:
+@url_option
+@token_option
+def catalogs_list(url: str, token: str | None) -> None:
     """List catalogs."""
     client = Client(url, token)
     _run(lambda: _table("Catalogs", ["name", "comment", "owner", "storage root", "created"], (
@@ -98,11 +66,14 @@ def catalogs_list(url: Url = DEFAULT_URL, token: Token = None) -> None:
 
 
 @catalogs.command("show")
-def catalogs_show(name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("name")
+@url_option
+@token_option
+def catalogs_show(name: str, url: str, token: str | None) -> None:
     """Show one catalog."""
     def show() -> None:
         c = Client(url, token).uc("GET", f"/catalogs/{name}")
-        _details(f"Catalog {c['name']}", {
+        print_details(f"Catalog {c['name']}", {
             "comment": c.get("comment"), "owner": c.get("owner"), "id": c.get("id"),
             "properties": c.get("properties"), "storage root": c.get("storage_root"),
             "storage location": c.get("storage_location"), "tags": _tags(c.get("tags")),
@@ -112,36 +83,42 @@ def catalogs_show(name: str, url: Url = DEFAULT_URL, token: Token = None) -> Non
 
 
 @catalogs.command("create")
-def catalogs_create(
-    name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
-    storage_root: Annotated[str | None, typer.Option(help="Managed storage root.")] = None,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("name")
+@click.option("--comment", help="Description.")
+@click.option("--storage-root", help="Managed storage root.")
+@url_option
+@token_option
+def catalogs_create(name: str, comment: str | None, storage_root: str | None, url: str,
+                    token: str | None) -> None:
     """Create a catalog."""
     def create() -> None:
         c = Client(url, token).uc("POST", "/catalogs", body={
             "name": name, "comment": comment, "storage_root": storage_root})
-        console.print(f"Created catalog [bold]{c['name']}[/bold]")
+        click.echo(f"Created catalog {_bold(c['name'])}")
     _run(create)
 
 
 @catalogs.command("delete")
-def catalogs_delete(
-    name: str,
-    force: Annotated[bool, typer.Option(help="Delete its schemas and models too.")] = False,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("name")
+@click.option("--force/--no-force", default=False, show_default=True,
+              help="Delete its schemas and models too.")
+@url_option
+@token_option
+def catalogs_delete(name: str, force: bool, url: str, token: str | None) -> None:
     """Delete a catalog."""
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/catalogs/{name}", {"force": force})
-        console.print(f"Deleted catalog [bold]{name}[/bold]")
+        click.echo(f"Deleted catalog {_bold(name)}")
     _run(delete)
 
 
 # ---- schemas --------------------------------------------------------------------------------
 
 @schemas.command("list")
-def schemas_list(catalog: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("catalog")
+@url_option
+@token_option
+def schemas_list(catalog: str, url: str, token: str | None) -> None:
     """List the schemas of a catalog."""
     client = Client(url, token)
     _run(lambda: _table(f"Schemas in {catalog}", ["name", "comment", "owner", "created"], (
@@ -150,11 +127,14 @@ def schemas_list(catalog: str, url: Url = DEFAULT_URL, token: Token = None) -> N
 
 
 @schemas.command("show")
-def schemas_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("full_name")
+@url_option
+@token_option
+def schemas_show(full_name: str, url: str, token: str | None) -> None:
     """Show one schema (catalog.schema)."""
     def show() -> None:
         s = Client(url, token).uc("GET", f"/schemas/{full_name}")
-        _details(f"Schema {s['full_name']}", {
+        print_details(f"Schema {s['full_name']}", {
             "comment": s.get("comment"), "owner": s.get("owner"), "id": s.get("schema_id"),
             "properties": s.get("properties"), "storage root": s.get("storage_root"),
             "storage location": s.get("storage_location"), "tags": _tags(s.get("tags")),
@@ -164,41 +144,44 @@ def schemas_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) ->
 
 
 @schemas.command("create")
-def schemas_create(
-    full_name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
-    storage_root: Annotated[str | None, typer.Option(help="Managed storage root.")] = None,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("full_name")
+@click.option("--comment", help="Description.")
+@click.option("--storage-root", help="Managed storage root.")
+@url_option
+@token_option
+def schemas_create(full_name: str, comment: str | None, storage_root: str | None, url: str,
+                   token: str | None) -> None:
     """Create a schema (catalog.schema)."""
     catalog, _, name = full_name.partition(".")
     def create() -> None:
         s = Client(url, token).uc("POST", "/schemas", body={
             "catalog_name": catalog, "name": name, "comment": comment,
             "storage_root": storage_root})
-        console.print(f"Created schema [bold]{s['full_name']}[/bold]")
+        click.echo(f"Created schema {_bold(s['full_name'])}")
     _run(create)
 
 
 @schemas.command("delete")
-def schemas_delete(
-    full_name: str,
-    force: Annotated[bool, typer.Option(help="Delete its models too.")] = False,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("full_name")
+@click.option("--force/--no-force", default=False, show_default=True,
+              help="Delete its models too.")
+@url_option
+@token_option
+def schemas_delete(full_name: str, force: bool, url: str, token: str | None) -> None:
     """Delete a schema (catalog.schema)."""
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/schemas/{full_name}", {"force": force})
-        console.print(f"Deleted schema [bold]{full_name}[/bold]")
+        click.echo(f"Deleted schema {_bold(full_name)}")
     _run(delete)
 
 
 # ---- models ---------------------------------------------------------------------------------
 
 @models.command("list")
-def models_list(
-    schema: Annotated[str | None, typer.Argument(help="catalog.schema; default: all")] = None,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("schema", required=False, help="catalog.schema; default: all")
+@url_option
+@token_option
+def models_list(schema: str | None, url: str, token: str | None) -> None:
     """List registered models, in one schema or everywhere."""
     query: dict[str, Any] = {}
     if schema:
@@ -213,12 +196,15 @@ def models_list(
 
 
 @models.command("show")
-def models_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("full_name")
+@url_option
+@token_option
+def models_show(full_name: str, url: str, token: str | None) -> None:
     """Show a registered model and its versions."""
     def show() -> None:
         client = Client(url, token)
         m = client.uc("GET", f"/models/{full_name}")
-        _details(f"Model {m['full_name']}", {
+        print_details(f"Model {m['full_name']}", {
             "comment": m.get("comment"), "owner": m.get("owner"), "id": m.get("id"),
             "aliases": ", ".join(f"@{a['alias_name']} → {a['version_num']}"
                                  for a in m.get("aliases", [])),
@@ -230,57 +216,60 @@ def models_show(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> 
 
 
 @models.command("create")
-def models_create(
-    full_name: str, comment: Annotated[str | None, typer.Option(help="Description.")] = None,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("full_name")
+@click.option("--comment", help="Description.")
+@url_option
+@token_option
+def models_create(full_name: str, comment: str | None, url: str, token: str | None) -> None:
     """Create a registered model (catalog.schema.model)."""
     parts = full_name.split(".")
     if len(parts) != 3:
-        raise _fail(f"'{full_name}' is not a three-level name catalog.schema.model")
+        raise fail(f"'{full_name}' is not a three-level name catalog.schema.model")
     def create() -> None:
         m = Client(url, token).uc("POST", "/models", body={
             "catalog_name": parts[0], "schema_name": parts[1], "name": parts[2],
             "comment": comment})
-        console.print(f"Created model [bold]{m['full_name']}[/bold]")
+        click.echo(f"Created model {_bold(m['full_name'])}")
     _run(create)
 
 
 @models.command("delete")
-def models_delete(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("full_name")
+@url_option
+@token_option
+def models_delete(full_name: str, url: str, token: str | None) -> None:
     """Delete a registered model with all its versions and their files."""
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/models/{full_name}")
-        console.print(f"Deleted model [bold]{full_name}[/bold]")
+        click.echo(f"Deleted model {_bold(full_name)}")
     _run(delete)
 
 
 @models.command("download")
-def models_download(
-    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION")],
-    directory: Annotated[Path, typer.Argument(help="Where to put the files.")],
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("ref", help="NAME@ALIAS or NAME/VERSION")
+@click.argument("directory", type=click.Path(path_type=Path), help="Where to put the files.")
+@url_option
+@token_option
+def models_download(ref: str, directory: Path, url: str, token: str | None) -> None:
     """Download a READY version's files, checking every SHA-256 and the root digest."""
+    import hashlib
+
     client = Client(url, token)
     try:
         name, version = _resolve(client, ref)
         listing = client.files(name, version)
     except ClientError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     if listing["status"] != "READY":
-        raise _fail(f"{name} version {version} is {listing['status']}, not READY")
+        raise fail(f"{name} version {version} is {listing['status']}, not READY")
     files = listing["files"]
     directory.mkdir(parents=True, exist_ok=True)
     total = sum(f["size"] for f in files)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"{name} v{version}", total=total)
+    with click.progressbar(length=total, label=f"{name} v{version}") as progress:
         for file in files:
             target = directory.joinpath(*Path(file["path"]).parts)
             if not target.resolve().is_relative_to(directory.resolve()):
-                raise _fail(f"refusing unsafe path {file['path']!r}")
+                raise fail(f"refusing unsafe path {file['path']!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".partial")
             digest = hashlib.sha256()
@@ -289,20 +278,20 @@ def models_download(
                     for chunk in client.download(name, version, file["path"]):
                         out.write(chunk)
                         digest.update(chunk)
-                        progress.advance(task, len(chunk))
+                        progress.update(len(chunk))
             except ClientError as error:
                 partial.unlink(missing_ok=True)
-                raise _fail(str(error)) from None
+                raise fail(str(error)) from None
             if digest.hexdigest() != file["sha256"]:
                 partial.unlink(missing_ok=True)
-                raise _fail(f"digest mismatch on {file['path']}: got {digest.hexdigest()}, "
+                raise fail(f"digest mismatch on {file['path']}: got {digest.hexdigest()}, "
                             f"the registry recorded {file['sha256']}")
             partial.replace(target)
     if _root_digest(files) != listing["root_digest"]:
-        raise _fail("the file list does not match the version's root digest")
-    console.print(f"Downloaded {len(files)} files ({total:,} bytes) of [bold]{name}[/bold] "
-                  f"version {version} to {directory}; digests verified "
-                  f"(root {listing['root_digest'][:16]}…)")
+        raise fail("the file list does not match the version's root digest")
+    click.echo(f"Downloaded {len(files)} files ({total:,} bytes) of {_bold(name)} "
+               f"version {version} to {directory}; digests verified "
+               f"(root {listing['root_digest'][:16]}…)")
 
 
 def _resolve(client: Client, ref: str) -> tuple[str, int]:
@@ -339,19 +328,25 @@ def _versions_table(client: Client, full_name: str) -> None:
 
 
 @versions.command("list")
-def versions_list(full_name: str, url: Url = DEFAULT_URL, token: Token = None) -> None:
+@click.argument("full_name")
+@url_option
+@token_option
+def versions_list(full_name: str, url: str, token: str | None) -> None:
     """List the versions of a model."""
     _run(lambda: _versions_table(Client(url, token), full_name))
 
 
 @versions.command("show")
-def versions_show(full_name: str, version: int, url: Url = DEFAULT_URL,
-                  token: Token = None) -> None:
+@click.argument("full_name")
+@click.argument("version", type=int)
+@url_option
+@token_option
+def versions_show(full_name: str, version: int, url: str, token: str | None) -> None:
     """Show one version: status, lineage, digest and files."""
     def show() -> None:
         client = Client(url, token)
         v = client.uc("GET", f"/models/{full_name}/versions/{version}")
-        _details(f"{_full_name(v)} version {v['version']}", {
+        print_details(f"{_full_name(v)} version {v['version']}", {
             "status": v["status"], "status message": v.get("status_message"),
             "comment": v.get("comment"),
             "aliases": ", ".join(f"@{a['alias_name']}" for a in v.get("aliases", [])),
@@ -371,16 +366,21 @@ def versions_show(full_name: str, version: int, url: Url = DEFAULT_URL,
 
 
 @versions.command("create")
-def versions_create(
-    full_name: str,
-    source: Annotated[Path, typer.Argument(help="Local directory with the model's files.")],
-    comment: Annotated[str | None, typer.Option(help="Description.")] = None,
-    url: Url = DEFAULT_URL, token: Token = None,
-) -> None:
+@click.argument("full_name")
+@click.argument("source", type=click.Path(path_type=Path),
+                help="Local directory with the model's files.")
+@click.option("--comment", help="Description.")
+@url_option
+@token_option
+def versions_create(full_name: str, source: Path, comment: str | None, url: str,
+                    token: str | None) -> None:
     """Register a local directory as a new version (server on this host, file:// storage)."""
+    import shutil
+    from urllib.parse import unquote, urlparse
+
     parts = full_name.split(".")
     if len(parts) != 3 or not source.is_dir():
-        raise _fail("usage: versions create catalog.schema.model DIRECTORY")
+        raise fail("usage: versions create catalog.schema.model DIRECTORY")
     def create() -> None:
         client = Client(url, token)
         v = client.uc("POST", "/models/versions", body={
@@ -389,27 +389,30 @@ def versions_create(
         location = urlparse(v["storage_location"])
         if location.scheme != "file":
             client.uc("DELETE", f"/models/{full_name}/versions/{v['version']}")
-            raise _fail("this server stores files remotely; register with the mlflow client")
+            raise fail("this server stores files remotely; register with the mlflow client")
         shutil.copytree(source, Path(unquote(location.path)), dirs_exist_ok=True)
         done = client.uc("PATCH", f"/models/{full_name}/versions/{v['version']}/finalize",
                          body={"full_name": full_name, "version": v["version"]})
-        console.print(f"Registered [bold]{full_name}[/bold] version {done['version']} "
-                      f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)")
+        click.echo(f"Registered {_bold(full_name)} version {done['version']} "
+                   f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)")
     _run(create)
 
 
 @versions.command("delete")
-def versions_delete(full_name: str, version: int, url: Url = DEFAULT_URL,
-                    token: Token = None) -> None:
+@click.argument("full_name")
+@click.argument("version", type=int)
+@url_option
+@token_option
+def versions_delete(full_name: str, version: int, url: str, token: str | None) -> None:
     """Delete a version and its files."""
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/models/{full_name}/versions/{version}")
-        console.print(f"Deleted [bold]{full_name}[/bold] version {version}")
+        click.echo(f"Deleted {_bold(full_name)} version {version}")
     _run(delete)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(catalogs, name="catalogs")
-    app.add_typer(schemas, name="schemas")
-    app.add_typer(models, name="models")
-    app.add_typer(versions, name="versions")
+def register(app: click.Group) -> None:
+    app.add_command(catalogs, "catalogs")
+    app.add_command(schemas, "schemas")
+    app.add_command(models, "models")
+    app.add_command(versions, "versions")

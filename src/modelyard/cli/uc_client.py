@@ -6,11 +6,12 @@ Standard library only, so the CLI needs nothing the server does not already inst
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import urllib.request
 
 UC = "/api/2.1/unity-catalog"
 FILES = "/api/modelyard/v1/uc/models/{name}/versions/{version}/files"
@@ -34,6 +35,8 @@ class Client:
 
     def _request(self, method: str, path: str, query: dict[str, Any] | None = None,
                  body: dict[str, Any] | None = None) -> urllib.request.Request:
+        import urllib.request  # here: it imports http.client, which `--help` does not need
+
         url = self.url + urllib.parse.quote(path, safe="/@:")
         if query:
             url += "?" + urllib.parse.urlencode(
@@ -48,6 +51,9 @@ class Client:
         return request
 
     def _open(self, request: urllib.request.Request) -> Any:
+        import urllib.error
+        import urllib.request
+
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:

@@ -1,6 +1,7 @@
 """The registry's search language: parsing filters and order_by clauses.
 
-A filter is parsed by a real grammar (`filter_grammar.lark`, LALR) into `Clause` records, then
+A filter is parsed by a real grammar (`filter_grammar.lark`, LALR; `filter_parser`) into
+`Clause` records, then
 checked against what the search allows (keys, operators, value types). Translating clauses to
 SQL is the store's job; nothing here evaluates a filter over rows.
 """
@@ -11,11 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from typing import Literal
-
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from modelyard.domain.errors import InvalidFilter
 
@@ -50,12 +47,12 @@ class Clause:
 
 
 @dataclass(frozen=True, slots=True)
-class _Number:
+class Number:
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class _Identifier:
+class Identifier:
     prefix: str | None
     key: str
     quoted: bool
@@ -63,96 +60,15 @@ class _Identifier:
 
 _ATTRIBUTE_PREFIXES = frozenset({"attribute", "attributes", "attr"})
 _TAG_PREFIXES = frozenset({"tag", "tags"})
-_COMPARATORS = {"==": Op.EQ, "=": Op.EQ, "!=": Op.NE, "<>": Op.NE, "<": Op.LT, "<=": Op.LE,
-                ">": Op.GT, ">=": Op.GE}
-_TOKEN_NAMES = {
-    "_AND": "AND", "COMPARATOR": "a comparison operator (=, !=, <, <=, >, >=)",
-    "LIKE_OP": "LIKE or ILIKE", "IN_OP": "IN or NOT IN", "KEY": "a key",
-    "PREFIXED_QUOTED": "a key", "BACKQUOTED": "a back-quoted key",
-    "SINGLE_QUOTED": "a quoted string",
-    "DOUBLE_QUOTED": "a quoted string", "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'",
-    "COMMA": "','", "$END": "the end of the filter",
-}
-
-
-def _unquote(text: str) -> str:
-    quote = text[0]
-    body = text[1:-1]
-    return body.replace(quote * 2, quote).replace("\\" + quote, quote).replace("\\\\", "\\")
-
-
-@v_args(inline=True)
-class _ToClauses(Transformer):
-    def start(self, *comparisons: tuple[_Identifier, Op, object]) -> list:
-        return list(comparisons)
-
-    def dotted_key(self, token: Token) -> _Identifier:
-        prefix, dot, key = str(token).partition(".")
-        return _Identifier(prefix, key, False) if dot else _Identifier(None, prefix, False)
-
-    def prefixed_quoted_key(self, token: Token) -> _Identifier:
-        prefix, _, key = str(token).partition(".")
-        return _Identifier(prefix, key[1:-1], True)
-
-    def quoted_key(self, token: Token) -> _Identifier:
-        return _Identifier(None, str(token)[1:-1], True)
-
-    def string(self, token: Token) -> str:
-        return _unquote(str(token))
-
-    def value(self, item: object) -> object:
-        return _Number(str(item)) if isinstance(item, Token) else item
-
-    def value_list(self, *items: object) -> tuple:
-        return tuple(items)
-
-    def compare(self, ident: _Identifier, op: Token, value: object) -> tuple:
-        return ident, _COMPARATORS[str(op)], value
-
-    def like(self, ident: _Identifier, op: Token, value: str) -> tuple:
-        return ident, Op(str(op).upper()), value
-
-    def within(self, ident: _Identifier, op: Token, values: tuple) -> tuple:
-        return ident, Op.NOT_IN if str(op).lower().startswith("not") else Op.IN, values
-
-
-@functools.cache
-def _parser() -> Lark:
-    grammar = resources.files("modelyard.domain").joinpath("filter_grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", transformer=_ToClauses(), maybe_placeholders=False)
-
-
-def _describe_syntax_error(text: str, error: UnexpectedInput) -> str:
-    column = getattr(error, "column", "?")
-    if isinstance(error, UnexpectedEOF):
-        return f"Invalid filter {text!r}: the filter ends too early; expected a value."
-    if isinstance(error, UnexpectedCharacters):
-        position = error.pos_in_stream or 0
-        return (f"Invalid filter {text!r}: unexpected character {text[position]!r} "
-                f"at column {column}.")
-    if isinstance(error, UnexpectedToken):
-        expected = sorted({_TOKEN_NAMES.get(name, name) for name in error.expected})
-        if error.token.type == "$END":
-            return (f"Invalid filter {text!r}: the filter ends too early; expected "
-                    f"{' or '.join(expected)} at column {len(text) + 1}.")
-        found = repr(str(error.token))
-        hint = ""
-        if str(error.token).upper() == "OR":
-            hint = " Only AND is supported between comparisons."
-        elif error.token.type in {"KEY"} and "a quoted string" in expected:
-            hint = " String values must be quoted with single or double quotes."
-        return (f"Invalid filter {text!r}: unexpected {found} at column {column}; expected "
-                f"{' or '.join(expected)}.{hint}")
-    return f"Invalid filter {text!r}: {error}"
 
 
 # Clients repeat the same few filters; parsing one with Lark costs ~0.1 ms. Errors are not cached.
 @functools.lru_cache(maxsize=1024)
-def _parse(text: str) -> tuple[tuple[_Identifier, Op, object], ...]:
-    try:
-        return tuple(_parser().parse(text))  # type: ignore[arg-type]
-    except UnexpectedInput as error:
-        raise InvalidFilter(_describe_syntax_error(text, error)) from None
+def _parse(text: str) -> tuple[tuple[Identifier, Op, object], ...]:
+    # Lark is imported by the first filter parsed, not by every server's start (90 ms).
+    from modelyard.domain.filter_parser import parse_comparisons
+
+    return parse_comparisons(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +94,14 @@ VERSION_FILTER = FilterSpec(
 
 def _scalar_for(spec: FilterSpec, key: str, raw: object) -> Scalar:
     if key in spec.numeric:
-        text = raw.text if isinstance(raw, _Number) else str(raw)
+        text = raw.text if isinstance(raw, Number) else str(raw)
         try:
             return int(text)
         except ValueError:
             raise InvalidFilter(
                 f"Invalid value for numeric attribute '{key}': {text}. Expected an integer."
             ) from None
-    if isinstance(raw, _Number):
+    if isinstance(raw, Number):
         raise InvalidFilter(
             f"Parameter value is either not quoted or unidentified quote types used for string "
             f"value {raw.text}. Use either single or double quotes."

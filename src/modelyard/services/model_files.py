@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-import yaml
 from anyio import to_thread
 
 from modelyard.domain.catalog import VersionFile, VersionStatus, full_model_name
@@ -225,6 +224,8 @@ def check_signature(store: ArtifactStore, location: str) -> None:
         raise SignatureMissing(
             "Model passed for registration did not contain any signature metadata "
             f"(no MLmodel file was uploaded). {SIGNATURE_EXPLANATION}") from None
+    import yaml  # here: PyYAML is 20 ms of a server's start, needed by few requests
+
     try:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as error:

@@ -15,8 +15,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.domain.catalog import (
@@ -36,6 +34,7 @@ from modelyard.domain.catalog import (
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
 from modelyard.store import model_summary, uc_visibility
+from modelyard.store.database import upsert_insert
 from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.tables import (
     model_version_files,
@@ -411,7 +410,7 @@ class CatalogRepository:
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: list[str],
                 changes: dict[str, Any]) -> None:
-        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = upsert_insert(self.conn.dialect.name)
         statement = dialect_insert(table).values(**values)
         self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 

@@ -23,8 +23,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import bindparam
 
@@ -38,6 +36,7 @@ from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.compiled import fetch_all
+from modelyard.store.database import upsert_insert
 from modelyard.store.filter_sql import (
     PatternOrder,
     clauses_to_sql,
@@ -145,7 +144,7 @@ _TOUCH_VERSION = update(mv).where(mv.c.id == bindparam("b_id")).values(
 def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], keys: tuple[str, ...],
                       changes: tuple[str, ...]) -> Any:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET changes, built once; values bound as `b_<col>`."""
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    dialect_insert = upsert_insert(dialect)
     statement = dialect_insert(table).values({c: bindparam(f"b_{c}") for c in columns})
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={c: statement.excluded[c] for c in changes})

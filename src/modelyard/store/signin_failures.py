@@ -7,9 +7,8 @@ replicas all count and the lock is set by whichever reaches the threshold.
 from __future__ import annotations
 
 from sqlalchemy import Connection, and_, case, delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from modelyard.store.database import upsert_insert
 from modelyard.store.tables import signin_failures
 
 t = signin_failures
@@ -39,7 +38,7 @@ class SigninFailures:
         fresh = or_(t.c.first_failure_at <= now - window_ms,
                     and_(t.c.locked_until > 0, t.c.locked_until <= now))
         failures = case((fresh, 1), else_=t.c.failures + 1)
-        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = upsert_insert(self.conn.dialect.name)
         statement = dialect_insert(t).values(
             username=_key(username), failures=1, first_failure_at=now,
             locked_until=now + lock_ms if threshold <= 1 else 0)

@@ -1,6 +1,8 @@
 """The metadata schema, as SQLAlchemy Core tables.
 
-Alembic migrations (store/migrations) create and evolve it; this module is what queries use.
+Alembic migrations (store/migrations) evolve an existing database; a new, empty one is created
+from this module in one step (store/migrate.py), and tests/store/test_migrate.py holds the two
+schemas equal, server defaults and indexes included. This module is also what queries use.
 Timestamps are integer milliseconds since the epoch, as every API speaks them.
 """
 
@@ -18,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 
 metadata = MetaData()
@@ -60,6 +64,12 @@ registered_models = Table(
     UniqueConstraint("registry", "name", name="uq_registered_models_registry_name"),
     Index("ix_registered_models_updated", "registry", "updated_at", "name"),
     Index("ix_registered_models_schema", "schema_id", "name"),
+    # PostgreSQL only (revision 0001): name-prefix searches (`name LIKE 'p%'`) walk it; the
+    # unique index's collation order cannot serve LIKE there. SQLite's unique index can. (The
+    # operator class is written out: `postgresql_ops=` would import the PostgreSQL dialect
+    # package into every server, 50 ms of start-up on SQLite.)
+    Index("ix_registered_models_name_pattern", "registry",
+          text("name text_pattern_ops")).ddl_if(dialect="postgresql"),
 )
 
 model_versions = Table(
@@ -103,10 +113,10 @@ registered_model_tags = Table(
     Column("value", Text, nullable=False, default=""),
     # Revision 0005: the indexed part of `value` (`tag_value_head`); a whole value may be too
     # long for a PostgreSQL index entry.
-    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default=""),
+    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default="", server_default=""),
     # The model's name, kept equal to registered_models.name by the store (insert, renames):
     # `tags.k = 'v'` ordered by name then reads its page in index order.
-    Column("model_name", String(1024), nullable=False, default=""),
+    Column("model_name", String(1024), nullable=False, default="", server_default=""),
     Index("ix_registered_model_tags_search", "key", "value_head", "model_name", "model_id"),
 )
 
@@ -117,7 +127,7 @@ model_version_tags = Table(
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False, default=""),
-    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default=""),
+    Column("value_head", String(TAG_VALUE_HEAD), nullable=False, default="", server_default=""),
     Index("ix_model_version_tags_search", "key", "value_head", "version_id"),
 )
 
@@ -341,11 +351,12 @@ registry_webhooks = Table(
     Column("model_name", String(1024), nullable=True),
     Column("events", Text, nullable=False),  # JSON array of event names
     Column("status", String(16), nullable=False),
-    Column("description", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default="", server_default=""),
     Column("url", Text, nullable=False),
     Column("secret", Text, nullable=True),
     Column("authorization", Text, nullable=True),
-    Column("enable_ssl_verification", Boolean, nullable=False, default=True),
+    Column("enable_ssl_verification", Boolean, nullable=False, default=True,
+           server_default=true()),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("last_delivery_at", BigInteger, nullable=True),
@@ -365,10 +376,10 @@ webhook_deliveries = Table(
            nullable=False),
     Column("event", String(64), nullable=False),
     Column("body", Text, nullable=False),  # the JSON payload, exactly as it will be posted
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("next_attempt_at", BigInteger, nullable=False),
     # A worker delivering the row holds it until then; a crashed one's claim lapses.
-    Column("claimed_until", BigInteger, nullable=False, default=0),
+    Column("claimed_until", BigInteger, nullable=False, default=0, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_webhook_deliveries_due", "next_attempt_at"),
 )

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from markdown_it import MarkdownIt
+
 TEMPLATES = Path(__file__).with_name("templates")
 
-# "html": False escapes any HTML in descriptions; markdown-it also refuses javascript:,
-# vbscript:, file: and most data: links by default, so rendered text cannot run script.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+# Jinja2 and markdown-it are imported by the first page rendered (60 ms, once): importing them
+# at start made every server's start that much slower, API-only ones included.
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    # "html": False escapes any HTML in descriptions; markdown-it also refuses javascript:,
+    # vbscript:, file: and most data: links by default, so rendered text cannot run script.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
 def markdown(text: str | None) -> Markup:
-    return Markup(_markdown.render(text or ""))  # safe: html disabled above
+    return Markup(_markdown().render(text or ""))  # safe: html disabled above
 
 
 def timestamp(ms: int | None) -> str:
@@ -39,14 +50,21 @@ def filesize(size: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
-_env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize)
+@functools.cache
+def environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize)
+    _markdown()
+    return env
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render `template` with the signed-in user and the auth mode always available."""
-    body = _env.get_template(template).render(
+    body = environment().get_template(template).render(
         request=request, user=getattr(request.state, "actor", None),
         auth=request.app.state.settings.auth, notice=request.query_params.get("notice", ""),
         **context)
