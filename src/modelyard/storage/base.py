@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 CHUNK_SIZE = 1024 * 1024
+# Downloads read 4 MiB at a time: each chunk costs a hop to a worker thread and back (Starlette
+# iterates a sync generator in its thread pool), and with 1 MiB chunks a 1 GiB download ran at
+# 1,250-1,310 MiB/s against 1,610-1,830 with 4 MiB (nginx: 1,730-1,880; bench/artifacts.py).
+# Memory stays flat: one chunk in flight (RSS peak 71 MiB against 59).
+READ_CHUNK_SIZE = 4 * CHUNK_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class ArtifactStore(Protocol):
         ...
 
     def read_stream(self, location: str, path: str) -> Iterator[bytes]:
-        """The file's bytes in chunks of at most CHUNK_SIZE."""
+        """The file's bytes in chunks of at most READ_CHUNK_SIZE."""
         ...
 
     def list_files(self, location: str) -> list[StoredFile]:

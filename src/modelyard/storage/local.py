@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from modelyard.domain.errors import InvalidArgument, NotFound
-from modelyard.storage.base import CHUNK_SIZE, StoredFile
+from modelyard.storage.base import READ_CHUNK_SIZE, StoredFile
 
 _TMP_PREFIX = ".modelyard-upload-"
 
@@ -100,7 +100,7 @@ class LocalArtifactStore:
     @staticmethod
     def _chunks(target: Path) -> Iterator[bytes]:
         with target.open("rb") as handle:
-            while chunk := handle.read(CHUNK_SIZE):
+            while chunk := handle.read(READ_CHUNK_SIZE):
                 yield chunk
 
     def list_files(self, location: str) -> list[StoredFile]:
