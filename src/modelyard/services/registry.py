@@ -168,8 +168,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_tag")
             model_id = repo.model_id(name, for_update=True)
-            repo.set_model_tag(model_id, name, key, value)
-            repo.update_model(model_id, now_ms())
+            repo.set_model_tag(model_id, name, key, value, now=now_ms())
             uow.record("registered_model.set_tag", "registered_model", name,
                        after={"key": key, "value": value})
 
@@ -206,7 +205,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.create")
             now = now_ms()
-            model_id, version = repo.allocate_version(name, now)
+            model_id, version = repo.allocate_version(name)
             repo.insert_version(
                 model_id=model_id, version=version, stage=Stage.NONE.value, status="READY",
                 status_message="", user_id=actor.name, created_at=now, updated_at=now,
@@ -285,8 +284,7 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "model_version.delete")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
-            repo.delete_version(row.id, model_id, number)
-            repo.update_model(model_id, now_ms())
+            repo.delete_version(row.id, model_id, number, now=now_ms())
             uow.record("model_version.delete", "model_version", f"{name}/{number}",
                        before={"source": row.source, "stage": row.stage})
 
@@ -327,8 +325,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.set_tag")
             row = repo.version_row(name, number)
-            repo.set_version_tag(row.id, key, value)
-            repo.update_version(row.id, now_ms())
+            repo.set_version_tag(row.id, key, value, now=now_ms())
             uow.record("model_version.set_tag", "model_version", f"{name}/{number}",
                        after={"key": key, "value": value})
 
@@ -355,8 +352,7 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
             model_id = repo.model_id(name, for_update=True)
             repo.version_row(name, number)
-            repo.set_alias(model_id, alias, number)
-            repo.update_model(model_id, now_ms())
+            repo.set_alias(model_id, alias, number, now=now_ms())
             uow.record("registered_model.set_alias", "registered_model", name,
                        after={"alias": alias, "version": number})
 
@@ -367,8 +363,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.delete_alias")
             model_id = repo.model_id(name, for_update=True)
-            repo.delete_alias(model_id, alias)
-            repo.update_model(model_id, now_ms())
+            repo.delete_alias(model_id, alias, now=now_ms())
             uow.record("registered_model.delete_alias", "registered_model", name,
                        before={"alias": alias})
 

@@ -276,7 +276,7 @@ class UcModelService:
             core = self._core(uow)
             model = repo.model_row(full_name)
             now = now_ms()
-            _, number = core.allocate_version(full_name, now)
+            _, number = core.allocate_version(full_name)
             location = f"{model.storage_location}/versions/{version_uuid}"
             core.insert_version(
                 model_id=model.id, version=number, uc_id=version_uuid, run_link="",

@@ -99,9 +99,13 @@ _LOCK = select(rm.c.id).where(rm.c.id == bindparam("model_id")).with_for_update(
 _OWNER = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
 
 
-def _refresh_statement(dialect: str) -> Any:
-    return (update(rm).where(rm.c.id == bindparam("model_id"))
-            .values(summary=summary_expression(dialect)))
+def _refresh_statement(dialect: str, touch: bool = False, new_version: bool = False) -> Any:
+    values: dict[str, Any] = {"summary": summary_expression(dialect)}
+    if touch or new_version:
+        values["updated_at"] = bindparam("now")
+    if new_version:
+        values["last_version"] = bindparam("version")
+    return update(rm).where(rm.c.id == bindparam("model_id")).values(**values)
 
 
 def lock(conn: Connection, model_id: int) -> None:
@@ -123,12 +127,28 @@ def lock_version_owner(conn: Connection, version_id: int) -> int | None:
     return model_id
 
 
-def refresh(conn: Connection, model_id: int | None) -> None:
-    """Recompute the model's summary after a change made under `lock`."""
-    if model_id is not None:
-        dialect = conn.dialect.name
+def refresh(conn: Connection, model_id: int | None, touched_at: int | None = None) -> None:
+    """Recompute the model's summary after a change made under `lock`; with `touched_at`, the
+    model's update time too, in the same UPDATE (one change of the row instead of two)."""
+    if model_id is None:
+        return
+    dialect = conn.dialect.name
+    if touched_at is None:
         execute(conn, "summary_refresh", lambda: _refresh_statement(dialect),
                 {"model_id": model_id})
+    else:
+        execute(conn, "summary_refresh_touch", lambda: _refresh_statement(dialect, touch=True),
+                {"model_id": model_id, "now": touched_at})
+
+
+def refresh_after_new_version(conn: Connection, model_id: int, version: int, now: int) -> None:
+    """`refresh` after inserting version `version`, which also becomes the model's last
+    handed-out number and `now` its update time: the model's row changes once per new version
+    (on PostgreSQL each change of it leaves a dead row version until vacuum)."""
+    dialect = conn.dialect.name
+    execute(conn, "summary_refresh_new_version",
+            lambda: _refresh_statement(dialect, new_version=True),
+            {"model_id": model_id, "version": version, "now": now})
 
 
 def refresh_all_statement(dialect: str) -> Any:

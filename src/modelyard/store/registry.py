@@ -122,11 +122,10 @@ def _matches_text(text: str, params: dict[str, Any]) -> Any:
     return has(rm.c.name) | rm.c.id.in_(tags) | rm.c.id.in_(aliases)
 
 
-_ALLOCATE_VERSION = (
-    update(rm)
+_NEXT_VERSION = (
+    select(rm.c.id, rm.c.last_version + literal_column("1"))
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"))
-    .values(last_version=rm.c.last_version + 1, updated_at=bindparam("b_now"))
-    .returning(rm.c.id, rm.c.last_version)
+    .with_for_update()
 )
 _INSERT_VERSION = insert(mv).returning(mv.c.id)
 _VERSION_ROW = (
@@ -344,13 +343,15 @@ class RegistryRepository:
         """Version columns with the version's tags and aliases aggregated as JSON."""
         return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
 
-    def set_model_tag(self, model_id: int, model_name: str, key: str, value: str) -> None:
+    def set_model_tag(self, model_id: int, model_name: str, key: str, value: str,
+                      now: int | None = None) -> None:
+        """Set the tag; with `now`, also the model's update time."""
         model_summary.lock(self.conn, model_id)
         head = tag_value_head(value)
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value, "value_head": head,
                            "model_name": model_name},
                      ["model_id", "key"], {"value": value, "value_head": head})
-        model_summary.refresh(self.conn, model_id)
+        model_summary.refresh(self.conn, model_id, touched_at=now)
 
     def delete_model_tag(self, model_id: int, key: str) -> None:
         model_summary.lock(self.conn, model_id)
@@ -359,25 +360,29 @@ class RegistryRepository:
 
     # ---- model versions -------------------------------------------------------------------
 
-    def allocate_version(self, name: str, now: int) -> tuple[int, int]:
-        """Hand out the model's next version number as (model id, version).
+    def allocate_version(self, name: str) -> tuple[int, int]:
+        """The model's next version number as (model id, version), for `insert_version`.
 
-        One UPDATE … RETURNING: its row lock serializes concurrent creators on PostgreSQL, and
-        SQLite's write lock does the same, so numbers are 1..N with no gap and no duplicate.
+        The model's row stays locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite:
+        its one writer), and `insert_version` records the number as the model's last: concurrent
+        creators get 1..N with no gap and no duplicate, and a deleted version's number is never
+        handed out again.
         """
-        row = self.conn.execute(_ALLOCATE_VERSION, {"b_registry": self.registry, "b_name": name,
-                                                    "b_now": now}).first()
-        if row is None:
+        row = fetch_all(self.conn, "next_version", lambda: _NEXT_VERSION,
+                        {"b_registry": self.registry, "b_name": name})
+        if not row:
             raise _model_not_found(name)
-        return row[0], row[1]
+        return row[0][0], row[0][1]
 
     def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
-        """Insert a version (and its `tags`); its model's summary is current on return."""
+        """Insert the version `allocate_version` handed out (and its `tags`); the model's last
+        version number, update time and summary are current on return."""
         model_summary.lock(self.conn, values["model_id"])
         version_id: int = self.conn.execute(_INSERT_VERSION, values).scalar_one()
         if tags:
             self._insert_version_tags(version_id, tags)
-        model_summary.refresh(self.conn, values["model_id"])
+        model_summary.refresh_after_new_version(self.conn, values["model_id"], values["version"],
+                                                values["updated_at"])
         return version_id
 
     def version_row(self, name: str, version: int) -> Row:
@@ -427,11 +432,13 @@ class RegistryRepository:
         )
         model_summary.refresh(self.conn, model_id)
 
-    def delete_version(self, version_id: int, model_id: int, version: int) -> None:
+    def delete_version(self, version_id: int, model_id: int, version: int,
+                       now: int | None = None) -> None:
+        """Delete the version and its aliases; with `now`, also set the model's update time."""
         model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.version == version))
         self.conn.execute(delete(mv).where(mv.c.id == version_id))
-        model_summary.refresh(self.conn, model_id)
+        model_summary.refresh(self.conn, model_id, touched_at=now)
 
     def search_versions(
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
@@ -468,12 +475,16 @@ class RegistryRepository:
                                             sorted(decode_json(version_aliases))))
         return versions
 
-    def set_version_tag(self, version_id: int, key: str, value: str) -> None:
+    def set_version_tag(self, version_id: int, key: str, value: str,
+                        now: int | None = None) -> None:
+        """Set the tag; with `now`, also the version's update time (one summary refresh)."""
         model_id = model_summary.lock_version_owner(self.conn, version_id)
         head = tag_value_head(value)
         self._upsert(mvt, {"version_id": version_id, "key": key, "value": value,
                            "value_head": head},
                      ["version_id", "key"], {"value": value, "value_head": head})
+        if now is not None:
+            self.conn.execute(_TOUCH_VERSION, {"b_id": version_id, "b_now": now})
         model_summary.refresh(self.conn, model_id)
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
@@ -497,16 +508,18 @@ class RegistryRepository:
 
     # ---- aliases --------------------------------------------------------------------------
 
-    def set_alias(self, model_id: int, alias: str, version: int) -> None:
+    def set_alias(self, model_id: int, alias: str, version: int, now: int | None = None) -> None:
+        """Point the alias at the version; with `now`, also the model's update time."""
         model_summary.lock(self.conn, model_id)
         self._upsert(rma, {"model_id": model_id, "alias": alias, "version": version},
                      ["model_id", "alias"], {"version": version})
-        model_summary.refresh(self.conn, model_id)
+        model_summary.refresh(self.conn, model_id, touched_at=now)
 
-    def delete_alias(self, model_id: int, alias: str) -> None:
+    def delete_alias(self, model_id: int, alias: str, now: int | None = None) -> None:
+        """Remove the alias; with `now`, also the model's update time."""
         model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.alias == alias))
-        model_summary.refresh(self.conn, model_id)
+        model_summary.refresh(self.conn, model_id, touched_at=now)
 
     # ---- helpers ---------------------------------------------------------------------------
 
