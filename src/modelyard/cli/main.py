@@ -109,8 +109,10 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     migrate.upgrade(database)
     if auth:
         identity_commands.bootstrap_admin(database, data_dir)
+    from modelyard.api.http_protocol import HttpProtocol
+
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-              "http": "httptools", "loop": "asyncio", "lifespan": "off",
+              "http": HttpProtocol, "loop": "asyncio", "lifespan": "off",
               "timeout_graceful_shutdown": 5}
     if workers == 1:
         from modelyard.app import create_app

@@ -9,6 +9,7 @@ when it started (what READ COMMITTED, PostgreSQL's default, gives inside a trans
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.domain.errors import InvalidArgument
@@ -86,6 +87,21 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET random_page_cost = 1.1")
         dbapi_connection.autocommit = autocommit
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # An idle session has nothing to say: if its socket is readable, the server ended it (a
+        # restart, pg_terminate_backend) and sent why. Raising here makes the pool replace the
+        # connection instead of the request failing with a 500 on its first statement. One
+        # poll() without waiting, where pool_pre_ping would cost a round trip per request.
+        if dbapi_connection.closed or _readable(dbapi_connection.fileno()):
+            raise DisconnectionError("PostgreSQL ended this pooled session")
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 # PostgreSQL's refusals of a value too big to store: a string over its column's length

@@ -156,35 +156,46 @@ class PointReads:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        dialect = database.engine.dialect
-        self._sql = {}
-        for key, statement in _statements(dialect.name).items():
-            compiled = statement.compile(dialect=dialect)
-            self._sql[key] = (compiled.string, list(compiled.positiontup or []))
-        self._named = dialect.paramstyle in ("named", "pyformat")
         self._local = threading.local()
+        statements = _statements(database.dialect)
+        if database.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import psycopg  # PostgreSQL servers only
 
-    def _cursor(self) -> Any:
-        connection: Any = getattr(self._local, "connection", None)
-        if connection is None:
-            # A connection of its own (not from the pool), kept for this thread's lifetime.
-            fairy = self._database.engine.raw_connection()
-            fairy.detach()
-            connection = fairy.dbapi_connection
-            if self._database.dialect == "postgresql":
-                connection.autocommit = True
-            self._local.connection = connection
-        return connection.cursor()
+            from modelyard.store.libpq_reads import LibpqPreparedReads
+
+            dollar = psycopg.dialect(paramstyle="numeric_dollar")
+            compiled = {key: statement.compile(dialect=dollar)
+                        for key, statement in statements.items()}
+            self._all = LibpqPreparedReads(  # type: ignore[method-assign]
+                self._own_connection,
+                {key: (c.string, list(c.positiontup or [])) for key, c in compiled.items()},
+            ).rows
+            return
+        self._sql = {}
+        for key, statement in statements.items():
+            compiled_sqlite = statement.compile(dialect=database.engine.dialect)
+            self._sql[key] = (compiled_sqlite.string, list(compiled_sqlite.positiontup or []))
+
+    def _own_connection(self) -> Any:
+        """A DBAPI connection of its own (not from the pool), kept by the caller's thread."""
+        fairy = self._database.engine.raw_connection()
+        fairy.detach()
+        return fairy.dbapi_connection
 
     def _all(self, key: str, params: dict[str, Any]) -> list[Any]:
+        """SQLite: the statement on this thread's connection (PostgreSQL: see __init__)."""
         sql, order = self._sql[key]
-        cursor = self._cursor()
+        connection: Any = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._own_connection()
+        cursor = connection.cursor()
         try:
-            cursor.execute(sql, params if self._named else [params[name] for name in order])
+            cursor.execute(sql, [params[name] for name in order])
             rows: list[Any] = cursor.fetchall()
             return rows
         except Exception:
-            # A broken connection (database restarted, say) is dropped; the next read reconnects.
+            # A broken connection (database file replaced, say) is dropped; the next read
+            # opens another.
             self._local.connection.close()
             self._local.connection = None
             raise

@@ -1,0 +1,66 @@
+"""uvicorn's httptools protocol, sending each small response in one write.
+
+uvicorn writes a response's status line and headers to the socket as soon as the application
+starts the response, then the body as a second write: two `send` calls and two TCP segments per
+answer. On loopback each send also runs the receiving side's network stack on the sender's CPU,
+so the second one cost a point read ~10% of its server CPU (bench/, issue 6). Here the
+connection's transport holds small writes until the event loop's next turn and sends them
+together; a large write (a file download's chunks) goes out at once, after what is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Writes at least this big are not held (nor copied into a joined buffer).
+_HOLD_LIMIT = 64 * 1024
+
+
+class CoalescingTransport:
+    """A transport that joins the writes of one event-loop turn into one `write`."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._held_size = 0
+
+    def write(self, data: bytes) -> None:
+        if len(data) >= _HOLD_LIMIT:
+            self.flush()
+            self._transport.write(data)
+            return
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= _HOLD_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            held = self._held
+            self._held, self._held_size = [], 0
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held, self._held_size = [], 0
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (flow control, extra info, is_closing) is the real transport's.
+        return getattr(self._transport, name)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """What `modelyard serve` gives uvicorn as its HTTP protocol."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
