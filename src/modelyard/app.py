@@ -62,6 +62,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     )
     app.state.settings = settings
     app.state.database = database
+    # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
+    # SQLite answers in-process, with nothing to wait for.
+    app.state.cooperative = database.dialect == "postgresql"
     app.state.units = UnitOfWorkFactory(database)
     app.state.registry = RegistryService(app.state.units)
     app.state.authenticate = _local_admin

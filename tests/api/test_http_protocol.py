@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modelyard.api.http_protocol import CoalescingTransport
+from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
 
 
@@ -42,7 +43,7 @@ def _run(steps: Any) -> RecordingTransport:
         await asyncio.sleep(0)  # the event loop's next turn
         return real
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_a_small_response_leaves_in_one_write() -> None:

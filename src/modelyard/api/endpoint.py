@@ -1,9 +1,10 @@
 """The one shape every JSON endpoint has, whatever its dialect.
 
-authenticate → read the parameters → call the handler (inline, or in a worker thread when it
-touches files or other slow I/O) → render the result as JSON, or the error in the dialect's own
-format. Each dialect supplies its parameter reader, the object its handlers act on, and its
-error format; nothing else differs between them.
+authenticate → read the parameters → call the handler (inline; in a greenlet on PostgreSQL,
+so that its point reads wait for the database without holding the event loop; or in a worker
+thread when it touches files or other slow I/O) → render the result as JSON, or the error in the
+dialect's own format. Each dialect supplies its parameter reader, the object its handlers act
+on, and its error format; nothing else differs between them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
+from modelyard.store.cooperative import run_cooperatively
 
 P = TypeVar("P")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -45,6 +47,8 @@ class Dialect(Generic[P]):
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
+                elif request.app.state.cooperative:
+                    result = await run_cooperatively(handler, target, actor, params)
                 else:
                     result = handler(target, actor, params)
             except ModelyardError as error:

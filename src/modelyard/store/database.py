@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.domain.errors import InvalidArgument
+from modelyard.store.cooperative import holding
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
 
 _WRITE = "modelyard_write"
@@ -158,13 +159,13 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
-        with _size_limits_refused(), self._write_lock, \
+        with holding(), _size_limits_refused(), self._write_lock, \
                 self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._reads.connect() as conn, conn.begin():
+        with holding(), self._reads.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:

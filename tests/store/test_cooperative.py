@@ -1,0 +1,76 @@
+"""Handlers in greenlets: a wait on a socket lets the event loop run, unless the handler holds."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from modelyard.store.cooperative import can_suspend, holding, run_cooperatively, wait_readable
+from tests.support.asyncio_thread import run_async
+
+
+def _handler(sock: socket.socket, events: list[str], hold: bool) -> str:
+    events.append("handler waits")
+    if hold:
+        with holding():
+            assert not can_suspend()
+            wait_readable(sock.fileno())
+    else:
+        assert can_suspend()
+        wait_readable(sock.fileno())
+    events.append("handler reads")
+    return sock.recv(10).decode()
+
+
+async def _scenario(hold: bool) -> tuple[str, list[str]]:
+    reader, writer = socket.socketpair()
+    events: list[str] = []
+
+    async def other_request() -> None:
+        events.append("other request runs")
+        writer.send(b"answer")
+
+    if hold:
+        writer.send(b"answer")  # else the blocking wait below would never end
+    other = asyncio.get_running_loop().call_soon(
+        lambda: asyncio.ensure_future(other_request()))
+    try:
+        result = await run_cooperatively(_handler, reader, events, hold)
+        await asyncio.sleep(0)
+        return result, events
+    finally:
+        other.cancel()
+        reader.close()
+        writer.close()
+
+
+def test_a_waiting_handler_lets_other_requests_run() -> None:
+    result, events = run_async(_scenario(hold=False))
+    assert result == "answer"
+    assert events == ["handler waits", "other request runs", "handler reads"]
+
+
+def test_a_handler_holding_a_connection_waits_without_letting_others_run() -> None:
+    result, events = run_async(_scenario(hold=True))
+    assert result == "answer"
+    assert events[:2] == ["handler waits", "handler reads"]
+
+
+def test_outside_a_handler_a_wait_blocks() -> None:
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        writer.send(b"x")
+        assert not can_suspend()
+        wait_readable(reader.fileno())
+        assert reader.recv(1) == b"x"
+
+
+def test_errors_and_results_come_back_to_the_caller() -> None:
+    def fails() -> None:
+        raise ValueError("from the handler")
+
+    with pytest.raises(ValueError, match="from the handler"):
+        run_async(run_cooperatively(fails))
+    assert run_async(run_cooperatively(lambda a, b: a + b, 2, 3)) == 5
