@@ -18,7 +18,7 @@ from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
 from modelyard.services.context import LOCAL_ADMIN, Actor
-from modelyard.services.maintenance import start_statistics_upkeep
+from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.registry import RegistryService
 from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
@@ -73,7 +73,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     databricks_uc.attach(app)  # needs app.state.uc_models
     identity.attach(app, settings)  # sets app.state.authenticate
     if database.dialect == "postgresql":
-        app.state.statistics_upkeep = start_statistics_upkeep(database)
+        app.state.table_upkeep = start_table_upkeep(database)
     _settle_heap()
     return app
 

@@ -6,45 +6,46 @@ import logging
 import threading
 
 from modelyard.store.database import Database
-from modelyard.store.statistics import analyze_stale_tables
+from modelyard.store.table_upkeep import tend_tables
 
 log = logging.getLogger("modelyard.maintenance")
 
-#: How often the statistics are checked: one query on pg_stat_user_tables when nothing changed.
-STATISTICS_INTERVAL = 10.0
+#: How often the tables are looked at: one query on pg_stat_user_tables when nothing is due.
+UPKEEP_INTERVAL = 10.0
 
 
-def refresh_statistics(database: Database) -> list[str]:
-    """Analyze the tables whose planner statistics are stale (PostgreSQL); their names."""
+def tend_database(database: Database) -> list[str]:
+    """The ANALYZE and VACUUM due on the registry's tables (PostgreSQL; store/table_upkeep.py),
+    run now; the commands run."""
     if database.dialect != "postgresql":
-        return []  # SQLite's planner does without; see store/statistics.py
+        return []  # SQLite plans without statistics and reuses freed pages itself
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        analyzed = analyze_stale_tables(conn)
-    if analyzed:
-        log.info("analyzed %s", ", ".join(analyzed))
-    return analyzed
+        done = tend_tables(conn)
+    for command in done:
+        log.info("table upkeep: %s", command)
+    return done
 
 
-def start_statistics_upkeep(database: Database,
-                            interval: float = STATISTICS_INTERVAL) -> threading.Event:
-    """Run `refresh_statistics` now and every `interval` seconds in a daemon thread; set the
-    returned event to stop it. Every replica may run one: a second ANALYZE only costs time."""
+def start_table_upkeep(database: Database,
+                       interval: float = UPKEEP_INTERVAL) -> threading.Event:
+    """Run `tend_database` now and every `interval` seconds in a daemon thread; set the
+    returned event to stop it. Every replica may run one (SKIP_LOCKED: never twice at once)."""
     stop = threading.Event()
 
     def loop() -> None:
         failing = False
         while True:
             try:
-                refresh_statistics(database)
+                tend_database(database)
                 failing = False
             except Exception:
                 # Not the tables' owner, say: requests are unaffected, only their plans. Logged
                 # once per run of failures, not every interval.
                 if not failing:
-                    log.exception("refreshing the planner statistics failed")
+                    log.exception("table upkeep failed")
                 failing = True
             if stop.wait(interval):
                 return
 
-    threading.Thread(target=loop, name="modelyard-statistics", daemon=True).start()
+    threading.Thread(target=loop, name="modelyard-table-upkeep", daemon=True).start()
     return stop
