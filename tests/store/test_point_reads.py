@@ -54,8 +54,7 @@ def _reads(client: httpx.Client) -> dict[str, object]:
             "model": model.json()["registered_model"]}
 
 
-@pytest.fixture()
-def own_server(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[ServerProcess]:
+def _own_server(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server on a database of its own (this module ends database sessions)."""
     name = None
     url = None
@@ -70,6 +69,16 @@ def own_server(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[Serv
         server.stop()
         if name is not None:
             postgres.drop_database(name)
+
+
+@pytest.fixture()
+def own_server(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[ServerProcess]:
+    yield from _own_server(engine, pg_available, tmp_path)
+
+
+@pytest.fixture()
+def own_pg_server(pg_available: bool, tmp_path: Path) -> Iterator[ServerProcess]:
+    yield from _own_server("postgres", pg_available, tmp_path)
 
 
 def test_point_reads_answer_what_was_written(own_server: ServerProcess) -> None:
@@ -96,10 +105,8 @@ def test_point_reads_answer_what_was_written(own_server: ServerProcess) -> None:
         ("1", "Production"), ("2", "None")}
 
 
-def test_reads_survive_their_database_sessions_ending(own_server: ServerProcess,
-                                                           engine: str) -> None:
-    if engine != "postgres":
-        pytest.skip("PostgreSQL sessions only")
+def test_reads_survive_their_database_sessions_ending(own_pg_server: ServerProcess) -> None:
+    own_server = own_pg_server
     assert own_server.database_url is not None
     database = own_server.database_url.rsplit("/", 1)[1]
     with httpx.Client(base_url=own_server.url, timeout=30) as client:
