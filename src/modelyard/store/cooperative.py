@@ -54,14 +54,19 @@ def can_suspend() -> bool:
     return isinstance(current, _Handler) and current.holding == 0
 
 
+def poll_readable(fd: int, timeout_ms: int | None = None) -> bool:
+    """Whether `fd` is readable within `timeout_ms` (None: wait until it is), blocking."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout_ms))
+
+
 def wait_readable(fd: int) -> None:
     """Return once `fd` is readable: suspended in a free handler greenlet, else blocking."""
-    current = getcurrent()
-    if not (isinstance(current, _Handler) and current.holding == 0):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.poll()
+    if not can_suspend():
+        poll_readable(fd)
         return
+    current = getcurrent()
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
 

@@ -9,7 +9,6 @@ when it started (what READ COMMITTED, PostgreSQL's default, gives inside a trans
 
 from __future__ import annotations
 
-import select
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -22,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.domain.errors import InvalidArgument
-from modelyard.store.cooperative import holding
+from modelyard.store.cooperative import holding, poll_readable
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
 
 _WRITE = "modelyard_write"
@@ -95,14 +94,8 @@ def _configure_postgresql(engine: Engine) -> None:
         # restart, pg_terminate_backend) and sent why. Raising here makes the pool replace the
         # connection instead of the request failing with a 500 on its first statement. One
         # poll() without waiting, where pool_pre_ping would cost a round trip per request.
-        if dbapi_connection.closed or _readable(dbapi_connection.fileno()):
+        if dbapi_connection.closed or poll_readable(dbapi_connection.fileno(), 0):
             raise DisconnectionError("PostgreSQL ended this pooled session")
-
-
-def _readable(fd: int) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 # PostgreSQL's refusals of a value too big to store: a string over its column's length

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -157,33 +158,31 @@ class PointReads:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._local = threading.local()
-        statements = _statements(database.dialect)
+        dialect: Any = database.engine.dialect
         if database.dialect == "postgresql":
+            # libpq's prepared statements take $1, $2 …, not psycopg's %(name)s.
             from sqlalchemy.dialects.postgresql import psycopg  # PostgreSQL servers only
 
+            dialect = psycopg.dialect(paramstyle="numeric_dollar")
+        self._sql: dict[str, tuple[str, list[str]]] = {}
+        for key, statement in _statements(database.dialect).items():
+            compiled = statement.compile(dialect=dialect)
+            self._sql[key] = (compiled.string, list(compiled.positiontup or []))
+        #: (key, params) -> rows: prepared on libpq (PostgreSQL), a thread's cursor (SQLite).
+        self._all: Callable[[str, dict[str, Any]], list[Any]] = self._sqlite_rows
+        if database.dialect == "postgresql":
             from modelyard.store.libpq_reads import LibpqPreparedReads
 
-            dollar = psycopg.dialect(paramstyle="numeric_dollar")
-            compiled = {key: statement.compile(dialect=dollar)
-                        for key, statement in statements.items()}
-            self._all = LibpqPreparedReads(  # type: ignore[method-assign]
-                self._own_connection,
-                {key: (c.string, list(c.positiontup or [])) for key, c in compiled.items()},
-            ).rows
-            return
-        self._sql = {}
-        for key, statement in statements.items():
-            compiled_sqlite = statement.compile(dialect=database.engine.dialect)
-            self._sql[key] = (compiled_sqlite.string, list(compiled_sqlite.positiontup or []))
+            self._all = LibpqPreparedReads(self._own_connection, self._sql).rows
 
     def _own_connection(self) -> Any:
-        """A DBAPI connection of its own (not from the pool), kept by the caller's thread."""
+        """A DBAPI connection of its own, not from the pool (which it would hold forever)."""
         fairy = self._database.engine.raw_connection()
         fairy.detach()
         return fairy.dbapi_connection
 
-    def _all(self, key: str, params: dict[str, Any]) -> list[Any]:
-        """SQLite: the statement on this thread's connection (PostgreSQL: see __init__)."""
+    def _sqlite_rows(self, key: str, params: dict[str, Any]) -> list[Any]:
+        """The statement on this thread's own connection."""
         sql, order = self._sql[key]
         connection: Any = getattr(self._local, "connection", None)
         if connection is None:
