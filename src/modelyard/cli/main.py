@@ -111,8 +111,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
         identity_commands.bootstrap_admin(database, data_dir)
     from modelyard.api.http_protocol import HttpProtocol
 
+    # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-              "http": HttpProtocol, "loop": "asyncio", "lifespan": "off",
+              "http": HttpProtocol, "loop": "auto", "lifespan": "off",
               "timeout_graceful_shutdown": 5}
     if workers == 1:
         from modelyard.app import create_app
