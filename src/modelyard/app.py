@@ -9,12 +9,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import wiring as identity
 from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
 from modelyard.services.context import LOCAL_ADMIN, Actor
@@ -52,14 +53,19 @@ def _local_admin(request: Request) -> Actor:
     return LOCAL_ADMIN
 
 
+def routes() -> list[BaseRoute]:
+    """Every route of every surface, in the order they are matched."""
+    return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
+            *unity_catalog.routes(), *identity.routes(), *databricks_uc.routes(),
+            *web_routes.routes()]
+
+
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     database = database or Database(settings.resolved_database_url)
     app = Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
-                *unity_catalog.routes(), *identity.routes(),
-                *databricks_uc.routes(), *web_routes.routes()],
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
+    app.router = IndexedRouter(routes())  # before the first request builds the stack on it
     app.state.settings = settings
     app.state.database = database
     # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);

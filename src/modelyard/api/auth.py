@@ -25,9 +25,16 @@ from modelyard.services.unit_of_work import UnitOfWorkFactory
 
 def request_facts(request: Request) -> tuple[str, str]:
     """The request id (the X-Request-Id header, else a new one) and the client address."""
-    request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
-    client = request.client.host if request.client else ""
-    return request_id, client
+    # Read off the ASGI scope (header names arrive lowercased): Starlette's Headers and
+    # Address objects cost more than the rest of this function.
+    scope = request.scope
+    request_id = ""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            request_id = value.decode("latin-1")[:64]
+            break
+    client = scope.get("client")
+    return request_id or os.urandom(8).hex(), client[0] if client else ""
 
 
 class Authenticator:

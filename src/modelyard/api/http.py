@@ -22,7 +22,11 @@ class BodyError(ValueError):
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The JSON object in the body; an empty body counts as `{}`."""
-    raw = await request.body()
+    return json_object(await request.body())
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in `raw`; empty counts as `{}`. Raises BodyError."""
     if not raw.strip():
         return {}
     try:

@@ -110,6 +110,23 @@ def test_malformed_body_is_a_400(http: httpx.Client) -> None:
     expect_error(response, 400, "MALFORMED_REQUEST", "JSON object")
 
 
+def test_a_nul_character_is_refused_wherever_it_hides(http: httpx.Client, model: str) -> None:
+    # No text column can hold a NUL: a 400 that names the parameter, and nothing written.
+    expect_error(call(http, "GET", "/registered-models/get", {"name": model + "\x00"}), 400,
+                 "INVALID_PARAMETER_VALUE", "Parameter 'name' contains a NUL character")
+    expect_error(call(http, "POST", "/registered-models/create",
+                      {"name": model + "-2", "tags": [{"key": "k", "value": "a\x00b"}]}),
+                 400, "INVALID_PARAMETER_VALUE", "Parameter 'tags' contains a NUL character")
+    expect_error(call(http, "GET", "/registered-models/get", {"name": model + "-2"}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
+    # The six characters \u0000 are text, not a NUL: kept as they were sent.
+    text = "\\u0000 and %00"
+    assert call(http, "POST", "/registered-models/set-tag",
+                {"name": model, "key": "k", "value": text}).status_code == 200
+    got = call(http, "GET", "/registered-models/get", {"name": model}).json()
+    assert {"key": "k", "value": text} in got["registered_model"]["tags"]
+
+
 def test_search_limits_and_tokens(http: httpx.Client) -> None:
     expect_error(call(http, "GET", "/registered-models/search", {"max_results": 1001}), 400,
                  "INVALID_PARAMETER_VALUE", "max_results")
