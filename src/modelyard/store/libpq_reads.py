@@ -137,7 +137,8 @@ class LibpqPreparedReads:
         pgconn.send_query_prepared(name, values)  # raises if it cannot be sent
         self._suspended += 1  # only handlers on the event loop's thread count here
         try:
-            pgconn.consume_input()
+            # No read first: PostgreSQL cannot have answered yet, and `is_busy` parses what
+            # libpq already holds, so a wait starts only when the answer is not all there.
             while pgconn.is_busy():
                 cooperative.wait_readable(pgconn.socket)
                 pgconn.consume_input()
