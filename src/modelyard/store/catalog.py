@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.domain.catalog import (
@@ -36,6 +36,7 @@ from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, Registe
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.database import upsert_insert
 from modelyard.store.model_tag_names import rename_tag_owner
+from modelyard.store.point_reads import decode_json, model_aggregates, version_aggregates
 from modelyard.store.tables import (
     model_version_files,
     model_version_tags,
@@ -60,10 +61,10 @@ files_table = model_version_files
 garbage = storage_garbage
 
 _SCHEMA_COLUMNS = (*sch.c, cat.c.name.label("catalog_name"))
-_MODEL_COLUMNS = (rm.c.id, rm.c.uc_id, rm.c.name, rm.c.description, rm.c.storage_location,
+MODEL_COLUMNS = (rm.c.id, rm.c.uc_id, rm.c.name, rm.c.description, rm.c.storage_location,
                   rm.c.owner, rm.c.user_id, rm.c.created_at, rm.c.updated_at, rm.c.updated_by,
                   rm.c.schema_id)
-_VERSION_COLUMNS = (mv.c.id, mv.c.model_id, rm.c.name, mv.c.version, mv.c.uc_id, mv.c.source,
+VERSION_COLUMNS = (mv.c.id, mv.c.model_id, rm.c.name, mv.c.version, mv.c.uc_id, mv.c.source,
                     mv.c.run_id, mv.c.logged_model_id, mv.c.description, mv.c.status,
                     mv.c.status_message, mv.c.storage_location, mv.c.root_digest,
                     mv.c.run_tracking_server_id, mv.c.lineage, mv.c.user_id, mv.c.created_at,
@@ -235,7 +236,7 @@ class CatalogRepository:
             raise AlreadyExists(f"Registered model already exists: {values['name']}") from None
 
     def model_row(self, full_name: str, *, for_update: bool = False) -> Row:
-        query = select(*_MODEL_COLUMNS).where(rm.c.registry == UC, rm.c.name == full_name)
+        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC, rm.c.name == full_name)
         if for_update and self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = self.conn.execute(query).first()
@@ -245,7 +246,7 @@ class CatalogRepository:
 
     def list_model_rows(self, schema_id: str | None, offset: int, limit: int,
                         readers: frozenset[str] | None = None) -> Sequence[Row]:
-        query = select(*_MODEL_COLUMNS).where(rm.c.registry == UC)
+        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC)
         if schema_id is not None:
             query = query.where(rm.c.schema_id == schema_id)
         if readers is not None:
@@ -294,18 +295,13 @@ class CatalogRepository:
                     select(rma.c.model_id, rma.c.alias, rma.c.version)
                     .where(rma.c.model_id.in_(ids)).order_by(rma.c.alias)):
                 aliases[model_id].append(Alias(alias, version))
-        return [UcModel(id=row.uc_id, full_name=row.name, comment=row.description,
-                        storage_location=row.storage_location or "",
-                        audit=Audit(owner=row.owner or row.user_id, created_at=row.created_at,
-                                    created_by=row.user_id, updated_at=row.updated_at,
-                                    updated_by=row.updated_by or row.user_id),
-                        aliases=tuple(aliases.get(row.id, ())), tags=tags.get(row.id, {}))
+        return [_model(row, tags.get(row.id, {}), tuple(aliases.get(row.id, ())))
                 for row in rows]
 
     # ---- versions --------------------------------------------------------------------------
 
     def version_row(self, full_name: str, version: int, *, for_update: bool = False) -> Row:
-        query = (select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+        query = (select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
                  .where(rm.c.registry == UC, rm.c.name == full_name, mv.c.version == version))
         if for_update and self.conn.dialect.name == "postgresql":
             # The model's row first, the lock every change of a model takes first (its summary
@@ -321,14 +317,14 @@ class CatalogRepository:
 
     def version_row_by_alias(self, full_name: str, alias: str) -> Row | None:
         return self.conn.execute(
-            select(*_VERSION_COLUMNS).select_from(
+            select(*VERSION_COLUMNS).select_from(
                 rma.join(rm, rm.c.id == rma.c.model_id)
                 .join(mv, (mv.c.model_id == rma.c.model_id) & (mv.c.version == rma.c.version)))
             .where(rm.c.registry == UC, rm.c.name == full_name, rma.c.alias == alias)).first()
 
     def list_version_rows(self, model_id: int, offset: int, limit: int) -> Sequence[Row]:
         return self.conn.execute(
-            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+            select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
             .where(mv.c.model_id == model_id).order_by(mv.c.version)
             .offset(offset).limit(limit)).all()
 
@@ -344,7 +340,7 @@ class CatalogRepository:
 
     def expired_pending(self, created_before: int, limit: int) -> Sequence[Row]:
         return self.conn.execute(
-            select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
+            select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
             .where(rm.c.registry == UC, mv.c.status == VersionStatus.PENDING_REGISTRATION.value,
                    mv.c.created_at < created_before)
             .order_by(mv.c.created_at).limit(limit)).all()
@@ -415,7 +411,93 @@ class CatalogRepository:
         self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
 
-def _version(row: Row, tags: dict[str, str], aliases: list[str]) -> UcVersion:
+def point_read_statements(dialect: str) -> dict[str, Select[Any]]:
+    """The UC reads `PointReads` precompiles, each one statement: `uc_model` (the model's
+    `MODEL_COLUMNS`, then its tags and aliases), `uc_by_number` and `uc_by_alias` (the
+    version's `VERSION_COLUMNS`, then its tags and aliases)."""
+    model = (select(*MODEL_COLUMNS, *model_aggregates(dialect))
+             .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name")))
+    tags, aliases = version_aggregates(dialect)
+    by_number = (
+        select(*VERSION_COLUMNS, tags, aliases).select_from(mv.join(rm, rm.c.id == mv.c.model_id))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
+               mv.c.version == bindparam("version")))
+    by_alias = (
+        select(*VERSION_COLUMNS, tags, aliases)
+        .select_from(rma.join(rm, rm.c.id == rma.c.model_id)
+                     .join(mv, (mv.c.model_id == rma.c.model_id)
+                           & (mv.c.version == rma.c.version)))
+        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
+               rma.c.alias == bindparam("alias")))
+    return {"uc_model": model, "uc_by_number": by_number, "uc_by_alias": by_alias}
+
+
+class ModelRecord(NamedTuple):
+    """A row of `MODEL_COLUMNS` as the point reads return it (a plain tuple)."""
+
+    id: int
+    uc_id: str | None
+    name: str
+    description: str
+    storage_location: str | None
+    owner: str | None
+    user_id: str
+    created_at: int
+    updated_at: int
+    updated_by: str | None
+    schema_id: str | None
+
+
+def model_from_point_read(row: tuple[Any, ...]) -> UcModel:
+    """The model from a `PointReads.uc_model_row` row: `MODEL_COLUMNS`, then its tags
+    ([[key, value]…]) and aliases ([[alias, version]…]) aggregated in any order."""
+    *columns, tags, aliases = row
+    return _model(ModelRecord(*columns), dict(sorted(decode_json(tags))),
+                  tuple(Alias(alias, version) for alias, version in sorted(decode_json(aliases))))
+
+
+def _model(row: Row | ModelRecord, tags: dict[str, str], aliases: tuple[Alias, ...]) -> UcModel:
+    return UcModel(id=row.uc_id or "", full_name=row.name, comment=row.description,
+                   storage_location=row.storage_location or "",
+                   audit=Audit(owner=row.owner or row.user_id, created_at=row.created_at,
+                               created_by=row.user_id, updated_at=row.updated_at,
+                               updated_by=row.updated_by or row.user_id),
+                   aliases=aliases, tags=tags)
+
+
+class VersionRecord(NamedTuple):
+    """A row of `VERSION_COLUMNS` as the point reads return it (a plain tuple)."""
+
+    id: int
+    model_id: int
+    name: str
+    version: int
+    uc_id: str | None
+    source: str
+    run_id: str
+    logged_model_id: str
+    description: str
+    status: str
+    status_message: str
+    storage_location: str | None
+    root_digest: str | None
+    run_tracking_server_id: str | None
+    lineage: str | None
+    user_id: str
+    created_at: int
+    updated_at: int
+    updated_by: str | None
+
+
+def version_from_point_read(row: tuple[Any, ...]) -> UcVersion:
+    """The version from a `PointReads.uc_version_*` row: `VERSION_COLUMNS`, then the version's
+    tags ([[key, value]…]) and aliases ([…]) aggregated in any order."""
+    *columns, tags, aliases = row
+    return _version(VersionRecord(*columns), dict(sorted(decode_json(tags))),
+                    sorted(decode_json(aliases)))
+
+
+def _version(row: Row | VersionRecord, tags: dict[str, str], aliases: list[str]) -> UcVersion:
     extra = orjson.loads(row.lineage) if row.lineage else {}
     lineage = Lineage(
         run_id=row.run_id, source=row.source, model_id=row.logged_model_id,

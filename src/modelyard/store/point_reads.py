@@ -113,8 +113,12 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
         .order_by(mv.c.version)
     )
+    # Unity Catalog's version reads, defined with its other queries (store/catalog.py, which
+    # imports this module: hence imported here).
+    from modelyard.store.catalog import point_read_statements
+
     return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access,
-            "model_with_latest": model_with_latest}
+            "model_with_latest": model_with_latest, **point_read_statements(dialect)}
 
 
 def decode_json(value: Any) -> Any:
@@ -221,3 +225,15 @@ class PointReads:
     def version_by_number(self, registry: str, name: str, version: int) -> ModelVersion | None:
         row = self._one("by_number", {"registry": registry, "name": name, "version": version})
         return _version(row) if row else None
+
+    def uc_model_row(self, full_name: str) -> tuple[Any, ...] | None:
+        """A Unity Catalog model: a row for `store.catalog.model_from_point_read`."""
+        return self._one("uc_model", {"registry": "uc", "name": full_name})
+
+    def uc_version_row(self, full_name: str, *, version: int | None = None,
+                       alias: str | None = None) -> tuple[Any, ...] | None:
+        """A Unity Catalog version by number or alias: a row for
+        `store.catalog.version_from_point_read`; None if there is none."""
+        if alias is not None:
+            return self._one("uc_by_alias", {"registry": "uc", "name": full_name, "alias": alias})
+        return self._one("uc_by_number", {"registry": "uc", "name": full_name, "version": version})

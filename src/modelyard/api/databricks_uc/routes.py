@@ -43,8 +43,16 @@ _DIALECT: Dialect[Params] = Dialect(
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    # Every call may touch storage or the signature check; none runs on the event loop.
-    return _DIALECT.endpoint(handler, blocking=True)
+    # A call that may touch storage or check a signature runs in a worker thread; the reads
+    # that only ask the database run inline, as in the other dialects (the thread hand-off
+    # cost a version read more than the read itself; bench/, issue 6).
+    return _DIALECT.endpoint(handler, blocking=handler.__name__ not in _DATABASE_READS)
+
+
+#: Handlers that only read the database (by name: they are defined below).
+_DATABASE_READS = frozenset({
+    "get_registered_model", "search_registered_models", "get_by_alias", "get_model_version",
+    "search_model_versions", "get_download_uri", "sdk_artifact_repo_enabled"})
 
 
 def _models(state: State) -> UcModelService:
