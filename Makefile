@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: run test lint typecheck pytest bench bench-smoke bench-artifacts clean
+.PHONY: run test lint typecheck pytest bench bench-smoke bench-uc bench-artifacts clean
 
 $(BIN)/modelyard: pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(VENV)/.test-deps
 bench-smoke: $(VENV)/.test-deps
 	$(BIN)/python bench/run.py --size smoke --engine both
 	$(BIN)/python bench/artifacts.py --size-mib 16
+	$(BIN)/python bench/uc_reads.py --models 5 --duration 1
+
+## Unity Catalog point reads (Modelyard only: MLflow has no UC API), wrk at concurrency 8
+bench-uc: $(VENV)/.test-deps
+	$(BIN)/python bench/uc_reads.py --engine both
 
 ## 1 GiB up and down through Modelyard's signed file URLs, against curl + nginx
 bench-artifacts: $(VENV)/.test-deps

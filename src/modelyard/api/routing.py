@@ -5,8 +5,9 @@ route near the end ran ~140 regular expressions before its own, and even the MLf
 near the front spent ~9 µs there, ~7% of their server CPU (bench/, issue 6). This router looks the
 route up: a path without parameters by the path itself, a path with parameters by the literal
 text before its first parameter. It tries only the routes that could match, in their original
-order, so the first route that matches is the one Starlette would have chosen. Everything else
-(405 for a wrong method, the trailing-slash redirect, 404) falls through to Starlette's own loop.
+order, so the route that answers (the first full match, else the first partial one: a 405) is
+the one Starlette would have chosen. The trailing-slash redirect and the 404 fall through to
+Starlette's own loop.
 """
 
 from __future__ import annotations
@@ -61,18 +62,27 @@ class IndexedRouter(Router):
         return [route for _, route in found]
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            for route in self.candidates(scope["path"]):
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.setdefault("router", self)
-                    scope["route"] = route
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
-                if match is Match.PARTIAL:
-                    break  # Starlette's loop answers it (405, or a later full match)
-        await super().app(scope, receive, send)
+        if scope["type"] != "http" or scope.get("root_path"):
+            await super().app(scope, receive, send)
+            return
+        # Starlette's loop over the candidates: the first full match answers, else the first
+        # partial one (the path matches, the method does not: 405).
+        chosen: tuple[BaseRoute, Scope] | None = None
+        for route in self.candidates(scope["path"]):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                chosen = route, child_scope
+                break
+            if match is Match.PARTIAL and chosen is None:
+                chosen = route, child_scope
+        if chosen is None:
+            await super().app(scope, receive, send)  # the trailing-slash redirect, or 404
+            return
+        route, child_scope = chosen
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child_scope)
+        await route.handle(scope, receive, send)
 
 
 def _accepts(route: BaseRoute, path: str) -> bool:
