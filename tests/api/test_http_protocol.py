@@ -91,6 +91,55 @@ def test_other_transport_calls_reach_the_socket_transport() -> None:
     _run(steps)
 
 
+class SocketLikeTransport(RecordingTransport):
+    """Enough of a socket transport for uvicorn's protocol to serve a connection."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8080)}.get(
+            name, default)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+def test_a_complete_response_leaves_before_other_queued_work() -> None:
+    # Left to the loop's next turn, an answer would wait behind every task already queued (at
+    # concurrency 8, seven other requests' work): it must leave as the response completes.
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from modelyard.api.http_protocol import HttpProtocol
+
+    async def main() -> tuple[list[bytes], list[bytes]]:
+        done = asyncio.get_running_loop().create_future()
+        sent_at_completion: list[bytes] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"{}"})
+            sent_at_completion.extend(real.writes)  # still this loop turn
+            done.set_result(None)
+
+        config = Config(app=app, lifespan="off", log_level="warning")
+        config.load()
+        protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+        real = SocketLikeTransport()
+        protocol.connection_made(real)  # type: ignore[arg-type]
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await done
+        protocol.connection_lost(None)
+        return sent_at_completion, real.writes
+
+    at_completion, writes = run_async(main())
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n{}")  # still one write
+    assert at_completion == writes
+
+
 def _read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
     """`count` HTTP/1.1 responses with content-length bodies, in the order they arrive."""
     data = b""
