@@ -34,6 +34,9 @@ class RecordingTransport:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def is_closing(self) -> bool:
+        return self.closed
+
 
 def _run(steps: Any) -> RecordingTransport:
     async def main() -> RecordingTransport:
@@ -84,6 +87,15 @@ def test_close_sends_what_is_held_first_and_abort_drops_it() -> None:
     assert aborted.aborted and aborted.writes == []
 
 
+def test_what_is_held_when_the_connection_is_gone_is_dropped() -> None:
+    def steps(transport: CoalescingTransport, real: RecordingTransport) -> None:
+        transport.write(b"a streamed chunk")
+        real.closed = True  # the client left before the loop turned
+        transport.flush()  # what the loop's next turn runs: no write on the closed transport
+
+    assert _run(steps).writes == []
+
+
 def test_other_transport_calls_reach_the_socket_transport() -> None:
     def steps(transport: CoalescingTransport, real: RecordingTransport) -> None:
         assert transport.get_write_buffer_size() == 0
@@ -97,9 +109,6 @@ class SocketLikeTransport(RecordingTransport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8080)}.get(
             name, default)
-
-    def is_closing(self) -> bool:
-        return self.closed
 
     def pause_reading(self) -> None: ...
 

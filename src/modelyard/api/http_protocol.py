@@ -45,7 +45,10 @@ class CoalescingTransport:
         if self._held:
             held = self._held
             self._held, self._held_size = [], 0
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+            # A flush scheduled for the loop's next turn may find the connection gone (the
+            # client left mid-stream): uvloop's transports raise on a write after close.
+            if not self._transport.is_closing():
+                self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def close(self) -> None:
         self.flush()
