@@ -34,18 +34,18 @@ class IndexedRouter(Router):
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         super().__init__(routes=routes)
-        self._exact: dict[str, list[BaseRoute]] = {}
+        exact_paths: set[str] = set()
         self._by_prefix: dict[str, list[tuple[int, BaseRoute]]] = {}
         for index, route in enumerate(self.routes):
             prefix = _literal_prefix(route)
             if prefix is None:
-                self._exact.setdefault(route.path, [])  # type: ignore[attr-defined]
+                exact_paths.add(route.path)  # type: ignore[attr-defined]
             else:
                 self._by_prefix.setdefault(prefix, []).append((index, route))
         # A path without parameters can also be matched by a route with parameters (or a
         # mount): each exact path's candidates are all the routes whose pattern accepts it.
-        for path in self._exact:
-            self._exact[path] = [route for route in self.routes if _accepts(route, path)]
+        self._exact = {path: [route for route in self.routes if _accepts(route, path)]
+                       for path in exact_paths}
 
     def candidates(self, path: str) -> list[BaseRoute]:
         """Every route whose pattern could accept `path`, in the routers' order."""

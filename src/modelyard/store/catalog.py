@@ -36,7 +36,12 @@ from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, Registe
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.database import upsert_insert
 from modelyard.store.model_tag_names import rename_tag_owner
-from modelyard.store.point_reads import decode_json, model_aggregates, version_aggregates
+from modelyard.store.point_reads import (
+    decode_json,
+    model_aggregates,
+    version_aggregates,
+    version_lookups,
+)
 from modelyard.store.tables import (
     model_version_files,
     model_version_tags,
@@ -417,18 +422,7 @@ def point_read_statements(dialect: str) -> dict[str, Select[Any]]:
     version's `VERSION_COLUMNS`, then its tags and aliases)."""
     model = (select(*MODEL_COLUMNS, *model_aggregates(dialect))
              .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name")))
-    tags, aliases = version_aggregates(dialect)
-    by_number = (
-        select(*VERSION_COLUMNS, tags, aliases).select_from(mv.join(rm, rm.c.id == mv.c.model_id))
-        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
-               mv.c.version == bindparam("version")))
-    by_alias = (
-        select(*VERSION_COLUMNS, tags, aliases)
-        .select_from(rma.join(rm, rm.c.id == rma.c.model_id)
-                     .join(mv, (mv.c.model_id == rma.c.model_id)
-                           & (mv.c.version == rma.c.version)))
-        .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
-               rma.c.alias == bindparam("alias")))
+    by_alias, by_number = version_lookups((*VERSION_COLUMNS, *version_aggregates(dialect)))
     return {"uc_model": model, "uc_by_number": by_number, "uc_by_alias": by_alias}
 
 

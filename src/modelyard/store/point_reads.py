@@ -71,11 +71,9 @@ def version_aggregates(dialect: str) -> tuple[Any, Any]:
     return (tags.scalar_subquery().label("tags"), aliases.scalar_subquery().label("aliases"))
 
 
-def _statements(dialect: str) -> dict[str, Select[Any]]:
-    tags, aliases = version_aggregates(dialect)
-    columns = (rm.c.name, mv.c.version, mv.c.created_at, mv.c.updated_at, mv.c.user_id,
-               mv.c.stage, mv.c.description, mv.c.source, mv.c.run_id, mv.c.run_link,
-               mv.c.status, mv.c.status_message, mv.c.logged_model_id, tags, aliases)
+def version_lookups(columns: tuple[Any, ...]) -> tuple[Select[Any], Select[Any]]:
+    """A version's `columns` by (registry, model name, alias) and by (registry, model name,
+    version): the two lookups the MLflow reads here and the UC ones (store/catalog.py) share."""
     by_alias = (
         select(*columns)
         .select_from(rma.join(rm, rm.c.id == rma.c.model_id)
@@ -89,6 +87,15 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
                mv.c.version == bindparam("version"))
     )
+    return by_alias, by_number
+
+
+def _statements(dialect: str) -> dict[str, Select[Any]]:
+    tags, aliases = version_aggregates(dialect)
+    columns = (rm.c.name, mv.c.version, mv.c.created_at, mv.c.updated_at, mv.c.user_id,
+               mv.c.stage, mv.c.description, mv.c.source, mv.c.run_id, mv.c.run_link,
+               mv.c.status, mv.c.status_message, mv.c.logged_model_id, tags, aliases)
+    by_alias, by_number = version_lookups(columns)
     # Who may read a workspace model (services/authorization.py): its creator and every
     # permission level on it or on the registry root (model id 0), one row each.
     wp = workspace_permissions
