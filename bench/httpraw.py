@@ -17,14 +17,17 @@ class ProtocolError(OSError):
     """The server sent something this client does not understand, or closed the connection."""
 
 
-def build_request(method: str, target: str, host: str, body: bytes | None = None) -> bytes:
-    """Encode one request. `target` must already be percent-encoded."""
+def build_request(method: str, target: str, host: str, body: bytes | None = None,
+                  token: str | None = None) -> bytes:
+    """Encode one request. `target` must already be percent-encoded; `token`: a bearer token."""
     lines = [
         f"{method} {target} HTTP/1.1",
         f"Host: {host}",
         "User-Agent: modelyard-bench/1",
         "Accept: application/json",
     ]
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
     if body is not None:
         lines.append("Content-Type: application/json")
         lines.append(f"Content-Length: {len(body)}")

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,10 +171,12 @@ def _health_ok(port: int) -> bool:
 
 
 def start_server(
-    kind: ServerKind, data_dir: Path, db_url: str, workers: int, timeout_s: float
+    kind: ServerKind, data_dir: Path, db_url: str, workers: int, timeout_s: float,
+    extra_args: Sequence[str] = (),
 ) -> RunningServer:
     port = free_port()
-    server = RunningServer(kind, kind.command(port, data_dir, db_url, workers), data_dir, port)
+    argv = kind.command(port, data_dir, db_url, workers) + list(extra_args)
+    server = RunningServer(kind, argv, data_dir, port)
     try:
         server.wait_healthy(timeout_s)
     except BaseException:

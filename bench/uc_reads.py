@@ -1,6 +1,7 @@
 """Unity Catalog point reads through Modelyard's two UC surfaces, driven by wrk.
 
     python bench/uc_reads.py [--engine sqlite|postgres|both] [--models 200] [--duration 15]
+                             [--auth]
 
 The MLflow server has no Unity Catalog API, so this measures Modelyard alone, on the same
 harness as run.py (wrk at concurrency 8, server CPU from /proc, PostgreSQL backends' CPU). It
@@ -14,6 +15,11 @@ alias `champion`, then reads them by:
 - `dbuc_get_version`: GET /api/2.0/mlflow/unity-catalog/model-versions/get (`databricks-uc`)
 - `dbuc_get_by_alias`: GET /api/2.0/mlflow/unity-catalog/registered-models/alias (`load_model`
   of `models:/catalog.schema.model@champion`)
+
+With `--auth` the server requires a token (`modelyard serve --auth`), and the reads are made by
+an ordinary user, not the metastore admin: a member of a group that holds USE_CATALOG on the
+catalog and USE_SCHEMA and EXECUTE on the schema, the way a team is usually given a schema's
+models. Each read then checks the caller's privileges along the path first.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ UC = "/api/2.1/unity-catalog"
 DBUC = "/api/2.0/mlflow/unity-catalog"
 SCHEMA = "main.bench"
 CONCURRENCY = 8
+SCIM = "/api/2.0/preview/scim/v2"
 
 Target = Callable[[str], str]
 SCENARIOS: dict[str, Target] = {
@@ -53,10 +60,14 @@ SCENARIOS: dict[str, Target] = {
 }
 
 
-def populate(base: str, models: int) -> list[str]:
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def populate(base: str, models: int, admin_token: str | None) -> list[str]:
     """N models in SCHEMA, each with one READY version, tags and the alias; their full names."""
     names = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=_headers(admin_token)) as http:
         catalog, schema = SCHEMA.split(".")
         http.post(f"{UC}/schemas",
                   json={"catalog_name": catalog, "name": schema}).raise_for_status()
@@ -85,6 +96,27 @@ def populate(base: str, models: int) -> list[str]:
     return names
 
 
+def reader_token(base: str, admin_token: str) -> str:
+    """A token of an ordinary user whose group may read SCHEMA's models."""
+    catalog = SCHEMA.split(".")[0]
+    with httpx.Client(base_url=base, timeout=60, headers=_headers(admin_token)) as http:
+        group = http.post(f"{SCIM}/Groups", json={"displayName": "readers"})
+        group.raise_for_status()
+        user = http.post(f"{SCIM}/Users", json={"userName": "reader@example.com"})
+        user.raise_for_status()
+        http.patch(f"{SCIM}/Groups/{group.json()['id']}", json={"Operations": [
+            {"op": "add", "path": "members", "value": [{"value": user.json()["id"]}]}]},
+        ).raise_for_status()
+        for securable, name, privileges in [("catalog", catalog, ["USE_CATALOG"]),
+                                            ("schema", SCHEMA, ["USE_SCHEMA", "EXECUTE"])]:
+            http.patch(f"{UC}/permissions/{securable}/{name}", json={"changes": [
+                {"principal": "readers", "add": privileges}]}).raise_for_status()
+        token = http.post("/api/2.0/token-management/on-behalf-of/tokens",
+                          json={"application_id": "reader@example.com", "comment": "bench"})
+        token.raise_for_status()
+        return str(token.json()["token_value"])
+
+
 def run_engine(engine: str, opts: argparse.Namespace, wrk: str) -> list[list[str]]:
     pg = PgConfig()
     databases = Databases(pg)
@@ -93,17 +125,21 @@ def run_engine(engine: str, opts: argparse.Namespace, wrk: str) -> list[list[str
     with tempfile.TemporaryDirectory(prefix="modelyard-uc-bench-") as tmp:
         data_dir = Path(tmp)
         url = databases.create(engine, "modelyard", data_dir)
-        server = start_server(kind, data_dir, url, opts.workers, 30)
+        server = start_server(kind, data_dir, url, opts.workers, 30,
+                              ["--auth"] if opts.auth else [])
         try:
             base = f"http://{HOST}:{server.port}"
-            names = populate(base, opts.models)
+            admin = (data_dir / "admin-token").read_text().strip() if opts.auth else None
+            names = populate(base, opts.models, admin)
+            token = reader_token(base, admin) if admin else None
+            caller = "user" if token else "admin"
             dbname = url.rsplit("/", 1)[1] if engine == "postgres" else None
             backends = (lambda: pg.backend_pids(dbname)) if dbname else None
             rng = random.Random(7)
             for scenario, target in SCENARIOS.items():
                 picks = [rng.choice(names) for _ in range(5000)]
-                requests = [build_request("GET", target(m), f"{HOST}:{server.port}")
-                            for m in picks]
+                requests = [build_request("GET", target(m), f"{HOST}:{server.port}",
+                                          token=token) for m in picks]
                 run_wrk(wrk, base, requests[:200], CONCURRENCY, 2, ServerMeter(server.pid, None))
                 outcome = run_wrk(wrk, base, requests, CONCURRENCY, opts.duration,
                                   ServerMeter(server.pid, backends))
@@ -111,7 +147,8 @@ def run_engine(engine: str, opts: argparse.Namespace, wrk: str) -> list[list[str
                 per_request = 1000 / outcome.requests if outcome.requests else math.nan
                 db_ms = reading.db_cpu_s * per_request
                 db = "–" if math.isnan(db_ms) else f"{db_ms:.3f}"
-                rows.append([engine, scenario, f"{outcome.requests / outcome.duration_s:,.0f}",
+                rows.append([engine, caller, scenario,
+                             f"{outcome.requests / outcome.duration_s:,.0f}",
                              f"{outcome.p50_ms:.2f}", f"{outcome.p99_ms:.2f}",
                              f"{reading.server_cpu_s * per_request:.3f}", db,
                              f"{outcome.client_cpu_s * per_request:.3f}", str(outcome.errors)])
@@ -131,6 +168,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--modelyard-bin", default=None)
+    parser.add_argument("--auth", action="store_true",
+                        help="serve with --auth and read as an ordinary user (module docstring)")
     opts = parser.parse_args(argv)
     wrk = find_wrk()
     if wrk is None:
@@ -138,8 +177,8 @@ def main(argv: Sequence[str]) -> int:
     engines = ("sqlite", "postgres") if opts.engine == "both" else (opts.engine,)
     rows = [row for engine in engines for row in run_engine(engine, opts, wrk)]
     print()
-    print(markdown_table(["engine", "scenario", "ops/s", "p50 ms", "p99 ms", "server CPU ms",
-                          "PG CPU ms", "wrk CPU ms", "errors"], rows))
+    print(markdown_table(["engine", "caller", "scenario", "ops/s", "p50 ms", "p99 ms",
+                          "server CPU ms", "PG CPU ms", "wrk CPU ms", "errors"], rows))
     return 0
 
 

@@ -10,7 +10,10 @@ Both refusals carry `denied`, so the unit of work records them in the audit trai
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
 
 from modelyard.domain.access import (
     CATALOG,
@@ -28,8 +31,10 @@ from modelyard.domain.access import (
 from modelyard.domain.catalog import CatalogNotFound, SchemaNotFound
 from modelyard.domain.errors import ModelyardError, PermissionDenied, RegisteredModelNotFound
 from modelyard.services.context import Actor
+from modelyard.store import uc_visibility
 from modelyard.store.identity import IdentityRepository
-from modelyard.store.tables import registered_models, uc_catalogs, uc_schemas
+from modelyard.store.point_reads import decode_json
+from modelyard.store.tables import registered_models
 
 ROOT = 0
 rm = registered_models
@@ -146,43 +151,36 @@ def _missing(level: str, parts: list[str], catalog_visible: bool) -> ModelyardEr
     return RegisteredModelNotFound(f"Registered model not found: {'.'.join(parts)}")
 
 
+def _access_row(conn: Connection, parts: list[str], principals: frozenset[str]) -> Row[Any]:
+    return conn.execute(uc_visibility.path_access(conn.dialect.name),
+                        uc_visibility.path_access_params(parts, principals)).one()
+
+
+def _owners_of(row: Sequence[Any]) -> dict[str, str | None]:
+    """The owner of each object on the path (None: the object does not exist), from a row of
+    `uc_visibility.path_access`."""
+    return {CATALOG: row[0], SCHEMA: row[1], MODEL: row[2]}
+
+
 def _owners(conn: Connection, parts: list[str]) -> dict[str, str | None]:
     """The owner of each existing object on the path (None: the object does not exist), in
     one query."""
-    cat, sch = uc_catalogs, uc_schemas
-    schema_name = parts[1] if len(parts) > 1 else None
-    model_name = ".".join(parts[:3]) if len(parts) > 2 else None
-    row = conn.execute(
-        select(cat.c.owner.label("catalog"), sch.c.id.label("schema_id"),
-               sch.c.owner.label("schema"), rm.c.id.label("model_id"),
-               rm.c.owner.label("model"), rm.c.user_id)
-        .select_from(cat.outerjoin(sch, and_(sch.c.catalog_id == cat.c.id,
-                                             sch.c.name == schema_name))
-                     .outerjoin(rm, and_(rm.c.registry == "uc", rm.c.name == model_name,
-                                         rm.c.schema_id == sch.c.id)))
-        .where(cat.c.name == parts[0])).first()
-    owners: dict[str, str | None] = {CATALOG: None, SCHEMA: None, MODEL: None}
-    if row is None:
-        return owners
-    owners[CATALOG] = row.catalog or ""
-    if row.schema_id is not None:
-        owners[SCHEMA] = row.schema or ""
-    if row.model_id is not None:
-        owners[MODEL] = row.model or row.user_id or ""
-    return owners
+    return _owners_of(_access_row(conn, parts, frozenset()))
 
 
 def uc_view(conn: Connection, actor: Actor, full_name: str) -> tuple[UcView, dict[str, bool]]:
     """The caller's standing along the path to `full_name`, and which objects exist."""
     parts = full_name.split(".") if full_name else []
-    owners = _owners(conn, parts) if parts else {CATALOG: None, SCHEMA: None, MODEL: None}
-    securables = [METASTORE]
-    for depth, level in enumerate((CATALOG, SCHEMA, MODEL), start=1):
-        if len(parts) >= depth:
-            securables.append((_SECURABLE[level], ".".join(parts[:depth])))
-    held = IdentityRepository(conn).privileges_of(securables, actor.principals)
+    return uc_view_of(actor, parts, _access_row(conn, parts, actor.principals))
+
+
+def uc_view_of(actor: Actor, parts: list[str],
+               row: Sequence[Any]) -> tuple[UcView, dict[str, bool]]:
+    """`uc_view` from a row of `uc_visibility.path_access` for the path `parts` and the
+    actor's principals (read in a transaction, or as a point read)."""
+    owners = _owners_of(row)
     by_name: dict[tuple[str, str], set[Privilege]] = {}
-    for securable_type, name, privilege in held:
+    for securable_type, name, privilege in decode_json(row[3]):
         try:
             by_name.setdefault((securable_type, name), set()).add(Privilege(privilege))
         except ValueError:
@@ -208,6 +206,12 @@ def require_uc(conn: Connection, actor: Actor, op: str, full_name: str = "") -> 
     if actor.is_admin:
         return
     view, exists = uc_view(conn, actor, full_name)
+    check_uc(actor, op, full_name, view, exists)
+
+
+def check_uc(actor: Actor, op: str, full_name: str, view: UcView,
+             exists: dict[str, bool]) -> None:
+    """`require_uc` on the caller's view of the path (`uc_view`, `uc_view_of`)."""
     parts = full_name.split(".") if full_name else []
     level = _PARENT_OF_CREATE.get(op) or (None if op == "catalog.create"
                                           else _LEVEL_OF_OP[op.split(".")[0]])

@@ -451,11 +451,12 @@ class UcModelService:
         raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
 
     def _require(self, actor: Actor, op: str, full_name: str) -> None:
-        """The privilege check before a point read (admins hold every privilege: their reads
-        skip the transaction the check needs)."""
+        """The privilege check before a point read, itself one (admins hold every privilege)."""
         if not actor.is_admin:
-            with self._read(actor) as repo:
-                authorization.require_uc(repo.conn, actor, op, full_name)
+            parts = full_name.split(".")
+            view, exists = authorization.uc_view_of(
+                actor, parts, self.units.point_reads.uc_access_row(parts, actor.principals))
+            authorization.check_uc(actor, op, full_name, view, exists)
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
                       page_token: str | None = None) -> Page[UcVersion]:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.domain.errors import AlreadyExists, NotFound
@@ -237,18 +237,6 @@ class IdentityRepository:
                 .where(ug.c.securable_type == securable_type, ug.c.securable_name == name)
                 .order_by(ug.c.principal, ug.c.privilege))]
         return result
-
-    def privileges_of(self, securables: Iterable[tuple[str, str]],
-                      names: Iterable[str]) -> set[tuple[str, str, str]]:
-        """(type, name, privilege) held by any of `names` on any of `securables` (one query)."""
-        wanted = list(securables)
-        if not wanted:
-            return set()
-        on_any = or_(*(and_(ug.c.securable_type == kind, ug.c.securable_name == name)
-                       for kind, name in wanted))
-        return {(row[0], row[1], row[2]) for row in self.conn.execute(
-            select(ug.c.securable_type, ug.c.securable_name, ug.c.privilege)
-            .where(on_any, ug.c.principal.in_(list(names))))}
 
     def grant(self, securable_type: str, name: str, principal: str, privilege: str) -> bool:
         exists = self.conn.execute(select(ug.c.privilege).where(

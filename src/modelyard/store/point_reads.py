@@ -29,6 +29,7 @@ from modelyard.store.tables import (
     registered_models,
     workspace_permissions,
 )
+from modelyard.store.uc_visibility import path_access, path_access_params
 
 rm, mv = registered_models, model_versions
 mvt, rma, rmt = model_version_tags, registered_model_aliases, registered_model_tags
@@ -125,7 +126,8 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     from modelyard.store.catalog import point_read_statements
 
     return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access,
-            "model_with_latest": model_with_latest, **point_read_statements(dialect)}
+            "model_with_latest": model_with_latest, "uc_access": path_access(dialect),
+            **point_read_statements(dialect)}
 
 
 def decode_json(value: Any) -> Any:
@@ -236,6 +238,11 @@ class PointReads:
     def uc_model_row(self, full_name: str) -> tuple[Any, ...] | None:
         """A Unity Catalog model: a row for `store.catalog.model_from_point_read`."""
         return self._one("uc_model", {"registry": "uc", "name": full_name})
+
+    def uc_access_row(self, parts: list[str], principals: frozenset[str]) -> tuple[Any, ...]:
+        """Owners along a Unity Catalog path and the grants `principals` hold on it: the row of
+        `uc_visibility.path_access` for services.authorization.uc_view_of."""
+        return self._all("uc_access", path_access_params(parts, principals))[0]
 
     def uc_version_row(self, full_name: str, *, version: int | None = None,
                        alias: str | None = None) -> tuple[Any, ...] | None:

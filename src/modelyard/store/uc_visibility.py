@@ -14,9 +14,23 @@ deepest level) in the FROM clause.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_
+import orjson
+from sqlalchemy import (
+    JSON,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from modelyard.domain.access import (
     ALL_PRIVILEGES_COVERS,
@@ -95,3 +109,60 @@ def schema_visible(readers: frozenset[str]) -> Any:
 
 def model_visible(readers: frozenset[str]) -> Any:
     return rule_condition(UC_RULES[VISIBLE[MODEL]], readers)
+
+
+@functools.cache
+def path_access(dialect: str) -> Select[Any]:
+    """One statement, always one row: the owner of each object on a Unity Catalog path
+    (`catalog`, `schema`, `model` columns; NULL: no such object, "" when it has no owner) and,
+    as JSON [[securable type, name, privilege]…], the grants that the principals in the JSON
+    array `principals` hold on the metastore and on each object of the path.
+
+    services/authorization.py decides with it, in a transaction or as a point read; its
+    parameters come from `path_access_params`.
+    """
+    principal_names: Any
+    if dialect == "postgresql":
+        principal_names = select(func.json_array_elements_text(
+            cast(bindparam("principals"), JSON)).column_valued())
+        grants = func.json_agg(func.json_build_array(ug.c.securable_type, ug.c.securable_name,
+                                                     ug.c.privilege))
+    else:
+        principal_names = select(func.json_each(bindparam("principals"))
+                                 .table_valued("value").c.value)
+        grants = func.json_group_array(func.json_array(ug.c.securable_type,
+                                                       ug.c.securable_name, ug.c.privilege))
+    # Constants as SQL text, not bound parameters: the point reads bind only named ones.
+    def text(value: str) -> Any:
+        return literal_column(f"'{value}'")
+
+    on_path = or_(*(and_(ug.c.securable_type == text(kind), ug.c.securable_name == name)
+                    for kind, name in [(Securable.METASTORE.value, text("metastore")),
+                                       (Securable.CATALOG.value, bindparam("catalog")),
+                                       (Securable.SCHEMA.value, bindparam("schema_full_name")),
+                                       (Securable.MODEL.value, bindparam("model"))]))
+    in_catalog = cat.c.name == bindparam("catalog")
+    schema = and_(sch.c.catalog_id == cat.c.id, sch.c.name == bindparam("schema"))
+    return select(
+        select(func.coalesce(cat.c.owner, text(""))).where(in_catalog)
+        .scalar_subquery().label("catalog"),
+        select(func.coalesce(sch.c.owner, text(""))).where(in_catalog, schema)
+        .scalar_subquery().label("schema"),
+        # A model without an owner is owned by its creator (`_owners` above does the same).
+        select(func.coalesce(func.nullif(rm.c.owner, text("")), rm.c.user_id, text("")))
+        .where(in_catalog, schema, rm.c.schema_id == sch.c.id,
+               rm.c.registry == bindparam("registry"), rm.c.name == bindparam("model"))
+        .scalar_subquery().label("model"),
+        select(grants).where(on_path, ug.c.principal.in_(principal_names))
+        .scalar_subquery().label("grants"),
+    )
+
+
+def path_access_params(parts: list[str], principals: frozenset[str]) -> dict[str, str]:
+    """`path_access`'s parameters for the path `parts` ([catalog[, schema[, model]]]); a
+    level the path does not reach matches no object ("" is no valid name)."""
+    padded = [*parts, "", "", ""]
+    return {"registry": "uc", "catalog": padded[0], "schema": padded[1],
+            "schema_full_name": ".".join(parts[:2]) if len(parts) >= 2 else "",
+            "model": ".".join(parts[:3]) if len(parts) >= 3 else "",
+            "principals": orjson.dumps(sorted(principals)).decode()}
