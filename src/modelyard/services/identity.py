@@ -37,6 +37,11 @@ _CACHE_LIMIT = 50_000
 TOKEN_PREFIX = "dapi"
 MAX_NAME = 256
 _hasher = PasswordHasher()
+#: How many argon2 computations (checks and new hashes) may run at once. Each takes the
+#: hasher's memory cost (64 MiB) and its parallelism in threads for tens of milliseconds: a
+#: burst of sign-ins, unbounded, would take 64 MiB and a few cores per request in the thread
+#: pool. Beyond this many they queue.
+_ARGON2_AT_ONCE = threading.BoundedSemaphore(2)
 
 
 def token_hash(token: str) -> str:
@@ -68,9 +73,15 @@ def _password_key(name: str, password: str) -> str:
 
 def _verified(password_hash: str, password: str) -> bool:
     try:
-        return bool(_hasher.verify(password_hash, password))
+        with _ARGON2_AT_ONCE:
+            return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _hashed(password: str) -> str:
+    with _ARGON2_AT_ONCE:
+        return _hasher.hash(password)
 
 
 class IdentityService:
@@ -78,10 +89,15 @@ class IdentityService:
                  throttle: ThrottlePolicy | None = None) -> None:
         self.units = units
         self.throttle = SigninThrottle(units, throttle or ThrottlePolicy())
-        self._cache: dict[str, tuple[Actor, float]] = {}
+        #: Credential key -> (actor, deadline, for a password: the stored hash it matched).
+        self._cache: dict[str, tuple[Actor, float, str | None]] = {}
         #: User name → its keys in `_cache` from password sign-ins, to forget them on a failure.
         self._password_keys: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        #: A password check holds its credential's stripe, so that the requests bringing the
+        #: same credential meanwhile (a client's other connections, when the cached check has
+        #: just expired) wait for that one check and find it cached, rather than repeat it.
+        self._password_stripes = [threading.Lock() for _ in range(64)]
 
     # ---- authentication -------------------------------------------------------------------
 
@@ -128,16 +144,34 @@ class IdentityService:
         cached = self._cached(key)
         if cached is not None:
             return cached
+        with self._password_stripes[hash(key) % len(self._password_stripes)]:
+            cached = self._cached(key)
+            if cached is not None:
+                return cached
+            return self._check_password(key, name, password)
+
+    def _check_password(self, key: str, name: str, password: str) -> Actor | None:
         now = time.monotonic()
         actor = None
+        stored = candidate = None
         with self.units.read(Actor("system", is_admin=True)) as uow:
             had_failures = self.throttle.refuse_if_locked(uow.conn, name)
             repo = IdentityRepository(uow.conn)
             found = repo.password_hash(name)
-            if found is not None and found[1] and found[2] and _verified(found[1], password):
+            if found is not None and found[1] and found[2]:
+                stored = found[1]
                 principal = repo.principal_by_id(found[0])
-                actor = self._actor(repo, principal.id, principal.name, principal.is_admin,
-                                    principal.kind.value)
+                candidate = self._actor(repo, principal.id, principal.name, principal.is_admin,
+                                        principal.kind.value)
+        # The stored hash this very password matched last time (its cached check has expired):
+        # while the hash is unchanged the password still matches, and the user's row, groups
+        # and the throttle have just been read afresh. A client signing in with its password
+        # then costs one argon2 check, not one every AUTH_CACHE_SECONDS.
+        # Else argon2, after the transaction: it may wait for its turn (_ARGON2_AT_ONCE).
+        previous = self._cache.get(key)
+        if stored is not None and ((previous is not None and previous[2] == stored)
+                                   or _verified(stored, password)):
+            actor = candidate
         if actor is None:
             # Unknown names count too: a lock must not tell which names exist. The name's
             # cached passwords go, so that its next sign-in meets the throttle's checks.
@@ -146,7 +180,7 @@ class IdentityService:
             return None
         if had_failures:
             self.throttle.succeeded(name)
-        self._remember(key, actor, now + AUTH_CACHE_SECONDS, password_of=name)
+        self._remember(key, actor, now + AUTH_CACHE_SECONDS, password_of=name, matched=stored)
         return actor
 
     def _actor(self, repo: IdentityRepository, principal_id: int, name: str, is_admin: bool,
@@ -157,12 +191,12 @@ class IdentityService:
         return Actor(name=name, is_admin=is_admin, groups=frozenset(groups))
 
     def _remember(self, key: str, actor: Actor, deadline: float,
-                  password_of: str | None = None) -> None:
+                  password_of: str | None = None, matched: str | None = None) -> None:
         with self._lock:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
                 self._password_keys.clear()
-            self._cache[key] = (actor, deadline)
+            self._cache[key] = (actor, deadline, matched)
             if password_of is not None:
                 self._password_keys.setdefault(password_of, set()).add(key)
 
@@ -215,7 +249,7 @@ class IdentityService:
         values: dict[str, Any] = {"display_name": display_name or name, "email": email or "",
                                   "external_id": external_id or "", "active": active}
         if password:
-            values["password_hash"] = _hasher.hash(password)
+            values["password_hash"] = _hashed(password)
         with self.units.write(actor) as uow:
             # Inside the unit of work, so that a refusal is recorded in the audit trail.
             authorization.require_admin(actor, f"{kind.value}.create", kind.value, name)
@@ -278,7 +312,7 @@ class IdentityService:
                add_parents: list[int] | None = None, remove_parents: list[int] | None = None,
                is_admin: bool | None = None) -> Principal:
         # argon2 is slow on purpose: hash before taking the write lock.
-        password_hash = _hasher.hash(password) if password else None
+        password_hash = _hashed(password) if password else None
         with self.units.write(actor) as uow:
             repo = IdentityRepository(uow.conn)
             principal = repo.principal_by_id(_id(principal_id), kind)
