@@ -18,8 +18,9 @@ class ProtocolError(OSError):
 
 
 def build_request(method: str, target: str, host: str, body: bytes | None = None,
-                  token: str | None = None) -> bytes:
-    """Encode one request. `target` must already be percent-encoded; `token`: a bearer token."""
+                  token: str | None = None, authorization: str | None = None) -> bytes:
+    """Encode one request. `target` must already be percent-encoded; `token`: a bearer token,
+    or `authorization`: the whole Authorization header's value."""
     lines = [
         f"{method} {target} HTTP/1.1",
         f"Host: {host}",
@@ -27,7 +28,9 @@ def build_request(method: str, target: str, host: str, body: bytes | None = None
         "Accept: application/json",
     ]
     if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
+        authorization = f"Bearer {token}"
+    if authorization is not None:
+        lines.append(f"Authorization: {authorization}")
     if body is not None:
         lines.append("Content-Type: application/json")
         lines.append(f"Content-Length: {len(body)}")

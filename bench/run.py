@@ -27,6 +27,7 @@ from types import FrameType
 
 from sqlalchemy.engine import make_url
 
+import auth
 import pilot
 from databases import Databases, PgConfig, SeedReport, seed_mlflow, seed_modelyard
 from loadgen import BARRIER_TIMEOUT_S, ClientPool, Job, JobOutcome, Meter, Probe, percentile
@@ -76,6 +77,7 @@ class Options:
     start_timeout_s: float
     keep: bool
     pg: PgConfig
+    auth: bool = False  # --auth: bench/auth.py
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,10 @@ def run_scenarios(
     tag: str,
     db_backends: Callable[[], list[int]] | None,
     cancel_queries: Callable[[], None] | None = None,
+    credentials: auth.Credentials | None = None,
 ) -> None:
-    req = Requests(HOST, server.port)
+    writes = Requests(HOST, server.port, credentials.writer if credentials else None)
+    req = Requests(HOST, server.port, credentials.reader if credentials else None)
     size = opts.size
     dataset = Dataset(size.models, size.versions)
     for name in opts.scenarios:
@@ -214,7 +218,7 @@ def run_scenarios(
             )
             jobs = [
                 Job(HOST, server.port, (), requests, None)
-                for requests in populate_jobs(req, target, opts.concurrency)
+                for requests in populate_jobs(writes, target, opts.concurrency)
             ]
             timeout = POPULATE_TIMEOUT_S
         else:
@@ -297,17 +301,22 @@ def bench_server(
     db_url = dbs.create(engine, kind.key, data_dir)
     size = opts.size
     server: RunningServer | None = None
+    setup = auth.AuthSetup()
     try:
+        if opts.auth:
+            setup = auth.prepare(kind.key, engine, data_dir, dbs)
         result.load = "REST API (populate)"
         if size.seed_sql:
             log(f"{tag} creating the schema (first start), then seeding with SQL")
-            start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s).stop()
+            start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s,
+                         setup.args, setup.env).stop()
             seeded = SEEDERS[kind.key](db_url, size.models, size.versions)
             result.load = f"SQL seed ({seeded.rows:,} rows, {seeded.seconds:.0f} s)" + (
                 f" + {size.populate_models} models via API" if POPULATE in opts.scenarios else ""
             )
             log(f"{tag} seeded {seeded.rows:,} rows in {seeded.seconds:.1f} s")
-        server = start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s)
+        server = start_server(kind, data_dir, db_url, opts.workers, opts.start_timeout_s,
+                              setup.args, setup.env)
         result.cold_start_s = server.cold_start_s
         result.log_path = str(server.log_path)
         log(
@@ -315,13 +324,16 @@ def bench_server(
             f"(pid {server.pid}, port {server.port})"
         )
         try:
+            credentials = (auth.credentials(kind.key, setup, server.port, data_dir)
+                           if opts.auth else None)
             db_backends = cancel_queries = None
             if engine == "postgres":
                 dbname = str(make_url(db_url).database)
                 db_backends = lambda: opts.pg.backend_pids(dbname)  # noqa: E731
                 cancel_queries = lambda: opts.pg.cancel_queries(dbname)  # noqa: E731
             with RssSampler(server.pid) as rss:
-                run_scenarios(server, opts, pool, result, tag, db_backends, cancel_queries)
+                run_scenarios(server, opts, pool, result, tag, db_backends, cancel_queries,
+                              credentials)
             result.rss_peak_total_mib = rss.peak_total_kib / 1024
             result.rss_peak_single_mib = rss.peak_single_kib / 1024
             result.processes = rss.max_processes
@@ -333,7 +345,8 @@ def bench_server(
         if server is not None:
             log(f"{tag} last lines of {server.log_path}:\n{server.log_tail()}")
     finally:
-        dbs.drop(db_url)
+        for url in [db_url, *setup.database_urls]:
+            dbs.drop(url)
     return result
 
 
@@ -379,6 +392,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         "--start-timeout", type=float, default=120.0, help="seconds to become healthy"
     )
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
+    parser.add_argument(
+        "--auth", action="store_true",
+        help="both servers require credentials; reads as an ordinary user (bench/auth.py)",
+    )
     args = parser.parse_args(argv)
 
     size = SIZES[args.size]
@@ -423,6 +440,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         start_timeout_s=args.start_timeout,
         keep=args.keep,
         pg=PgConfig(args.pg_host, args.pg_port, args.pg_user),
+        auth=args.auth,
     )
     return args, opts
 
@@ -482,6 +500,13 @@ def render(
         "database. MLflow: `mlflow server` (uvicorn) with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
         "false` (no huey job runner) and telemetry off, default logging (it logs every "
         "request); Modelyard: `modelyard serve` (no access log).",
+        *([
+            "- Authentication (`--auth`): MLflow's basic-auth app (`--app-name basic-auth`, its "
+            "user store on the same engine, default permission READ, its credential cache on: "
+            "`auth_cache_ttl_seconds = 60`); Modelyard `serve --auth`. Populate writes as each "
+            "server's administrator; the reads are an ordinary user's (may read every model), "
+            "signed in with HTTP basic auth on both. See bench/auth.py.",
+        ] if opts.auth else []),
         "- srv CPU ms/req: utime+stime of the server's process tree (/proc/<pid>/stat, all "
         "descendants) over the measured part, divided by the requests. RSS: VmRSS summed over "
         "the tree, sampled every 0.2 s, peak over the run. Cold start: spawn to the first 200 "

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +95,8 @@ class ServerFailed(RuntimeError):
 class RunningServer:
     """A started server; `stop()` ends its whole process group."""
 
-    def __init__(self, kind: ServerKind, argv: list[str], data_dir: Path, port: int) -> None:
+    def __init__(self, kind: ServerKind, argv: list[str], data_dir: Path, port: int,
+                 extra_env: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.port = port
         self.log_path = data_dir / f"{kind.key}-{port}.log"
@@ -104,7 +105,7 @@ class RunningServer:
         self.proc = subprocess.Popen(
             argv,
             cwd=data_dir,
-            env=kind.environment(),
+            env={**kind.environment(), **(extra_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -172,11 +173,11 @@ def _health_ok(port: int) -> bool:
 
 def start_server(
     kind: ServerKind, data_dir: Path, db_url: str, workers: int, timeout_s: float,
-    extra_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None,
 ) -> RunningServer:
     port = free_port()
     argv = kind.command(port, data_dir, db_url, workers) + list(extra_args)
-    server = RunningServer(kind, argv, data_dir, port)
+    server = RunningServer(kind, argv, data_dir, port, extra_env)
     try:
         server.wait_healthy(timeout_s)
     except BaseException:

@@ -120,18 +120,21 @@ class Dataset:
 
 
 class Requests:
-    """Encodes requests for one server address."""
+    """Encodes requests for one server address, with an Authorization header if given."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, authorization: str | None = None) -> None:
         self.host_header = f"{host}:{port}"
+        self.authorization = authorization
 
     def get(self, path: str, **params: str | int) -> bytes:
         query = urlencode(params)
-        return build_request("GET", f"{API}{path}?{query}", self.host_header)
+        return build_request("GET", f"{API}{path}?{query}", self.host_header,
+                             authorization=self.authorization)
 
     def post(self, path: str, payload: dict[str, object]) -> bytes:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        return build_request("POST", f"{API}{path}", self.host_header, body)
+        return build_request("POST", f"{API}{path}", self.host_header, body,
+                             authorization=self.authorization)
 
 
 def populate_requests(req: Requests, model: ModelSpec) -> list[bytes]:
