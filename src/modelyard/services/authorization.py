@@ -58,12 +58,6 @@ def workspace_level(conn: Connection, actor: Actor, model_id: int, creator: str)
                                                                actor.principals))
 
 
-def root_level(conn: Connection, actor: Actor) -> Level:
-    if actor.is_admin:
-        return Level.CAN_MANAGE
-    return Level(IdentityRepository(conn).best_workspace_level((ROOT,), actor.principals))
-
-
 def require_workspace_model(conn: Connection, actor: Actor, name: str, needed: Level,
                             action: str) -> Level:
     """Raise unless the caller holds `needed` on the model; return the level it holds.
@@ -103,10 +97,12 @@ def require_workspace_read_fast(access_rows: list[tuple[str, str | None, int | N
     return None
 
 
-def readers_filter(conn: Connection, actor: Actor) -> frozenset[str] | None:
-    """None when the caller may read every workspace model; otherwise the principal names whose
-    levels (or authorship) make a model visible to it, for the search queries."""
-    if root_level(conn, actor) >= Level.CAN_READ:
+def readers_filter(actor: Actor, root_level: int) -> frozenset[str] | None:
+    """None when the caller may read every workspace model (an admin, or `root_level`, the
+    highest level its principals hold on the registry root, is at least CAN READ); otherwise
+    the principal names whose levels (or authorship) make a model visible to it, for the
+    search queries."""
+    if actor.is_admin or root_level >= Level.CAN_READ:
         return None
     return actor.principals
 

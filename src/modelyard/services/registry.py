@@ -157,9 +157,10 @@ class RegistryService:
         offset = decode_page_token(page_token)
         if limit == 0:
             return Page([])
+        readers = self._readers(actor)
         with self._read(actor) as repo:
-            rows = repo.search_model_hits(clauses, order, offset, limit + 1,
-                                          self._readers(repo, actor), text=(text or "").strip())
+            rows = repo.search_model_hits(clauses, order, offset, limit + 1, readers,
+                                          text=(text or "").strip())
         return _page(rows, offset, limit)
 
     def set_registered_model_tag(self, actor: Actor, name: str, key: str, value: str) -> None:
@@ -308,9 +309,9 @@ class RegistryService:
                                        filters.VERSION_DEFAULT_ORDER)
         limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
         offset = decode_page_token(page_token)
+        readers = self._readers(actor)
         with self._read(actor) as repo:
-            rows = repo.search_versions(clauses, order, offset, limit + 1,
-                                        self._readers(repo, actor))
+            rows = repo.search_versions(clauses, order, offset, limit + 1, readers)
         return _page(rows, offset, limit)
 
     def get_model_version_download_uri(self, actor: Actor, name: str, version: str | int) -> str:
@@ -415,10 +416,11 @@ class RegistryService:
             raise authorization.model_not_found(name)
         return model
 
-    def _readers(self, repo: RegistryRepository, actor: Actor) -> frozenset[str] | None:
+    def _readers(self, actor: Actor) -> frozenset[str] | None:
         if actor.is_admin or self.registry != "workspace":
             return None
-        return authorization.readers_filter(repo.conn, actor)
+        return authorization.readers_filter(
+            actor, self.units.point_reads.workspace_root_level(actor.principals))
 
     @staticmethod
     def _require_name(name: str) -> None:

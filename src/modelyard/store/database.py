@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
@@ -37,6 +47,16 @@ def upsert_insert(dialect: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def json_names(dialect: str, parameter: str) -> Any:
+    """A sub-query of the strings in the JSON array bound to `parameter`, for `IN`: a set of
+    names (a caller's principals, say) as one parameter, so that a statement compiled once
+    takes sets of any size."""
+    if dialect == "postgresql":
+        return select(func.json_array_elements_text(
+            cast(bindparam(parameter), JSON)).column_valued())
+    return select(func.json_each(bindparam(parameter)).table_valued("value").c.value)
 
 
 def sqlite_url_for(data_dir: Path) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.sql import Select, bindparam
 
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.stages import Stage
-from modelyard.store.database import Database
+from modelyard.store.database import Database, json_names
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -100,6 +100,10 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     # Who may read a workspace model (services/authorization.py): its creator and every
     # permission level on it or on the registry root (model id 0), one row each.
     wp = workspace_permissions
+    # The highest level any of a caller's principals holds on the registry root: whether its
+    # searches see every model.
+    root_level = select(func.max(wp.c.level)).where(
+        wp.c.model_id == bindparam("root"), wp.c.principal.in_(json_names(dialect, "principals")))
     access = (
         select(rm.c.user_id, wp.c.principal, wp.c.level)
         .select_from(rm.outerjoin(wp, or_(wp.c.model_id == rm.c.id,
@@ -126,6 +130,7 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     from modelyard.store.catalog import point_read_statements
 
     return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access,
+            "workspace_root_level": root_level,
             "model_with_latest": model_with_latest, "uc_access": path_access(dialect),
             **point_read_statements(dialect)}
 
@@ -221,6 +226,13 @@ class PointReads:
     def workspace_access(self, name: str) -> list[tuple[str, str | None, int | None]]:
         """(creator, principal, level) rows of a workspace model; empty if it is missing."""
         return self._all("workspace_access", {"registry": "workspace", "root": 0, "name": name})
+
+    def workspace_root_level(self, principals: frozenset[str]) -> int:
+        """The highest permission level any of `principals` holds on the whole workspace
+        registry (0: none)."""
+        row = self._one("workspace_root_level", {
+            "root": 0, "principals": orjson.dumps(sorted(principals)).decode()})
+        return (row[0] if row else None) or 0
 
     def model_with_latest(self, registry: str, name: str) -> RegisteredModel | None:
         """The model with its tags, aliases and highest version in each stage."""

@@ -19,11 +19,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    JSON,
     Select,
     and_,
     bindparam,
-    cast,
     exists,
     func,
     literal,
@@ -47,6 +45,7 @@ from modelyard.domain.access import (
     Rule,
     Securable,
 )
+from modelyard.store.database import json_names
 from modelyard.store.tables import registered_models, uc_catalogs, uc_grants, uc_schemas
 
 cat, sch, rm, ug = uc_catalogs, uc_schemas, registered_models, uc_grants
@@ -121,15 +120,11 @@ def path_access(dialect: str) -> Select[Any]:
     services/authorization.py decides with it, in a transaction or as a point read; its
     parameters come from `path_access_params`.
     """
-    principal_names: Any
+    principal_names = json_names(dialect, "principals")
     if dialect == "postgresql":
-        principal_names = select(func.json_array_elements_text(
-            cast(bindparam("principals"), JSON)).column_valued())
         grants = func.json_agg(func.json_build_array(ug.c.securable_type, ug.c.securable_name,
                                                      ug.c.privilege))
     else:
-        principal_names = select(func.json_each(bindparam("principals"))
-                                 .table_valued("value").c.value)
         grants = func.json_group_array(func.json_array(ug.c.securable_type,
                                                        ug.c.securable_name, ug.c.privilege))
     # Constants as SQL text, not bound parameters: the point reads bind only named ones.
