@@ -39,11 +39,15 @@ bench: $(VENV)/.test-deps
 bench-smoke: $(VENV)/.test-deps
 	$(BIN)/python bench/run.py --size smoke --engine both
 	$(BIN)/python bench/artifacts.py --size-mib 16
+	$(BIN)/python bench/run.py --size smoke --engine both --auth
 	$(BIN)/python bench/uc_reads.py --models 5 --duration 1
+	$(BIN)/python bench/uc_reads.py --models 5 --duration 1 --auth
 
-## Unity Catalog point reads (Modelyard only: MLflow has no UC API), wrk at concurrency 8
+## Unity Catalog point reads (Modelyard only: MLflow has no UC API), wrk at concurrency 8:
+## as the metastore admin, then as an ordinary user
 bench-uc: $(VENV)/.test-deps
 	$(BIN)/python bench/uc_reads.py --engine both
+	$(BIN)/python bench/uc_reads.py --engine both --auth
 
 ## 1 GiB up and down through Modelyard's signed file URLs, against curl + nginx
 bench-artifacts: $(VENV)/.test-deps
