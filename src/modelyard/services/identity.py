@@ -37,11 +37,13 @@ _CACHE_LIMIT = 50_000
 TOKEN_PREFIX = "dapi"
 MAX_NAME = 256
 _hasher = PasswordHasher()
-#: How many argon2 computations (checks and new hashes) may run at once. Each takes the
-#: hasher's memory cost (64 MiB) and its parallelism in threads for tens of milliseconds: a
-#: burst of sign-ins, unbounded, would take 64 MiB and a few cores per request in the thread
-#: pool. Beyond this many they queue.
-_ARGON2_AT_ONCE = threading.BoundedSemaphore(2)
+#: One argon2 computation (check or new hash) at a time per process. Each takes the hasher's
+#: memory cost (64 MiB) and its parallelism (4 threads) for tens of milliseconds: a burst of
+#: sign-ins, unbounded, took 64 MiB and a few cores per request in the thread pool (12 at once:
+#: +769 MiB). One at a time keeps a process within its 150 MiB budget (DESIGN.md) and already
+#: uses the cores; a credential costs one check per process (cached, and not re-hashed while
+#: its stored hash is unchanged), so the queue is short.
+_ARGON2_AT_ONCE = threading.BoundedSemaphore(1)
 
 
 def token_hash(token: str) -> str:
