@@ -152,8 +152,7 @@ class UcModelService:
 
     def get_model(self, actor: Actor, full_name: str) -> UcModel:
         full_name = full_model_name(full_name)
-        self._require(actor, "model.read", full_name)
-        row = self.units.point_reads.uc_model_row(full_name)
+        row = self._checked_read(actor, "model.read", full_name, "uc_model")
         if row is None:
             raise model_not_found(full_name)
         return model_from_point_read(row)
@@ -433,8 +432,8 @@ class UcModelService:
     def get_version(self, actor: Actor, full_name: str, version: int | str) -> UcVersion:
         full_name = full_model_name(full_name)
         number = names.parse_version(version)
-        self._require(actor, "model.execute", full_name)
-        row = self.units.point_reads.uc_version_row(full_name, version=number)
+        row = self._checked_read(actor, "model.execute", full_name, "uc_by_number",
+                                 version=number)
         if row is not None:
             return version_from_point_read(row)
         with self._read(actor) as repo:
@@ -442,21 +441,28 @@ class UcModelService:
 
     def get_version_by_alias(self, actor: Actor, full_name: str, alias: str) -> UcVersion:
         full_name = full_model_name(full_name)
-        self._require(actor, "model.execute", full_name)
-        row = self.units.point_reads.uc_version_row(full_name, alias=alias)
+        row = self._checked_read(actor, "model.execute", full_name, "uc_by_alias", alias=alias)
         if row is not None:
             return version_from_point_read(row)
         with self._read(actor) as repo:
             repo.model_row(full_name)  # the model's 404 first
         raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
 
-    def _require(self, actor: Actor, op: str, full_name: str) -> None:
-        """The privilege check before a point read, itself one (admins hold every privilege)."""
-        if not actor.is_admin:
-            parts = full_name.split(".")
-            view, exists = authorization.uc_view_of(
-                actor, parts, self.units.point_reads.uc_access_row(parts, actor.principals))
-            authorization.check_uc(actor, op, full_name, view, exists)
+    def _checked_read(self, actor: Actor, op: str, full_name: str, key: str,
+                      **lookup: Any) -> tuple[Any, ...] | None:
+        """A point read (`PointReads.uc_checked`'s keys) of what the caller may `op`: its row,
+        or None if there is none. Raises when the caller may not: the check's row comes in the
+        same statement. Admins hold every privilege: their reads skip it."""
+        reads = self.units.point_reads
+        if actor.is_admin:
+            if key == "uc_model":
+                return reads.uc_model_row(full_name)
+            return reads.uc_version_row(full_name, **lookup)
+        access, found = reads.uc_checked(key, full_name, actor.principals, **lookup)
+        parts = full_name.split(".")
+        view, exists = authorization.uc_view_of(actor, parts, access)
+        authorization.check_uc(actor, op, full_name, view, exists)
+        return found
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
                       page_token: str | None = None) -> Page[UcVersion]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, true
 from sqlalchemy.sql import Select, bindparam
 
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
@@ -125,14 +125,21 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
         .order_by(mv.c.version)
     )
-    # Unity Catalog's version reads, defined with its other queries (store/catalog.py, which
-    # imports this module: hence imported here).
+    # Unity Catalog's reads, defined with its other queries (store/catalog.py, which imports
+    # this module: hence imported here). Each also comes `_checked`: for a caller who is not
+    # an admin, the privilege check's row (uc_visibility.path_access) and the read's in one
+    # statement, `access LEFT JOIN found ON true`: one round trip instead of two.
     from modelyard.store.catalog import point_read_statements
 
+    uc_reads = point_read_statements(dialect)
+    checked = {}
+    for key, read in uc_reads.items():
+        access_row, found = path_access(dialect).subquery("access"), read.subquery("found")
+        checked[f"{key}_checked"] = select(access_row, found).select_from(
+            access_row.outerjoin(found, true()))
     return {"by_alias": by_alias, "by_number": by_number, "workspace_access": access,
-            "workspace_root_level": root_level,
-            "model_with_latest": model_with_latest, "uc_access": path_access(dialect),
-            **point_read_statements(dialect)}
+            "workspace_root_level": root_level, "model_with_latest": model_with_latest,
+            **uc_reads, **checked}
 
 
 def decode_json(value: Any) -> Any:
@@ -168,6 +175,10 @@ def _model(rows: list[tuple[Any, ...]]) -> RegisteredModel:
         aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(aliases))),
         latest_versions=tuple(_version((name, *row[7:])) for row in rows if row[7] is not None),
     )
+
+
+#: The columns of uc_visibility.path_access, first in the `_checked` reads' rows.
+_ACCESS_COLUMNS = 4
 
 
 class PointReads:
@@ -251,10 +262,16 @@ class PointReads:
         """A Unity Catalog model: a row for `store.catalog.model_from_point_read`."""
         return self._one("uc_model", {"registry": "uc", "name": full_name})
 
-    def uc_access_row(self, parts: list[str], principals: frozenset[str]) -> tuple[Any, ...]:
-        """Owners along a Unity Catalog path and the grants `principals` hold on it: the row of
-        `uc_visibility.path_access` for services.authorization.uc_view_of."""
-        return self._all("uc_access", path_access_params(parts, principals))[0]
+    def uc_checked(self, key: str, full_name: str, principals: frozenset[str],
+                   **lookup: Any) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+        """A Unity Catalog read (`key`: "uc_model"; "uc_by_number" with `version`,
+        "uc_by_alias" with `alias`) together with what the privilege check needs: (the row of
+        `uc_visibility.path_access` for `principals`, for services.authorization.uc_view_of;
+        the read's row, as `uc_model_row` / `uc_version_row` give it, or None)."""
+        params = path_access_params(full_name.split("."), principals)
+        row = self._all(f"{key}_checked", {**params, "name": full_name, **lookup})[0]
+        found = row[_ACCESS_COLUMNS:]
+        return row[:_ACCESS_COLUMNS], (found if found[0] is not None else None)
 
     def uc_version_row(self, full_name: str, *, version: int | None = None,
                        alias: str | None = None) -> tuple[Any, ...] | None:
