@@ -88,13 +88,18 @@ def require_workspace_read_fast(access_rows: list[tuple[str, str | None, int | N
         return None
     if not access_rows:
         return model_not_found(name)
-    if access_rows[0][0] == actor.name:
-        return None
     principals = actor.principals
     level = max((lv or 0 for _, who, lv in access_rows if who in principals), default=0)
-    if level < Level.CAN_READ:
-        return _denied(model_not_found(name), action, "registered_model", name)
-    return None
+    return workspace_read_refusal(actor, name, action, access_rows[0][0], level)
+
+
+def workspace_read_refusal(actor: Actor, name: str, action: str, creator: str,
+                           level: int) -> ModelyardError | None:
+    """The CAN READ check of an existing workspace model from its creator and the highest
+    level the caller's principals hold on it or on the registry root: the refusal, or None."""
+    if actor.is_admin or creator == actor.name or level >= Level.CAN_READ:
+        return None
+    return _denied(model_not_found(name), action, "registered_model", name)
 
 
 def readers_filter(actor: Actor, root_level: int) -> frozenset[str] | None:

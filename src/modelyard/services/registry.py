@@ -14,7 +14,7 @@ from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
-from modelyard.domain.errors import AliasNotFound, InvalidArgument
+from modelyard.domain.errors import AliasNotFound, InvalidArgument, ModelyardError
 from modelyard.domain.filters import PROMPT_TAG, Clause, Op
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
@@ -224,10 +224,10 @@ class RegistryService:
     def get_model_version(self, actor: Actor, name: str, version: str | int) -> ModelVersion:
         self._require_name(name)
         number = names.parse_version(version)
-        self._authorize_read(actor, name, "model_version.get")
-        found = self.units.point_reads.version_by_number(self.registry, name, number)
+        found = self._checked_read(actor, name, "model_version.get", "by_number", version=number)
         if found is not None:
             return found
+        self._authorize_read(actor, name, "model_version.get")
         with self._read(actor) as repo:
             return repo.get_version(name, number)  # raises the precise not-found error
 
@@ -370,11 +370,12 @@ class RegistryService:
 
     def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
         self._require_name(name)
-        self._authorize_read(actor, name, "model_version.get_by_alias")
         if alias.lower() != "latest":
-            found = self.units.point_reads.version_by_alias(self.registry, name, alias)
+            found = self._checked_read(actor, name, "model_version.get_by_alias", "by_alias",
+                                       alias=alias)
             if found is not None:
                 return found
+        self._authorize_read(actor, name, "model_version.get_by_alias")
         with self._read(actor) as repo:
             if alias.lower() == "latest":
                 row = repo.highest_version(name)
@@ -397,22 +398,47 @@ class RegistryService:
             return Level.CAN_MANAGE
         return authorization.require_workspace_model(repo.conn, actor, name, needed, action)
 
+    def _checked_read(self, actor: Actor, name: str, action: str, key: str,
+                      **lookup: Any) -> Any:
+        """A point read (`PointReads.workspace_checked`'s keys) of what the caller may read:
+        the entity, or None when the read finds nothing (the caller then checks access with
+        `_authorize_read` before telling what is missing). Raises the refusal of a caller
+        without CAN READ: the check's columns come in the same statement."""
+        reads = self.units.point_reads
+        if actor.is_admin or self.registry != "workspace":
+            if key == "model_with_latest":
+                return reads.model_with_latest(self.registry, name)
+            if key == "by_alias":
+                return reads.version_by_alias(self.registry, name, lookup["alias"])
+            return reads.version_by_number(self.registry, name, lookup["version"])
+        found = reads.workspace_checked(key, name, actor.principals, **lookup)
+        if found is None:
+            return None
+        entity, creator, level = found
+        self._refuse(actor, authorization.workspace_read_refusal(actor, name, action, creator,
+                                                                 level))
+        return entity
+
     def _authorize_read(self, actor: Actor, name: str, action: str) -> None:
         """The point reads run outside a unit of work; check access in one of its own."""
         if actor.is_admin or self.registry != "workspace":
             return
-        refusal = authorization.require_workspace_read_fast(
-            self.units.point_reads.workspace_access(name), actor, name, action)
+        self._refuse(actor, authorization.require_workspace_read_fast(
+            self.units.point_reads.workspace_access(name), actor, name, action))
+
+    def _refuse(self, actor: Actor, refusal: ModelyardError | None) -> None:
+        """Record a refusal in the audit trail and raise it; nothing for None."""
         if refusal is not None:
             if refusal.denied is not None:
                 self.units.record_denied(actor, *refusal.denied)
             raise refusal
 
     def _model_with_latest(self, actor: Actor, name: str, action: str) -> RegisteredModel:
-        """The model with its latest versions, one point read after the CAN READ check."""
-        self._authorize_read(actor, name, action)
-        model = self.units.point_reads.model_with_latest(self.registry, name)
+        """The model with its latest versions, and the CAN READ check, in one point read."""
+        model: RegisteredModel | None = self._checked_read(actor, name, action,
+                                                           "model_with_latest")
         if model is None:
+            self._authorize_read(actor, name, action)
             raise authorization.model_not_found(name)
         return model
 

@@ -131,8 +131,18 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     # statement, `access LEFT JOIN found ON true`: one round trip instead of two.
     from modelyard.store.catalog import point_read_statements
 
+    # The workspace reads `_checked` likewise, but their rows end with what the CAN READ check
+    # needs (services/authorization.workspace_read_refusal): the model's creator and the
+    # highest level the caller's principals hold on it or on the registry root. A read that
+    # finds nothing says nothing of the model: the caller checks apart then.
+    level = (select(func.max(wp.c.level))
+             .where(or_(wp.c.model_id == rm.c.id, wp.c.model_id == bindparam("root")),
+                    wp.c.principal.in_(json_names(dialect, "principals")))
+             .scalar_subquery().label("level"))
+    checked = {f"{key}_checked": read.add_columns(rm.c.user_id.label("creator"), level)
+               for key, read in [("by_alias", by_alias), ("by_number", by_number),
+                                 ("model_with_latest", model_with_latest)]}
     uc_reads = point_read_statements(dialect)
-    checked = {}
     for key, read in uc_reads.items():
         access_row, found = path_access(dialect).subquery("access"), read.subquery("found")
         checked[f"{key}_checked"] = select(access_row, found).select_from(
@@ -244,6 +254,22 @@ class PointReads:
         row = self._one("workspace_root_level", {
             "root": 0, "principals": orjson.dumps(sorted(principals)).decode()})
         return (row[0] if row else None) or 0
+
+    def workspace_checked(self, key: str, name: str, principals: frozenset[str],
+                          **lookup: Any) -> tuple[Any, str, int] | None:
+        """A workspace read (`key`: "by_number" with `version`, "by_alias" with `alias`,
+        "model_with_latest") together with what its CAN READ check needs, in one statement:
+        (the entity, the model's creator, the highest level `principals` hold on it or on the
+        registry root, 0 for none), or None when the read finds nothing."""
+        rows = self._all(f"{key}_checked", {
+            "registry": "workspace", "name": name, "root": 0,
+            "principals": orjson.dumps(sorted(principals)).decode(), **lookup})
+        if not rows:
+            return None
+        creator, level = rows[0][-2:]
+        found = [row[:-2] for row in rows]
+        entity = _model(found) if key == "model_with_latest" else _version(found[0])
+        return entity, creator, level or 0
 
     def model_with_latest(self, registry: str, name: str) -> RegisteredModel | None:
         """The model with its tags, aliases and highest version in each stage."""
