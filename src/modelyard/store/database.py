@@ -59,6 +59,11 @@ def json_names(dialect: str, parameter: str) -> Any:
     return select(func.json_each(bindparam(parameter)).table_valued("value").c.value)
 
 
+def names_param(names: frozenset[str]) -> str:
+    """The value of a `json_names` parameter."""
+    return orjson.dumps(sorted(names)).decode()
+
+
 def sqlite_url_for(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'modelyard.db').resolve()}"
 

@@ -20,7 +20,7 @@ from sqlalchemy.sql import Select, bindparam
 
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.stages import Stage
-from modelyard.store.database import Database, json_names
+from modelyard.store.database import Database, json_names, names_param
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -100,10 +100,14 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     # Who may read a workspace model (services/authorization.py): its creator and every
     # permission level on it or on the registry root (model id 0), one row each.
     wp = workspace_permissions
-    # The highest level any of a caller's principals holds on the registry root: whether its
-    # searches see every model.
-    root_level = select(func.max(wp.c.level)).where(
-        wp.c.model_id == bindparam("root"), wp.c.principal.in_(json_names(dialect, "principals")))
+    def held_level(on: Any) -> Select[Any]:
+        """The highest level the caller's principals hold where `on`."""
+        return select(func.max(wp.c.level)).where(
+            on, wp.c.principal.in_(json_names(dialect, "principals")))
+
+    # The highest level the caller holds on the registry root: whether its searches see every
+    # model.
+    root_level = held_level(wp.c.model_id == bindparam("root"))
     access = (
         select(rm.c.user_id, wp.c.principal, wp.c.level)
         .select_from(rm.outerjoin(wp, or_(wp.c.model_id == rm.c.id,
@@ -125,23 +129,21 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"))
         .order_by(mv.c.version)
     )
-    # Unity Catalog's reads, defined with its other queries (store/catalog.py, which imports
-    # this module: hence imported here). Each also comes `_checked`: for a caller who is not
-    # an admin, the privilege check's row (uc_visibility.path_access) and the read's in one
-    # statement, `access LEFT JOIN found ON true`: one round trip instead of two.
-    from modelyard.store.catalog import point_read_statements
-
-    # The workspace reads `_checked` likewise, but their rows end with what the CAN READ check
-    # needs (services/authorization.workspace_read_refusal): the model's creator and the
-    # highest level the caller's principals hold on it or on the registry root. A read that
-    # finds nothing says nothing of the model: the caller checks apart then.
-    level = (select(func.max(wp.c.level))
-             .where(or_(wp.c.model_id == rm.c.id, wp.c.model_id == bindparam("root")),
-                    wp.c.principal.in_(json_names(dialect, "principals")))
-             .scalar_subquery().label("level"))
-    checked = {f"{key}_checked": read.add_columns(rm.c.user_id.label("creator"), level)
+    # Each read also comes `_checked`, for a caller who is not an admin: with what its access
+    # check needs in the same statement, one round trip instead of two. The workspace reads'
+    # rows end with the model's creator and the caller's highest level on it or on the registry
+    # root (services/authorization.workspace_read_refusal decides); a read that finds nothing
+    # says nothing of the model, and the caller checks apart then.
+    level = held_level(or_(wp.c.model_id == rm.c.id, wp.c.model_id == bindparam("root")))
+    checked = {f"{key}_checked": read.add_columns(rm.c.user_id.label("creator"),
+                                                  level.scalar_subquery().label("level"))
                for key, read in [("by_alias", by_alias), ("by_number", by_number),
                                  ("model_with_latest", model_with_latest)]}
+    # Unity Catalog's reads are defined with its other queries (store/catalog.py, which imports
+    # this module: hence imported here). Their checked rows: the privilege check's row
+    # (uc_visibility.path_access), then the read's, `access LEFT JOIN found ON true`.
+    from modelyard.store.catalog import point_read_statements
+
     uc_reads = point_read_statements(dialect)
     for key, read in uc_reads.items():
         access_row, found = path_access(dialect).subquery("access"), read.subquery("found")
@@ -251,8 +253,7 @@ class PointReads:
     def workspace_root_level(self, principals: frozenset[str]) -> int:
         """The highest permission level any of `principals` holds on the whole workspace
         registry (0: none)."""
-        row = self._one("workspace_root_level", {
-            "root": 0, "principals": orjson.dumps(sorted(principals)).decode()})
+        row = self._one("workspace_root_level", {"root": 0, "principals": names_param(principals)})
         return (row[0] if row else None) or 0
 
     def workspace_checked(self, key: str, name: str, principals: frozenset[str],
@@ -263,7 +264,7 @@ class PointReads:
         registry root, 0 for none), or None when the read finds nothing."""
         rows = self._all(f"{key}_checked", {
             "registry": "workspace", "name": name, "root": 0,
-            "principals": orjson.dumps(sorted(principals)).decode(), **lookup})
+            "principals": names_param(principals), **lookup})
         if not rows:
             return None
         creator, level = rows[0][-2:]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Select,
     and_,
@@ -45,7 +44,7 @@ from modelyard.domain.access import (
     Rule,
     Securable,
 )
-from modelyard.store.database import json_names
+from modelyard.store.database import json_names, names_param
 from modelyard.store.tables import registered_models, uc_catalogs, uc_grants, uc_schemas
 
 cat, sch, rm, ug = uc_catalogs, uc_schemas, registered_models, uc_grants
@@ -160,4 +159,4 @@ def path_access_params(parts: list[str], principals: frozenset[str]) -> dict[str
     return {"registry": "uc", "catalog": padded[0], "schema": padded[1],
             "schema_full_name": ".".join(parts[:2]) if len(parts) >= 2 else "",
             "model": ".".join(parts[:3]) if len(parts) >= 3 else "",
-            "principals": orjson.dumps(sorted(principals)).decode()}
+            "principals": names_param(principals)}
