@@ -18,17 +18,15 @@ class ProtocolError(OSError):
 
 
 def build_request(method: str, target: str, host: str, body: bytes | None = None,
-                  token: str | None = None, authorization: str | None = None) -> bytes:
-    """Encode one request. `target` must already be percent-encoded; `token`: a bearer token,
-    or `authorization`: the whole Authorization header's value."""
+                  authorization: str | None = None) -> bytes:
+    """Encode one request. `target` must already be percent-encoded; `authorization`: the
+    Authorization header's value, if any."""
     lines = [
         f"{method} {target} HTTP/1.1",
         f"Host: {host}",
         "User-Agent: modelyard-bench/1",
         "Accept: application/json",
     ]
-    if token is not None:
-        authorization = f"Bearer {token}"
     if authorization is not None:
         lines.append(f"Authorization: {authorization}")
     if body is not None:

@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlencode, urlparse
 
 import httpx
 
+from auth import SCIM
 from databases import Databases, PgConfig
 from httpraw import build_request
 from report import markdown_table
@@ -46,7 +47,6 @@ UC = "/api/2.1/unity-catalog"
 DBUC = "/api/2.0/mlflow/unity-catalog"
 SCHEMA = "main.bench"
 CONCURRENCY = 8
-SCIM = "/api/2.0/preview/scim/v2"
 
 Target = Callable[[str], str]
 SCENARIOS: dict[str, Target] = {
@@ -133,13 +133,14 @@ def run_engine(engine: str, opts: argparse.Namespace, wrk: str) -> list[list[str
             names = populate(base, opts.models, admin)
             token = reader_token(base, admin) if admin else None
             caller = "user" if token else "admin"
+            authorization = _headers(token).get("Authorization")
             dbname = url.rsplit("/", 1)[1] if engine == "postgres" else None
             backends = (lambda: pg.backend_pids(dbname)) if dbname else None
             rng = random.Random(7)
             for scenario, target in SCENARIOS.items():
                 picks = [rng.choice(names) for _ in range(5000)]
                 requests = [build_request("GET", target(m), f"{HOST}:{server.port}",
-                                          token=token) for m in picks]
+                                          authorization=authorization) for m in picks]
                 run_wrk(wrk, base, requests[:200], CONCURRENCY, 2, ServerMeter(server.pid, None))
                 outcome = run_wrk(wrk, base, requests, CONCURRENCY, opts.duration,
                                   ServerMeter(server.pid, backends))

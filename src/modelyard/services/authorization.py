@@ -163,12 +163,6 @@ def _owners_of(row: Sequence[Any]) -> dict[str, str | None]:
     return {CATALOG: row[0], SCHEMA: row[1], MODEL: row[2]}
 
 
-def _owners(conn: Connection, parts: list[str]) -> dict[str, str | None]:
-    """The owner of each existing object on the path (None: the object does not exist), in
-    one query."""
-    return _owners_of(_access_row(conn, parts, frozenset()))
-
-
 def uc_view(conn: Connection, actor: Actor, full_name: str) -> tuple[UcView, dict[str, bool]]:
     """The caller's standing along the path to `full_name`, and which objects exist."""
     parts = full_name.split(".") if full_name else []

@@ -84,13 +84,14 @@ class GrantService:
         # Unity Catalog names are stored lower-cased.
         parts = [validate_name(part, f"{securable.value} name") for part in parts]
         name = ".".join(parts)
-        owners = authorization._owners(conn, parts)
+        # One read of the path: which objects exist, and the caller's standing on them.
+        view, exists = authorization.uc_view(conn, actor, name)
         level = _LEVEL[securable]
-        if owners[level] is None:
-            missing = authorization._missing(level, parts, owners[CATALOG] is not None)
-            raise missing
+        if not exists[level]:
+            raise authorization._missing(level, parts, exists[CATALOG])
         prefix = "catalog" if level == CATALOG else "schema" if level == SCHEMA else "model"
-        authorization.require_uc(conn, actor, f"{prefix}.{op}", name)
+        if not actor.is_admin:  # admins hold every privilege (as in authorization.require_uc)
+            authorization.check_uc(actor, f"{prefix}.{op}", name, view, exists)
         return securable, name
 
     def get(self, actor: Actor, securable_type: str, full_name: str,

@@ -63,7 +63,7 @@ def _securables(level: str) -> list[tuple[str, Any]]:
 
 def _owners(level: str) -> list[Any]:
     """The owner columns from the catalog down to `level`. A model without an owner is owned
-    by its creator (services/authorization._owners does the same)."""
+    by its creator (`path_access` below does the same)."""
     columns = [cat.c.owner, sch.c.owner, func.coalesce(func.nullif(rm.c.owner, ""), rm.c.user_id)]
     return columns[:_LEVELS.index(level) + 1]
 
@@ -142,7 +142,7 @@ def path_access(dialect: str) -> Select[Any]:
         .scalar_subquery().label("catalog"),
         select(func.coalesce(sch.c.owner, text(""))).where(in_catalog, schema)
         .scalar_subquery().label("schema"),
-        # A model without an owner is owned by its creator (`_owners` above does the same).
+        # A model without an owner is owned by its creator (as in `_owners` above).
         select(func.coalesce(func.nullif(rm.c.owner, text("")), rm.c.user_id, text("")))
         .where(in_catalog, schema, rm.c.schema_id == sch.c.id,
                rm.c.registry == bindparam("registry"), rm.c.name == bindparam("model"))
