@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from modelyard.services.identity import AUTH_CACHE_SECONDS
+from tests.conftest import database_url_for
 from tests.support.server import ServerProcess
 
 SCIM = "/api/2.0/preview/scim/v2"
@@ -55,14 +56,18 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of its own: the test reads its process's CPU time and peak memory."""
-    data_dir = tmp_path_factory.mktemp("password-checks")
-    process = ServerProcess(data_dir, extra_args=["--auth"]).start()
+def server(engine: str, pg_available: bool,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own, on each engine: the test reads its process's CPU time and peak
+    memory."""
+    database = database_url_for(engine, pg_available)
+    data_dir = tmp_path_factory.mktemp(f"password-checks-{engine}")
+    process = ServerProcess(data_dir, next(database), extra_args=["--auth"]).start()
     try:
         yield Server(process, (data_dir / "admin-token").read_text().strip())
     finally:
         process.stop()
+        database.close()  # drops a PostgreSQL database
 
 
 def _sign_in_all(url: str, credentials: list[tuple[str, str]]) -> list[int]:
