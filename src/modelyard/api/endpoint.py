@@ -21,7 +21,6 @@ from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
-from modelyard.store.cooperative import run_cooperatively
 
 P = TypeVar("P")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -47,8 +46,9 @@ class Dialect(Generic[P]):
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
-                elif request.app.state.cooperative:
-                    result = await run_cooperatively(handler, target, actor, params)
+                elif request.app.state.cooperative is not None:
+                    # The composition root's store.cooperative.run_cooperatively (PostgreSQL)
+                    result = await request.app.state.cooperative(handler, target, actor, params)
                 else:
                     result = handler(target, actor, params)
             except ModelyardError as error:

@@ -43,12 +43,10 @@ def is_loopback(host: str) -> bool:
 
 def bootstrap_admin(database: Any, data_dir: Path) -> None:
     """First start with --auth: create `admin` and write its token (mode 0600)."""
-    from modelyard.services import audit as audit_service
+    from modelyard.bootstrap import units_for
     from modelyard.services.identity import IdentityService
-    from modelyard.services.unit_of_work import UnitOfWorkFactory
 
-    units = UnitOfWorkFactory(database)
-    audit_service.install(units)
+    units, _ = units_for(database)  # audited like a change made over HTTP
     if IdentityService(units).bootstrap_admin(data_dir):
         click.echo(f"Created the metastore admin 'admin'; its token is in "
                    f"{data_dir / 'admin-token'} (readable by you only).", err=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
@@ -16,6 +16,7 @@ from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
 from modelyard.domain.errors import AliasNotFound, InvalidArgument, ModelyardError
 from modelyard.domain.filters import PROMPT_TAG, Clause, Op
+from modelyard.domain.hits import ModelHit
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import authorization
@@ -24,11 +25,13 @@ from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.registry import (
-    ModelHit,
     RegistryRepository,
     model_from_hit,
     version_not_found,
 )
+
+if TYPE_CHECKING:
+    from modelyard.services.promotion import Promotion
 
 T = TypeVar("T")
 MAX_MODELS_PAGE = 1_000
@@ -55,12 +58,13 @@ def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bo
 
 
 class RegistryService:
-    def __init__(self, units: UnitOfWorkFactory, registry: str = "workspace") -> None:
+    def __init__(self, units: UnitOfWorkFactory, promotion: Promotion | None = None,
+                 registry: str = "workspace") -> None:
         self.units = units
         self.registry = registry
-        #: Set by the app (services.promotion.Promotion): three-level names whose schema exists
-        #: in Unity Catalog are created there (copy_model_version from the workspace into UC).
-        self.promotion: Any = None
+        #: Three-level names whose schema exists in Unity Catalog are created there
+        #: (copy_model_version from the workspace into UC); None: every name stays here.
+        self.promotion = promotion
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
@@ -79,8 +83,7 @@ class RegistryService:
         description: str | None = None,
     ) -> RegisteredModel:
         if self.promotion is not None and self.promotion.claims(actor, name):
-            model: RegisteredModel = self.promotion.create_model(actor, name, tags, description)
-            return model
+            return self.promotion.create_model(actor, name, tags, description)
         names.validate_model_name(name)
         clean_tags = _validated_tags(tags)
         description = names.validate_description(description)
@@ -148,7 +151,7 @@ class RegistryService:
         order_by: Iterable[str] | None = None, page_token: str | None = None,
         text: str | None = None,
     ) -> Page[ModelHit]:
-        """`search_registered_models` as database rows (store.registry.ModelHit), for the MLflow
+        """`search_registered_models` as database rows (domain.hits.ModelHit), for the MLflow
         API to render straight to JSON: building entities first cost more CPU than the queries."""
         clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
         order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS,
@@ -190,9 +193,8 @@ class RegistryService:
         description: str | None = None, logged_model_id: str | None = None,
     ) -> ModelVersion:
         if self.promotion is not None and self.promotion.claims(actor, name):
-            copied: ModelVersion = self.promotion.copy_version(
-                actor, name, source, run_id, tags, description, logged_model_id)
-            return copied
+            return self.promotion.copy_version(
+                self, actor, name, source, run_id, tags, description, logged_model_id)
         self._require_name(name)
         names.validate_source(source)
         clean_tags = _validated_tags(tags)

@@ -56,6 +56,7 @@ from modelyard.domain.catalog import (
     validate_owner,
 )
 from modelyard.domain.clock import now_ms
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.entities import Alias, Page, RegisteredModel
 from modelyard.domain.errors import (
     AliasNotFound,
@@ -70,7 +71,7 @@ from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
-from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
+from modelyard.storage.factory import ensure_location, vend_credentials
 from modelyard.store.catalog import (
     CatalogRepository,
     model_from_point_read,

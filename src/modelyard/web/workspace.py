@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.domain.access import Level, level_for_transition
+from modelyard.domain.audit import AuditQuery
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.domain.stages import Stage
 from modelyard.services.audit import AuditEvent
 from modelyard.services.context import Actor
-from modelyard.store.audit import AuditQuery
 from modelyard.web.handlers import back_to, model_url, version_url, web
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
