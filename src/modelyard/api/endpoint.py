@@ -27,6 +27,26 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _EMPTY = b"{}"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_thread(handler: F) -> F:
+    """Mark a handler that may block (files, storage, S3, hashing, copies): its endpoint runs it
+    in a worker thread. Unmarked handlers only ask the database and run on the event loop
+    (handing each call to a thread cost more than a point read itself; bench/, issue 6). The
+    one way every dialect says which handlers leave the loop."""
+    handler.in_thread = True  # type: ignore[attr-defined]
+    return handler
+
+
+def in_thread_when(condition: Callable[[Any], bool]) -> Callable[[F], F]:
+    """`in_thread` for the calls whose parameters satisfy `condition` only."""
+    def mark(handler: F) -> F:
+        handler.in_thread = condition  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
 @dataclass(frozen=True)
 class Dialect(Generic[P]):
     """What one wire dialect contributes to its endpoints."""
@@ -38,7 +58,8 @@ class Dialect(Generic[P]):
     malformed_body: Callable[[str], Response]
 
     def endpoint(self, handler: Callable[[Any, Actor, P], Any],
-                 blocking: Callable[[P], bool] | bool = False) -> Endpoint:
+                 ) -> Endpoint:
+        blocking = getattr(handler, "in_thread", False)
         async def endpoint(request: Request) -> Response:
             try:
                 actor = await authenticate(request)

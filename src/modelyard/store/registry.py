@@ -506,6 +506,13 @@ class RegistryRepository:
 
     # ---- aliases --------------------------------------------------------------------------
 
+    def alias_version(self, model_id: int, alias: str) -> int | None:
+        """The version the model's alias points at; None when it is not set."""
+        version: int | None = self.conn.execute(
+            select(rma.c.version).where(rma.c.model_id == model_id, rma.c.alias == alias)
+        ).scalar()
+        return version
+
     def set_alias(self, model_id: int, alias: str, version: int, now: int | None = None) -> None:
         """Point the alias at the version; with `now`, also the model's update time."""
         model_summary.lock(self.conn, model_id)

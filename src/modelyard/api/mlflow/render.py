@@ -12,24 +12,35 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in tags.items()]
 
 
-def model_version(version: ModelVersion) -> dict[str, Any]:
+def _version(name: str, version: int, created_at: int, updated_at: int, user_id: str,
+             stage: str, description: str, source: str, run_id: str, status: str,
+             status_message: str, tags: list[dict[str, str]], run_link: str,
+             aliases: list[str], logged_model_id: str) -> dict[str, Any]:
+    """A ModelVersion message: the one place its field names are written."""
     return {
-        "name": version.model_name,
-        "version": str(version.version),  # the client's proto says string
-        "creation_timestamp": version.creation_timestamp,
-        "last_updated_timestamp": version.last_updated_timestamp,
-        "user_id": version.user_id,
-        "current_stage": version.current_stage.value,
-        "description": version.description,
-        "source": version.source,
-        "run_id": version.run_id,
-        "status": version.status,
-        "status_message": version.status_message,
-        "tags": _tags(version.tags),
-        "run_link": version.run_link,
-        "aliases": list(version.aliases),
-        "model_id": version.logged_model_id,
+        "name": name,
+        "version": str(version),  # the client's proto says string
+        "creation_timestamp": created_at,
+        "last_updated_timestamp": updated_at,
+        "user_id": user_id,
+        "current_stage": stage,
+        "description": description,
+        "source": source,
+        "run_id": run_id,
+        "status": status,
+        "status_message": status_message,
+        "tags": tags,
+        "run_link": run_link,
+        "aliases": aliases,
+        "model_id": logged_model_id,
     }
+
+
+def model_version(v: ModelVersion) -> dict[str, Any]:
+    return _version(v.model_name, v.version, v.creation_timestamp, v.last_updated_timestamp,
+                    v.user_id, v.current_stage.value, v.description, v.source, v.run_id,
+                    v.status, v.status_message, _tags(v.tags), v.run_link, list(v.aliases),
+                    v.logged_model_id)
 
 
 def registered_model(model: RegisteredModel) -> dict[str, Any]:
@@ -51,23 +62,9 @@ def _tag_list(tags: list[list[str]]) -> list[dict[str, str]]:
 
 
 def _version_hit(name: str, v: VersionHit) -> dict[str, Any]:
-    return {
-        "name": name,
-        "version": str(v.version),
-        "creation_timestamp": v.created_at,
-        "last_updated_timestamp": v.updated_at,
-        "user_id": v.user_id,
-        "current_stage": v.stage,
-        "description": v.description,
-        "source": v.source,
-        "run_id": v.run_id,
-        "status": v.status,
-        "status_message": v.status_message,
-        "tags": _tag_list(v.tags),
-        "run_link": v.run_link,
-        "aliases": sorted(v.aliases),
-        "model_id": v.logged_model_id,
-    }
+    return _version(name, v.version, v.created_at, v.updated_at, v.user_id, v.stage,
+                    v.description, v.source, v.run_id, v.status, v.status_message,
+                    _tag_list(v.tags), v.run_link, sorted(v.aliases), v.logged_model_id)
 
 
 def registered_model_hit(hit: ModelHit) -> dict[str, Any]:
