@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, update
 from modelyard.store import model_summary
 from modelyard.store.database import sqlite_url_for
 from modelyard.store.tables import registered_models as rm
+from modelyard.store.tables import uc_catalogs
 from tests.support.server import ServerProcess
 
 UC_API = "/api/2.1/unity-catalog"
@@ -80,6 +81,27 @@ def corrupt_summary(server: ServerProcess, database_url: str | None, name: str) 
             conn.execute(update(rm).where(rm.c.name == name).values(
                 summary=model_summary.summary_expression(conn.dialect.name)))
         engine.dispose()
+
+
+def test_unity_catalogs_internal_errors_keep_its_envelope(
+        http: httpx.Client, server: ServerProcess, database_url: str | None,
+        unique_name: str) -> None:
+    name = unique_name.replace("-", "_")
+    assert http.post(f"{UC_API}/catalogs", json={"name": name}).status_code == 200
+    engine = create_engine(database_url or sqlite_url_for(server.data_dir))
+    try:
+        with engine.begin() as conn:  # a catalog whose properties are not JSON: a real 500
+            conn.execute(update(uc_catalogs).where(uc_catalogs.c.name == name).values(
+                properties="{not json"))
+        message = _uc_error(http.get(f"{UC_API}/catalogs/{name}"), 500, "INTERNAL")
+        assert message == "Internal error; see the server log."
+        assert http.get("/health").status_code == 200  # same connection
+    finally:
+        with engine.begin() as conn:
+            conn.execute(update(uc_catalogs).where(uc_catalogs.c.name == name).values(
+                properties="{}"))
+        engine.dispose()
+    assert http.get(f"{UC_API}/catalogs/{name}").status_code == 200
 
 
 def _search(name: str) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from pathlib import Path
@@ -262,6 +263,29 @@ def test_headers_trickled_byte_by_byte_do_not_extend_the_timeout(
             pass  # closed under the sender
         seconds = time.monotonic() - started
         assert seconds < TIMEOUT + 1
+
+
+def test_an_endless_request_head_is_refused(strict_server: ServerProcess) -> None:
+    # A URL or a header value that never ends: once past 64 KiB the server answers 431 and
+    # stops collecting it (it used to join every piece, ever longer, for the whole timeout).
+    for start in (b"GET /", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: "):
+        with _connect(strict_server) as sock:
+            sock.sendall(start)
+            try:
+                for _ in range(64):  # 4 MiB
+                    sock.sendall(b"a" * 65536)
+            except OSError:
+                pass  # closed under the sender
+            received = b""
+            with contextlib.suppress(ConnectionResetError):
+                received = _seconds_until_closed(sock)[1]
+            assert received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    # Big headers short of that are served.
+    with _connect(strict_server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 60_000 +
+                     b"\r\n\r\n")
+        head, body = _read_one(sock)
+        assert head.startswith(b"HTTP/1.1 200 ") and body == b'{"status":"ok"}'
 
 
 def test_idle_connections_are_closed(strict_server: ServerProcess) -> None:

@@ -53,8 +53,20 @@ _CAP_WARNING_INTERVAL = 60.0
 
 # What a connection is receiving: nothing of a request yet, its line and headers, its body.
 _IDLE, _HEADERS, _BODY = 0, 1, 2
-_REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8"
-                    b"\r\ncontent-length: 17\r\nconnection: close\r\n\r\nRequest timed out")
+#: Bytes a request's line and headers may take (they are joined as they arrive: unbounded,
+#: a client made the server copy ever longer strings).
+MAX_HEAD = 64 * 1024
+
+
+def _plain(status: bytes, text: bytes) -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(text)).encode() + b"\r\nconnection: close\r\n\r\n" +
+            text)
+
+
+_REQUEST_TIMEOUT = _plain(b"408 Request Timeout", b"Request timed out")
+_HEAD_TOO_LARGE = _plain(b"431 Request Header Fields Too Large",
+                         b"The request line and headers are larger than 64 KiB")
 
 
 @dataclass(frozen=True)
@@ -128,11 +140,11 @@ class CoalescingTransport:
         self._closing = True
         self.flush()
         protocol = self._protocol
-        if protocol is None or not protocol.receiving_body() or \
+        if protocol is None or not protocol.input_pending() or \
                 not self._transport.can_write_eof():
             self._transport.close()
             return
-        # The client is still sending a body nobody will read. Closing now would answer its
+        # The client is still sending a request nobody will read. Closing now would answer its
         # next packet with a RST, which may destroy the response before the client reads it:
         # send the FIN after the response instead, discard what comes in for a moment, then
         # close (the client's own FIN closes it sooner).
@@ -175,6 +187,9 @@ class HttpProtocol(HttpToolsProtocol):
         #: When the transport stopped taking our writes (the client stopped reading).
         self.write_paused_since: float | None = None
         self._keep_alive = True
+        #: Bytes received on the connection; at the chunk the current request began.
+        self.received = 0
+        self.head_mark = 0
 
     # ---- connections -------------------------------------------------------------------
 
@@ -187,9 +202,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.waiting_since = self.loop.time()
         self.wait_limit = limit
 
-    def receiving_body(self) -> bool:
-        """Whether a request body is still arriving (a closing connection discards it)."""
-        return self.receiving == _BODY
+    def input_pending(self) -> bool:
+        """Whether part of a request is still arriving (a closing connection discards it)."""
+        return self.receiving != _IDLE
 
     def discard_input(self) -> None:
         self.parser = _Discard()
@@ -213,10 +228,23 @@ class HttpProtocol(HttpToolsProtocol):
         self.waiting_since = None
         self.transport.close()
 
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        super().data_received(data)
+        # Counted from the chunk after the one the request began in (which may hold earlier
+        # pipelined requests): the head may pass MAX_HEAD by a chunk, never more.
+        if self.receiving == _HEADERS and self.received - self.head_mark > MAX_HEAD and \
+                not self.transport.is_closing():
+            log.debug("refusing a request from %s: its head is over %d bytes",
+                      _peer(self.client), MAX_HEAD)
+            self.transport.write(_HEAD_TOO_LARGE)
+            self.transport.close()
+
     # ---- the parser's callbacks: what the connection waits for ---------------------------
 
     def on_message_begin(self) -> None:
         self.receiving = _HEADERS
+        self.head_mark = self.received
         self._wait(self.limits.header_timeout)
         super().on_message_begin()
 
