@@ -334,10 +334,16 @@ class _Guard:
             log.warning("%d connections are open, the most this worker keeps "
                         "(--max-connections): closing those that waited longest on their "
                         "clients", self.cap)
+        # One scan makes room for a tenth of the cap: a flood of new connections costs a scan
+        # per hundred of them, not one each.
         waiting = [c for c in self.connections
                    if c is not newcomer and isinstance(c, HttpProtocol) and c.evictable()]
-        oldest = min(waiting, key=_waiting_since, default=newcomer)
-        oldest.time_out("the connection cap was reached")
+        if not waiting:
+            newcomer.time_out("the connection cap was reached")
+            return
+        waiting.sort(key=_waiting_since)
+        for connection in waiting[:max(1, self.cap // 10)]:
+            connection.time_out("the connection cap was reached")
 
     def sweep(self) -> None:
         now = self.loop.time()
