@@ -86,11 +86,11 @@ def test_a_body_over_the_limit_is_413_in_the_surfaces_format(
 @pytest.mark.parametrize(("method", "path", "envelope"), JSON_ENDPOINTS, ids=_IDS)
 def test_deeply_nested_json_is_400_in_the_surfaces_format(
         http: httpx.Client, method: str, path: str, envelope: str) -> None:
-    for field in ("name", "comment", "userName", "changes", "events", "path", "stage"):
-        deep = f'{{"{field}": {"[" * 500 + "]" * 500}}}'
+    for field, depth in (("name", 65), ("comment", 500), ("changes", 5000)):
+        deep = f'{{"{field}": {"[" * depth + "]" * depth}}}'
         response = http.request(method, path, content=deep)
         body = _expect(response, envelope, 400)
-        assert "64 levels" in body["message"]
+        assert "more than 64 levels deep" in body["message"]
     # Nesting as deep as real requests go is fine: judged on its content, not refused.
     shallow = f'{{"name": {"[" * 10 + "]" * 10}}}'
     response = http.request(method, path, content=shallow)

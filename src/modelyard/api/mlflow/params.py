@@ -63,7 +63,7 @@ class Params:
                        check_nul="%00" in query or "\x00" in query)
         raw = await read_body(request)
         # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
-        return cls(json_object(raw), check_nul=b"\\u0000" in raw)
+        return cls(await json_object(raw), check_nul=b"\\u0000" in raw)
 
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""
