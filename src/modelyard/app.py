@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import wiring as identity
+from modelyard.api.imports import routes as import_routes
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import wiring as unity_catalog
@@ -23,6 +24,7 @@ from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.registry import RegistryService
 from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.services.version_import import VersionImportService
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
 
@@ -57,6 +59,7 @@ def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
     return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
             *unity_catalog.routes(), *identity.routes(), *databricks_uc.routes(),
+            *import_routes.routes(),
             *web_routes.routes()]
 
 
@@ -77,6 +80,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     app.state.tracking = TrackingService.from_settings(settings)  # read by the web pages only
     unity_catalog.attach(app, settings)
     databricks_uc.attach(app)  # needs app.state.uc_models
+    app.state.version_import = VersionImportService(app.state.units, app.state.uc_models)
     identity.attach(app, settings)  # sets app.state.authenticate
     if database.dialect == "postgresql":
         app.state.table_upkeep = start_table_upkeep(database)
