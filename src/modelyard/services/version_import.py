@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from modelyard.domain import names
+from modelyard.domain.actor import Actor
 from modelyard.domain.catalog import Lineage, UcVersion
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from modelyard.domain.stages import parse_stage
 from modelyard.services import authorization
-from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.registry import RegistryRepository
 

@@ -24,10 +24,10 @@ from modelyard.api.databricks_uc import render as uc_render
 from modelyard.api.identity.endpoint import endpoint
 from modelyard.api.mlflow import render
 from modelyard.api.mlflow.params import Params
+from modelyard.domain.actor import Actor
 from modelyard.domain.catalog import Lineage
 from modelyard.domain.errors import InvalidArgument
 from modelyard.domain.names import parse_version
-from modelyard.services.context import Actor
 from modelyard.services.version_import import VersionImportService
 
 PATH = "/api/modelyard/v1/import/model-versions"
