@@ -21,7 +21,13 @@ from modelyard.domain.actor import Actor
 from modelyard.domain.catalog import Lineage, UcVersion
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion
-from modelyard.domain.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from modelyard.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+)
 from modelyard.domain.stages import parse_stage
 from modelyard.services import authorization
 from modelyard.services.unit_of_work import UnitOfWorkFactory
@@ -56,6 +62,16 @@ class VersionImportService:
         self.units = units
         self.uc_models = uc_models
 
+    def _require_admin(self, actor: Actor, object_name: str) -> None:
+        """Refuse (and audit the refusal) unless a metastore admin calls."""
+        try:
+            authorization.require_admin(actor, "model_version.import", "model_version",
+                                        object_name)
+        except ModelyardError as error:
+            if error.denied is not None:
+                self.units.record_denied(actor, *error.denied)
+            raise
+
     def import_workspace_version(
         self, actor: Actor, name: str, version: int, source: str, *,
         run_id: str | None = None, run_link: str | None = None, description: str | None = None,
@@ -65,8 +81,7 @@ class VersionImportService:
     ) -> ModelVersion:
         """A READY workspace-registry version numbered `version`, with its stage, tags,
         description and (when given) its original creator and timestamps."""
-        authorization.require_admin(actor, "model_version.import", "model_version",
-                                    f"{name}/{version}")
+        self._require_admin(actor, f"{name}/{version}")
         names.validate_source(source)
         clean_tags = dict(names.validate_tag(k, v) for k, v in (tags or {}).items())
         values = {
@@ -99,8 +114,7 @@ class VersionImportService:
     ) -> UcVersion:
         """A Unity Catalog version numbered `version`, PENDING_REGISTRATION: the importer then
         uploads its files and finalizes it as any client does (digests, signature check)."""
-        authorization.require_admin(actor, "model_version.import", "model_version",
-                                    f"{full_name}/{version}")
+        self._require_admin(actor, f"{full_name}/{version}")
         return self.uc_models.create_version(actor, full_name, source, comment, lineage, tags,
                                              number=version)
 
