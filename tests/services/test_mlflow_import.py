@@ -49,8 +49,10 @@ def mlflow_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     try:
         with mlflow.start_run() as run:
             signed = mlflow.pyfunc.log_model(name="model", python_model=Echo(),
-                                             signature=infer_signature(frame, frame))
-            unsigned = mlflow.pyfunc.log_model(name="plain", python_model=Echo())
+                                             signature=infer_signature(frame, frame),
+                                             pip_requirements=["mlflow"])
+            unsigned = mlflow.pyfunc.log_model(name="plain", python_model=Echo(),
+                                               pip_requirements=["mlflow"])
         yield {"url": process.url, "run_id": run.info.run_id, "signed": signed,
                "unsigned": unsigned, "root": process.data_dir}
     finally:
