@@ -21,6 +21,7 @@ from modelyard.api.databricks_uc import routes as databricks_routes
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
+from modelyard.api.imports import routes as import_routes
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
@@ -106,7 +107,7 @@ def routes() -> list[BaseRoute]:
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(),
-            *databricks_routes.routes(), *databricks_files.routes(),
+            *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
             *web_routes.routes()]
 
 
