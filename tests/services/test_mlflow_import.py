@@ -30,14 +30,14 @@ API = "/api/2.0/mlflow"
 
 
 @pytest.fixture(scope="module")
-def mlflow_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A running MLflow server with two pyfunc models logged through it: one with a signature,
-    one without."""
+def mlflow_source(tracking_server: MlflowServerProcess) -> Iterator[dict[str, Any]]:
+    """The session's running MLflow server with two pyfunc models logged through it: one with
+    a signature, one without."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
 
-    process = MlflowServerProcess(tmp_path_factory.mktemp("mlflow-source")).start(timeout=120)
+    process = tracking_server
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(process.url)
 
@@ -57,7 +57,6 @@ def mlflow_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                "unsigned": unsigned, "root": process.data_dir}
     finally:
         mlflow.set_tracking_uri(previous)
-        process.stop()
 
 
 def _client(url: str) -> Any:

@@ -340,6 +340,10 @@ class _WorkspaceTarget(_Target):
 
     def _version(self, version: dict[str, Any], present: dict[str, Any] | None) -> None:
         label = f"{self.name}/{version['version']}"
+        if version.get("status", "READY") != "READY":
+            self.report.add("version", label, REFUSED,
+                            f"it is {version.get('status')} in the source")
+            return
         if present is not None:
             if self._compare(label, version, present):
                 self.report.add("version", label, UNCHANGED)
