@@ -125,6 +125,9 @@ def _copy_files(files: list[GovernedFile], stores: _Stores, backup: Path,
             partial.unlink(missing_ok=True)
             missing.append(file)
             continue
+        except Exception as error:  # the storage is unreachable or refuses: say which file
+            partial.unlink(missing_ok=True)
+            raise BackupError(f"reading {file.location}/{file.path} failed: {error}") from error
         if digest.hexdigest() != file.sha256:
             partial.unlink(missing_ok=True)
             raise BackupError(
@@ -169,7 +172,9 @@ def create_backup(database: Database, storage_root: str, data_dir: Path | None,
             break
     else:
         raise BackupError(
-            "files kept disappearing while the backup ran (versions being deleted): "
+            f"files recorded in the database are missing from storage, on each of "
+            f"{SNAPSHOT_ATTEMPTS} snapshots (versions deleted during every attempt, or files "
+            "removed outside Modelyard): "
             + ", ".join(f"{f.location}/{f.path}" for f in missing[:5]))
     kept = {f.sha256 for f in files}
     for blob in (partial / FILES).glob("*/*") if (partial / FILES).exists() else []:
@@ -312,7 +317,13 @@ def restore_backup(backup: Path, database: Database, storage_root: str,
         snapshot.prepare_for_restore(staged, old_root, storage_root)
         snapshot.load(staged, database)
         stores = _Stores(storage_root)
-        asyncio.run(_restore_files(backup, manifest, stores, old_root, storage_root, progress))
+        try:
+            asyncio.run(_restore_files(backup, manifest, stores, old_root, storage_root,
+                                       progress))
+        except Exception as error:  # the storage is unreachable or refuses
+            raise BackupError(f"the database was restored, but writing the files under "
+                              f"{storage_root} failed: {error}. Fix the storage and restore "
+                              "again into a new data directory or empty database.") from error
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             for entry in manifest["data_dir_files"]:
