@@ -281,6 +281,8 @@ class _Target:
             self.report.add("model", model["name"], REFUSED, error.message)
             return None
         self.report.add("model", self.name, IMPORTED)
+        for key in _tags(model):
+            self.report.add("tag", f"{self.name}#{key}", IMPORTED)
         return dict(created)
 
     def _missing_tags(self, wanted: dict[str, str], present: dict[str, str]) -> None:
@@ -290,7 +292,9 @@ class _Target:
                 self.target.call("POST", f"{self.prefix}/registered-models/set-tag",
                                  body={"name": self.name, "key": key, "value": value})
                 self.report.add("tag", label, IMPORTED)
-            elif present[key] != value:
+            elif present[key] == value:
+                self.report.add("tag", label, UNCHANGED)
+            else:
                 self.report.add("tag", label, SKIPPED,
                                 f"the target has {present[key]!r}, the source {value!r}; "
                                 "left as the target has it")
