@@ -235,6 +235,10 @@ def test_into_catalog_copies_files_with_digests_and_lists_unsigned_versions(
     client.set_registered_model_alias(name, "champion", "1")
     full_name = f"main.{schema}.{name.lower()}"
 
+    missing = _import(mlflow_source["url"], server.url, "--into-catalog", "main.nowhere")
+    assert missing.returncode == 2
+    assert "modelyard schemas create main.nowhere" in missing.stderr, missing.stderr
+
     source, target = Rest(mlflow_source["url"]), Rest(server.url)
     options = ImportOptions(name, f"main.{schema}")
     with pytest.raises(RemoteError):

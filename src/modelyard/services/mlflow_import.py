@@ -213,6 +213,16 @@ class MlflowImport:
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self) -> ImportReport:
+        if self.options.into_catalog:
+            # Refused once here rather than once per model below.
+            schema = self.options.into_catalog
+            try:
+                self.target.call("GET", f"/api/2.1/unity-catalog/schemas/{schema}")
+            except RemoteError as error:
+                if error.status != 404:
+                    raise
+                raise ValueError(f"--into-catalog {schema}: {error.message} Create it first: "
+                                 f"modelyard schemas create {schema}") from None
         models = self.source_models()
         self.progress.models(len(models))
         for model in models:
