@@ -33,6 +33,7 @@ from modelyard.services.tracking import TrackingService
 from modelyard.services.transitions import TransitionService
 from modelyard.services.uc_models import UcModelService, start_sweeper
 from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.services.version_import import VersionImportService
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import open_store
 from modelyard.store import secrets
@@ -92,6 +93,7 @@ class Modelyard:
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
     tracking: TrackingService  # read by the web pages only
+    version_import: VersionImportService  # import-mlflow's versions under given numbers
     cooperative: HandlerRunner | None
     #: Set one of these to stop its background worker.
     stops: dict[str, threading.Event] = field(default_factory=dict)
@@ -129,6 +131,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
+        version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )
     return built

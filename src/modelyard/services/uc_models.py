@@ -70,6 +70,7 @@ from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import ensure_location, vend_credentials
 from modelyard.store.catalog import (
@@ -271,8 +272,10 @@ class UcModelService:
 
     def create_version(self, actor: Actor, full_name: str, source: str,
                        comment: str | None = None, lineage: Lineage | None = None,
-                       tags: Mapping[str, str] | None = None) -> UcVersion:
-        """A new version in PENDING_REGISTRATION with its own empty storage location."""
+                       tags: Mapping[str, str] | None = None,
+                       number: int | None = None) -> UcVersion:
+        """A new version in PENDING_REGISTRATION with its own empty storage location.
+        `number`: import only (services/version_import.py), the number it must have."""
         full_name = full_model_name(full_name)
         lineage = lineage or Lineage()
         names.validate_source(source)
@@ -292,7 +295,7 @@ class UcModelService:
             core = uow.registry(UC)
             model = repo.model_row(full_name)
             now = now_ms()
-            _, number = core.allocate_version(full_name)
+            _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
             core.insert_version(
                 model_id=model.id, version=number, uc_id=version_uuid, run_link="",
