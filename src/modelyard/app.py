@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from modelyard.api import operations
 from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import wiring as identity
@@ -18,8 +20,11 @@ from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
+from modelyard.observability import metrics, tracing
+from modelyard.observability.requests import RequestObserver
 from modelyard.services.context import LOCAL_ADMIN, Actor
 from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.operations import OperationsService
 from modelyard.services.registry import RegistryService
 from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
@@ -27,10 +32,6 @@ from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
 
 log = logging.getLogger("modelyard")
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -55,7 +56,7 @@ def _local_admin(request: Request) -> Actor:
 
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
-    return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
+    return [*operations.routes(), *mlflow_routes.routes(),
             *unity_catalog.routes(), *identity.routes(), *databricks_uc.routes(),
             *web_routes.routes()]
 
@@ -80,8 +81,37 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     identity.attach(app, settings)  # sets app.state.authenticate
     if database.dialect == "postgresql":
         app.state.table_upkeep = start_table_upkeep(database)
+    app.state.operations = OperationsService(database, app.state.storage)
+    _observe(app, settings, database)
     _settle_heap()
     return app
+
+
+def _observe(app: Starlette, settings: Settings, database: Database) -> None:
+    """Metrics, the request log and traces: the outermost layer of the app, around Starlette's
+    own error handling, so that it sees every answer, a 500 too."""
+    request_metrics = None
+    app.state.metrics = None
+    if settings.metrics:
+        metrics.instrument_engine(database.engine)
+        operations_service: OperationsService = app.state.operations
+
+        def scraped() -> list[Any]:
+            try:
+                return metrics.outbox_gauges(*operations_service.outbox_state())
+            except Exception:
+                log.warning("metrics: could not read the webhook outbox", exc_info=True)
+                return metrics.scrape_failed("webhook_outbox")
+
+        app.state.metrics = metrics.Exposition(scraped)
+        request_metrics = metrics.RequestMetrics()
+    tracer = None
+    if tracing.enabled():
+        tracer = tracing.RequestTracer()
+        app.state.tracer = tracer
+    app.middleware_stack = RequestObserver(app.build_middleware_stack(), request_metrics,
+                                           log_requests=settings.log_format == "json",
+                                           tracer=tracer)
 
 
 def _settle_heap() -> None:

@@ -33,6 +33,13 @@ class Settings:
     tracking_uri: str | None = None
     #: Bearer token for that server; kept out of repr() so that it never reaches a log.
     tracking_token: str | None = field(default=None, repr=False)
+    #: Serve Prometheus metrics at /metrics (observability/metrics.py).
+    metrics: bool = True
+    #: When set, /metrics answers only `Authorization: Bearer <this>`; kept out of repr().
+    metrics_token: str | None = field(default=None, repr=False)
+    #: "text" (uvicorn's lines, no request log) or "json" (every record one JSON object, and
+    #: one record per request).
+    log_format: str = "text"
 
     @property
     def resolved_database_url(self) -> str:
@@ -58,6 +65,10 @@ class Settings:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
             env["MODELYARD_TRACKING_TOKEN"] = self.tracking_token
+        env["MODELYARD_METRICS"] = "1" if self.metrics else "0"
+        if self.metrics_token:
+            env["MODELYARD_METRICS_TOKEN"] = self.metrics_token
+        env["MODELYARD_LOG_FORMAT"] = self.log_format
         return env
 
     @classmethod
@@ -78,4 +89,7 @@ class Settings:
             signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
+            metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
+            metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,
+            log_format=env.get("MODELYARD_LOG_FORMAT", cls.log_format),
         )
