@@ -105,6 +105,7 @@ def _observe(app: Starlette, settings: Settings, database: Database) -> None:
 
         app.state.metrics = metrics.Exposition(scraped)
         request_metrics = metrics.RequestMetrics()
+    app.state.request_metrics = request_metrics
     tracer = None
     if tracing.enabled():
         tracer = tracing.RequestTracer()

@@ -4,6 +4,7 @@ engines."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -86,6 +87,9 @@ def test_counts_match_the_requests_made(server: ServerProcess) -> None:
 def test_counts_add_up_over_two_workers(observed_server: ServerProcess) -> None:
     before = scrape(observed_server.url, METRICS_TOKEN)
     _make_requests(observed_server.url, new_connections=True)
+    # The worker that answers the scrape counts its own requests up to the moment; the other
+    # hands its counts over within a second (observability/metrics.py, RequestMetrics).
+    time.sleep(1.2)
     after = scrape(observed_server.url, METRICS_TOKEN)
     _check_counts(before, after)
     assert value(after, "modelyard_http_requests_in_flight") == 1

@@ -29,7 +29,7 @@ def request_facts(request: Request) -> tuple[str, str]:
     # Read off the ASGI scope (header names arrive lowercased): Starlette's Headers and
     # Address objects cost more than the rest of this function.
     scope = request.scope
-    request_id: str = scope.get(REQUEST_ID, "")  # observability.requests set it
+    request_id = scope.get(REQUEST_ID, b"").decode()  # observability.requests set it
     if not request_id:
         for name, value in scope["headers"]:
             if name == b"x-request-id":

@@ -50,7 +50,9 @@ async def metrics(request: Request) -> Response:
                  "message": "/metrics needs 'Authorization: Bearer <the metrics token>' "
                             "(the server's --metrics-token)."},
                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    # The scrape reads the webhook outbox from the database: off the event loop.
+    # This worker's requests since its last flush (on the event loop's thread, where they
+    # are counted); then the scrape, which reads the webhook outbox, off the event loop.
+    request.app.state.request_metrics.flush()
     body = await run_in_threadpool(exposition.render)
     return Response(body, media_type=CONTENT_TYPE)
 

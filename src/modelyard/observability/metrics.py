@@ -13,8 +13,10 @@ are read when scraped, not kept up to date by every write.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -97,22 +99,62 @@ def worker_exited(pid: int) -> None:
 
 
 class RequestMetrics:
-    """Counts and times requests; the label children are looked up once per combination."""
+    """Counts and times requests, on the event loop's thread.
 
-    def __init__(self) -> None:
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self.in_flight = IN_FLIGHT
+    prometheus-client takes a lock for every value it updates (and writes a memory-mapped file
+    in multiprocess mode): a request's counter, histogram and in-flight updates cost 5-10 us
+    on this machine, as much as a tenth of a point read. So requests are added up here in plain
+    Python, which only the event loop's thread touches (no lock needed), and the sums are handed
+    to prometheus-client's metrics in one batch at most `flush_interval` seconds after a request,
+    and before each scrape: a scrape shows every request its own worker answered, and the other
+    workers' as of at most `flush_interval` seconds ago.
+    """
 
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+    def __init__(self, flush_interval: float = 1.0) -> None:
+        self._interval = flush_interval
+        self._counts: dict[tuple[str, str, int], int] = {}
+        #: (route, method) -> [sum of seconds, then one count per bucket, +Inf last].
+        self._timings: dict[tuple[str, str], list[float]] = {}
+        self._pending = False
+        self.in_flight = 0
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.in_flight -= 1
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            label = method if method in _METHODS else "other"
-            children = (REQUESTS.labels(route, label, str(status)),
-                        REQUEST_DURATION.labels(route, label))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        timing = self._timings.get((route, method))
+        if timing is None:
+            timing = self._timings[(route, method)] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
+        timing[0] += seconds
+        timing[1 + bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to prometheus-client's metrics (on the
+        event loop's thread)."""
+        self._pending = False
+        counts, self._counts = self._counts, {}
+        timings, self._timings = self._timings, {}
+        for (route, method, status), count in counts.items():
+            REQUESTS.labels(route, _method_label(method), str(status)).inc(count)
+        for (route, method), timing in timings.items():
+            child = REQUEST_DURATION.labels(route, _method_label(method))
+            # The histogram child's own values (prometheus-client has no call that adds
+            # several observations at once); bucket i counts the observations <= bound i.
+            child._sum.inc(timing[0])
+            for bucket, observed in zip(child._buckets, timing[1:], strict=True):
+                if observed:
+                    bucket.inc(observed)
+        IN_FLIGHT.set(self.in_flight)
+
+
+def _method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
 
 
 class Exposition:

@@ -8,6 +8,7 @@ request's log line. The route template comes from `scope["route"]`, which the ro
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -18,11 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.observability.metrics import RequestMetrics
 
-#: The scope keys this layer sets, and the one the authentication sets for the log.
+#: The scope keys this layer sets (the request id, as bytes), and the one the authentication
+#: sets for the log.
 REQUEST_ID = "modelyard.request_id"
 PRINCIPAL = "modelyard.principal"
 
 _SENSIBLE_ID = re.compile(rb"[!-~]{1,128}").fullmatch
+#: Made-up request ids: 16 hex digits, counting from a random start in each process (a
+#: counter costs less than os.urandom per request, and two processes' ids do not meet).
+_new_ids = itertools.count(int.from_bytes(os.urandom(8)) >> 2)
 _HEADER = b"x-request-id"
 access_log = logging.getLogger("modelyard.access")
 
@@ -51,14 +56,15 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = b""
+        request_id = None
         for name, value in scope["headers"]:
             if name == _HEADER:
-                request_id = value
+                if _SENSIBLE_ID(value):
+                    request_id = value
                 break
-        if not _SENSIBLE_ID(request_id):
-            request_id = os.urandom(8).hex().encode()
-        scope[REQUEST_ID] = request_id.decode()
+        if request_id is None:
+            request_id = b"%016x" % next(_new_ids)
+        scope[REQUEST_ID] = request_id
         status = 500  # unless a response starts: an exception escaped every handler
         id_header = (_HEADER, request_id)
 
@@ -70,32 +76,27 @@ class RequestObserver:
             return send(message)
 
         metrics = self.metrics
-        span = None
-        if self.tracer is not None:
-            span = self.tracer.start(scope)
+        span = self.tracer.start(scope) if self.tracer is not None else None
         if metrics is not None:
-            metrics.in_flight.inc()
+            metrics.started()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
             if metrics is not None:
-                metrics.in_flight.dec()
-            if metrics is not None or self.log_requests or span is not None:
-                seconds = time.perf_counter() - started
-                route = route_template(scope)
-                if metrics is not None:
-                    metrics.observe(route, scope["method"], status, seconds)
-                if span is not None:
-                    self.tracer.end(span, route, status)
-                if self.log_requests:
-                    _log(scope, route, status, seconds)
+                metrics.finished(route, scope["method"], status, seconds)
+            if span is not None:
+                self.tracer.end(span, route, status)
+            if self.log_requests:
+                _log(scope, route, status, seconds)
 
 
 def _log(scope: Scope, route: str, status: int, seconds: float) -> None:
     """One record for the request; the JSON formatter (observability.logs) writes its fields.
     The query string is left out: a signed file URL carries its signature there."""
     access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={"request": {
-        "request_id": scope[REQUEST_ID], "method": scope["method"], "route": route,
+        "request_id": scope[REQUEST_ID].decode(), "method": scope["method"], "route": route,
         "path": scope["path"], "status": status, "duration_ms": round(seconds * 1000, 3),
         "principal": scope.get(PRINCIPAL), "client": (scope.get("client") or ("",))[0],
     }})
