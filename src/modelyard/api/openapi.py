@@ -32,6 +32,8 @@ from modelyard import __version__ as _VERSION
 #: fields come from the query string (the others' from a JSON body).
 HANDLER = "modelyard_handler"
 QUERY_METHODS = "modelyard_query_methods"
+#: On an endpoint that hands each method to an endpoint of its own: {method: endpoint}.
+BY_METHOD = "modelyard_by_method"
 
 #: The parameter readers' methods: (JSON schema, required).
 _READERS: dict[str, tuple[dict[str, Any], bool]] = {
@@ -151,8 +153,10 @@ def _fields(endpoint: Any, path_params: set[str]) -> dict[str, tuple[dict[str, A
 
 def _responses(surface: str, method: str, route: BaseRoute) -> dict[str, Any]:
     if surface == "web" or isinstance(route, Mount):
-        return {"default": {"description": "An HTML page, a file, or a redirect.",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}}
+        return {"default": {"description": "An HTML page, a file, or a redirect; an error for a "
+                                           "path no page answers.",
+                            "content": {"text/html": {"schema": {"type": "string"}},
+                                        "application/json": {"schema": _ERROR}}}}
     if surface == "operations":
         return {"default": {"description": "JSON, or Prometheus' text format for /metrics."}}
     error = _UC_ERROR if surface == "unity-catalog" else _ERROR
@@ -173,6 +177,7 @@ def _responses(surface: str, method: str, route: BaseRoute) -> dict[str, Any]:
 def _operation(route: BaseRoute, path: str, method: str) -> dict[str, Any]:
     surface = surface_of(path)
     endpoint = getattr(route, "endpoint", None)
+    endpoint = getattr(endpoint, BY_METHOD, {}).get(method.upper(), endpoint)
     path_params = ({"path"} if isinstance(route, Mount)
                    else {name for name, _ in _PATH_PARAM.findall(getattr(route, "path", ""))})
     operation: dict[str, Any] = {
