@@ -86,3 +86,16 @@ def test_every_log_line_is_json_and_holds_no_secret(observed_server: ServerProce
 def test_the_request_id_is_returned_without_json_logs(server: ServerProcess) -> None:
     answer = httpx.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
     assert answer.headers["x-request-id"] == "abc-123"
+
+
+def test_the_request_id_is_in_the_audit_trail(server: ServerProcess) -> None:
+    request_id = f"audit-{uuid.uuid4()}"
+    name = f"request-id-audit-{uuid.uuid4().hex[:8]}"
+    created = httpx.post(server.url + "/api/2.0/mlflow/registered-models/create",
+                         json={"name": name}, headers={"X-Request-Id": request_id})
+    assert created.status_code == 200
+    assert created.headers["x-request-id"] == request_id
+    events = httpx.get(server.url + "/api/modelyard/v1/audit",
+                       params={"request_id": request_id}).json()["events"]
+    assert [e["object_name"] for e in events] == [name]
+    assert events[0]["request_id"] == request_id
