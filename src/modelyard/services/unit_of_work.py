@@ -31,6 +31,7 @@ from modelyard.store.database import Database
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
+from modelyard.store.uc_models import UcModelRepository
 from modelyard.store.webhooks import WebhookRepository
 
 CommitHook = Callable[[Connection, Actor, list[Event]], None]
@@ -54,8 +55,13 @@ class UnitOfWork:
 
     @cached_property
     def catalog(self) -> CatalogRepository:
-        """Unity Catalog: catalogs, schemas, and the UC side of models and versions."""
+        """Unity Catalog's hierarchy: catalogs, schemas, and the files queued for removal."""
         return CatalogRepository(self.conn)
+
+    @cached_property
+    def uc_models(self) -> UcModelRepository:
+        """Unity Catalog models and versions: their schema, storage, status, files, lineage."""
+        return UcModelRepository(self.conn)
 
     @cached_property
     def identity(self) -> IdentityRepository:
