@@ -27,6 +27,9 @@ FORBIDDEN = {
               "config"},
     "storage": {"services", "events", "store", "api", "web", "cli", "app", "bootstrap",
                 "config"},
+    # Metrics, logs and traces are a leaf every layer may record into, like a library.
+    "observability": {"domain", "services", "events", "store", "storage", "api", "web", "cli",
+                      "app", "bootstrap", "config"},
 }
 #: Domain imports only domain, and nothing that reads or writes outside the process.
 DOMAIN_IO = {"os", "io", "pathlib", "shutil", "socket", "ssl", "subprocess", "sqlite3",
@@ -133,6 +136,7 @@ def test_every_module_keeps_the_layer_rules() -> None:
     ("store/x.py", "from modelyard.events.chain import GENESIS", "store may not import"),
     ("domain/x.py", "from modelyard.services.context import Actor", "domain imports"),
     ("domain/x.py", "import sqlalchemy", "domain does no I/O"),
+    ("observability/x.py", "from modelyard.store import database", "observability may not"),
     ("domain/x.py", "def f():\n    return open('x')", "domain does no I/O"),
     ("services/x.py", "from sqlalchemy import select", "SQL lives in store"),
     ("services/x.py", "from modelyard.store.tables import uc_grants", "SQL lives in store"),

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from modelyard.api import openapi
 from modelyard.api.databricks_uc import render
 from modelyard.api.endpoint import Dialect, in_thread
 from modelyard.api.mlflow.errors import domain_error_response, error_response
@@ -278,5 +279,7 @@ def _dispatch(endpoints: dict[str, Callable[[Request], Awaitable[Response]]],
               ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return await endpoints[request.method](request)
+
+    setattr(endpoint, openapi.BY_METHOD, endpoints)
 
     return endpoint

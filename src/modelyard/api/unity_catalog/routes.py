@@ -32,6 +32,7 @@ _DIALECT: Dialect[Params] = Dialect(
     target=lambda request: request.app.state,
     domain_error=domain_error_response,
     malformed_body=lambda message: error_response("INVALID_ARGUMENT", message, 400),
+    query_methods=frozenset({"GET", "DELETE"}),
 )
 
 
