@@ -133,7 +133,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
-        operations=OperationsService(database, storage),
+        operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )

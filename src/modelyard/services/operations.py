@@ -13,8 +13,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from modelyard.storage.base import ArtifactStore
 from modelyard.store import migrate
 from modelyard.store.database import Database
@@ -39,11 +37,9 @@ class OperationsService:
         self._database = database
         self._store = store
         self._heads = frozenset(migrate.script_heads())
-        url = make_url(database.url)
         #: The SQLite file, opened afresh by each check: the pooled connections keep a file
         #: that was deleted or unmounted readable, and would say all is well.
-        self._sqlite_file = (url.database if database.is_sqlite
-                             and url.database not in (None, "", ":memory:") else None)
+        self._sqlite_file = database.sqlite_file
 
     def readiness(self) -> Readiness:
         checks = {"database": OK, "migrations": OK, "storage": OK}
