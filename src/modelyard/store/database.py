@@ -150,13 +150,10 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        #: The SQLite database's file; None on PostgreSQL and for an in-memory database.
-        self.sqlite_file: str | None = None
         self._write_lock: SqliteWriteLock | nullcontext[None] = nullcontext()
         if self.is_sqlite:
             in_memory = parsed.database in (None, "", ":memory:")
-            self.sqlite_file = None if in_memory else parsed.database
-            self._write_lock = SqliteWriteLock(self.sqlite_file)
+            self._write_lock = SqliteWriteLock(None if in_memory else parsed.database)
             # LIFO: the connection used last, whose page cache is warm, serves the next request.
             # FIFO rotated sequential requests over every pooled connection, each re-reading
             # pages from the OS: a tag search over 100k models cost 4.1 ms CPU instead of 2.3.
