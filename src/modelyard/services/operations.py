@@ -9,11 +9,7 @@ check says what is wrong in a few words; the details (which may name hosts) go t
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from modelyard.storage.base import ArtifactStore
 from modelyard.store import migrate
@@ -39,16 +35,11 @@ class OperationsService:
         self._database = database
         self._store = store
         self._heads = frozenset(migrate.script_heads())
-        url = make_url(database.url)
-        #: The SQLite file, opened afresh by each check: the pooled connections keep a file
-        #: that was deleted or unmounted readable, and would say all is well.
-        self._sqlite_file = (url.database if database.is_sqlite
-                             and url.database not in (None, "", ":memory:") else None)
 
     def readiness(self) -> Readiness:
         checks = {"database": OK, "migrations": OK, "storage": OK}
         try:
-            heads = self._schema_heads()
+            heads = migrate.database_heads(self._database)
         except Exception as error:
             log.warning("readiness: the database does not answer: %s", error)
             checks["database"] = f"unreachable ({type(error).__name__})"
@@ -63,18 +54,6 @@ class OperationsService:
             log.warning("readiness: the artifact store does not answer: %s", error)
             checks["storage"] = f"unreachable ({type(error).__name__})"
         return Readiness(checks)
-
-    def _schema_heads(self) -> frozenset[str]:
-        if self._sqlite_file is not None:
-            connection = sqlite3.connect(f"{Path(self._sqlite_file).as_uri()}?mode=rw", uri=True,
-                                         timeout=2.0)
-            try:
-                rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-            finally:
-                connection.close()
-            return frozenset(row[0] for row in rows)
-        with self._database.engine.connect() as conn:
-            return frozenset(migrate.current_heads(conn))
 
     def outbox_state(self) -> tuple[int, int | None]:
         """(deliveries waiting in the webhook outbox, creation time in ms of the oldest)."""

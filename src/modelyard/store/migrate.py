@@ -17,6 +17,7 @@ tests/store/test_migrate.py holds the created schema equal to the migrated one o
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 import uuid
 from importlib import resources
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table, inspect
+from sqlalchemy.engine import make_url
 
 from modelyard.store import tables
 from modelyard.store.database import Database
@@ -58,6 +60,30 @@ def current_heads(conn: Connection) -> set[str]:
     if not inspect(conn).has_table("alembic_version"):
         return set()
     return {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+
+
+def database_heads(database: Database) -> set[str]:
+    """The revisions the database is at now; raises when it does not answer. A SQLite file is
+    opened afresh (read-write, as the server uses it): the pooled connections keep a file that
+    was deleted or unmounted readable, and would say all is well."""
+    path = sqlite_file(database)
+    if path is None:
+        with database.engine.connect() as conn:
+            return current_heads(conn)
+    connection = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, timeout=2.0)
+    try:
+        rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    finally:
+        connection.close()
+    return {row[0] for row in rows}
+
+
+def sqlite_file(database: Database) -> str | None:
+    """The database's SQLite file; None for PostgreSQL or an in-memory SQLite."""
+    if not database.is_sqlite:
+        return None
+    name = make_url(database.url).database
+    return None if name in (None, "", ":memory:") else name
 
 
 def _alembic_config() -> Any:
