@@ -11,6 +11,7 @@ import httpx
 
 from tests.observability.conftest import METRICS_TOKEN
 from tests.support.metrics import requests_of, scrape, value
+from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version, fs_prefix
 
@@ -124,3 +125,30 @@ def test_upload_bytes_are_counted(server: ServerProcess) -> None:
 def test_the_sweeper_runs_are_counted(server: ServerProcess) -> None:
     assert value(scrape(server.url), "modelyard_sweeper_runs_total", sweeper="uc_pending",
                  outcome="ok") >= 1
+
+
+def test_webhook_deliveries_and_their_lag(server: ServerProcess) -> None:
+    name = f"metrics-webhook-{uuid.uuid4().hex[:8]}"
+    with Receiver() as receiver, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post(CREATE_MODEL, json={"name": name}).status_code == 200
+        hook = http.post("/api/2.0/mlflow/registry-webhooks/create", json={
+            "model_name": name, "events": ["MODEL_VERSION_CREATED"],
+            "http_url_spec": {"url": receiver.url, "secret": "s"}})
+        assert hook.status_code == 200, hook.text
+        before = scrape(server.url)
+        assert http.post("/api/2.0/mlflow/model-versions/create",
+                         json={"name": name, "source": "s3://b/m"}).status_code == 200
+        assert len(receiver.wait_for(name, 1)) == 1
+        deadline = time.monotonic() + 10
+        while True:  # the dispatcher records the outcome after the receiver answered
+            after = scrape(server.url)
+            delivered = (value(after, "modelyard_webhook_deliveries_total", outcome="delivered")
+                         - value(before, "modelyard_webhook_deliveries_total",
+                                 outcome="delivered"))
+            if delivered >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert delivered >= 1
+    lag = "modelyard_webhook_delivery_lag_seconds"
+    assert value(after, f"{lag}_count") - value(before, f"{lag}_count") >= 1
+    assert value(after, f"{lag}_sum") >= value(before, f"{lag}_sum")
