@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -152,3 +153,19 @@ def test_webhook_deliveries_and_their_lag(server: ServerProcess) -> None:
     lag = "modelyard_webhook_delivery_lag_seconds"
     assert value(after, f"{lag}_count") - value(before, f"{lag}_count") >= 1
     assert value(after, f"{lag}_sum") >= value(before, f"{lag}_sum")
+
+
+def test_an_operators_multiprocess_folder_is_emptied_and_used(tmp_path: Path) -> None:
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"left by an earlier run")
+    server = ServerProcess(tmp_path / "data",
+                           env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}).start()
+    try:
+        assert not (folder / "counter_999999.db").exists()
+        assert httpx.get(server.url + GET_MODEL, params={"name": "x"}).status_code == 404
+        samples = scrape(server.url)
+        assert requests_of(samples, GET_MODEL, "GET", 404) == 1
+        assert any(path.name.startswith("counter_") for path in folder.iterdir())
+    finally:
+        server.stop()

@@ -85,10 +85,13 @@ def multiprocess_dir() -> str | None:
 
 
 def prepare_multiprocess_dir(path: str) -> None:
-    """Make `path` an empty metrics folder: values left by an earlier run would be added in."""
+    """Empty the metrics folder `path` of values left by an earlier run (they would be added
+    in), but for this process's own files: when the variable was set before this process
+    imported prometheus-client, its metrics live there already."""
     os.makedirs(path, exist_ok=True)
+    own = f"_{os.getpid()}.db"
     for name in os.listdir(path):
-        if name.endswith(".db"):
+        if name.endswith(".db") and not name.endswith(own):
             os.remove(os.path.join(path, name))
 
 
