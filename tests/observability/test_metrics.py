@@ -4,6 +4,8 @@ engines."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -167,5 +169,45 @@ def test_an_operators_multiprocess_folder_is_emptied_and_used(tmp_path: Path) ->
         samples = scrape(server.url)
         assert requests_of(samples, GET_MODEL, "GET", 404) == 1
         assert any(path.name.startswith("counter_") for path in folder.iterdir())
+    finally:
+        server.stop()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_dead_workers_gauges_go_and_its_counts_stay(tmp_path: Path) -> None:
+    folder = tmp_path / "prometheus"
+    server = ServerProcess(tmp_path / "data", workers=2,
+                           env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}).start()
+    try:
+        assert server.process is not None
+        for _ in range(10):  # new connections: both workers answer some
+            with httpx.Client(base_url=server.url) as own:
+                assert own.get(GET_MODEL, params={"name": "x"}).status_code == 404
+        time.sleep(1.2)  # each worker hands its counts over within a second
+        workers = _children(server.process.pid)
+        victim = next(pid for pid in workers if (folder / f"counter_{pid}.db").exists())
+        assert (folder / f"gauge_livesum_{victim}.db").exists()
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _children(server.process.pid) - workers == set():  # the supervisor replaces it
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        while (folder / f"gauge_livesum_{victim}.db").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert (folder / f"counter_{victim}.db").exists()
+        assert requests_of(scrape(server.url), GET_MODEL, "GET", 404) == 10
     finally:
         server.stop()
