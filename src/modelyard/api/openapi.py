@@ -7,8 +7,9 @@ handler, whose source is read for the parameter reader's calls (`p.required_str(
 required, sent in the query string or in a JSON body as the dialect reads them; and, where
 every `return` of the handler is a dict literal, the success body's top-level fields. Beyond
 that, responses are described by what every endpoint of a surface shares: a JSON object on
-success and the dialect's own error envelope otherwise (MLflow and Databricks: `{error_code, message}`; Unity
-Catalog: `{error_code, message, details}`); the web pages answer HTML or a redirect.
+success and the dialect's own error envelope otherwise (MLflow and Databricks:
+`{error_code, message}`; Unity Catalog: `{error_code, message, details}`); the web pages answer
+HTML or a redirect.
 
 tests/api/test_openapi.py keeps it true: every route is in the document and every documented
 path is routed, and a schemathesis run against a live server checks the answers against it.
