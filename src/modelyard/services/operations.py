@@ -39,7 +39,7 @@ class OperationsService:
     def readiness(self) -> Readiness:
         checks = {"database": OK, "migrations": OK, "storage": OK}
         try:
-            heads = migrate.database_heads(self._database)
+            heads = self._schema_heads()
         except Exception as error:
             log.warning("readiness: the database does not answer: %s", error)
             checks["database"] = f"unreachable ({type(error).__name__})"
@@ -54,6 +54,9 @@ class OperationsService:
             log.warning("readiness: the artifact store does not answer: %s", error)
             checks["storage"] = f"unreachable ({type(error).__name__})"
         return Readiness(checks)
+
+    def _schema_heads(self) -> frozenset[str]:
+        return frozenset(migrate.probe_heads(self._database))
 
     def outbox_state(self) -> tuple[int, int | None]:
         """(deliveries waiting in the webhook outbox, creation time in ms of the oldest)."""

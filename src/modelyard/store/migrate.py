@@ -62,28 +62,21 @@ def current_heads(conn: Connection) -> set[str]:
     return {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
 
 
-def database_heads(database: Database) -> set[str]:
-    """The revisions the database is at now; raises when it does not answer. A SQLite file is
-    opened afresh (read-write, as the server uses it): the pooled connections keep a file that
-    was deleted or unmounted readable, and would say all is well."""
-    path = sqlite_file(database)
-    if path is None:
-        with database.engine.connect() as conn:
-            return current_heads(conn)
-    connection = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, timeout=2.0)
-    try:
-        rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    finally:
-        connection.close()
-    return {row[0] for row in rows}
-
-
-def sqlite_file(database: Database) -> str | None:
-    """The database's SQLite file; None for PostgreSQL or an in-memory SQLite."""
-    if not database.is_sqlite:
-        return None
-    name = make_url(database.url).database
-    return None if name in (None, "", ":memory:") else name
+def probe_heads(database: Database) -> set[str]:
+    """The schema's revisions, read afresh for a readiness check. A SQLite file is opened anew
+    each time: the pooled connections keep a file that was deleted or unmounted readable, and
+    would say all is well."""
+    url = make_url(database.url)
+    if database.is_sqlite and url.database not in (None, "", ":memory:"):
+        connection = sqlite3.connect(f"{Path(url.database).as_uri()}?mode=rw", uri=True,
+                                     timeout=2.0)
+        try:
+            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            connection.close()
+        return {row[0] for row in rows}
+    with database.engine.connect() as conn:
+        return current_heads(conn)
 
 
 def _alembic_config() -> Any:
