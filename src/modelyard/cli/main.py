@@ -179,6 +179,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
               "lifespan": "off", "timeout_graceful_shutdown": 5,
               "log_config": uvicorn_log_config(log_format, log_level) or _log_config(log_level)}
     if workers == 1:
+        if metrics and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The operator asked for files even with one process: start them empty too.
+            _share_metrics_between_workers()
         from modelyard.app import create_app
 
         uvicorn.run(create_app(settings, database), **common)
