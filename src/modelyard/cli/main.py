@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
@@ -317,6 +318,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 uc_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
+governance_commands.register(app)
 
 
 def main() -> None:

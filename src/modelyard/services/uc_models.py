@@ -69,6 +69,7 @@ from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
+from modelyard.services.policies import PolicyGate
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
@@ -95,9 +96,12 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 class UcModelService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
-                 pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
+                 pending_timeout: float = 3600.0, credential_ttl: int = 3600,
+                 gate: PolicyGate | None = None) -> None:
         self.units = units
         self.artifacts = artifacts
+        #: Promotion policies every alias move passes (services/policies.py).
+        self.gate = gate or PolicyGate(artifacts)
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
 
@@ -559,7 +563,7 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
-            return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status)
+            return aliases.move(uow, UC_ALIASES, self.gate, model.id, full_name, alias, row)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)

@@ -11,6 +11,7 @@ from modelyard.domain.catalog import VersionStatus
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import MetadataCalls, back_to, metadata_action, uc_url, web
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
@@ -84,7 +85,9 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
                 privileges=_MODEL_PRIVILEGES,
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
-                tab=tab, grants=grants, section="uc")
+                tab=tab, grants=grants, section="uc",
+                alias_requests=alias_requests(state, actor, full_name) if tab == "overview"
+                else [])
 
 
 def _model_info(state: Any, actor: Actor, full_name: str, version: Any,
@@ -165,6 +168,8 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
         delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
         set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
         delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is None:
+        done = alias_request_action(state, actor, full_name, action, data, here)
     if done is not None:
         return done
     if action in ("grant", "revoke"):

@@ -15,6 +15,7 @@ from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.domain.stages import Stage
 from modelyard.services.audit import AuditEvent
 from modelyard.services.context import Actor
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
@@ -96,6 +97,7 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["events"] = _model_events(state, actor, name)
     else:
         tab = "overview"
+        context["alias_requests"] = alias_requests(state, actor, name)
     return page(request, "model.html", tab=tab, **context)
 
 
@@ -190,6 +192,9 @@ async def model_action(request: Request, actor: Actor) -> Response:
             actor, name, alias, version),
         delete_alias=lambda alias: registry.delete_registered_model_alias(actor, name, alias),
     ), model_url(name))
+    if done is not None:
+        return done
+    done = alias_request_action(state, actor, name, action, data, model_url(name))
     if done is not None:
         return done
     if action == "permission":
