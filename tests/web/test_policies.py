@@ -25,6 +25,7 @@ def _set_alias(page: Page, url: str, version: str) -> None:
     form.get_by_label("Alias").fill("champion")
     form.get_by_label("Version").fill(version)
     form.get_by_role("button", name="Set alias").click()
+    page.get_by_role("dialog").get_by_role("button", name="Move alias").click()
 
 
 def test_policy_page_and_refused_alias_in_both_registries(page: Page, server: ServerProcess,
@@ -41,7 +42,7 @@ def test_policy_page_and_refused_alias_in_both_registries(page: Page, server: Se
         page.goto(f"{server.url}/policies")
         for rule, scope in ((policy, f"workspace:{name}"), (uc_policy, full_name)):
             form = page.locator("#policy-form")
-            form.get_by_label("Name").fill(rule)
+            form.get_by_label("Policy name").fill(rule)
             form.get_by_label("Scope").fill(scope)
             form.get_by_label("Alias (name or glob)").fill("champion")
             form.get_by_label("Requires").fill(REQUIRE)
