@@ -24,6 +24,7 @@ from modelyard.services.registry import RegistryService
 from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
+from modelyard.store.secret_box import open_box
 from modelyard.web import routes as web_routes
 
 log = logging.getLogger("modelyard")
@@ -62,12 +63,15 @@ def routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     database = database or Database(settings.resolved_database_url)
+    # The key for the secrets kept in the database; `serve` created the key file already.
+    secret_box = open_box(settings.secret_key, settings.secret_key_file)
     app = Starlette(
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
     app.router = IndexedRouter(routes())  # before the first request builds the stack on it
     app.state.settings = settings
     app.state.database = database
+    app.state.secret_box = secret_box
     # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
     # SQLite answers in-process, with nothing to wait for.
     app.state.cooperative = database.dialect == "postgresql"

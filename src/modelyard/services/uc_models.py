@@ -71,6 +71,7 @@ from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store.catalog import (
     CatalogRepository,
     model_from_point_read,
@@ -88,10 +89,11 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 
 class UcModelService:
-    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore,
+    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
         self.units = units
         self.store = store
+        self.roots = roots
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
 
@@ -282,6 +284,8 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
             core = self._core(uow)
             model = repo.model_row(full_name)
+            # A catalog made before its root was disallowed gets no new files there.
+            self.roots.check_location(model.storage_location)
             now = now_ms()
             _, number = core.allocate_version(full_name)
             location = f"{model.storage_location}/versions/{version_uuid}"

@@ -21,7 +21,8 @@ def routes() -> list[BaseRoute]:
 
 def attach(app: Starlette) -> None:
     """Sets app.state.model_files, and the workspace registry's promotion into UC."""
-    signer = UrlSigner(secrets.get_or_create(app.state.database, "file-url-signing"))
+    signer = UrlSigner(secrets.get_or_create(app.state.database, "file-url-signing",
+                                             app.state.secret_box))
     app.state.model_files = ModelFileService(app.state.uc_models, signer)
     app.state.registry.promotion = Promotion(app.state.registry, app.state.uc_catalogs,
                                              app.state.uc_models)

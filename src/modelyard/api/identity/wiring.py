@@ -37,5 +37,5 @@ def attach(app: Starlette, settings: Settings) -> None:
     app.state.transitions = TransitionService(units)
     app.state.workspace_permissions = WorkspacePermissionService(units)
     app.state.audit = audit.AuditService(units)
-    app.state.webhooks = webhooks.install(units)
+    app.state.webhooks = webhooks.install(units, app.state.secret_box)
     app.state.authenticate = Authenticator(app.state.identity, units, settings.auth)

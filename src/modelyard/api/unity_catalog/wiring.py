@@ -10,8 +10,10 @@ from modelyard.api.unity_catalog import routes as uc_routes
 from modelyard.config import Settings
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
+from modelyard.services.storage_gc import start_upload_sweeper
 from modelyard.services.uc_models import UcModelService, start_sweeper
 from modelyard.storage.factory import open_store
+from modelyard.storage.roots import AllowedRoots
 
 #: Who the periodic sweep acts as in the audit trail.
 SYSTEM = Actor(name="system", is_admin=True)
@@ -22,10 +24,15 @@ def routes() -> list[BaseRoute]:
 
 
 def attach(app: Starlette, settings: Settings) -> None:
-    """Sets app.state.storage, .uc_catalogs, .uc_models and starts the pending sweep."""
+    """Sets app.state.storage, .uc_catalogs, .uc_models and starts the pending sweep and the
+    sweep of interrupted uploads."""
     store = open_store(settings.resolved_storage_root)
+    roots = AllowedRoots.parse(store.root, settings.allowed_storage_roots)
     app.state.storage = store
-    app.state.uc_catalogs = CatalogService(app.state.units, store)
-    app.state.uc_models = UcModelService(app.state.units, store, settings.pending_timeout)
+    app.state.uc_catalogs = CatalogService(app.state.units, store, roots)
+    app.state.uc_models = UcModelService(app.state.units, store, roots, settings.pending_timeout)
     interval = max(0.2, min(60.0, settings.pending_timeout / 4))
     app.state.uc_sweeper = start_sweeper(app.state.uc_models, SYSTEM, interval)
+    app.state.upload_sweeper = start_upload_sweeper(
+        app.state.units.database, store, settings.upload_sweep_interval,
+        settings.upload_orphan_age)
