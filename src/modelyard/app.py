@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import wiring as identity
+from modelyard.api.in_flight import InFlight
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import wiring as unity_catalog
@@ -61,6 +64,14 @@ def routes() -> list[BaseRoute]:
             *web_routes.routes()]
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    # Stopping: uploads cut off after the graceful period remove what they staged
+    # (api/in_flight.py).
+    await app.state.in_flight.settle()
+
+
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     database = database or Database(settings.resolved_database_url)
     # The key for the secrets kept in the database; `serve` created the key file already.
@@ -68,10 +79,12 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     app = Starlette(
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
-    app.router = IndexedRouter(routes())  # before the first request builds the stack on it
+    # Before the first request builds the stack on it.
+    app.router = IndexedRouter(routes(), lifespan=_lifespan)
     app.state.settings = settings
     app.state.database = database
     app.state.secret_box = secret_box
+    app.state.in_flight = InFlight()
     # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
     # SQLite answers in-process, with nothing to wait for.
     app.state.cooperative = database.dialect == "postgresql"

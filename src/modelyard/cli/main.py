@@ -149,8 +149,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     from modelyard.api.http_protocol import HttpProtocol
 
     # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
+    # The lifespan's shutdown lets uploads cut off by a stop clean up (api/in_flight.py).
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-              "http": HttpProtocol, "loop": "auto", "lifespan": "off",
+              "http": HttpProtocol, "loop": "auto", "lifespan": "on",
               "timeout_graceful_shutdown": graceful_timeout}
     if workers == 1:
         from modelyard.app import create_app
