@@ -61,6 +61,13 @@ class LocalArtifactStore:
     def location_for(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *(p.strip("/") for p in parts)])
 
+    def check_reachable(self) -> None:
+        root = file_uri_to_path(self.root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"the storage root {root} is not a directory")
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(f"the storage root {root} is not writable")
+
     def _dir(self, location: str) -> Path:
         return file_uri_to_path(location)
 

@@ -17,6 +17,7 @@ tests/store/test_migrate.py holds the created schema equal to the migrated one o
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 import uuid
 from importlib import resources
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table, inspect
+from sqlalchemy.engine import make_url
 
 from modelyard.store import tables
 from modelyard.store.database import Database
@@ -61,6 +63,23 @@ def current_heads(conn: Connection) -> set[str]:
     return {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
 
 
+def probe_heads(database: Database) -> set[str]:
+    """The schema's revisions, read afresh for a readiness check. A SQLite file is opened anew
+    each time: the pooled connections keep a file that was deleted or unmounted readable, and
+    would say all is well."""
+    url = make_url(database.url)
+    if database.is_sqlite and url.database not in (None, "", ":memory:"):
+        connection = sqlite3.connect(f"{Path(url.database).as_uri()}?mode=rw", uri=True,
+                                     timeout=2.0)
+        try:
+            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            connection.close()
+        return {row[0] for row in rows}
+    with database.engine.connect() as conn:
+        return current_heads(conn)
+
+
 def _alembic_config() -> Any:
     from alembic.config import Config
 
@@ -82,7 +101,7 @@ Outcome = Literal["current", "created", "migrated"]
 def upgrade(database: Database, secret_box: SecretBox | None = None) -> Outcome:
     """Bring the schema to every head: "current" when it was there already, "created" when the
     database was empty, "migrated" when Alembic upgraded it. Revisions that encrypt stored
-    secrets use `secret_box` (and refuse to run without one when there are secrets)."""
+    secrets use `secret_box` (without one they leave them for the server's start to seal)."""
     heads = script_heads()
     connection = database.engine.connect().execution_options(modelyard_write=True)
     with connection as conn, conn.begin():
@@ -106,8 +125,14 @@ def upgrade(database: Database, secret_box: SecretBox | None = None) -> Outcome:
 
 
 def _create_at_heads(conn: Connection, heads: set[str]) -> None:
-    tables.metadata.create_all(conn)
+    create_unseeded(conn, heads)
     _seed(conn)
+
+
+def create_unseeded(conn: Connection, heads: set[str]) -> None:
+    """Every table at `heads`, empty: the schema a restore (services/backup.py) fills with the
+    rows of a backup, seeded rows included."""
+    tables.metadata.create_all(conn)
     _ALEMBIC_VERSION.create(conn)
     conn.execute(_ALEMBIC_VERSION.insert(), [{"version_num": head} for head in sorted(heads)])
 

@@ -7,7 +7,8 @@ same one), else the key file `<data-dir>/secret-key`, created 0600 on the first 
 of the database (a backup, a read-only role) then reveals no secret without the key.
 
 Stored values are `enc1:<Fernet token>`. A value without the prefix is one written before
-encryption existed; revision 0008 encrypts those, and `open` still reads them as they are.
+encryption existed: revision 0008 encrypts those, `modelyard serve` encrypts any left at start
+(store/secrets.py), and `open` reads them as they are meanwhile.
 """
 
 from __future__ import annotations

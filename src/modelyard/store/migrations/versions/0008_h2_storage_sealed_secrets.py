@@ -4,8 +4,9 @@ secrets (the key that signs file URLs), sealed with the key outside the database
 128 characters the plain one needed.
 
 The key comes from the process that runs the upgrade (`store.migrate.upgrade(database, box)`,
-handed over as `config.attributes["secret_box"]`); without one, a database that holds secrets
-is not upgraded (a clear error), and one that holds none is.
+handed over as `config.attributes["secret_box"]`, as `modelyard serve` does). An upgrade
+without one (a restore bringing an older backup up to date) leaves the values as they are: the
+server seals what is still plain at every start (store/secrets.py `seal_plaintext`).
 
 Revision ID: 0008_h2_storage_sealed_secrets
 Revises: 0002_signed_urls, 0006_webhook_outbox
@@ -29,25 +30,18 @@ _secrets = sa.table("server_secrets", sa.column("name", sa.String),
                     sa.column("value", sa.Text))
 
 
-def _box() -> Any:
-    box = context.config.attributes.get("secret_box")
-    if box is None:
-        raise RuntimeError(
-            "Revision 0008 encrypts the secrets stored in the database and needs the secret "
-            "key: run the upgrade through `modelyard serve` (MODELYARD_SECRET_KEY or "
-            "<data-dir>/secret-key).")
-    return box
-
-
 def _convert(transform: str) -> None:
+    box: Any = context.config.attributes.get("secret_box")
+    if box is None:
+        if transform == "open":
+            raise RuntimeError("Downgrading below 0008 needs the secret key to decrypt the "
+                               "stored secrets (store.migrate's secret_box).")
+        return
     conn = op.get_bind()
-    box = None
 
     def convert(value: str | None) -> str | None:
-        nonlocal box
         if value is None or value.startswith(_PREFIX) == (transform == "seal"):
             return value
-        box = box or _box()
         return box.seal(value) if transform == "seal" else box.open(value)
 
     for row in conn.execute(sa.select(_webhooks)).all():
