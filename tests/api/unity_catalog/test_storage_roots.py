@@ -14,11 +14,13 @@ import httpx
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
+from sqlalchemy import update
 
+from modelyard.store.database import Database, sqlite_url_for
+from modelyard.store.tables import registered_models
 from tests.api.identity.conftest import AuthServer
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
 from tests.conftest import database_url_for
-from tests.support import s3
 from tests.support.server import MODELYARD, ServerProcess
 
 NOT_ALLOWED = "is not allowed: catalogs and schemas may keep their files only under"
@@ -201,75 +203,28 @@ def test_every_surface_refuses_a_disallowed_root(roots_server: AuthServer,
     sdk.catalogs.delete(made.name or "", force=True)
 
 
-def test_a_root_no_longer_allowed_takes_no_new_versions(engine: str, tmp_path: Path) -> None:
-    if engine != "sqlite":
-        pytest.skip("restarts a server: once is enough (the check is no SQL)")
-    allowed = tmp_path / "was-allowed"
-    data = tmp_path / "data"
-    server = ServerProcess(data, extra_args=["--allowed-storage-roots", str(allowed)]).start()
+def test_a_location_outside_every_allowed_root_takes_no_new_versions(
+        admin: httpx.Client, roots_server: AuthServer, place: Path) -> None:
+    """A model whose location no allowed root covers any more (its catalog made before the
+    operator withdrew the root) gets no new version, and nothing is created there."""
+    schema = _name("s")
+    admin.post("/schemas", json={"catalog_name": "main", "name": schema})
+    model = admin.post("/models", json={"catalog_name": "main", "schema_name": schema,
+                                        "name": "m"}).json()
+    withdrawn = place / "withdrawn" / "models" / "m"
+    database = Database(roots_server.database_url
+                        or sqlite_url_for(roots_server.process.data_dir))
     try:
-        with httpx.Client(base_url=server.url + UC, timeout=30) as uc:
-            assert uc.post("/catalogs", json={"name": "old", "storage_root": str(allowed)}
-                           ).status_code == 200
-            uc.post("/schemas", json={"catalog_name": "old", "name": "s"})
-            uc.post("/models", json={"catalog_name": "old", "schema_name": "s", "name": "m"})
+        with database.engine.begin() as conn:
+            conn.execute(update(registered_models)
+                         .where(registered_models.c.name == model["full_name"])
+                         .values(storage_location=withdrawn.as_uri()))
     finally:
-        server.stop()
-    server = ServerProcess(data).start()  # the operator withdrew the root
-    try:
-        with httpx.Client(base_url=server.url + UC, timeout=30) as uc:
-            refused = uc.post("/models/versions", json={
-                "catalog_name": "old", "schema_name": "s", "model_name": "m", "source": "x"})
-            assert refused.status_code == 400, refused.text
-            assert refused.json()["error_code"] == "FAILED_PRECONDITION"
-            assert "does not allow" in refused.json()["message"]
-    finally:
-        server.stop()
-    assert not allowed.exists()
-
-
-# ---- S3 (SeaweedFS) -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3.S3Process]:
-    process = s3.seaweedfs(tmp_path_factory.mktemp("roots-weed")).start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def test_allowed_s3_prefixes(engine: str, pg_available: bool, weed: s3.S3Process,
-                             tmp_path: Path) -> None:
-    bucket = weed.create_bucket(f"roots-{uuid.uuid4().hex[:8]}")
-    database = database_url_for(engine, pg_available)
-    server = ServerProcess(tmp_path / "data", next(database), env=weed.env, extra_args=[
-        "--storage-root", f"s3://{bucket}/managed",
-        "--allowed-storage-roots", f"s3://{bucket}/external,{tmp_path / 'local'}"]).start()
-    try:
-        with httpx.Client(base_url=server.url + UC, timeout=30) as uc:
-            for root in (f"s3://{bucket}/elsewhere", f"s3://{bucket}/externals",
-                         f"s3://other-{bucket}/external/x", f"s3://{bucket}/external/../x",
-                         f"s3://{bucket}", str(tmp_path / "local" / "x"),
-                         f"s3://{bucket}/external/__unitystorage"):
-                refused = uc.post("/catalogs", json={"name": _name("c"), "storage_root": root})
-                assert refused.status_code == 400, (root, refused.text)
-                assert NOT_ALLOWED in refused.json()["message"]
-            catalog = _name("s3")
-            made = uc.post("/catalogs", json={"name": catalog,
-                                              "storage_root": f"s3://{bucket}/external/team/"})
-            assert made.status_code == 200, made.text
-            assert made.json()["storage_root"] == f"s3://{bucket}/external/team"
-            assert weed.keys(bucket) == []  # nothing written for a catalog
-            uc.post("/schemas", json={"catalog_name": catalog, "name": "s"})
-            uc.post("/models", json={"catalog_name": catalog, "schema_name": "s", "name": "m"})
-            version = uc.post("/models/versions", json={
-                "catalog_name": catalog, "schema_name": "s", "model_name": "m",
-                "source": "x"}).json()
-            assert version["storage_location"].startswith(
-                f"s3://{bucket}/external/team/__unitystorage/catalogs/")
-            uc.delete(f"/catalogs/{catalog}", params={"force": "true"})
-    finally:
-        server.stop()
-        next(database, None)
+        database.dispose()
+    refused = admin.post("/models/versions", json={
+        "catalog_name": "main", "schema_name": schema, "model_name": "m", "source": "x"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error_code"] == "FAILED_PRECONDITION"
+    assert "does not allow" in refused.json()["message"]
+    assert not (place / "withdrawn").exists()
+    admin.delete(f"/schemas/main.{schema}", params={"force": "true"})
