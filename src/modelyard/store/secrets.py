@@ -63,3 +63,7 @@ def check_key(database: Database, box: SecretBox) -> None:
     with database.read() as conn:
         for value in conn.execute(select(server_secrets.c.value)).scalars():
             box.open(value)
+        hooks = registry_webhooks
+        for row in conn.execute(select(hooks.c.secret, hooks.c.authorization)):
+            box.open_optional(row.secret)
+            box.open_optional(row.authorization)
