@@ -88,7 +88,7 @@ class Modelyard:
     settings: Settings
     database: Database
     units: UnitOfWorkFactory
-    storage: ArtifactStore
+    artifacts: ArtifactStore  # where model files are kept (storage/)
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
@@ -119,19 +119,19 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     # Storage, and the key for the secrets kept in the database (`serve` made the key file).
     database = database or Database(settings.resolved_database_url)
     secret_box = open_box(settings.secret_key, settings.secret_key_file)
-    storage = open_store(settings.resolved_storage_root)
-    roots = AllowedRoots.parse(storage.root, settings.allowed_storage_roots)
+    artifacts = open_store(settings.resolved_storage_root)
+    roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
     units, dispatcher = units_for(database, secret_box)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, storage, roots)
-    uc_models = UcModelService(units, storage, roots, settings.pending_timeout)
+    uc_catalogs = CatalogService(units, artifacts, roots)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
     built = Modelyard(
-        settings=settings, database=database, units=units, storage=storage,
+        settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
         transitions=TransitionService(units),
@@ -141,7 +141,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
-        operations=OperationsService(database, storage),
+        operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )
@@ -155,7 +155,7 @@ def start_background(built: Modelyard) -> None:
     interval = max(0.2, min(60.0, built.settings.pending_timeout / 4))
     built.stops["uc_sweeper"] = start_sweeper(built.uc_models, SYSTEM, interval)
     built.stops["upload_sweeper"] = start_upload_sweeper(
-        built.database, built.storage, built.settings.upload_sweep_interval,
+        built.database, built.artifacts, built.settings.upload_sweep_interval,
         built.settings.upload_orphan_age)
     if built.database.dialect == "postgresql":
         built.stops["table_upkeep"] = start_table_upkeep(built.database)
