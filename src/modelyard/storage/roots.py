@@ -113,11 +113,6 @@ class AllowedRoots:
         """From the setting's text: prefixes separated by commas."""
         return cls(managed_root, (p for p in (text or "").split(",") if p.strip()))
 
-    @property
-    def uris(self) -> list[str]:
-        """The allowed prefixes (not the managed root), normalized."""
-        return [root.uri() for root in self._roots]
-
     def normalize(self, uri: object) -> str | None:
         """A user-given `storage_root` in its stored form, or a refusal that says only that it
         is not allowed. Nothing is created: the location's directories appear when the first
