@@ -41,12 +41,12 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def bootstrap_admin(database: Any, data_dir: Path) -> None:
+def bootstrap_admin(database: Any, data_dir: Path, secret_box: Any) -> None:
     """First start with --auth: create `admin` and write its token (mode 0600)."""
     from modelyard.bootstrap import units_for
     from modelyard.services.identity import IdentityService
 
-    units, _ = units_for(database)  # audited like a change made over HTTP
+    units, _ = units_for(database, secret_box)  # audited like a change made over HTTP
     if IdentityService(units).bootstrap_admin(data_dir):
         click.echo(f"Created the metastore admin 'admin'; its token is in "
                    f"{data_dir / 'admin-token'} (readable by you only).", err=True)

@@ -74,6 +74,7 @@ from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import ensure_location, vend_credentials
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store.catalog import CatalogRepository
 from modelyard.store.uc_models import (
     UcModelRepository,
@@ -94,10 +95,11 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 
 class UcModelService:
-    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
         self.units = units
         self.artifacts = artifacts
+        self.roots = roots
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
 
@@ -298,6 +300,8 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
             core = uow.registry(UC)
             model = repo.model_row(full_name)
+            # A catalog made before its root was disallowed gets no new files there.
+            self.roots.check_location(model.storage_location)
             now = now_ms()
             _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
