@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelyard.cli import aliases as alias_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import uc as uc_commands
-from modelyard.cli.common import HELP_SETTINGS, Group
+from modelyard.cli.common import HELP_SETTINGS, Group, connection_params
 
 if TYPE_CHECKING:
     import socket
@@ -26,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(cls=Group, no_args_is_help=True, context_settings=HELP_SETTINGS,
-             help="Modelyard: a self-hosted model registry.")
+             params=connection_params(), help="Modelyard: a self-hosted model registry.")
 def app() -> None:
     """Modelyard: a self-hosted model registry."""
 
@@ -203,6 +204,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 
 uc_commands.register(app)
+alias_commands.register(app)
 identity_commands.register(app)
 
 

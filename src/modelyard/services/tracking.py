@@ -161,6 +161,17 @@ class TrackingService:
     def url(self) -> str:
         return self._client.url if self._client else ""
 
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    def run_url(self, run_id: str | None) -> str:
+        """The run's page in the tracking server's own UI ("" without one): MLflow's UI finds
+        the experiment from `#/runs/<id>` itself, so no lookup is needed."""
+        if self._client is None or not run_id:
+            return ""
+        return f"{self._client.url.rstrip('/')}/#/runs/{quote(run_id, safe='')}"
+
     async def runs(self, versions: Iterable[tuple[str | None, str | None, str | None]]
                    ) -> list[RunLookup]:
         """`run()` for each (run id, logged model id, source), at the same time."""

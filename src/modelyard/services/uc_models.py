@@ -465,13 +465,17 @@ class UcModelService:
         return found
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
-                      page_token: str | None = None) -> Page[UcVersion]:
+                      page_token: str | None = None, newest_first: bool = False
+                      ) -> Page[UcVersion]:
+        """The API lists versions oldest first, as Unity Catalog does; the web UI newest
+        first."""
         full_name = full_model_name(full_name)
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "model.execute", full_name)
             model = repo.model_row(full_name)
-            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1))
+            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1,
+                                                        newest_first))
         return paged(rows, offset, limit)
 
     def update_version(self, actor: Actor, full_name: str, version: int | str,
@@ -542,11 +546,8 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
-            row = repo.version_row(full_name, number)
-            if row.status != VersionStatus.READY.value:
-                raise VersionNotReady(
-                    f"Cannot set alias '{alias}' on {full_name}/{number}: the version is "
-                    f"{row.status}, only READY versions can carry an alias.")
+            _require_alias_target(repo.version_row(full_name, number), full_name, number,
+                                  alias)
             before = repo.version_row_by_alias(full_name, alias)
             core = self._core(uow)
             core.set_alias(model.id, alias, number)
@@ -555,6 +556,15 @@ class UcModelService:
                        before={"alias": alias, "version": before.version} if before else None,
                        after={"alias": alias, "version": number})
         return Alias(alias, number)
+
+    def check_alias_target(self, actor: Actor, full_name: str, version: int | str) -> None:
+        """Raises what `set_alias` would about the caller and the version, changing nothing:
+        the web UI asks this before it asks the user to confirm a move."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            _require_alias_target(repo.version_row(full_name, number), full_name, number)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
@@ -617,6 +627,14 @@ class UcModelService:
 
     def sweep(self, actor: Actor) -> tuple[int, int]:
         return self.fail_abandoned(actor), self.collect_garbage()
+
+
+def _require_alias_target(row: Any, full_name: str, number: int, alias: str = "") -> None:
+    if row.status != VersionStatus.READY.value:
+        named = f"alias '{alias}'" if alias else "an alias"
+        raise VersionNotReady(
+            f"Cannot set {named} on {full_name}/{number}: the version is {row.status}, only "
+            f"READY versions can carry an alias.")
 
 
 class FilesChanged(FailedPrecondition):

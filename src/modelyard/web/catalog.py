@@ -11,7 +11,9 @@ from modelyard.domain.catalog import VersionStatus
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
-from modelyard.web.handlers import back_to, uc_url, web
+from modelyard.web import snippets
+from modelyard.web.activity import model_events
+from modelyard.web.handlers import back_to, json_ok, uc_url, url_part, web, web_json
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
@@ -40,9 +42,11 @@ def _full_name(request: Request) -> str:
 
 @web
 async def catalogs_page(request: Request, actor: Actor) -> Response:
-    found = _state(request).uc_catalogs.list_catalogs(actor, PAGE_SIZE, _token(request))
+    state = _state(request)
+    found = state.uc_catalogs.list_catalogs(actor, PAGE_SIZE, _token(request))
     return page(request, "catalogs.html", catalogs=found.items, next_token=found.next_page_token,
-                first_page=_token(request) is None, section="uc")
+                first_page=_token(request) is None, section="uc",
+                may=state.uc_catalogs.allowed(actor, "", ["catalog.create"]))
 
 
 @web
@@ -52,39 +56,106 @@ async def catalog_page(request: Request, actor: Actor) -> Response:
     found = state.uc_catalogs.list_schemas(actor, name, PAGE_SIZE, _token(request))
     return page(request, "catalog.html", catalog=catalog, schemas=found.items,
                 next_token=found.next_page_token, first_page=_token(request) is None,
-                section="uc")
+                section="uc",
+                may=state.uc_catalogs.allowed(actor, name, ["catalog.manage", "schema.create"]))
 
 
 @web
 async def schema_page(request: Request, actor: Actor) -> Response:
     state = _state(request)
     catalog_name, schema_name = request.path_params["catalog"], request.path_params["schema"]
-    schema = state.uc_catalogs.get_schema(actor, f"{catalog_name}.{schema_name}")
+    full_name = f"{catalog_name}.{schema_name}"
+    schema = state.uc_catalogs.get_schema(actor, full_name)
     found = state.uc_models.list_models(actor, catalog_name, schema_name, PAGE_SIZE,
                                         _token(request))
     return page(request, "schema.html", schema=schema, models=found.items,
                 next_token=found.next_page_token, first_page=_token(request) is None,
-                section="uc")
+                section="uc",
+                may=state.uc_catalogs.allowed(actor, full_name, ["schema.manage", "model.create"]))
+
+
+# ---- creating and deleting catalogs, schemas and models --------------------------------------
+
+def _force(data: dict[str, str]) -> bool:
+    return data.get("force") == "on"
+
+
+@web
+async def metastore_action(request: Request, actor: Actor) -> Response:
+    data = await form(request)
+    if data.get("action") != "create-catalog":
+        raise InvalidArgument(f"Unknown action {data.get('action', '')!r}.")
+    catalog = _state(request).uc_catalogs.create_catalog(
+        actor, data.get("name", "").strip(), comment=data.get("comment", "").strip() or None)
+    return back_to(f"/catalogs/{url_part(catalog.name)}", f"Catalog {catalog.name} created.")
+
+
+@web
+async def catalog_action(request: Request, actor: Actor) -> Response:
+    state, name = _state(request), request.path_params["catalog"]
+    data = await form(request)
+    action = data.get("action", "")
+    if action == "create-schema":
+        schema = state.uc_catalogs.create_schema(
+            actor, name, data.get("name", "").strip(),
+            comment=data.get("comment", "").strip() or None)
+        return back_to(uc_url(schema.full_name), f"Schema {schema.full_name} created.")
+    if action == "delete":
+        state.uc_catalogs.delete_catalog(actor, name, force=_force(data))
+        return back_to("/catalogs", f"Catalog {name} deleted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
+
+
+@web
+async def schema_action(request: Request, actor: Actor) -> Response:
+    state = _state(request)
+    catalog_name, schema_name = request.path_params["catalog"], request.path_params["schema"]
+    full_name = f"{catalog_name}.{schema_name}"
+    data = await form(request)
+    action = data.get("action", "")
+    if action == "create-model":
+        model = state.uc_models.create_model(
+            actor, catalog_name, schema_name, data.get("name", "").strip(),
+            comment=data.get("comment", "").strip() or None)
+        return back_to(uc_url(model.full_name), f"Model {model.full_name} created.")
+    if action == "delete":
+        state.uc_catalogs.delete_schema(actor, full_name, force=_force(data))
+        return back_to(uc_url(catalog_name), f"Schema {full_name} deleted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
 
 
 @web
 async def uc_model_page(request: Request, actor: Actor) -> Response:
     state, full_name = _state(request), _full_name(request)
     model = state.uc_models.get_model(actor, full_name)
-    versions = state.uc_models.list_versions(actor, full_name, 100, _token(request))
+    versions = state.uc_models.list_versions(actor, full_name, 100, _token(request),
+                                             newest_first=True)
     tab = request.query_params.get("tab", "overview")
-    grants = None
+    grants, events = None, None
     if tab == "permissions":
         try:
             grants = state.grants.get(actor, "function", full_name)
         except ModelyardError as error:
             grants = str(error)
+    elif tab == "activity":
+        events = model_events(state, actor, full_name)
+    else:
+        tab = "overview"
     may = state.uc_models.allowed(actor, full_name, _OPS)
     return page(request, "uc_model.html", model=model, versions=versions.items, may=may,
                 privileges=_MODEL_PRIVILEGES,
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
-                tab=tab, grants=grants, section="uc")
+                tab=tab, grants=grants, events=events, run_url=state.tracking.run_url,
+                section="uc")
+
+
+@web_json
+async def uc_alias_check(request: Request, actor: Actor) -> Response:
+    """Whether the version can carry an alias, before the page asks to confirm a move."""
+    _state(request).uc_models.check_alias_target(actor, _full_name(request),
+                                                 request.query_params.get("version", ""))
+    return json_ok()
 
 
 def _model_info(state: Any, actor: Actor, full_name: str, version: Any,
@@ -115,8 +186,11 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
     load_uri = f"models:/{full_name}@{alias}" if alias else f"models:/{full_name}/{number}"
     may = state.uc_models.allowed(actor, full_name, _OPS)
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                info=info, load_uri=load_uri, total_size=sum(f.size for f in files),
-                section="uc")
+                info=info, total_size=sum(f.size for f in files),
+                snippet=snippets.unity_catalog(load_uri,
+                                               snippets.server_url(str(request.base_url)),
+                                               request.app.state.settings.auth),
+                run_url=state.tracking.run_url(version.lineage.run_id), section="uc")
 
 
 @web
@@ -175,6 +249,10 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     if action == "unalias":
         models.delete_alias(actor, full_name, data.get("alias", ""))
         return back_to(here, f"Alias @{data.get('alias', '')} removed.")
+    if action == "delete":
+        models.delete_model(actor, full_name)
+        schema = full_name.rsplit(".", 1)[0]
+        return back_to(uc_url(schema), f"Model {full_name} deleted.")
     if action in ("grant", "revoke"):
         privilege = [data.get("privilege", "")]
         change = parse_change(data.get("principal", "").strip(),
@@ -203,4 +281,7 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     if action == "untag":
         models.delete_version_tag(actor, full_name, number, data.get("key", ""))
         return back_to(here, f"Tag {data.get('key', '')} removed.")
+    if action == "delete":
+        models.delete_version(actor, full_name, number)
+        return back_to(uc_url(full_name), f"Version {number} deleted.")
     raise InvalidArgument(f"Unknown action {action!r}.")

@@ -6,10 +6,13 @@ import datetime as dt
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from modelyard.domain import prompts
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -50,6 +53,13 @@ def filesize(size: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
+def web_link(url: str | None) -> str:
+    """A link a client recorded (MLflow's `run_link`), only when it is http(s): never a
+    `javascript:` or `data:` URL in an href."""
+    text = (url or "").strip()
+    return text if urlsplit(text).scheme in ("http", "https") else ""
+
+
 @functools.cache
 def environment() -> Environment:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -57,7 +67,8 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize)
+    env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize,
+                       shown_tags=prompts.shown_tags, web_link=web_link)
     _markdown()
     return env
 
