@@ -11,18 +11,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.databricks_uc import wiring as databricks_uc
+from modelyard.api.audit import routes as audit_routes
+from modelyard.api.auth import Authenticator
+from modelyard.api.databricks_uc import files as databricks_files
+from modelyard.api.databricks_uc import routes as databricks_routes
 from modelyard.api.http import JSONResponse
-from modelyard.api.identity import wiring as identity
+from modelyard.api.identity import grants as grant_routes
+from modelyard.api.identity import routes as identity_routes
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
-from modelyard.api.unity_catalog import wiring as unity_catalog
+from modelyard.api.unity_catalog import files as uc_files
+from modelyard.api.unity_catalog import routes as uc_routes
+from modelyard.api.unity_catalog import tags as uc_tags
+from modelyard.api.workspace import routes as workspace_routes
+from modelyard.api.workspace import webhooks as webhook_routes
+from modelyard.bootstrap import bootstrap
 from modelyard.config import Settings
-from modelyard.services.context import LOCAL_ADMIN, Actor
-from modelyard.services.maintenance import start_table_upkeep
-from modelyard.services.registry import RegistryService
-from modelyard.services.tracking import TrackingService
-from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
 
@@ -49,37 +53,27 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _local_admin(request: Request) -> Actor:
-    return LOCAL_ADMIN
-
-
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
     return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
-            *unity_catalog.routes(), *identity.routes(), *databricks_uc.routes(),
+            *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
+            *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
+            *grant_routes.routes(), *webhook_routes.routes(),
+            *databricks_routes.routes(), *databricks_files.routes(),
             *web_routes.routes()]
 
 
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
-    database = database or Database(settings.resolved_database_url)
+    """The server's parts (modelyard/bootstrap.py) behind every surface's routes."""
     app = Starlette(
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
     )
     app.router = IndexedRouter(routes())  # before the first request builds the stack on it
-    app.state.settings = settings
-    app.state.database = database
-    # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
-    # SQLite answers in-process, with nothing to wait for.
-    app.state.cooperative = database.dialect == "postgresql"
-    app.state.units = UnitOfWorkFactory(database)
-    app.state.registry = RegistryService(app.state.units)
-    app.state.authenticate = _local_admin
-    app.state.tracking = TrackingService.from_settings(settings)  # read by the web pages only
-    unity_catalog.attach(app, settings)
-    databricks_uc.attach(app)  # needs app.state.uc_models
-    identity.attach(app, settings)  # sets app.state.authenticate
-    if database.dialect == "postgresql":
-        app.state.table_upkeep = start_table_upkeep(database)
+    built = bootstrap(settings, database)
+    for name, value in vars(built).items():
+        setattr(app.state, name, value)
+    # Authentication is the HTTP adapters' own (api/auth.py), over the identity service.
+    app.state.authenticate = Authenticator(built.identity, built.units, settings.auth)
     _settle_heap()
     return app
 

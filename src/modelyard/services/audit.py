@@ -13,13 +13,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from modelyard.domain.audit import AuditQuery
+from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import InvalidArgument
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.events import chain
 from modelyard.services.context import Actor
-from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
-from modelyard.store.audit import AuditQuery, AuditRepository
+from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.store.audit import AuditRepository
 from modelyard.store.database import Database
 from modelyard.store.tables import (
     registered_models,
@@ -65,11 +67,6 @@ def append(conn: Connection, actor: Actor, events: list[Event]) -> None:
         rows.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
     repo.append(rows)
-
-
-def install(units: UnitOfWorkFactory) -> None:
-    units.before_commit.append(append)
-    units.on_denied.append(append)
 
 
 def verify(database: Database, expect_head: tuple[int, str] | None = None

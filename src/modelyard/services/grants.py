@@ -203,6 +203,3 @@ def _move(conn: Connection, old: str, new: str | None) -> None:
         conn.execute(update(g).where(g.c.securable_name == row.securable_name)
                      .values(securable_name=new + row.securable_name[len(old):]))
 
-
-def install(units: UnitOfWorkFactory) -> None:
-    units.before_commit.append(follow_changes)

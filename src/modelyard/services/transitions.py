@@ -8,6 +8,7 @@ side); the requester or a CAN MANAGE holder may cancel it; only its author edits
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Row
@@ -142,45 +143,46 @@ class TransitionService:
 
     def reject(self, actor: Actor, name: str, version: str | int, stage: str,
                comment: str | None) -> Activity:
-        number = names.parse_version(version)
-        target = parse_stage(stage)
-        comment = validate_comment(comment)
-        with self.units.write(actor) as uow:
-            _, row, request, level = self._open_request(uow, actor, name, number, target,
-                                                        "transition_request.reject")
+        """Refuse an open request: it needs the level the transition itself would need."""
+        def may_reject(row: Row, request: Activity, level: Level, target: Stage) -> None:
             self._require_transition_level(actor, level, Stage(row.stage), target, name,
                                            "transition_request.reject")
-            activities = ActivityRepository(uow.conn)
-            now = now_ms()
-            activities.set_state(request.id, RequestState.REJECTED.value, now)
-            activity = activities.add(row.id, ActivityType.REJECTED_REQUEST, actor.name, now,
-                                      from_stage=row.stage, to_stage=target.value,
-                                      comment=comment)
-            uow.record("transition_request.reject", "model_version", f"{name}/{number}",
-                       before={"request_id": request.id, "requested_by": request.user_id},
-                       after={"to_stage": target.value, "comment": comment})
-            return activity
+
+        return self._close(actor, name, version, stage, comment, "transition_request.reject",
+                           RequestState.REJECTED, ActivityType.REJECTED_REQUEST, may_reject)
 
     def cancel(self, actor: Actor, name: str, version: str | int, stage: str, creator: str,
                comment: str | None) -> Activity:
-        number = names.parse_version(version)
-        target = parse_stage(stage)
-        comment = validate_comment(comment)
-        with self.units.write(actor) as uow:
-            _, row, request, level = self._open_request(uow, actor, name, number, target,
-                                                        "transition_request.delete",
-                                                        creator=creator)
+        """Withdraw `creator`'s open request: the requester or a manager may."""
+        def may_cancel(row: Row, request: Activity, level: Level, target: Stage) -> None:
             if request.user_id != actor.name and level < Level.CAN_MANAGE:
                 raise authorization.deny(
                     "Only the requester or a user with CAN_MANAGE may cancel a transition "
                     "request.", "transition_request.delete", "registered_model", name)
+
+        return self._close(actor, name, version, stage, comment, "transition_request.delete",
+                           RequestState.CANCELLED, ActivityType.CANCELLED_REQUEST, may_cancel,
+                           creator=creator)
+
+    def _close(self, actor: Actor, name: str, version: str | int, stage: str,
+               comment: str | None, action: str, state: RequestState, kind: ActivityType,
+               check: Callable[[Row, Activity, Level, Stage], None],
+               creator: str | None = None) -> Activity:
+        """End an open request in `state` once `check(version row, request, caller's level,
+        target stage)` allows it, and add the `kind` activity to the version."""
+        number = names.parse_version(version)
+        target = parse_stage(stage)
+        comment = validate_comment(comment)
+        with self.units.write(actor) as uow:
+            _, row, request, level = self._open_request(uow, actor, name, number, target,
+                                                        action, creator=creator)
+            check(row, request, level, target)
             activities = ActivityRepository(uow.conn)
             now = now_ms()
-            activities.set_state(request.id, RequestState.CANCELLED.value, now)
-            activity = activities.add(row.id, ActivityType.CANCELLED_REQUEST, actor.name, now,
-                                      from_stage=row.stage, to_stage=target.value,
-                                      comment=comment)
-            uow.record("transition_request.delete", "model_version", f"{name}/{number}",
+            activities.set_state(request.id, state.value, now)
+            activity = activities.add(row.id, kind, actor.name, now, from_stage=row.stage,
+                                      to_stage=target.value, comment=comment)
+            uow.record(action, "model_version", f"{name}/{number}",
                        before={"request_id": request.id, "requested_by": request.user_id},
                        after={"to_stage": target.value, "comment": comment})
             return activity

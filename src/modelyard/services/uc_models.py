@@ -28,7 +28,6 @@ in `storage_garbage`; `collect_garbage()` runs after commit and again from the p
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import uuid
@@ -38,7 +37,9 @@ from typing import Any
 
 import orjson
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import names
+from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
 from modelyard.domain.catalog import (
     Lineage,
     Operation,
@@ -56,6 +57,7 @@ from modelyard.domain.catalog import (
     validate_owner,
 )
 from modelyard.domain.clock import now_ms
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.entities import Alias, Page, RegisteredModel
 from modelyard.domain.errors import (
     AliasNotFound,
@@ -64,13 +66,13 @@ from modelyard.domain.errors import (
     ModelyardError,
 )
 from modelyard.domain.paging import decode_page_token
-from modelyard.services import authorization
+from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
-from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
+from modelyard.storage.factory import ensure_location, vend_credentials
 from modelyard.store.catalog import (
     CatalogRepository,
     model_from_point_read,
@@ -105,15 +107,25 @@ class UcModelService:
         with self.units.read(actor) as uow:
             yield CatalogRepository(uow.conn)
 
-    def _writer(self, actor: Actor, full_name: str) -> Actor:
-        """Writing a version's files needs CREATE MODEL VERSION (or ownership), not EXECUTE:
-        check that, then read the version on the writer's behalf."""
-        if actor.is_admin:
-            return actor
+    def _version_for_writer(self, actor: Actor, full_name: str,
+                            version: int | str) -> UcVersion:
+        """The version whose files the caller is about to write. That needs CREATE MODEL
+        VERSION (or ownership), not EXECUTE: checked here, so the read itself is unchecked."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        if not actor.is_admin:
+            with self._read(actor) as repo:
+                authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
+        return self._version_already_checked(actor, full_name, number)
+
+    def _version_already_checked(self, actor: Actor, full_name: str, number: int) -> UcVersion:
+        """A version read without a privilege check, for a caller whose access to it has been
+        checked already."""
+        row = self.units.point_reads.uc_version_row(full_name, version=number)
+        if row is not None:
+            return version_from_point_read(row)
         with self._read(actor) as repo:
-            authorization.require_uc(repo.conn, actor, "model.create_version",
-                                     full_model_name(full_name))
-        return dataclasses.replace(actor, is_admin=True)
+            return repo.versions([repo.version_row(full_name, number)])[0]  # its precise 404
 
     @staticmethod
     def _core(uow: UnitOfWork) -> RegistryRepository:
@@ -301,7 +313,7 @@ class UcModelService:
 
     def writable_location(self, actor: Actor, full_name: str, version: int | str) -> str:
         """The location files may still be written to; refused unless PENDING_REGISTRATION."""
-        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        found = self._version_for_writer(actor, full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version {found.full_name}/{found.version} is {found.status.value}: "
@@ -338,7 +350,7 @@ class UcModelService:
 
     def finalize_version(self, actor: Actor, full_name: str, version: int | str,
                          check: FinalizeCheck | None = None) -> UcVersion:
-        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        found = self._version_for_writer(actor, full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version not in a pending registration state: "
@@ -546,39 +558,27 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
-            _require_alias_target(repo.version_row(full_name, number), full_name, number,
-                                  alias)
-            before = repo.version_row_by_alias(full_name, alias)
-            core = self._core(uow)
-            core.set_alias(model.id, alias, number)
-            core.update_model(model.id, now_ms(), updated_by=actor.name)
-            uow.record("registered_model.set_alias", "registered_model", full_name,
-                       before={"alias": alias, "version": before.version} if before else None,
-                       after={"alias": alias, "version": number})
-        return Alias(alias, number)
+            row = repo.version_row(full_name, number)
+            return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status)
 
-    def check_alias_target(self, actor: Actor, full_name: str, version: int | str) -> None:
+    def check_alias_target(self, actor: Actor, full_name: str, alias: str,
+                           version: int | str) -> None:
         """Raises what `set_alias` would about the caller and the version, changing nothing:
         the web UI asks this before it asks the user to confirm a move."""
         full_name = full_model_name(full_name)
+        names.validate_alias_name(alias)
         number = names.parse_version(version)
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
-            _require_alias_target(repo.version_row(full_name, number), full_name, number)
+            row = repo.version_row(full_name, number)
+            domain_aliases.check_target(UC_ALIASES, full_name, alias, number, row.status)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
-            before = repo.version_row_by_alias(full_name, alias)
-            if before is None:
-                raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
-            core = self._core(uow)
-            core.delete_alias(model.id, alias)
-            core.update_model(model.id, now_ms(), updated_by=actor.name)
-            uow.record("registered_model.delete_alias", "registered_model", full_name,
-                       before={"alias": alias, "version": before.version})
+            aliases.remove(uow, UC_ALIASES, model.id, full_name, alias)
 
     # ---- credentials ----------------------------------------------------------------------
 
@@ -627,14 +627,6 @@ class UcModelService:
 
     def sweep(self, actor: Actor) -> tuple[int, int]:
         return self.fail_abandoned(actor), self.collect_garbage()
-
-
-def _require_alias_target(row: Any, full_name: str, number: int, alias: str = "") -> None:
-    if row.status != VersionStatus.READY.value:
-        named = f"alias '{alias}'" if alias else "an alias"
-        raise VersionNotReady(
-            f"Cannot set {named} on {full_name}/{number}: the version is {row.status}, only "
-            f"READY versions can carry an alias.")
 
 
 class FilesChanged(FailedPrecondition):

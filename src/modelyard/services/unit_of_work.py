@@ -20,26 +20,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.actor import Actor
+from modelyard.domain.changes import Event
 from modelyard.domain.errors import ModelyardError
-from modelyard.services.context import Actor
 from modelyard.store.database import Database
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One change (or one denied request) as the audit trail and webhooks see it."""
-
-    action: str  # e.g. "registered_model.create", "model_version.set_alias"
-    object_type: str  # e.g. "registered_model", "model_version", "catalog"
-    object_name: str  # e.g. "fraud-model", "fraud-model/3", "main.fraud.detector/3"
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    #: Which registry the change is in: "workspace" or "uc" (only workspace events fire
-    #: registry webhooks).
-    registry: str = "workspace"
-
 
 CommitHook = Callable[[Connection, Actor, list[Event]], None]
 AfterCommitHook = Callable[[Actor, list[Event]], None]

@@ -75,20 +75,6 @@ def follow_models(conn: Connection, actor: Actor, events: list[Event]) -> None:
             WebhookRepository(conn).delete_for_model(event.object_name)
 
 
-def install(units: UnitOfWorkFactory) -> WebhookService:
-    """Wire webhooks into the unit of work: follow model renames and deletes, write the
-    deliveries of each change into the outbox in its transaction, deliver them from worker
-    threads."""
-    dispatcher = WebhookDispatcher(units.database)
-    units.before_commit.append(follow_models)
-    # After follow_models: a renamed model's webhooks already carry the new name.
-    units.before_commit.append(dispatcher.before_commit)
-    units.after_commit.append(dispatcher.after_commit)
-    # At start, not on the first event: deliveries left by a stopped process go out too.
-    dispatcher.start()
-    return WebhookService(units, dispatcher)
-
-
 class WebhookService:
     def __init__(self, units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> None:
         self.units = units

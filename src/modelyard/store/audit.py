@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from modelyard.events.chain import GENESIS
+from modelyard.domain.audit import GENESIS, AuditQuery
 from modelyard.store.compiled import fetch_all
 from modelyard.store.tables import audit_events
 
@@ -19,17 +18,6 @@ _PG_AUDIT_LOCK = 0x61756469
 COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.object_name,
            ae.c.before, ae.c.after, ae.c.request_id, ae.c.client_address, ae.c.prev_hash,
            ae.c.hash)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    object_type: str | None = None
-    object_name: str | None = None
-    actor: str | None = None
-    action: str | None = None
-    since_ms: int | None = None
-    until_ms: int | None = None
-    request_id: str | None = None
 
 
 # Built once: every write runs it, and building it cost more CPU than running it.

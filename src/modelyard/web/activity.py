@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.domain.audit import AuditQuery
 from modelyard.domain.errors import ModelyardError
-from modelyard.services.audit import AuditEvent, AuditQuery
+from modelyard.services.audit import AuditEvent
 from modelyard.services.context import Actor
 
 MAX_EVENTS = 200

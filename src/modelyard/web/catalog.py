@@ -13,7 +13,16 @@ from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
-from modelyard.web.handlers import back_to, json_ok, uc_url, url_part, web, web_json
+from modelyard.web.handlers import (
+    MetadataCalls,
+    back_to,
+    json_ok,
+    metadata_action,
+    uc_url,
+    url_part,
+    web,
+    web_json,
+)
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
@@ -153,8 +162,10 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
 @web_json
 async def uc_alias_check(request: Request, actor: Actor) -> Response:
     """Whether the version can carry an alias, before the page asks to confirm a move."""
+    query = request.query_params
     _state(request).uc_models.check_alias_target(actor, _full_name(request),
-                                                 request.query_params.get("version", ""))
+                                                 query.get("alias", "").strip(),
+                                                 query.get("version", "").strip())
     return json_ok()
 
 
@@ -233,34 +244,26 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name)
-    if action == "description":
-        models.update_model(actor, full_name, comment=data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        models.set_model_tag(actor, full_name, data.get("key", ""), data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        models.delete_model_tag(actor, full_name, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
-    if action == "alias":
-        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
-        models.set_alias(actor, full_name, alias, version)
-        return back_to(here, f"@{alias} now points to version {version}.")
-    if action == "unalias":
-        models.delete_alias(actor, full_name, data.get("alias", ""))
-        return back_to(here, f"Alias @{data.get('alias', '')} removed.")
     if action == "delete":
         models.delete_model(actor, full_name)
         schema = full_name.rsplit(".", 1)[0]
         return back_to(uc_url(schema), f"Model {full_name} deleted.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: models.update_model(actor, full_name, comment=text),
+        set_tag=lambda key, value: models.set_model_tag(actor, full_name, key, value),
+        delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
+        set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
+        delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is not None:
+        return done
     if action in ("grant", "revoke"):
         privilege = [data.get("privilege", "")]
         change = parse_change(data.get("principal", "").strip(),
                               privilege if action == "grant" else [],
                               privilege if action == "revoke" else [])
         state.grants.update(actor, "function", full_name, [change])
-        done = "granted" if action == "grant" else "revoked"
-        return back_to(here + "?tab=permissions", f"{privilege[0]} {done}.")
+        verb = "granted" if action == "grant" else "revoked"
+        return back_to(here + "?tab=permissions", f"{privilege[0]} {verb}.")
     raise InvalidArgument(f"Unknown action {action!r}.")
 
 
@@ -271,17 +274,13 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name, number)
-    if action == "description":
-        models.update_version(actor, full_name, number, data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        models.set_version_tag(actor, full_name, number, data.get("key", ""),
-                               data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        models.delete_version_tag(actor, full_name, number, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
     if action == "delete":
         models.delete_version(actor, full_name, number)
         return back_to(uc_url(full_name), f"Version {number} deleted.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: models.update_version(actor, full_name, number, text),
+        set_tag=lambda key, value: models.set_version_tag(actor, full_name, number, key, value),
+        delete_tag=lambda key: models.delete_version_tag(actor, full_name, number, key)), here)
+    if done is not None:
+        return done
     raise InvalidArgument(f"Unknown action {action!r}.")

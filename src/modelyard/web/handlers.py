@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -102,3 +103,39 @@ def version_url(name: str, version: int | str) -> str:
 def uc_url(full_name: str, version: int | str | None = None) -> str:
     path = "/catalogs/" + "/".join(url_part(part) for part in full_name.split("."))
     return path if version is None else f"{path}/versions/{url_part(version)}"
+
+
+@dataclass(frozen=True)
+class MetadataCalls:
+    """One object's metadata changes, as the service calls of its registry: the description,
+    tag and alias forms are the same on every model and version page of either registry."""
+
+    describe: Callable[[str], object]
+    set_tag: Callable[[str, str], object]
+    delete_tag: Callable[[str], object]
+    set_alias: Callable[[str, str], object] | None = None  # models only
+    delete_alias: Callable[[str], object] | None = None
+
+
+def metadata_action(action: str, data: Mapping[str, str], calls: MetadataCalls,
+                    here: str) -> Response | None:
+    """Do a description, tag or alias form's `action` and redirect back to `here`; None when
+    `action` is none of those."""
+    key = data.get("key", "")
+    if action == "description":
+        calls.describe(data.get("description", ""))
+        return back_to(here, "Description saved.")
+    if action == "tag":
+        calls.set_tag(key, data.get("value", ""))
+        return back_to(here, f"Tag {key} set.")
+    if action == "untag":
+        calls.delete_tag(key)
+        return back_to(here, f"Tag {key} removed.")
+    if action == "alias" and calls.set_alias is not None:
+        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
+        calls.set_alias(alias, version)
+        return back_to(here, f"@{alias} now points to version {version}.")
+    if action == "unalias" and calls.delete_alias is not None:
+        calls.delete_alias(data.get("alias", ""))
+        return back_to(here, f"Alias @{data.get('alias', '')} removed.")
+    return None

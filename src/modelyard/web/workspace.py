@@ -17,7 +17,16 @@ from modelyard.services.context import Actor
 from modelyard.services.tracking import NOT_CONFIGURED
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
-from modelyard.web.handlers import back_to, json_ok, model_url, version_url, web, web_json
+from modelyard.web.handlers import (
+    MetadataCalls,
+    back_to,
+    json_ok,
+    metadata_action,
+    model_url,
+    version_url,
+    web,
+    web_json,
+)
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
 from modelyard.web.session import form
@@ -114,8 +123,10 @@ async def model_page(request: Request, actor: Actor) -> Response:
 @web_json
 async def alias_check(request: Request, actor: Actor) -> Response:
     """Whether the version exists, before the page asks to confirm an alias move."""
-    _services(request).registry.get_model_version(actor, request.path_params["name"],
-                                                  request.query_params.get("version", ""))
+    query = request.query_params
+    _services(request).registry.check_alias_target(actor, request.path_params["name"],
+                                                   query.get("alias", "").strip(),
+                                                   query.get("version", "").strip())
     return json_ok()
 
 
@@ -201,22 +212,16 @@ async def model_action(request: Request, actor: Actor) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
     data = await form(request)
     registry = state.registry
-    if action == "description":
-        registry.update_registered_model(actor, name, data.get("description", ""))
-        return back_to(model_url(name), "Description saved.")
-    if action == "tag":
-        registry.set_registered_model_tag(actor, name, data.get("key", ""), data.get("value", ""))
-        return back_to(model_url(name), f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        registry.delete_registered_model_tag(actor, name, data.get("key", ""))
-        return back_to(model_url(name), f"Tag {data.get('key', '')} removed.")
-    if action == "alias":
-        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
-        registry.set_registered_model_alias(actor, name, alias, version)
-        return back_to(model_url(name), f"@{alias} now points to version {version}.")
-    if action == "unalias":
-        registry.delete_registered_model_alias(actor, name, data.get("alias", ""))
-        return back_to(model_url(name), f"Alias @{data.get('alias', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: registry.update_registered_model(actor, name, text),
+        set_tag=lambda key, value: registry.set_registered_model_tag(actor, name, key, value),
+        delete_tag=lambda key: registry.delete_registered_model_tag(actor, name, key),
+        set_alias=lambda alias, version: registry.set_registered_model_alias(
+            actor, name, alias, version),
+        delete_alias=lambda alias: registry.delete_registered_model_alias(actor, name, alias),
+    ), model_url(name))
+    if done is not None:
+        return done
     if action == "permission":
         level = data.get("level", "")
         if level not in Level.__members__ or level == "NONE":
@@ -238,16 +243,14 @@ async def version_action(request: Request, actor: Actor) -> Response:
     here = version_url(name, number)
     registry, transitions = state.registry, state.transitions
     comment = data.get("comment", "").strip() or None
-    if action == "description":
-        registry.update_model_version(actor, name, number, data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        registry.set_model_version_tag(actor, name, number, data.get("key", ""),
-                                       data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        registry.delete_model_version_tag(actor, name, number, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: registry.update_model_version(actor, name, number, text),
+        set_tag=lambda key, value: registry.set_model_version_tag(actor, name, number, key,
+                                                                  value),
+        delete_tag=lambda key: registry.delete_model_version_tag(actor, name, number, key),
+    ), here)
+    if done is not None:
+        return done
     stage = data.get("stage", "")
     archive = data.get("archive_existing") == "on"
     if action == "stage":

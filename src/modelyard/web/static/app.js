@@ -43,9 +43,10 @@ function setUpAliasConfirmation() {
     form.elements.version.focus();
   }
 
-  async function check(version) {
+  async function check(alias, version) {
+    const query = new URLSearchParams({alias, version});
     try {
-      const answer = await fetch(`${form.dataset.check}?version=${encodeURIComponent(version)}`,
+      const answer = await fetch(`${form.dataset.check}?${query}`,
                                  {headers: {Accept: "application/json"},
                                   credentials: "same-origin"});
       return await answer.json();
@@ -61,7 +62,7 @@ function setUpAliasConfirmation() {
     form.elements.version.removeAttribute("aria-invalid");
     const alias = form.elements.alias.value.trim();
     const version = form.elements.version.value.trim();
-    const verdict = await check(version);
+    const verdict = await check(alias, version);
     if (!verdict.ok) {
       refuse(verdict.message);
       return;
