@@ -128,3 +128,12 @@ def test_tokens_list_shows_dates_and_never(auth_server: AuthServer) -> None:
     never = [line for line in listed.splitlines() if line.rstrip().endswith("never")]
     assert never, listed  # the user's first token (made by the test helper) has no expiry
     assert not re.search(r"\s-1\s*$", listed, re.MULTILINE)  # no raw "no expiry" value
+
+
+def test_token_is_taken_before_or_after_the_subcommand(auth_server: AuthServer) -> None:
+    admin = auth_server.admin_token
+    for args in (["--token", admin, "users", "list"], ["users", "--token", admin, "list"],
+                 ["users", "list", "--token", admin]):
+        assert "admin" in run_cli(*args, url=auth_server.url).stdout, args
+    refused = run_cli("users", "list", url=auth_server.url, ok=False)
+    assert "UNAUTHENTICATED" in refused.stderr

@@ -158,3 +158,23 @@ def test_grant_and_revoke_on_a_unity_catalog_model(page: Page, server: ServerPro
     page.get_by_role("button", name="Revoke EXECUTE from users").click()
     expect(page.locator("#notice")).to_have_text("EXECUTE revoked.")
     expect(page.locator("main")).not_to_contain_text("Revoke EXECUTE")
+
+
+def test_alias_form_checks_the_version_before_asking(page: Page, server: ServerProcess,
+                                                     registry: MlflowClient, model: str) -> None:
+    page.goto(f"{server.url}/models/{model}")
+    form = page.locator("#alias-form")
+    form.get_by_label("Alias").fill("champion")
+    form.get_by_label("Version").fill("7")
+    form.get_by_role("button", name="Set alias").click()
+    error = page.locator("#alias-error")
+    expect(error).to_contain_text("version=7")
+    expect(error).to_contain_text("not found")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(form.get_by_label("Version")).to_be_focused()
+    assert registry.get_model_version_by_alias(model, "champion").version == "1"
+
+    form.get_by_label("Version").fill("2")
+    form.get_by_role("button", name="Set alias").click()
+    expect(error).to_be_hidden()
+    expect(page.get_by_role("dialog")).to_contain_text("version 1 → version 2")

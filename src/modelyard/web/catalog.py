@@ -196,12 +196,19 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
     alias = version.aliases[0] if version.aliases else ""
     load_uri = f"models:/{full_name}@{alias}" if alias else f"models:/{full_name}/{number}"
     may = state.uc_models.allowed(actor, full_name, _OPS)
+    lineage = version.lineage
+    run_id = lineage.run_id
+    if not run_id and state.tracking.configured:
+        # A `uc:` or databricks-uc client registering from models:/m-… records no run id:
+        # the tracking server knows the logged model's run (the answer is cached).
+        found = await state.tracking.run(None, lineage.model_id, lineage.source)
+        run_id = found.run.run_id if found.run else None
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                info=info, total_size=sum(f.size for f in files),
+                info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
                                                snippets.server_url(str(request.base_url)),
                                                request.app.state.settings.auth),
-                run_url=state.tracking.run_url(version.lineage.run_id), section="uc")
+                run_url=state.tracking.run_url(run_id), section="uc")
 
 
 @web
