@@ -2,9 +2,10 @@
 
 Arrows point down: adapters (api, web, cli) call services; services call domain, store, storage
 and events; store and storage import only domain; domain imports nothing of ours and does no
-I/O; events never imports services. Every `import` statement counts, wherever it stands (inside
-a function too), and so does `TYPE_CHECKING`: a rule that holds only at run time is not a rule a
-reader can trust.
+I/O; events never imports services; services and events build no SQL (they may name
+SQLAlchemy's Connection and Row types, nothing else). Every `import` statement counts, wherever
+it stands (inside a function too), and so does `TYPE_CHECKING`: a rule that holds only at run
+time is not a rule a reader can trust.
 """
 
 from __future__ import annotations
@@ -74,12 +75,36 @@ def _violations(path: Path, root: Path = SRC) -> list[str]:
                 problems.append(f"{where}:{line}: domain does no I/O, yet imports {module}")
         elif target in FORBIDDEN.get(layer, ()):
             problems.append(f"{where}:{line}: {layer} may not import {module}")
+    if layer in ("services", "events"):
+        problems += _sql_outside_store(path, where)
     if layer == "domain":
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in {"open", "print", "input"}):
                 problems.append(f"{where}:{node.lineno}: domain does no I/O, yet calls "
                                 f"{node.func.id}()")
+    return problems
+
+
+#: What a service may take from SQLAlchemy: the types of the connection and rows repositories
+#: hand it. Building a statement, or naming a table, is the store's job.
+SQLALCHEMY_TYPES = {"Connection", "Row"}
+
+
+def _sql_outside_store(path: Path, where: Path) -> list[str]:
+    problems = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            extra = sorted({a.name for a in node.names} - SQLALCHEMY_TYPES)
+            if node.module != "sqlalchemy" or extra:
+                problems.append(f"{where}:{node.lineno}: SQL lives in store, yet this imports "
+                                f"{', '.join(extra) or node.module} from {node.module}")
+        elif isinstance(node, ast.Import) and any(a.name.startswith("sqlalchemy")
+                                                  for a in node.names):
+            problems.append(f"{where}:{node.lineno}: SQL lives in store, yet this imports "
+                            "sqlalchemy")
+        elif isinstance(node, ast.ImportFrom) and node.module == "modelyard.store.tables":
+            problems.append(f"{where}:{node.lineno}: SQL lives in store, yet this names tables")
     return problems
 
 
@@ -97,6 +122,8 @@ def test_every_module_keeps_the_layer_rules() -> None:
     ("domain/x.py", "from modelyard.services.context import Actor", "domain imports"),
     ("domain/x.py", "import sqlalchemy", "domain does no I/O"),
     ("domain/x.py", "def f():\n    return open('x')", "domain does no I/O"),
+    ("services/x.py", "from sqlalchemy import select", "SQL lives in store"),
+    ("services/x.py", "from modelyard.store.tables import uc_grants", "SQL lives in store"),
 ])
 def test_the_check_catches_what_breaks_them(tmp_path: Path, layer_file: str, source: str,
                                             expected: str) -> None:

@@ -6,11 +6,14 @@ import gc
 import logging
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
+from modelyard.api import fallback
 from modelyard.api.audit import routes as audit_routes
 from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
@@ -18,6 +21,7 @@ from modelyard.api.databricks_uc import routes as databricks_routes
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
+from modelyard.api.imports import routes as import_routes
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
@@ -29,8 +33,10 @@ from modelyard.bootstrap import bootstrap
 from modelyard.config import Settings
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
+from modelyard.web.handlers import error_page
 
 log = logging.getLogger("modelyard")
+_ANSWERED = "modelyard.error_answered"
 
 
 async def health(request: Request) -> Response:
@@ -39,18 +45,60 @@ async def health(request: Request) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    code = "ENDPOINT_NOT_FOUND" if status == 404 else "BAD_REQUEST"
-    message = (f"No endpoint {request.method} {request.url.path}" if status == 404
-               else f"{request.method} is not allowed on {request.url.path}")
-    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    router = request.app.router
+    if status == 405 and isinstance(router, IndexedRouter):
+        headers = {"Allow": ", ".join(router.allowed_methods(request.url.path))}
+    if fallback.is_api(request.url.path):
+        return fallback.no_endpoint(request, status, headers)
+    message = ("There is no such page." if status == 404
+               else f"{request.method} is not allowed on {request.url.path}.")
+    return error_page(request, status, message, headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"error_code": "INTERNAL_ERROR", "message": "Internal error; see the server log."},
-        status_code=500,
-    )
+    if fallback.is_api(request.url.path):
+        response = fallback.internal_error(request)
+    else:
+        response = error_page(request, 500, "Internal error; see the server log.")
+    # Runs once the answer is sent: the error need not reach uvicorn then (ModelyardApp).
+    response.background = BackgroundTask(_answered, request.scope)
+    return response
+
+
+async def _answered(scope: Scope) -> None:
+    scope[_ANSWERED] = True
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    # Not an error of ours: one line, no traceback.
+    client = request.client
+    log.info("the connection from %s closed before the whole body of %s %s arrived (the "
+             "client left, or sent nothing for --body-timeout seconds)",
+             f"{client.host}:{client.port}" if client else "?", request.method,
+             request.url.path)
+    return Response(status_code=400)  # nobody is there to read it
+
+
+class ModelyardApp(Starlette):
+    """Starlette, but an error already answered with a 500 goes no further.
+
+    Starlette raises every unhandled error again after its handler answered, for the server
+    to log; uvicorn then closed the connection after an answer that had not said so, and the
+    client's next request on it failed. The handler logged the error: the connection stays
+    usable. An error after a response began still reaches uvicorn, which must close it.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        try:
+            await self.middleware_stack(scope, receive, send)
+        except Exception:
+            if not scope.get(_ANSWERED):
+                raise
 
 
 def routes() -> list[BaseRoute]:
@@ -59,14 +107,15 @@ def routes() -> list[BaseRoute]:
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(),
-            *databricks_routes.routes(), *databricks_files.routes(),
+            *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
             *web_routes.routes()]
 
 
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     """The server's parts (modelyard/bootstrap.py) behind every surface's routes."""
-    app = Starlette(
-        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+    app = ModelyardApp(
+        exception_handlers={HTTPException: _not_found, ClientDisconnect: _client_left,
+                            Exception: _internal_error},
     )
     app.router = IndexedRouter(routes())  # before the first request builds the stack on it
     built = bootstrap(settings, database)

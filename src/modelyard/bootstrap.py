@@ -33,6 +33,7 @@ from modelyard.services.tracking import TrackingService
 from modelyard.services.transitions import TransitionService
 from modelyard.services.uc_models import UcModelService, start_sweeper
 from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.services.version_import import VersionImportService
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import open_store
 from modelyard.store import secrets
@@ -92,6 +93,7 @@ class Modelyard:
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
     tracking: TrackingService  # read by the web pages only
+    version_import: VersionImportService  # import-mlflow's versions under given numbers
     cooperative: HandlerRunner | None
     #: Set one of these to stop its background worker.
     stops: dict[str, threading.Event] = field(default_factory=dict)
@@ -99,6 +101,13 @@ class Modelyard:
 
 def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard:
     """Build every part of the server and start its background workers."""
+    built = build(settings, database)
+    start_background(built)
+    return built
+
+
+def build(settings: Settings, database: Database | None = None) -> Modelyard:
+    """Every part of the server, nothing started (the services' tests use this too)."""
     # Storage.
     database = database or Database(settings.resolved_database_url)
     storage = open_store(settings.resolved_storage_root)
@@ -122,14 +131,17 @@ def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
+        version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )
-
-    # Background workers. Every replica may run each: their steps are idempotent.
-    # At start, not on the first event: deliveries left by a stopped process go out too.
-    dispatcher.start()
-    interval = max(0.2, min(60.0, settings.pending_timeout / 4))
-    built.stops["uc_sweeper"] = start_sweeper(uc_models, SYSTEM, interval)
-    if database.dialect == "postgresql":
-        built.stops["table_upkeep"] = start_table_upkeep(database)
     return built
+
+
+def start_background(built: Modelyard) -> None:
+    """The background workers. Every replica may run each: their steps are idempotent."""
+    # At start, not on the first event: deliveries left by a stopped process go out too.
+    built.webhooks.dispatcher.start()
+    interval = max(0.2, min(60.0, built.settings.pending_timeout / 4))
+    built.stops["uc_sweeper"] = start_sweeper(built.uc_models, SYSTEM, interval)
+    if built.database.dialect == "postgresql":
+        built.stops["table_upkeep"] = start_table_upkeep(built.database)

@@ -144,6 +144,17 @@ def print_details(title: str, fields: dict[str, Any]) -> None:
         click.echo(f"{click.style(key.ljust(width), bold=True)}  {value}")
 
 
+def url_option(command: F) -> F:
+    """Kept for commands written with the former pair `@url_option @token_option`: both
+    options, as `connection_options` gives them."""
+    return connection_options(command)
+
+
+def token_option(command: F) -> F:
+    """See `url_option`, which already adds --token."""
+    return command
+
+
 def yes_option(command: Any) -> Any:
     """`--yes`/`-y` for a destructive command: do it without asking."""
     return click.option("--yes", "-y", is_flag=True,

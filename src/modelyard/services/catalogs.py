@@ -67,12 +67,12 @@ class CatalogService:
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
         with self.units.write(actor) as uow:
-            yield CatalogRepository(uow.conn), uow
+            yield uow.catalog, uow
 
     @contextmanager
     def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
         with self.units.read(actor) as uow:
-            yield CatalogRepository(uow.conn)
+            yield uow.catalog
 
     def _audit(self, actor: Actor, now: int) -> dict[str, Any]:
         return {"owner": actor.name, "created_at": now, "created_by": actor.name,

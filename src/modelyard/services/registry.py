@@ -25,7 +25,6 @@ from modelyard.services import aliases, authorization
 from modelyard.services.context import Actor
 from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.identity import IdentityRepository
 from modelyard.store.registry import (
     RegistryRepository,
     model_from_hit,
@@ -134,7 +133,7 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "registered_model.delete")
             model_id = repo.model_id(name, for_update=True)
             repo.delete_model(model_id)
-            IdentityRepository(repo.conn).clear_workspace_levels(model_id)
+            uow.identity.clear_workspace_levels(model_id)
             uow.record("registered_model.delete", "registered_model", name)
 
     def search_registered_models(

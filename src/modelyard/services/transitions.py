@@ -23,7 +23,6 @@ from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.activities import ActivityRepository
 from modelyard.store.registry import RegistryRepository
 
 
@@ -53,7 +52,7 @@ def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, mo
     a recorded change of its own (audit trail, MODEL_VERSION_TRANSITIONED_TO_ARCHIVED webhooks);
     the caller records the move itself."""
     now = now_ms()
-    activities = ActivityRepository(uow.conn)
+    activities = uow.activities
     if archive_existing:
         for other in activities.versions_in_stage(model_id, target.value, row.version):
             reason = f"Archived because version {row.version} moved to {target.value}."
@@ -93,7 +92,7 @@ class TransitionService:
                 uow.conn, actor, name, Level.CAN_READ, "model_version.get")
             repo = uow.registry("workspace")
             row = repo.version_row(name, number)
-            open_requests = len(ActivityRepository(uow.conn).for_version(
+            open_requests = len(uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN))
             return repo.get_version(name, number), level, open_requests
 
@@ -108,7 +107,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "transition_request.create")
             row = uow.registry("workspace").version_row(name, number)
-            activity = ActivityRepository(uow.conn).add(
+            activity = uow.activities.add(
                 row.id, ActivityType.REQUESTED_TRANSITION, actor.name, now_ms(),
                 from_stage=row.stage, to_stage=target.value, comment=comment,
                 state=RequestState.OPEN.value)
@@ -128,7 +127,7 @@ class TransitionService:
                                                            "transition_request.approve")
             self._require_transition_level(actor, level, Stage(row.stage), target, name,
                                            "transition_request.approve")
-            activities = ActivityRepository(uow.conn)
+            activities = uow.activities
             activities.set_state(request.id, RequestState.APPROVED.value, now_ms())
             model_id = repo.model_id(name, for_update=True)
             activity = apply_transition(uow, repo, actor, model_id, row, target,
@@ -177,7 +176,7 @@ class TransitionService:
             _, row, request, level = self._open_request(uow, actor, name, number, target,
                                                         action, creator=creator)
             check(row, request, level, target)
-            activities = ActivityRepository(uow.conn)
+            activities = uow.activities
             now = now_ms()
             activities.set_state(request.id, state.value, now)
             activity = activities.add(row.id, kind, actor.name, now, from_stage=row.stage,
@@ -193,7 +192,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "transition_request.list")
             row = uow.registry("workspace").version_row(name, number)
-            requests = ActivityRepository(uow.conn).for_version(
+            requests = uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN)
             return [self._view(actor, level, r, Stage(row.stage)) for r in requests]
 
@@ -207,7 +206,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "comment.create")
             row = uow.registry("workspace").version_row(name, number)
-            activity = ActivityRepository(uow.conn).add(
+            activity = uow.activities.add(
                 row.id, ActivityType.NEW_COMMENT, actor.name, now_ms(), comment=comment)
             uow.record("comment.create", "model_version", f"{name}/{number}",
                        after={"id": activity.id, "comment": comment})
@@ -216,7 +215,7 @@ class TransitionService:
     def update_comment(self, actor: Actor, comment_id: str, comment: str | None) -> Viewed:
         comment = validate_comment(comment, required=True)
         with self.units.write(actor) as uow:
-            activities = ActivityRepository(uow.conn)
+            activities = uow.activities
             existing, level = self._own_comment(uow, actor, comment_id, "comment.update")
             activities.set_comment(existing.id, comment, now_ms())
             uow.record("comment.update", "model_version",
@@ -229,7 +228,7 @@ class TransitionService:
         with self.units.write(actor) as uow:
             existing, _ = self._own_comment(uow, actor, comment_id, "comment.delete",
                                             manager_may=True)
-            ActivityRepository(uow.conn).delete(existing.id)
+            uow.activities.delete(existing.id)
             uow.record("comment.delete", "model_version",
                        f"{existing.model_name}/{existing.version}",
                        before={"id": existing.id, "comment": existing.comment})
@@ -241,7 +240,7 @@ class TransitionService:
                 uow.conn, actor, name, Level.CAN_READ, "activity.list")
             row = uow.registry("workspace").version_row(name, number)
             return [self._view(actor, level, a, Stage(row.stage))
-                    for a in ActivityRepository(uow.conn).for_version(row.id)]
+                    for a in uow.activities.for_version(row.id)]
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -252,7 +251,7 @@ class TransitionService:
                                                       action)
         repo = uow.registry("workspace")
         row = repo.version_row(name, number)
-        for request in ActivityRepository(uow.conn).for_version(
+        for request in uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN):
             if request.to_stage == target.value and creator in (None, request.user_id):
                 return repo, row, request, level
@@ -276,7 +275,7 @@ class TransitionService:
             key = int(comment_id)
         except (TypeError, ValueError):
             raise InvalidArgument(f"Invalid comment id {comment_id!r}.") from None
-        found = ActivityRepository(uow.conn).find(key)
+        found = uow.activities.find(key)
         if found is None or found[0].activity_type is not ActivityType.NEW_COMMENT:
             raise NotFound(f"Comment {comment_id} not found.")
         existing = found[0]

@@ -71,6 +71,7 @@ from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import ensure_location, vend_credentials
 from modelyard.store.catalog import (
@@ -80,10 +81,12 @@ from modelyard.store.catalog import (
     version_from_point_read,
     version_not_found,
 )
-from modelyard.store.registry import RegistryRepository
 
 log = logging.getLogger("modelyard.uc")
 
+
+#: The registry namespace of Unity Catalog models (the workspace registry's: services/registry.py).
+UC = "uc"
 
 #: `check(store, location)` runs at finalize before the version becomes READY.
 FinalizeCheck = Callable[[ArtifactStore, str], None]
@@ -99,13 +102,13 @@ class UcModelService:
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
-        with self.units.write(actor, scope="uc") as uow:
-            yield CatalogRepository(uow.conn), uow
+        with self.units.write(actor, scope=UC) as uow:
+            yield uow.catalog, uow
 
     @contextmanager
     def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
         with self.units.read(actor) as uow:
-            yield CatalogRepository(uow.conn)
+            yield uow.catalog
 
     def _version_for_writer(self, actor: Actor, full_name: str,
                             version: int | str) -> UcVersion:
@@ -126,10 +129,6 @@ class UcModelService:
             return version_from_point_read(row)
         with self._read(actor) as repo:
             return repo.versions([repo.version_row(full_name, number)])[0]  # its precise 404
-
-    @staticmethod
-    def _core(uow: UnitOfWork) -> RegistryRepository:
-        return RegistryRepository(uow.conn, "uc")
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -153,7 +152,7 @@ class UcModelService:
                 name=full_name, uc_id=model_uuid, schema_id=schema.id, description=comment,
                 storage_location=f"{parent}/models/{model_uuid}", owner=owner,
                 user_id=actor.name, updated_by=actor.name, created_at=now, updated_at=now)
-            self._core(uow).insert_model_tags(model_id, full_name, clean_tags)
+            uow.registry(UC).insert_model_tags(model_id, full_name, clean_tags)
             uow.record("registered_model.create", "registered_model", full_name,
                        after={"comment": comment, "tags": clean_tags, "owner": owner})
             return repo.models([repo.model_row(full_name)])[0]
@@ -182,8 +181,8 @@ class UcModelService:
         aliases containing `text`, among the models the caller may see (filtered in the query,
         so pages are full)."""
         limit, offset = page_size(max_results), decode_page_token(page_token)
-        with self._read(actor) as repo:
-            rows = RegistryRepository(repo.conn, "uc").search_models(
+        with self.units.read(actor) as uow:
+            rows = uow.registry(UC).search_models(
                 [], [("name", False)], offset, limit + 1, text=text.strip(),
                 uc_readers=authorization.uc_readers(actor))
         return paged(rows, offset, limit)
@@ -235,7 +234,7 @@ class UcModelService:
             row = repo.model_row(full_name, for_update=True)
             if target != full_name:
                 repo.rename_model(row.id, target)
-            self._core(uow).update_model(row.id, now_ms(), updated_by=actor.name, **changes)
+            uow.registry(UC).update_model(row.id, now_ms(), updated_by=actor.name, **changes)
             uow.record("registered_model.update", "registered_model", target,
                        before={"name": full_name, **{k: getattr(row, k) for k in changes}},
                        after={"name": target, **changes})
@@ -258,7 +257,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
             row = repo.model_row(full_name, for_update=True)
-            self._core(uow).set_model_tag(row.id, row.name, key, value)
+            uow.registry(UC).set_model_tag(row.id, row.name, key, value)
             uow.record("registered_model.set_tag", "registered_model", full_name,
                        after={"key": key, "value": value})
 
@@ -266,7 +265,7 @@ class UcModelService:
         full_name = full_model_name(full_name)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_model_tag(repo.model_row(full_name).id, key)
+            uow.registry(UC).delete_model_tag(repo.model_row(full_name).id, key)
             uow.record("registered_model.delete_tag", "registered_model", full_name,
                        before={"key": key})
 
@@ -274,8 +273,10 @@ class UcModelService:
 
     def create_version(self, actor: Actor, full_name: str, source: str,
                        comment: str | None = None, lineage: Lineage | None = None,
-                       tags: Mapping[str, str] | None = None) -> UcVersion:
-        """A new version in PENDING_REGISTRATION with its own empty storage location."""
+                       tags: Mapping[str, str] | None = None,
+                       number: int | None = None) -> UcVersion:
+        """A new version in PENDING_REGISTRATION with its own empty storage location.
+        `number`: import only (services/version_import.py), the number it must have."""
         full_name = full_model_name(full_name)
         lineage = lineage or Lineage()
         names.validate_source(source)
@@ -292,10 +293,10 @@ class UcModelService:
         version_uuid = str(uuid.uuid4())
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
-            core = self._core(uow)
+            core = uow.registry(UC)
             model = repo.model_row(full_name)
             now = now_ms()
-            _, number = core.allocate_version(full_name)
+            _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
             core.insert_version(
                 model_id=model.id, version=number, uc_id=version_uuid, run_link="",
@@ -432,8 +433,8 @@ class UcModelService:
             now = now_ms()
             if row.storage_location:
                 repo.queue_garbage([row.storage_location], "deleted", now)
-            self._core(uow).delete_version(row.id, model.id, number)
-            self._core(uow).update_model(model.id, now, updated_by=actor.name)
+            uow.registry(UC).delete_version(row.id, model.id, number)
+            uow.registry(UC).update_model(model.id, now, updated_by=actor.name)
             uow.record("model_version.delete", "model_version", f"{full_name}/{number}",
                        before={"source": row.source, "status": row.status,
                                "root_digest": row.root_digest})
@@ -500,7 +501,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             row = repo.version_row(full_name, number)
-            self._core(uow).update_version(row.id, now_ms(), description=comment,
+            uow.registry(UC).update_version(row.id, now_ms(), description=comment,
                                            updated_by=actor.name)
             uow.record("model_version.update", "model_version", f"{full_name}/{number}",
                        before={"comment": row.description}, after={"comment": comment})
@@ -535,7 +536,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
             row = repo.version_row(full_name, number)
-            self._core(uow).set_version_tag(row.id, key, value)
+            uow.registry(UC).set_version_tag(row.id, key, value)
             uow.record("model_version.set_tag", "model_version", f"{full_name}/{number}",
                        after={"key": key, "value": value})
 
@@ -545,7 +546,7 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_version_tag(repo.version_row(full_name, number).id, key)
+            uow.registry(UC).delete_version_tag(repo.version_row(full_name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
                        before={"key": key})
 

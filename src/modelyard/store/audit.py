@@ -7,9 +7,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from modelyard.domain.access import Level
 from modelyard.domain.audit import GENESIS, AuditQuery
 from modelyard.store.compiled import fetch_all
-from modelyard.store.tables import audit_events
+from modelyard.store.tables import (
+    audit_events,
+    registered_models,
+    uc_catalogs,
+    uc_schemas,
+    workspace_permissions,
+)
 
 ae = audit_events
 # Any fixed number: every Modelyard process agrees on it (the migration lock uses another).
@@ -72,3 +79,24 @@ class AuditRepository:
                 return
             yield from rows
             last = rows[-1].seq
+
+    def owned_objects(self, name: str, principals: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """The (object type, name) pairs whose events the principal `name` (with `principals`,
+        its groups and itself) may read: workspace models it created or manages, Unity Catalog
+        catalogs, schemas and models that it or one of its groups owns."""
+        rm, wp = registered_models, workspace_permissions
+        who = list(principals)
+        managed = select(wp.c.model_id).where(wp.c.principal.in_(who),
+                                              wp.c.level >= int(Level.CAN_MANAGE))
+        owned = {("registered_model", row.name) for row in self.conn.execute(
+            select(rm.c.name).where(rm.c.registry == "workspace",
+                                    (rm.c.user_id == name) | rm.c.id.in_(managed)))}
+        owned |= {("registered_model", row.name) for row in self.conn.execute(
+            select(rm.c.name).where(rm.c.registry == "uc", rm.c.owner.in_(who)))}
+        by_id = dict(self.conn.execute(select(uc_catalogs.c.id, uc_catalogs.c.name)).tuples())
+        owned |= {("catalog", row.name) for row in self.conn.execute(
+            select(uc_catalogs.c.name).where(uc_catalogs.c.owner.in_(who)))}
+        owned |= {("schema", f"{by_id.get(row.catalog_id, '')}.{row.name}")
+                  for row in self.conn.execute(select(uc_schemas.c.catalog_id, uc_schemas.c.name)
+                                               .where(uc_schemas.c.owner.in_(who)))}
+        return frozenset(owned)

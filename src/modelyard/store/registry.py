@@ -228,6 +228,21 @@ class RegistryRepository:
 
     # ---- registered models ----------------------------------------------------------------
 
+    def model_ref(self, name: str) -> Row | None:
+        """The model's `id` and `user_id` (its creator); None when there is none."""
+        return self.conn.execute(select(rm.c.id, rm.c.user_id).where(
+            rm.c.registry == self.registry, rm.c.name == name)).first()
+
+    def model_name_by_id(self, model_id: int) -> str | None:
+        name: str | None = self.conn.execute(select(rm.c.name).where(
+            rm.c.id == model_id, rm.c.registry == self.registry)).scalar()
+        return name
+
+    def model_creator(self, model_id: int) -> str | None:
+        creator: str | None = self.conn.execute(
+            select(rm.c.user_id).where(rm.c.id == model_id)).scalar()
+        return creator
+
     def model_id(self, name: str, *, for_update: bool = False) -> int:
         lock = for_update and self.conn.dialect.name == "postgresql"
 

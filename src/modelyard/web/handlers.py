@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import html
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import (
     AlreadyExists,
@@ -17,6 +19,7 @@ from modelyard.domain.errors import (
     InvalidArgument,
     ModelyardError,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
 )
@@ -25,10 +28,12 @@ from modelyard.web.render import page
 from modelyard.web.session import current_actor
 
 Handler = Callable[[Request, Actor], Awaitable[Response]]
+log = logging.getLogger("modelyard")
 
 _STATUS: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404), (PermissionDenied, 403), (Unauthenticated, 401), (AlreadyExists, 409),
     (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400),
+    (PayloadTooLarge, 413),
 ]
 
 
@@ -79,6 +84,24 @@ def web_json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def json_ok(**fields: object) -> JSONResponse:
     return JSONResponse({"ok": True, **fields}, headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request, status: int, message: str,
+               headers: Mapping[str, str] | None = None) -> Response:
+    """The page for what no handler answered: an unknown page (404), a method a page does
+    not take (405), an unhandled error (500)."""
+    try:
+        response: Response = page(request, "error.html", status_code=status, message=message,
+                                  back="/")
+    except Exception:  # the templates themselves may be what fails
+        log.exception("the error page could not be rendered")
+        response = HTMLResponse(f"<!doctype html><title>Error</title><h1>Something is not "
+                                f"right</h1><p>{html.escape(message)}</p>",
+                                status_code=status,
+                                headers={"X-Content-Type-Options": "nosniff"})
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 def back_to(path: str, notice: str = "") -> RedirectResponse:
