@@ -71,6 +71,11 @@ def test_prompts_have_their_own_list_and_pages(page: Page, server: ServerProcess
     assert page.evaluate(AUDIT) == []
     shot(page, "version")
 
+    page.goto(f"{server.url}/models/{prompt}/compare?v=1&v=2")
+    compare = page.locator("#compare")
+    expect(compare).to_be_visible()
+    assert "mlflow.prompt" not in compare.inner_text() and "_mlflow_" not in compare.inner_text()
+
     page.goto(f"{server.url}/models/{prompt}/versions/2")
     snippet = page.locator("#load-snippet").inner_text()
     assert f"prompts:/{prompt}@prod" in snippet

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.domain import prompts
 from modelyard.domain.catalog import VersionStatus
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.services.context import Actor
@@ -223,7 +224,7 @@ async def uc_compare_page(request: Request, actor: Actor) -> Response:
         version, files = state.uc_models.version_files(actor, full_name, number)
         columns.append((version, _model_info(state, actor, full_name, version, files)))
     versions = [v for v, _ in columns]
-    tag_keys = sorted({key for v in versions for key in v.tags})
+    tag_keys = sorted({key for v in versions for key in prompts.shown_tags(v.tags)})
     lookups = await state.tracking.runs(
         (v.lineage.run_id, v.lineage.model_id, v.lineage.source) for v in versions)
     notes = missing_notes([str(v.version) for v in versions], [x.reason for x in lookups])

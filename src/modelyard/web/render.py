@@ -60,6 +60,22 @@ def web_link(url: str | None) -> str:
     return text if urlsplit(text).scheme in ("http", "https") else ""
 
 
+def lineage_entity(entity: Any) -> str:
+    """One entity of an `emit-lineage` report, as words: `notebook 1234`, `job 77 (run 9)`."""
+    if not isinstance(entity, dict) or not entity:
+        return str(entity)
+    parts = []
+    for kind, detail in entity.items():
+        if isinstance(detail, dict):
+            ident = detail.get("id", "")
+            extra = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in detail.items()
+                              if key != "id" and value not in (None, ""))
+            parts.append(f"{kind} {ident}" + (f" ({extra})" if extra else ""))
+        else:
+            parts.append(f"{kind} {detail}")
+    return "; ".join(parts)
+
+
 @functools.cache
 def environment() -> Environment:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -68,7 +84,8 @@ def environment() -> Environment:
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize,
-                       shown_tags=prompts.shown_tags, web_link=web_link)
+                       shown_tags=prompts.shown_tags, web_link=web_link,
+                       lineage_entity=lineage_entity)
     _markdown()
     return env
 

@@ -179,7 +179,7 @@ async def compare_page(request: Request, actor: Actor) -> Response:
     model = state.registry.get_registered_model(actor, name)
     versions = sorted((state.registry.get_model_version(actor, name, v)
                        for v in dict.fromkeys(wanted)), key=lambda v: v.version)
-    tag_keys = sorted({key for v in versions for key in v.tags})
+    tag_keys = sorted({key for v in versions for key in prompts.shown_tags(v.tags)})
     lookups, found = await asyncio.gather(
         state.tracking.runs((v.run_id, v.logged_model_id, v.source) for v in versions),
         asyncio.gather(*(state.tracking.model_files(v.source, v.run_id) for v in versions)))
