@@ -25,6 +25,7 @@ from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.model_files import ModelFileService, UrlSigner
+from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
@@ -93,6 +94,7 @@ class Modelyard:
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
     tracking: TrackingService  # read by the web pages only
+    operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
     cooperative: HandlerRunner | None
     #: Set one of these to stop its background worker.
@@ -131,6 +133,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
+        operations=OperationsService(database, storage),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )

@@ -213,6 +213,7 @@ def test_a_closing_request_gets_its_whole_response_before_the_close(
 # ---- slow and idle clients (a server with short timeouts and a small connection cap) ---------
 
 TIMEOUT = 1.5  # --header-timeout, --body-timeout and --keep-alive-timeout of `strict_server`
+SLACK = 1.5  # the sweep runs every TIMEOUT / 4; the rest is for a busy machine
 CAP = 40
 
 
@@ -247,7 +248,7 @@ def test_half_a_request_line_is_closed_within_the_header_timeout(
         with _connect(strict_server) as sock:
             sock.sendall(partial)
             seconds, received = _seconds_until_closed(sock)
-        assert TIMEOUT - 0.1 < seconds < TIMEOUT + 1
+        assert TIMEOUT - 0.1 < seconds < TIMEOUT + SLACK
         assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
 
 
@@ -262,7 +263,7 @@ def test_headers_trickled_byte_by_byte_do_not_extend_the_timeout(
         except OSError:
             pass  # closed under the sender
         seconds = time.monotonic() - started
-        assert seconds < TIMEOUT + 1
+        assert seconds < TIMEOUT + SLACK
 
 
 def test_an_endless_request_head_is_refused(strict_server: ServerProcess) -> None:
@@ -294,12 +295,12 @@ def test_idle_connections_are_closed(strict_server: ServerProcess) -> None:
         used.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         seconds, received = _seconds_until_closed(used)
         assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b'{"status":"ok"}')
-        assert TIMEOUT - 0.1 < seconds < TIMEOUT + 1
+        assert TIMEOUT - 0.1 < seconds < TIMEOUT + SLACK
     for sock in silent:
         with sock:
             seconds, received = _seconds_until_closed(sock)
             assert received == b""  # no 408 on a connection that never asked anything
-            assert seconds < TIMEOUT + 1
+            assert seconds < TIMEOUT + SLACK
 
 
 def test_an_unfinished_body_times_out_with_one_log_line(strict_server: ServerProcess) -> None:
@@ -307,7 +308,7 @@ def test_an_unfinished_body_times_out_with_one_log_line(strict_server: ServerPro
         sock.sendall(b"POST /api/2.0/mlflow/registered-models/create HTTP/1.1\r\nHost: x\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
         seconds, received = _seconds_until_closed(sock)
-    assert TIMEOUT - 0.1 < seconds < TIMEOUT + 1
+    assert TIMEOUT - 0.1 < seconds < TIMEOUT + SLACK
     assert received.startswith(b"HTTP/1.1 408 ")
     _wait_for_log(strict_server, "POST /api/2.0/mlflow/registered-models/create arrived")
 

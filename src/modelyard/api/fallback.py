@@ -18,7 +18,7 @@ from modelyard.api.mlflow import errors as mlflow_errors
 from modelyard.api.unity_catalog import errors as uc_errors
 
 UC_PREFIX = "/api/2.1/unity-catalog/"
-_API_PREFIXES = ("/api/", "/.well-known/", "/health")
+_API_PREFIXES = ("/api/", "/.well-known/", "/health", "/metrics")
 
 
 def is_api(path: str) -> bool:

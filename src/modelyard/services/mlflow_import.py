@@ -213,6 +213,16 @@ class MlflowImport:
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self) -> ImportReport:
+        if self.options.into_catalog:
+            # Refused once here rather than once per model below.
+            schema = self.options.into_catalog
+            try:
+                self.target.call("GET", f"/api/2.1/unity-catalog/schemas/{schema}")
+            except RemoteError as error:
+                if error.status != 404:
+                    raise
+                raise ValueError(f"--into-catalog {schema}: {error.message} Create it first: "
+                                 f"modelyard schemas create {schema}") from None
         models = self.source_models()
         self.progress.models(len(models))
         for model in models:
@@ -281,6 +291,8 @@ class _Target:
             self.report.add("model", model["name"], REFUSED, error.message)
             return None
         self.report.add("model", self.name, IMPORTED)
+        for key in _tags(model):
+            self.report.add("tag", f"{self.name}#{key}", IMPORTED)
         return dict(created)
 
     def _missing_tags(self, wanted: dict[str, str], present: dict[str, str]) -> None:
@@ -290,7 +302,9 @@ class _Target:
                 self.target.call("POST", f"{self.prefix}/registered-models/set-tag",
                                  body={"name": self.name, "key": key, "value": value})
                 self.report.add("tag", label, IMPORTED)
-            elif present[key] != value:
+            elif present[key] == value:
+                self.report.add("tag", label, UNCHANGED)
+            else:
                 self.report.add("tag", label, SKIPPED,
                                 f"the target has {present[key]!r}, the source {value!r}; "
                                 "left as the target has it")
@@ -340,6 +354,10 @@ class _WorkspaceTarget(_Target):
 
     def _version(self, version: dict[str, Any], present: dict[str, Any] | None) -> None:
         label = f"{self.name}/{version['version']}"
+        if version.get("status", "READY") != "READY":
+            self.report.add("version", label, REFUSED,
+                            f"it is {version.get('status')} in the source")
+            return
         if present is not None:
             if self._compare(label, version, present):
                 self.report.add("version", label, UNCHANGED)

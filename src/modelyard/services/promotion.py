@@ -35,6 +35,7 @@ from modelyard.domain.errors import (
     PermissionDenied,
 )
 from modelyard.domain.stages import Stage
+from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
 from modelyard.services.model_files import check_signature
@@ -174,7 +175,8 @@ def _read(handle: object) -> Iterator[bytes]:
 
 async def _copy(store: ArtifactStore, location: str, files: list[tuple[str, object]]) -> None:
     for relative, handle in files:
-        await store.write_stream(location, relative, _chunks(_read(handle)))
+        stored = await store.write_stream(location, relative, _chunks(_read(handle)))
+        metrics.UPLOAD_BYTES.labels("copy").inc(stored.size)
 
 
 async def _chunks(source: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -66,6 +66,7 @@ from modelyard.domain.errors import (
     ModelyardError,
 )
 from modelyard.domain.paging import decode_page_token
+from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
@@ -648,7 +649,10 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
             try:
                 service.sweep(actor)
             except Exception:
+                metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
                 log.exception("pending-version sweep failed")
+            else:
+                metrics.SWEEPER_RUNS.labels("uc_pending", "ok").inc()
             if stop.wait(interval):
                 return
 
