@@ -222,6 +222,10 @@ async def model_action(request: Request, actor: Actor) -> Response:
     ), model_url(name))
     if done is not None:
         return done
+    if action == "delete":
+        registry.delete_registered_model(actor, name)
+        kind = "Prompt" if data.get("prompt") == "on" else "Model"
+        return back_to("/prompts" if kind == "Prompt" else "/", f"{kind} {name} deleted.")
     if action == "permission":
         level = data.get("level", "")
         if level not in Level.__members__ or level == "NONE":
