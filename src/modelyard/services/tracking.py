@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # imported when a tracking server is configured: httpx costs 
     from modelyard.services.tracking_client import TrackingClient
 
 NOT_CONFIGURED = ("No tracking server is configured (start Modelyard with --tracking-uri), so "
-                  "the run's params and metrics and the model's files cannot be shown.")
+                  "the run's params and metrics, the model's signature and its files cannot be "
+                  "shown.")
 #: Seconds an answer is reused; a failure is retried sooner.
 CACHE_SECONDS = 30.0
 FAILURE_CACHE_SECONDS = 5.0

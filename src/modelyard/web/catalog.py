@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -111,7 +112,8 @@ async def catalog_action(request: Request, actor: Actor) -> Response:
             comment=data.get("comment", "").strip() or None)
         return back_to(uc_url(schema.full_name), f"Schema {schema.full_name} created.")
     if action == "delete":
-        state.uc_catalogs.delete_catalog(actor, name, force=_force(data))
+        # Off the event loop: the files go too, and a store may be slow to delete them.
+        await run_in_threadpool(state.uc_catalogs.delete_catalog, actor, name, _force(data))
         return back_to("/catalogs", f"Catalog {name} deleted.")
     raise InvalidArgument(f"Unknown action {action!r}.")
 
@@ -129,7 +131,7 @@ async def schema_action(request: Request, actor: Actor) -> Response:
             comment=data.get("comment", "").strip() or None)
         return back_to(uc_url(model.full_name), f"Model {model.full_name} created.")
     if action == "delete":
-        state.uc_catalogs.delete_schema(actor, full_name, force=_force(data))
+        await run_in_threadpool(state.uc_catalogs.delete_schema, actor, full_name, _force(data))
         return back_to(uc_url(catalog_name), f"Schema {full_name} deleted.")
     raise InvalidArgument(f"Unknown action {action!r}.")
 
@@ -253,7 +255,7 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     models = state.uc_models
     here = uc_url(full_name)
     if action == "delete":
-        models.delete_model(actor, full_name)
+        await run_in_threadpool(models.delete_model, actor, full_name)
         schema = full_name.rsplit(".", 1)[0]
         return back_to(uc_url(schema), f"Model {full_name} deleted.")
     done = metadata_action(action, data, MetadataCalls(
@@ -283,7 +285,7 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     models = state.uc_models
     here = uc_url(full_name, number)
     if action == "delete":
-        models.delete_version(actor, full_name, number)
+        await run_in_threadpool(models.delete_version, actor, full_name, number)
         return back_to(uc_url(full_name), f"Version {number} deleted.")
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: models.update_version(actor, full_name, number, text),

@@ -122,7 +122,7 @@ async def model_page(request: Request, actor: Actor) -> Response:
 
 @web_json
 async def alias_check(request: Request, actor: Actor) -> Response:
-    """Whether the version exists, before the page asks to confirm an alias move."""
+    """Whether the version can carry the alias, before the page asks to confirm a move."""
     query = request.query_params
     _services(request).registry.check_alias_target(actor, request.path_params["name"],
                                                    query.get("alias", "").strip(),
@@ -136,10 +136,6 @@ async def version_page(request: Request, actor: Actor) -> Response:
     name, number = request.path_params["name"], request.path_params["version"]
     version, level, _ = state.transitions.version_with_level(actor, name, number)
     model = state.registry.get_registered_model(actor, name)
-    activities = state.transitions.list_activities(actor, name, number)
-    current = Stage(version.current_stage)
-    allowed = [stage for stage in STAGES if stage != current.value
-               and level >= level_for_transition(current, Stage(stage))]
     tracking = state.tracking
     server = snippets.server_url(str(request.base_url))
     auth = request.app.state.settings.auth
@@ -149,6 +145,10 @@ async def version_page(request: Request, actor: Actor) -> Response:
                     Level=Level, load_uri=uri, section="prompts",
                     template_text=version.tags.get(prompts.TEXT_TAG, ""),
                     snippet=snippets.prompt(uri, server, auth))
+    activities = state.transitions.list_activities(actor, name, number)
+    current = Stage(version.current_stage)
+    allowed = [stage for stage in STAGES if stage != current.value
+               and level >= level_for_transition(current, Stage(stage))]
     lookup, found = await asyncio.gather(tracking.run(version.run_id, version.logged_model_id,
                                                       version.source),
                                          tracking.model_files(version.source, version.run_id))
