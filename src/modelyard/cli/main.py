@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelyard.cli import aliases as alias_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
-from modelyard.cli.common import HELP_SETTINGS, Group
+from modelyard.cli.common import HELP_SETTINGS, Group, connection_params
 
 if TYPE_CHECKING:
     import socket
@@ -47,7 +48,7 @@ class ByteSize(click.ParamType):
 
 
 @click.group(cls=Group, no_args_is_help=True, context_settings=HELP_SETTINGS,
-             help="Modelyard: a self-hosted model registry.")
+             params=connection_params(), help="Modelyard: a self-hosted model registry.")
 def app() -> None:
     """Modelyard: a self-hosted model registry."""
 
@@ -354,6 +355,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 
 uc_commands.register(app)
+alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
 

@@ -7,7 +7,7 @@ removal in the same transaction; they are removed right after commit (services.s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -104,6 +104,12 @@ class CatalogService:
                 repo.set_securable_tag("catalog", catalog_id, key, value)
             uow.record("catalog.create", "catalog", name, after={**values, "tags": clean_tags})
             return repo.catalogs([repo.catalog_row(name)])[0]
+
+    def allowed(self, actor: Actor, full_name: str, ops: Iterable[str]) -> dict[str, bool]:
+        """Which of `ops` ("catalog.create" on "", "schema.create" on a catalog, …) the caller
+        may do: the web UI offers only those forms."""
+        with self._read(actor) as repo:
+            return {op: authorization.uc_may(repo.conn, actor, op, full_name) for op in ops}
 
     def get_catalog(self, actor: Actor, name: str) -> Catalog:
         name = validate_name(name)

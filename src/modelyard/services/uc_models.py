@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import names
 from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
 from modelyard.domain.catalog import (
@@ -485,13 +486,17 @@ class UcModelService:
         return found
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
-                      page_token: str | None = None) -> Page[UcVersion]:
+                      page_token: str | None = None, newest_first: bool = False
+                      ) -> Page[UcVersion]:
+        """The API lists versions oldest first, as Unity Catalog does; the web UI newest
+        first."""
         full_name = full_model_name(full_name)
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "model.execute", full_name)
             model = repo.model_row(full_name)
-            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1))
+            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1,
+                                                        newest_first))
         return paged(rows, offset, limit)
 
     def update_version(self, actor: Actor, full_name: str, version: int | str,
@@ -564,6 +569,18 @@ class UcModelService:
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
             return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status)
+
+    def check_alias_target(self, actor: Actor, full_name: str, alias: str,
+                           version: int | str) -> None:
+        """Raises what `set_alias` would about the caller and the version, changing nothing:
+        the web UI asks this before it asks the user to confirm a move."""
+        full_name = full_model_name(full_name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.version_row(full_name, number)
+            domain_aliases.check_target(UC_ALIASES, full_name, alias, number, row.status)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
