@@ -1,9 +1,7 @@
-"""`modelyard policies …` and `modelyard aliases …`: promotion policies and alias requests on a
-running server (issue 20).
-
-Policies and requests use Modelyard's own API (/api/modelyard/v1); `aliases set` moves an alias
-through the registry's own API: Unity Catalog's for a three-level name, MLflow's otherwise.
-Refusals (a policy, a missing privilege) print the server's message and exit with status 1.
+"""`modelyard policies …` and `modelyard aliases request|requests|approve|reject|cancel`:
+promotion policies and alias requests on a running server (issue 20), through Modelyard's own
+API (/api/modelyard/v1). Refusals (a policy, a missing privilege) print the server's message
+and exit with status 1.
 """
 
 from __future__ import annotations
@@ -13,13 +11,12 @@ from typing import Any
 
 import click
 
-from modelyard.cli.common import fail, group, print_details, print_table, token_option, url_option
+from modelyard.cli.aliases import AliasRef, aliases, parse_ref, workspace_option
+from modelyard.cli.common import connection_options, fail, group, print_details, print_table
 from modelyard.cli.uc_client import Client, ClientError
 
 policies = group("policies", help="Promotion policies: what may carry an alias or enter a "
                                   "stage.")
-aliases = group("aliases", help="Move aliases; request, approve, reject and cancel moves that "
-                                "a policy puts under approval.")
 
 POLICIES = "/api/modelyard/v1/policies"
 REQUESTS = "/api/modelyard/v1/models/{name}/aliases/{alias}/requests"
@@ -30,11 +27,6 @@ def _run(action: Callable[[], None]) -> None:
         action()
     except ClientError as error:
         raise fail(str(error)) from None
-
-
-def _is_uc(name: str) -> bool:
-    parts = name.split(".")
-    return len(parts) == 3 and all(parts)
 
 
 # ---- policies ---------------------------------------------------------------------------------
@@ -52,8 +44,7 @@ def _is_uc(name: str) -> bool:
                    "\"tags.validation = 'passed' AND scan = 'CLEAN'\".")
 @click.option("--approvals", type=int, default=0, show_default=True,
               help="Approvals a move of the alias needs (alias policies only).")
-@url_option
-@token_option
+@connection_options
 def policies_create(name: str, scope: str, alias: str | None, stage: str | None, require: str,
                     approvals: int, url: str, token: str | None) -> None:
     """Create a policy."""
@@ -70,8 +61,7 @@ def policies_create(name: str, scope: str, alias: str | None, stage: str | None,
 
 
 @policies.command("list")
-@url_option
-@token_option
+@connection_options
 def policies_list(url: str, token: str | None) -> None:
     """List policies."""
     def show() -> None:
@@ -87,8 +77,7 @@ def policies_list(url: str, token: str | None) -> None:
 
 @policies.command("delete")
 @click.argument("name")
-@url_option
-@token_option
+@connection_options
 def policies_delete(name: str, url: str, token: str | None) -> None:
     """Delete a policy."""
     def delete() -> None:
@@ -106,55 +95,42 @@ def _policy_fields(p: dict[str, Any]) -> dict[str, Any]:
             "approvals": p["approvals"] or None}
 
 
-# ---- aliases ----------------------------------------------------------------------------------
+# ---- alias requests (commands of `modelyard aliases`, cli/aliases.py) ------------------------
 
-@aliases.command("set")
-@click.argument("name")
-@click.argument("alias")
-@click.argument("version", type=int)
-@url_option
-@token_option
-def aliases_set(name: str, alias: str, version: int, url: str, token: str | None) -> None:
-    """Point NAME@ALIAS at VERSION (a Unity Catalog model for catalog.schema.model, else a
-    workspace model)."""
-    def move() -> None:
-        client = Client(url, token)
-        if _is_uc(name):
-            client.uc("PUT", f"/models/{name}/aliases/{alias}", body={"version_num": version})
-        else:
-            client.call("POST", "/api/2.0/mlflow/registered-models/alias",
-                        body={"name": name, "alias": alias, "version": str(version)})
-        click.echo(f"{name}@{alias} → {version}")
-    _run(move)
+def _requests_path(ref: str, workspace: bool) -> tuple[AliasRef, str]:
+    target = parse_ref(ref, workspace)
+    return target, REQUESTS.format(name=target.name, alias=target.alias)
 
 
 @aliases.command("request")
-@click.argument("name")
-@click.argument("alias")
-@click.argument("version", type=int)
+@click.argument("ref", metavar="NAME@ALIAS")
+@click.argument("version", type=click.IntRange(min=1))
 @click.option("--reason", default="", help="Why the alias should move.")
-@url_option
-@token_option
-def aliases_request(name: str, alias: str, version: int, reason: str, url: str,
+@workspace_option
+@connection_options
+def aliases_request(ref: str, version: int, reason: str, workspace: bool, url: str,
                     token: str | None) -> None:
     """Ask for NAME@ALIAS to move to VERSION, when a policy requires approvals."""
+    target, path = _requests_path(ref, workspace)
+
     def create() -> None:
-        r = Client(url, token).call("POST", REQUESTS.format(name=name, alias=alias),
-                                    body={"version": str(version), "reason": reason})["request"]
-        click.echo(f"Request {r['id']}: {name}@{alias} → {r['version']}, needs "
+        r = Client(url, token).call("POST", path, body={"version": str(version),
+                                                         "reason": reason})["request"]
+        click.echo(f"Request {r['id']}: {target.label} → {r['version']}, needs "
                    f"{r['approvals_needed']} approval(s) (policy {r['policy']}).")
     _run(create)
 
 
 @aliases.command("requests")
-@click.argument("name")
-@click.argument("alias")
-@url_option
-@token_option
-def aliases_requests(name: str, alias: str, url: str, token: str | None) -> None:
+@click.argument("ref", metavar="NAME@ALIAS")
+@workspace_option
+@connection_options
+def aliases_requests(ref: str, workspace: bool, url: str, token: str | None) -> None:
     """List the requests to move NAME@ALIAS."""
+    target, path = _requests_path(ref, workspace)
+
     def show() -> None:
-        found = Client(url, token).call("GET", REQUESTS.format(name=name, alias=alias))
+        found = Client(url, token).call("GET", path)
         rows = [[r["id"], r["version"], r["state"], r["requested_by"],
                  f"{len(r['approved_by'])}/{r['approvals_needed']}",
                  ", ".join(r["approved_by"]), r["reason"]] for r in found.get("requests", [])]
@@ -162,35 +138,34 @@ def aliases_requests(name: str, alias: str, url: str, token: str | None) -> None
             click.echo(click.style("Requests: none", dim=True))
             return
         print_table(["id", "version", "state", "requested by", "approvals", "approved by",
-                     "reason"], rows, title=f"Requests for {name}@{alias}")
+                     "reason"], rows, title=f"Requests for {target.label}")
     _run(show)
 
 
 def _step(step: str, doc: str) -> None:
-    @aliases.command(step)
-    @click.argument("name")
-    @click.argument("alias")
+    @aliases.command(step, help=doc)
+    @click.argument("ref", metavar="NAME@ALIAS")
     @click.argument("request_id")
     @click.option("--comment", default="", help="A comment recorded with the step.")
-    @url_option
-    @token_option
-    def command(name: str, alias: str, request_id: str, comment: str, url: str,
+    @workspace_option
+    @connection_options
+    def command(ref: str, request_id: str, comment: str, workspace: bool, url: str,
                 token: str | None) -> None:
+        target, path = _requests_path(ref, workspace)
+
         def run() -> None:
-            r = Client(url, token).call(
-                "POST", REQUESTS.format(name=name, alias=alias) + f"/{request_id}/{step}",
-                body={"comment": comment})["request"]
-            click.echo(f"Request {r['id']} ({name}@{alias} → {r['version']}): {r['state']}, "
+            r = Client(url, token).call("POST", f"{path}/{request_id}/{step}",
+                                        body={"comment": comment})["request"]
+            click.echo(f"Request {r['id']} ({target.label} → {r['version']}): {r['state']}, "
                        f"{len(r['approved_by'])}/{r['approvals_needed']} approval(s).")
         _run(run)
-    command.help = doc
 
 
-_step("approve", "Approve a request; the last approval needed moves the alias.")
-_step("reject", "Reject a request; the alias stays where it is.")
-_step("cancel", "Withdraw your own request.")
+_step("approve", "Approve request REQUEST_ID; the last approval needed moves the alias.")
+_step("reject", "Reject request REQUEST_ID; the alias stays where it is.")
+_step("cancel", "Withdraw your own request REQUEST_ID.")
 
 
 def register(app: click.Group) -> None:
+    """`policies`; the request commands join `aliases` (registered by cli/aliases.py)."""
     app.add_command(policies, "policies")
-    app.add_command(aliases, "aliases")

@@ -51,15 +51,16 @@ class PolicyGate:
         self.artifacts = artifacts
 
     def check_alias(self, uow: UnitOfWork, namespace: str, model_name: str, alias: str,
-                    row: Row[Any], approved: bool = False) -> None:
+                    row: Row[Any], approved: bool = False, audited: bool = True) -> None:
         """Raise unless version `row` may carry `alias`: every guarding policy's condition
-        holds and, unless the move is an approved request's, none asks for approvals."""
+        holds and, unless the move is an approved request's, none asks for approvals.
+        `audited=False`: a check before a move (the web form's), whose refusal is no event."""
         found = policies.applying(uow.policies.all(), namespace, model_name, alias=alias)
         if not found:
             return
         what = f"moving alias '{alias}' of {model_name} to version {row.version}"
         self._check_conditions(uow, namespace, model_name, row, found, what,
-                               "registered_model.set_alias")
+                               "registered_model.set_alias" if audited else None)
         wanting = [p for p in found if p.approvals]
         if wanting and not approved:
             policy = max(wanting, key=lambda p: p.approvals)
@@ -70,7 +71,8 @@ class PolicyGate:
                 f"{{\"version\": \"{row.version}\", \"reason\": \"...\"}} (CLI: modelyard "
                 f"aliases request {model_name} {alias} {row.version}).", policy.name,
                 f"approvals = {policy.approvals}")
-            error.denied = ("registered_model.set_alias", "registered_model", model_name)
+            if audited:
+                error.denied = ("registered_model.set_alias", "registered_model", model_name)
             raise error
 
     def check_stage(self, uow: UnitOfWork, model_name: str, stage: str, row: Row[Any]) -> None:
@@ -99,14 +101,15 @@ class PolicyGate:
             scan=scan, signed=signed)
 
     def _check_conditions(self, uow: UnitOfWork, namespace: str, model_name: str, row: Row[Any],
-                          found: list[Policy], what: str, action: str) -> None:
+                          found: list[Policy], what: str, action: str | None) -> None:
         wants_signature = any("has_signature" in p.require for p in found)
         facts = self.facts(uow, namespace, row, wants_signature)
         for policy in found:
             failed = policies.failed_comparison(policy.require, facts)
             if failed is not None:
                 error = policies.violation(policy, what, failed)
-                error.denied = (action, "registered_model", model_name)
+                if action is not None:  # the refusal is in the audit trail as denied.<action>
+                    error.denied = (action, "registered_model", model_name)
                 raise error
 
     def _has_signature(self, namespace: str, row: Row[Any]) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.aliases import WORKSPACE as WORKSPACE_ALIASES
@@ -359,6 +360,20 @@ class RegistryService:
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
             aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row)
+
+    def check_alias_target(self, actor: Actor, name: str, alias: str,
+                           version: str | int) -> None:
+        """Raises what `set_registered_model_alias` would about the caller and the version,
+        changing nothing: the web UI asks this before it asks the user to confirm a move."""
+        self._require_name(name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self.units.read(actor) as uow:
+            repo = uow.registry(WORKSPACE)
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
+            row = repo.version_row(name, number)
+            domain_aliases.check_target(WORKSPACE_ALIASES, name, alias, number, row.status)
+            self.gate.check_alias(uow, WORKSPACE, name, alias, row, audited=False)
 
     def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
         self._require_name(name)

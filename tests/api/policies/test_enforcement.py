@@ -105,14 +105,14 @@ def test_workspace_alias_policy_mlflow_and_cli(server: ServerProcess, http: http
     refused = _refused_at_once(lambda: client.set_registered_model_alias(name, "champion", "1"),
                                MlflowException, rule)
     assert refused.error_code == "BAD_REQUEST"  # type: ignore[attr-defined]
-    code, output = _cli(server, "aliases", "set", name, "champion", "2")
+    code, output = _cli(server, "aliases", "set", f"{name}@champion", "2")
     assert code == 1 and f"Policy '{rule}'" in output and "tags.validation" in output
 
     client.set_model_version_tag(name, "1", "validation", "passed")
     client.set_registered_model_alias(name, "champion", "1")
     assert client.get_model_version_by_alias(name, "champion").version == "1"
     client.set_model_version_tag(name, "2", "validation", "passed")
-    assert _cli(server, "aliases", "set", name, "champion", "2")[0] == 0
+    assert _cli(server, "aliases", "set", f"{name}@champion", "2")[0] == 0
     assert client.get_model_version_by_alias(name, "champion").version == "2"
 
 
@@ -204,7 +204,7 @@ def test_uc_alias_policy_every_client(server: ServerProcess, http: httpx.Client,
                      BadRequestException, rule)
     raw = http.put(f"{UC}/models/{full_name}/aliases/champion", json={"version_num": first})
     assert raw.status_code == 400 and raw.json()["error_code"] == "FAILED_PRECONDITION"
-    code, output = _cli(server, "aliases", "set", full_name, "champion", str(first))
+    code, output = _cli(server, "aliases", "set", f"{full_name}@champion", str(first))
     assert code == 1 and f"Policy '{rule}'" in output
 
     _tag(http, full_name, first)
@@ -213,7 +213,7 @@ def test_uc_alias_policy_every_client(server: ServerProcess, http: httpx.Client,
     sdk.registered_models.set_alias(full_name, "champion", first)
     assert sdk.model_versions.get_by_alias(full_name, "champion").version == first
     _tag(http, full_name, second)
-    assert _cli(server, "aliases", "set", full_name, "champion", str(second))[0] == 0
+    assert _cli(server, "aliases", "set", f"{full_name}@champion", str(second))[0] == 0
     assert sdk.model_versions.get_by_alias(full_name, "champion").version == second
     # The policies CLI manages the same policies.
     code, output = _cli(server, "policies", "list")
