@@ -7,17 +7,23 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from modelyard.api.databricks_uc import wiring as databricks_uc
 from modelyard.api.http import JSONResponse
 from modelyard.api.identity import wiring as identity
+from modelyard.api.input_guard import RefuseNul
+from modelyard.api.mlflow import errors as mlflow_errors
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
+from modelyard.api.unity_catalog import errors as uc_errors
 from modelyard.api.unity_catalog import wiring as unity_catalog
 from modelyard.config import Settings
+from modelyard.domain.errors import ModelyardError, Unavailable
 from modelyard.services.context import LOCAL_ADMIN, Actor
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.registry import RegistryService
@@ -25,6 +31,8 @@ from modelyard.services.tracking import TrackingService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
+from modelyard.web.handlers import status_for
+from modelyard.web.render import page
 
 log = logging.getLogger("modelyard")
 
@@ -49,6 +57,32 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
+#: Paths answered in Unity Catalog's envelope; other /api/ paths in MLflow's (which
+#: databricks-sdk reads too); the rest are the web UI's pages.
+_UC_PATHS = ("/api/2.1/unity-catalog/", "/api/modelyard/v1/uc/")
+_API_PATHS = ("/api/", "/.well-known/", "/health")
+
+
+def error_for_path(scope: Scope, error: ModelyardError) -> Response:
+    """A domain error in the format of the surface the request's path belongs to: for what
+    is refused before any surface's own handler runs (api/input_guard.py), or escapes it."""
+    path: str = scope["path"]
+    if path.startswith(_UC_PATHS):
+        return uc_errors.domain_error_response(error)
+    if path.startswith(_API_PATHS):
+        return mlflow_errors.domain_error_response(error)
+    response = page(Request(scope), "error.html", status_code=status_for(error),
+                    message=error.message, back="/")
+    if isinstance(error, Unavailable):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelyardError)
+    return error_for_path(request.scope, exc)
+
+
 def _local_admin(request: Request) -> Actor:
     return LOCAL_ADMIN
 
@@ -63,7 +97,9 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     database = database or Database(settings.resolved_database_url)
     app = Starlette(
-        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+        exception_handlers={HTTPException: _not_found, ModelyardError: _domain_error,
+                            Exception: _internal_error},
+        middleware=[Middleware(RefuseNul, refuse=error_for_path)],
     )
     app.router = IndexedRouter(routes())  # before the first request builds the stack on it
     app.state.settings = settings

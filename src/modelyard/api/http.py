@@ -8,6 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api.input_guard import nul_error, nul_in
+
 
 class JSONResponse(Response):
     media_type = "application/json"
@@ -26,7 +28,8 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
-    """The JSON object in `raw`; empty counts as `{}`. Raises BodyError."""
+    """The JSON object in `raw`; empty counts as `{}`. Raises BodyError, or InvalidArgument
+    for a NUL character in a key or a string."""
     if not raw.strip():
         return {}
     try:
@@ -35,4 +38,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise BodyError(f"Malformed JSON in the request body: {error}") from None
     if not isinstance(body, dict):
         raise BodyError("The request body must be a JSON object.")
+    # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
+    if b"\\u0000" in raw and (field := nul_in(body, "")):
+        raise nul_error(field)
     return body

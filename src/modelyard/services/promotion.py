@@ -33,6 +33,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.domain.numbers import ascii_int
 from modelyard.domain.stages import Stage
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
@@ -104,7 +105,7 @@ class Promotion:
     def _workspace_version(self, actor: Actor, source: str) -> ModelVersion:
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/") if parsed.scheme == "models" else []
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or ascii_int(parts[1]) is None:
             raise InvalidArgument(
                 f"Invalid source '{source}' for a Unity Catalog model version created through "
                 "the workspace registry API: expected models:/<workspace model>/<version> "

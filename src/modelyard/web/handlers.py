@@ -18,6 +18,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from modelyard.services.context import Actor
 from modelyard.web.render import page
@@ -27,7 +28,7 @@ Handler = Callable[[Request, Actor], Awaitable[Response]]
 
 _STATUS: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404), (PermissionDenied, 403), (Unauthenticated, 401), (AlreadyExists, 409),
-    (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400),
+    (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400), (Unavailable, 503),
 ]
 
 
@@ -40,18 +41,21 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
-        actor = await current_actor(request)
-        if actor is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            if request.method != "GET":
-                target = request.headers.get("referer", "/")
-            return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
-        request.state.actor = actor
         try:
+            actor = await current_actor(request)
+            if actor is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.method != "GET":
+                    target = request.headers.get("referer", "/")
+                return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
+            request.state.actor = actor
             return await handler(request, actor)
         except ModelyardError as error:
-            return page(request, "error.html", status_code=status_for(error),
-                        message=str(error), back=request.headers.get("referer", "/"))
+            response = page(request, "error.html", status_code=status_for(error),
+                            message=str(error), back=request.headers.get("referer", "/"))
+            if isinstance(error, Unavailable):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
 
     return endpoint
 

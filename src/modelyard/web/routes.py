@@ -14,7 +14,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from modelyard.api.auth import record_refusal
-from modelyard.domain.errors import ModelyardError, PermissionDenied, TooManyAttempts
+from modelyard.domain.errors import (
+    InvalidArgument,
+    ModelyardError,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from modelyard.web import catalog, workspace
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -49,8 +54,9 @@ async def signin(request: Request) -> Response:
     state = request.app.state
     try:
         data = await form(request)
-    except PermissionDenied as error:
-        return page(request, "signin.html", status_code=403, error=str(error), next="/")
+    except (PermissionDenied, InvalidArgument) as error:
+        status = 403 if isinstance(error, PermissionDenied) else 400
+        return page(request, "signin.html", status_code=status, error=str(error), next="/")
     target = _safe_next(data.get("next"))
     if not state.settings.auth:
         return RedirectResponse(target, status_code=303)
@@ -99,8 +105,9 @@ def _throttled(request: Request, error: TooManyAttempts, target: str,
 async def signout(request: Request) -> Response:
     try:
         await form(request)
-    except PermissionDenied as error:
-        return page(request, "error.html", status_code=403, message=str(error), back="/")
+    except (PermissionDenied, InvalidArgument) as error:
+        status = 403 if isinstance(error, PermissionDenied) else 400
+        return page(request, "error.html", status_code=status, message=str(error), back="/")
     actor, token_id = await current_actor(request), session_token_id(request)
     if actor is not None and token_id and request.app.state.settings.auth:
         # Signing out must always clear the cookie, even if the token is already gone.

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api.input_guard import nul_error, nul_in
 from modelyard.domain.errors import PermissionDenied
 from modelyard.services.context import LOCAL_ADMIN, Actor
 
@@ -74,4 +75,7 @@ async def form(request: Request) -> dict[str, str]:
     """An urlencoded form post, same-origin checked; the last value wins for repeated keys."""
     check_same_origin(request)
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    fields = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    if ("%00" in body or "\x00" in body) and (field := nul_in(fields, "")):
+        raise nul_error(field)  # no text column of PostgreSQL can hold it (api/input_guard.py)
+    return fields
