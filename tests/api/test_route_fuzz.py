@@ -31,7 +31,8 @@ _HOSTILE_TEXT = ["", " ", "0", "-1", "2147483648", "9223372036854775808",
 _text = st.sampled_from(_HOSTILE_TEXT) | st.text(max_size=20)
 _ints = st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1]) | \
     st.integers(-(2**70), 2**70)
-_scalars = st.none() | st.booleans() | _ints | st.floats(allow_nan=False) | _text
+_scalars = (st.none() | st.booleans() | _ints | _text
+            | st.floats(allow_nan=False, allow_infinity=False))
 _json = st.recursive(_scalars, lambda children: st.lists(children, max_size=3) |
                      st.dictionaries(_text, children, max_size=3), max_leaves=8)
 #: Field names the surfaces read (query strings and JSON bodies).
