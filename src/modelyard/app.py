@@ -107,7 +107,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
     # SQLite answers in-process, with nothing to wait for.
     app.state.cooperative = database.dialect == "postgresql"
-    app.state.units = UnitOfWorkFactory(database)
+    app.state.units = UnitOfWorkFactory(database, settings.audit_refusals_per_minute,
+                                        settings.audit_refusal_window)
     app.state.registry = RegistryService(app.state.units)
     app.state.authenticate = _local_admin
     app.state.tracking = TrackingService.from_settings(settings)  # read by the web pages only

@@ -74,12 +74,23 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          type=click.FloatRange(min=1.0), default=300.0,
          help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
               "tokens keep working.")
+@_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
+         default=120, help="With --auth: refused requests per minute from one client address; "
+                           "past it, its further bad credentials get 429 unchecked (0: no limit).")
+@_option("--audit-refusals-per-minute", envvar="MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+         type=click.IntRange(min=0), default=10,
+         help="Refused requests per minute from one source (user or address, and reason) "
+              "written to the audit trail one by one; the rest become one summary row.")
+@_option("--audit-refusal-window", envvar="MODELYARD_AUDIT_REFUSAL_WINDOW",
+         type=click.FloatRange(min=1.0), default=60.0,
+         help="Seconds over which --audit-refusals-per-minute counts (and each summary row).")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           storage_root: str | None, workers: int, log_level: str, pending_timeout: float,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
+          refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
@@ -103,7 +114,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         storage_root=storage_root, workers=workers,
                         pending_timeout=pending_timeout, auth=auth,
                         signin_max_failures=signin_max_failures, signin_window=signin_window,
-                        signin_lockout=signin_lockout,
+                        signin_lockout=signin_lockout, refusal_limit=refusal_limit,
+                        audit_refusals_per_minute=audit_refusals_per_minute,
+                        audit_refusal_window=audit_refusal_window,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database)

@@ -13,6 +13,7 @@ from modelyard.api.workspace import routes as workspace_routes
 from modelyard.api.workspace import webhooks as webhook_routes
 from modelyard.config import Settings
 from modelyard.services import audit, grants, webhooks
+from modelyard.services.address_limit import AddressLimit
 from modelyard.services.identity import IdentityService
 from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.signin_throttle import ThrottlePolicy
@@ -25,9 +26,9 @@ def routes() -> list[BaseRoute]:
 
 
 def attach(app: Starlette, settings: Settings) -> None:
-    """Sets app.state.identity, .transitions, .workspace_permissions, .audit, .webhooks and
-    .authenticate, installs the audit trail as a commit hook and webhook delivery as an
-    after-commit hook."""
+    """Sets app.state.identity, .transitions, .workspace_permissions, .audit, .webhooks,
+    .address_limit and .authenticate, installs the audit trail as a commit hook and webhook
+    delivery as an after-commit hook."""
     units = app.state.units
     audit.install(units)
     grants.install(units)
@@ -38,4 +39,6 @@ def attach(app: Starlette, settings: Settings) -> None:
     app.state.workspace_permissions = WorkspacePermissionService(units)
     app.state.audit = audit.AuditService(units)
     app.state.webhooks = webhooks.install(units)
-    app.state.authenticate = Authenticator(app.state.identity, units, settings.auth)
+    app.state.address_limit = AddressLimit(settings.refusal_limit)
+    app.state.authenticate = Authenticator(app.state.identity, units, settings.auth,
+                                           app.state.address_limit)
