@@ -8,6 +8,20 @@ from pathlib import Path
 
 from modelyard.store.database import sqlite_url_for
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `1048576`, `512KiB`, `1MiB`, `10MB` (ValueError otherwise)."""
+    cleaned = text.strip().lower().replace(" ", "")
+    digits = cleaned.rstrip("bkmgi")
+    unit = cleaned[len(digits):]
+    if not digits.isascii() or not digits.isdigit() or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size: write bytes, or a number with KiB, MiB, "
+                         f"GiB (or kB, MB, GB)")
+    return int(digits) * _UNITS[unit]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -41,6 +55,16 @@ class Settings:
     tracking_uri: str | None = None
     #: Bearer token for that server; kept out of repr() so that it never reaches a log.
     tracking_token: str | None = field(default=None, repr=False)
+    #: Bytes a JSON or form request body may have (uploads through signed URLs are streamed
+    #: and not bounded by it): a bigger one is answered 413 before more of it is read.
+    max_body_size: int = 1024 * 1024
+    #: Seconds a client has to send a request's line and headers (also: to start one on a new
+    #: connection), that a request or response body may make no progress, and that a
+    #: keep-alive connection may stay idle; connections each worker keeps open at most.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
 
     @property
     def resolved_database_url(self) -> str:
@@ -64,7 +88,12 @@ class Settings:
                "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
                "MODELYARD_REFUSAL_LIMIT": str(self.refusal_limit),
                "MODELYARD_AUDIT_REFUSALS_PER_MINUTE": str(self.audit_refusals_per_minute),
-               "MODELYARD_AUDIT_REFUSAL_WINDOW": str(self.audit_refusal_window)}
+               "MODELYARD_AUDIT_REFUSAL_WINDOW": str(self.audit_refusal_window),
+               "MODELYARD_MAX_BODY_SIZE": str(self.max_body_size),
+               "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
+               "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
+               "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
+               "MODELYARD_MAX_CONNECTIONS": str(self.max_connections)}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -94,4 +123,10 @@ class Settings:
                                                cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
+            max_body_size=parse_size(env.get("MODELYARD_MAX_BODY_SIZE", str(cls.max_body_size))),
+            header_timeout=float(env.get("MODELYARD_HEADER_TIMEOUT", cls.header_timeout)),
+            body_timeout=float(env.get("MODELYARD_BODY_TIMEOUT", cls.body_timeout)),
+            keep_alive_timeout=float(env.get("MODELYARD_KEEP_ALIVE_TIMEOUT",
+                                             cls.keep_alive_timeout)),
+            max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
         )

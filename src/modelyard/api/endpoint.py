@@ -21,11 +21,30 @@ from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
-from modelyard.store.cooperative import run_cooperatively
 
 P = TypeVar("P")
 Endpoint = Callable[[Request], Awaitable[Response]]
 _EMPTY = b"{}"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_thread(handler: F) -> F:
+    """Mark a handler that may block (files, storage, S3, hashing, copies): its endpoint runs it
+    in a worker thread. Unmarked handlers only ask the database and run on the event loop
+    (handing each call to a thread cost more than a point read itself; bench/, issue 6). The
+    one way every dialect says which handlers leave the loop."""
+    handler.in_thread = True  # type: ignore[attr-defined]
+    return handler
+
+
+def in_thread_when(condition: Callable[[Any], bool]) -> Callable[[F], F]:
+    """`in_thread` for the calls whose parameters satisfy `condition` only."""
+    def mark(handler: F) -> F:
+        handler.in_thread = condition  # type: ignore[attr-defined]
+        return handler
+    return mark
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,8 @@ class Dialect(Generic[P]):
     malformed_body: Callable[[str], Response]
 
     def endpoint(self, handler: Callable[[Any, Actor, P], Any],
-                 blocking: Callable[[P], bool] | bool = False) -> Endpoint:
+                 ) -> Endpoint:
+        blocking = getattr(handler, "in_thread", False)
         async def endpoint(request: Request) -> Response:
             try:
                 actor = await authenticate(request)
@@ -47,8 +67,9 @@ class Dialect(Generic[P]):
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
-                elif request.app.state.cooperative:
-                    result = await run_cooperatively(handler, target, actor, params)
+                elif request.app.state.cooperative is not None:
+                    # The composition root's store.cooperative.run_cooperatively (PostgreSQL)
+                    result = await request.app.state.cooperative(handler, target, actor, params)
                 else:
                     result = handler(target, actor, params)
             except ModelyardError as error:

@@ -41,10 +41,10 @@ import orjson
 from sqlalchemy import Connection
 
 from modelyard.domain import webhooks
+from modelyard.domain.actor import Actor
+from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
 from modelyard.domain.webhooks import HttpTarget, Occurrence, Webhook, WebhookStatus
-from modelyard.services.context import Actor
-from modelyard.services.unit_of_work import Event
 from modelyard.store.database import Database
 from modelyard.store.webhooks import PendingDelivery, WebhookRepository
 

@@ -23,8 +23,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from modelyard.domain.actor import Actor
 from modelyard.domain.clock import now_ms
-from modelyard.services.context import Actor
 
 log = logging.getLogger("modelyard.denied_log")
 

@@ -30,6 +30,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.domain.mlmodel import signature_problem
 from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.services.context import Actor
 from modelyard.services.uc_models import UcModelService
@@ -38,13 +39,6 @@ from modelyard.storage.base import ArtifactStore, StoredFile
 #: Where the signed URLs point (the API layer serves these paths).
 SIGNED_PREFIX = "/api/modelyard/v1/signed-files"
 UPLOAD, DOWNLOAD = "upload", "download"
-
-SIGNATURE_EXPLANATION = (
-    "All models in the Unity Catalog must be logged with a model signature containing both "
-    "input and output type specifications. See "
-    "https://mlflow.org/docs/latest/model/signatures.html#how-to-log-models-with-signatures"
-    " for details on how to log a model with a signature")
-
 
 class SignatureMissing(InvalidArgument):
     """A UC model version without a signature with inputs and outputs (Databricks' rule)."""
@@ -219,31 +213,12 @@ class ModelFileService:
 
 def check_signature(store: ArtifactStore, location: str) -> None:
     """Databricks' rule, checked again on the server at finalize: the MLmodel file must carry a
-    signature with inputs and outputs."""
+    signature with inputs and outputs (domain/mlmodel.py)."""
     try:
-        raw = b"".join(store.read_stream(location, "MLmodel"))
+        raw: bytes | None = b"".join(store.read_stream(location, "MLmodel"))
     except NotFound:
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata "
-            f"(no MLmodel file was uploaded). {SIGNATURE_EXPLANATION}") from None
-    import yaml  # here: PyYAML is 20 ms of a server's start, needed by few requests
-
-    try:
-        document = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise SignatureMissing(f"The MLmodel file is not valid YAML: {error}") from None
-    signature = document.get("signature") if isinstance(document, dict) else None
-    if not isinstance(signature, dict) or (not signature.get("inputs") and not signature.get(
-            "outputs")):
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("outputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only inputs. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("inputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only outputs. "
-            f"{SIGNATURE_EXPLANATION}")
+        raw = None
+    problem = signature_problem(raw)
+    if problem is not None:
+        raise SignatureMissing(problem)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from modelyard.domain.catalog import Lineage, UcVersion, split_model_name
@@ -38,15 +39,17 @@ from modelyard.domain.stages import Stage
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
 from modelyard.services.model_files import check_signature
-from modelyard.services.registry import RegistryService
 from modelyard.services.uc_models import UcModelService
 from modelyard.storage.base import CHUNK_SIZE, ArtifactStore
 
+if TYPE_CHECKING:
+    from modelyard.services.registry import RegistryService
+
 
 class Promotion:
-    def __init__(self, workspace: RegistryService, catalogs: CatalogService,
-                 uc_models: UcModelService) -> None:
-        self.workspace = workspace
+    """Given to the workspace RegistryService, which hands it the names it claims."""
+
+    def __init__(self, catalogs: CatalogService, uc_models: UcModelService) -> None:
         self.catalogs = catalogs
         self.uc_models = uc_models
 
@@ -76,10 +79,12 @@ class Promotion:
             last_updated_timestamp=created.audit.updated_at, user_id=created.audit.created_by,
             description=created.comment, tags=dict(created.tags))
 
-    def copy_version(self, actor: Actor, name: str, source: str, run_id: str | None = None,
-                     tags: Mapping[str, str] | None = None, description: str | None = None,
+    def copy_version(self, workspace: RegistryService, actor: Actor, name: str, source: str,
+                     run_id: str | None = None, tags: Mapping[str, str] | None = None,
+                     description: str | None = None,
                      logged_model_id: str | None = None) -> ModelVersion:
-        origin = self._workspace_version(actor, source)
+        """Copy the `workspace` version that `source` (models:/name/version) names."""
+        origin = self._workspace_version(workspace, actor, source)
         files = self._source_files(actor, origin)
         lineage = Lineage(run_id=run_id or origin.run_id, source=source,
                           model_id=logged_model_id or origin.logged_model_id,
@@ -102,7 +107,8 @@ class Promotion:
 
     # ---- reading the source ------------------------------------------------------------------
 
-    def _workspace_version(self, actor: Actor, source: str) -> ModelVersion:
+    def _workspace_version(self, workspace: RegistryService, actor: Actor,
+                           source: str) -> ModelVersion:
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/") if parsed.scheme == "models" else []
         if len(parts) != 2 or ascii_int(parts[1]) is None:
@@ -110,7 +116,7 @@ class Promotion:
                 f"Invalid source '{source}' for a Unity Catalog model version created through "
                 "the workspace registry API: expected models:/<workspace model>/<version> "
                 "(as copy_model_version sends).")
-        return self.workspace.get_model_version(actor, parts[0], parts[1])
+        return workspace.get_model_version(actor, parts[0], parts[1])
 
     def _source_files(self, actor: Actor, origin: ModelVersion) -> list[tuple[str, object]]:
         source = origin.source

@@ -12,23 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.local import LocalArtifactStore, file_uri_to_path, to_file_uri
 
 log = logging.getLogger("modelyard.storage")
-
-
-@dataclass(frozen=True, slots=True)
-class TemporaryCredentials:
-    """What UC's TemporaryCredentials carries; empty credentials mean none are needed."""
-
-    url: str
-    expiration_time: int  # epoch ms
-    aws_temp_credentials: dict[str, str] = field(default_factory=dict)
 
 
 def open_store(root: str) -> ArtifactStore:

@@ -29,9 +29,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelyard.domain.clock import now_ms
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelyard.storage.base import CHUNK_SIZE, StoredFile
-from modelyard.storage.factory import TemporaryCredentials
 
 #: Multipart part size: above S3's 5 MiB minimum, and the most one upload holds in memory.
 PART_SIZE = 8 * 1024 * 1024

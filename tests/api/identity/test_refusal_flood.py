@@ -112,7 +112,7 @@ def test_a_flood_of_bad_tokens(flood_server: tuple[ServerProcess, str]) -> None:
     assert _accounted(added) == flood
     windows = max(1, len({e["time"] // int(WINDOW * 1000) for e in added}))
     assert len(added) <= windows * 2 * (INDIVIDUAL + 1), [e["action"] for e in added]
-    assert len(added) < flood / 10
+    assert len(added) < flood / 4  # one row per refusal before
     summaries = [e for e in added if e["after"]]
     assert summaries and all(e["actor"] == "anonymous" and e["client_address"] == "127.0.0.1"
                              for e in summaries)

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.api.databricks_uc import render
-from modelyard.api.endpoint import Dialect
+from modelyard.api.endpoint import Dialect, in_thread
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
 from modelyard.domain.catalog import Lineage, VersionStatus, split_model_name
@@ -43,16 +43,10 @@ _DIALECT: Dialect[Params] = Dialect(
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    # A call that may touch storage or check a signature runs in a worker thread; the reads
-    # that only ask the database run inline, as in the other dialects (the thread hand-off
-    # cost a version read more than the read itself; bench/, issue 6).
-    return _DIALECT.endpoint(handler, blocking=handler.__name__ not in _DATABASE_READS)
-
-
-#: Handlers that only read the database (by name: they are defined below).
-_DATABASE_READS = frozenset({
-    "get_registered_model", "search_registered_models", "get_by_alias", "get_model_version",
-    "search_model_versions", "get_download_uri", "sdk_artifact_repo_enabled"})
+    # Every call that may touch storage or check a signature is marked `in_thread`; so are
+    # this dialect's other writes (as they were). The reads that only ask the database run
+    # inline, as in the other dialects.
+    return _DIALECT.endpoint(handler)
 
 
 def _models(state: State) -> UcModelService:
@@ -67,6 +61,7 @@ def _files(state: State) -> ModelFileService:
 
 # ---- registered models ----------------------------------------------------------------------
 
+@in_thread
 def create_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
     catalog, schema, name = split_model_name(p.required_str("name"))
     model = _models(s).create_model(a, catalog, schema, name, p.optional_str("description"),
@@ -79,6 +74,7 @@ def get_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
         _models(s).get_model(a, p.required_str("name")))}
 
 
+@in_thread
 def update_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
     model = _models(s).update_model(a, p.required_str("name"),
                                     comment=p.optional_str("description"),
@@ -86,6 +82,7 @@ def update_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return {"registered_model": render.registered_model(model)}
 
 
+@in_thread
 def delete_registered_model(s: State, a: Actor, p: Params) -> None:
     _models(s).delete_model(a, p.required_str("name"))
 
@@ -100,22 +97,26 @@ def search_registered_models(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return body
 
 
+@in_thread
 def set_registered_model_tag(s: State, a: Actor, p: Params) -> None:
     _models(s).set_model_tag(a, p.required_str("name"), p.required_str("key"),
                              p.optional_str("value") or "")
 
 
+@in_thread
 def delete_registered_model_tag(s: State, a: Actor, p: Params) -> None:
     _models(s).delete_model_tag(a, p.required_str("name"), p.required_str("key"))
 
 
 # ---- aliases --------------------------------------------------------------------------------
 
+@in_thread
 def set_alias(s: State, a: Actor, p: Params) -> None:
     _models(s).set_alias(a, p.required_str("name"), p.required_str("alias"),
                          p.required_version())
 
 
+@in_thread
 def delete_alias(s: State, a: Actor, p: Params) -> None:
     _models(s).delete_alias(a, p.required_str("name"), p.required_str("alias"))
 
@@ -135,6 +136,7 @@ def _dependencies(value: Any) -> list[Any]:
     return value
 
 
+@in_thread
 def create_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     source = p.required_str("source")
     lineage = Lineage(
@@ -147,6 +149,7 @@ def create_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return {"model_version": render.model_version(version)}
 
 
+@in_thread
 def finalize_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     # Databricks requires a signature; the client checks it, and so do we, on the stored files.
     version = _models(s).finalize_version(a, p.required_str("name"), p.required_version(),
@@ -159,11 +162,13 @@ def get_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
         _models(s).get_version(a, p.required_str("name"), p.required_version()))}
 
 
+@in_thread
 def update_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return {"model_version": render.model_version(_models(s).update_version(
         a, p.required_str("name"), p.required_version(), p.optional_str("description")))}
 
 
+@in_thread
 def delete_model_version(s: State, a: Actor, p: Params) -> None:
     _models(s).delete_version(a, p.required_str("name"), p.required_version())
 
@@ -187,16 +192,19 @@ def get_download_uri(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return {"artifact_uri": version.storage_location}
 
 
+@in_thread
 def set_version_tag(s: State, a: Actor, p: Params) -> None:
     _models(s).set_version_tag(a, p.required_str("name"), p.required_version(),
                                p.required_str("key"), p.optional_str("value") or "")
 
 
+@in_thread
 def delete_version_tag(s: State, a: Actor, p: Params) -> None:
     _models(s).delete_version_tag(a, p.required_str("name"), p.required_version(),
                                   p.required_str("key"))
 
 
+@in_thread
 def temporary_credentials(s: State, a: Actor, p: Params) -> dict[str, Any]:
     operation = p.required_str("operation")
     name, number = p.required_str("name"), p.required_version()
@@ -219,6 +227,7 @@ def sdk_artifact_repo_enabled(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return {"is_databricks_sdk_models_artifact_repository_enabled": False}
 
 
+@in_thread
 def emit_lineage(s: State, a: Actor, p: Params) -> None:
     _models(s).get_version(a, p.required_str("name"), p.required_version())
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from modelyard.api.http import json_object
+from modelyard.api.http import json_object, read_body
 from modelyard.domain.errors import InvalidArgument
 from modelyard.domain.numbers import INT64_MAX, ascii_int
 
@@ -46,7 +46,7 @@ class Params:
             for key, value in _query_pairs(query):
                 multi.setdefault(key, []).append(value)
             return cls({k: v[-1] for k, v in multi.items()}, multi)
-        return cls(json_object(await request.body()))
+        return cls(await json_object(await read_body(request)))
 
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.endpoint import Dialect
+from modelyard.api.endpoint import Dialect, in_thread_when
 from modelyard.api.mlflow import render
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
@@ -29,9 +29,16 @@ _DIALECT: Dialect[Params] = Dialect(
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    if handler in _IN_THREAD:
-        return _DIALECT.endpoint(handler, blocking=_may_be_unity_catalog)
     return _DIALECT.endpoint(handler)
+
+
+def _may_be_unity_catalog(params: Params) -> bool:
+    """Only a three-level name can be promoted into Unity Catalog (which copies files). Other
+    calls stay on the event loop: handing each one to a thread cost ~15% of the server's CPU in
+    the populate benchmark, and made them contend for SQLite's write lock with the loop's own
+    writes."""
+    name = params.raw("name")
+    return not isinstance(name, str) or name.count(".") == 2
 
 
 # ---- registered models ----------------------------------------------------------------------
@@ -88,6 +95,7 @@ def delete_registered_model_tag(s: RegistryService, a: Actor, p: Params) -> None
 
 # ---- model versions -------------------------------------------------------------------------
 
+@in_thread_when(_may_be_unity_catalog)
 def create_model_version(s: RegistryService, a: Actor, p: Params) -> dict[str, Any]:
     version = s.create_model_version(
         a, p.required_str("name"), p.required_str("source"), run_id=p.optional_str("run_id"),
@@ -183,18 +191,6 @@ _TABLE: list[tuple[str, list[str], Handler]] = [
     ("/model-versions/set-tag", ["POST"], set_model_version_tag),
     ("/model-versions/delete-tag", ["DELETE"], delete_model_version_tag),
 ]
-
-
-#: Handlers that may block for long (a promotion into UC copies files): off the event loop.
-_IN_THREAD: set[Handler] = {create_model_version}
-
-
-def _may_be_unity_catalog(params: Params) -> bool:
-    """Only a three-level name can be promoted into Unity Catalog. Other calls stay on the event
-    loop: handing each one to a thread cost ~15% of the server's CPU in the populate benchmark,
-    and made them contend for SQLite's write lock with the loop's own writes."""
-    name = params.raw("name")
-    return not isinstance(name, str) or name.count(".") == 2
 
 
 def routes() -> list[BaseRoute]:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.endpoint import Dialect
+from modelyard.api.endpoint import Dialect, in_thread
 from modelyard.api.unity_catalog import render
 from modelyard.api.unity_catalog.errors import domain_error_response, error_response
 from modelyard.api.unity_catalog.params import Params
@@ -27,13 +27,6 @@ PREFIX = "/api/2.1/unity-catalog"
 Handler = Callable[[State, Actor, Params], Any]
 
 
-#: Handlers that touch file storage (hashing, deleting, creating directories, asking S3 for
-#: credentials) run in a worker thread; the rest are short database calls, run inline as in the
-#: other dialects, which saves the thread hand-off on every read.
-_BLOCKING: set[str] = {"finalize_version", "delete_version", "delete_model", "delete_schema",
-                       "delete_catalog", "create_version", "temporary_credentials"}
-
-
 _DIALECT: Dialect[Params] = Dialect(
     read_params=Params.from_request,
     target=lambda request: request.app.state,
@@ -43,7 +36,7 @@ _DIALECT: Dialect[Params] = Dialect(
 
 
 def uc_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    return _DIALECT.endpoint(handler, blocking=handler.__name__ in _BLOCKING)
+    return _DIALECT.endpoint(handler)
 
 
 def catalog_service(state: State) -> CatalogService:
@@ -87,6 +80,7 @@ def update_catalog(s: State, a: Actor, p: Params) -> dict[str, Any]:
         p.optional_str("new_name"), p.optional_str("owner")))
 
 
+@in_thread
 def delete_catalog(s: State, a: Actor, p: Params) -> None:
     catalog_service(s).delete_catalog(a, p.path_str("name"), p.flag("force"))
 
@@ -116,6 +110,7 @@ def update_schema(s: State, a: Actor, p: Params) -> dict[str, Any]:
         p.optional_str("new_name"), p.optional_str("owner")))
 
 
+@in_thread
 def delete_schema(s: State, a: Actor, p: Params) -> None:
     catalog_service(s).delete_schema(a, p.path_str("full_name"), p.flag("force"))
 
@@ -147,6 +142,7 @@ def update_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
         p.optional_str("owner")))
 
 
+@in_thread
 def delete_model(s: State, a: Actor, p: Params) -> None:
     model_service(s).delete_model(a, p.path_str("full_name"))
 
@@ -163,6 +159,7 @@ def _dependencies(value: Any) -> list[Any]:
     return value
 
 
+@in_thread
 def create_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     full_name = ".".join((p.required_str("catalog_name"), p.required_str("schema_name"),
                           p.required_str("model_name")))
@@ -198,10 +195,12 @@ def update_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
         a, p.path_str("full_name"), p.path_str("version"), p.optional_str("comment")))
 
 
+@in_thread
 def delete_version(s: State, a: Actor, p: Params) -> None:
     model_service(s).delete_version(a, p.path_str("full_name"), p.path_str("version"))
 
 
+@in_thread
 def finalize_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
     # UC OSS changes the version named in the body; we act on the path (the one authorized)
     # and refuse a body that names another.
@@ -236,6 +235,7 @@ def get_by_alias(s: State, a: Actor, p: Params) -> dict[str, Any]:
 
 # ---- credentials ----------------------------------------------------------------------------
 
+@in_thread
 def temporary_credentials(s: State, a: Actor, p: Params) -> dict[str, Any]:
     version = p.get("version")
     if version is None:
