@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from modelyard.domain.actor import Actor
 from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import Unavailable
 
 log = logging.getLogger("modelyard.denied_log")
 
@@ -104,7 +105,10 @@ class DeniedLog:
                         minute.objects[0] if minute.objects else "",
                         {"count": minute.summarized, "first": minute.first,
                          "last": minute.last, "objects": minute.objects})
-        except Exception:  # the database may be down: the counts are lost, never the server
+        except Unavailable as error:  # the counts are lost, never the server
+            log.warning("could not write the summary of %d refused requests: %s",
+                        minute.summarized, error.message)
+        except Exception:
             log.exception("could not write the summary of %d refused requests",
                           minute.summarized)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from modelyard.domain.errors import Unavailable
 from modelyard.store.database import Database
+from modelyard.store.failures import translated
 from modelyard.store.table_upkeep import tend_tables
 
 log = logging.getLogger("modelyard.maintenance")
@@ -19,7 +21,8 @@ def tend_database(database: Database) -> list[str]:
     run now; the commands run."""
     if database.dialect != "postgresql":
         return []  # SQLite plans without statistics and reuses freed pages itself
-    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with translated, database.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT") as conn:
         done = tend_tables(conn)
     for command in done:
         log.info("table upkeep: %s", command)
@@ -38,6 +41,8 @@ def start_table_upkeep(database: Database,
             try:
                 tend_database(database)
                 failing = False
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("table upkeep skipped: %s", error.message)
             except Exception:
                 # Not the tables' owner, say: requests are unaffected, only their plans. Logged
                 # once per run of failures, not every interval.

@@ -63,6 +63,7 @@ from modelyard.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     ModelyardError,
+    Unavailable,
 )
 from modelyard.domain.paging import decode_page_token
 from modelyard.services import aliases, authorization
@@ -630,6 +631,8 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
         while True:
             try:
                 service.sweep(actor)
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("pending-version sweep skipped: %s", error.message)
             except Exception:
                 log.exception("pending-version sweep failed")
             if stop.wait(interval):

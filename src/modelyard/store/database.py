@@ -142,7 +142,12 @@ class Database:
                                         pool_use_lifo=True)
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
+            # A database that does not answer a connection attempt (a dropped route, a host
+            # down) fails it after 5 s, answered as an outage (503), instead of holding the
+            # request; a URL's own connect_timeout wins.
+            connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False,
+                                        connect_args=connect_args)
             _configure_postgresql(self.engine)
         # Reads on PostgreSQL run outside a transaction (autocommit; same pool): in READ
         # COMMITTED a transaction gives a read nothing more, and its BEGIN and COMMIT were two
