@@ -27,6 +27,9 @@ FORBIDDEN = {
               "config"},
     "storage": {"services", "events", "store", "api", "web", "cli", "app", "bootstrap",
                 "config"},
+    # Metrics, logs and traces are a leaf every layer may record into, like a library.
+    "observability": {"domain", "services", "events", "store", "storage", "api", "web", "cli",
+                      "app", "bootstrap", "config"},
 }
 #: Domain imports only domain, and nothing that reads or writes outside the process.
 DOMAIN_IO = {"os", "io", "pathlib", "shutil", "socket", "ssl", "subprocess", "sqlite3",
@@ -89,9 +92,14 @@ def _violations(path: Path, root: Path = SRC) -> list[str]:
 #: What a service may take from SQLAlchemy: the types of the connection and rows repositories
 #: hand it. Building a statement, or naming a table, is the store's job.
 SQLALCHEMY_TYPES = {"Connection", "Row"}
+#: Modules allowed to break the SQL rule for now, each with its reason. Remove an entry once its
+#: SQL has moved into a store module; add none without saying why.
+SQL_OUTSIDE_STORE_FOR_NOW: set[str] = set()  # none: the backup's SQL is store/snapshot.py
 
 
 def _sql_outside_store(path: Path, where: Path) -> list[str]:
+    if "/".join(where.parts[1:]) in SQL_OUTSIDE_STORE_FOR_NOW:
+        return []
     problems = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
@@ -103,7 +111,10 @@ def _sql_outside_store(path: Path, where: Path) -> list[str]:
                                                   for a in node.names):
             problems.append(f"{where}:{node.lineno}: SQL lives in store, yet this imports "
                             "sqlalchemy")
-        elif isinstance(node, ast.ImportFrom) and node.module == "modelyard.store.tables":
+        elif isinstance(node, ast.ImportFrom) and (
+                node.module == "modelyard.store.tables" or (
+                    node.module == "modelyard.store"
+                    and any(a.name == "tables" for a in node.names))):
             problems.append(f"{where}:{node.lineno}: SQL lives in store, yet this names tables")
     return problems
 
@@ -121,9 +132,11 @@ def test_every_module_keeps_the_layer_rules() -> None:
     ("store/x.py", "from modelyard.events.chain import GENESIS", "store may not import"),
     ("domain/x.py", "from modelyard.services.context import Actor", "domain imports"),
     ("domain/x.py", "import sqlalchemy", "domain does no I/O"),
+    ("observability/x.py", "from modelyard.store import database", "observability may not"),
     ("domain/x.py", "def f():\n    return open('x')", "domain does no I/O"),
     ("services/x.py", "from sqlalchemy import select", "SQL lives in store"),
     ("services/x.py", "from modelyard.store.tables import uc_grants", "SQL lives in store"),
+    ("events/x.py", "from modelyard.store import tables", "SQL lives in store"),
 ])
 def test_the_check_catches_what_breaks_them(tmp_path: Path, layer_file: str, source: str,
                                             expected: str) -> None:

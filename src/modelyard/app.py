@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -11,15 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from modelyard.api import fallback
+from modelyard.api import fallback, operations
 from modelyard.api.audit import routes as audit_routes
 from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
 from modelyard.api.databricks_uc import routes as databricks_routes
-from modelyard.api.http import JSONResponse
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
@@ -34,17 +34,16 @@ from modelyard.api.workspace import webhooks as webhook_routes
 from modelyard.bootstrap import bootstrap
 from modelyard.config import Settings
 from modelyard.domain.errors import ModelyardError, Unavailable
+from modelyard.observability import metrics, tracing
+from modelyard.observability.requests import RequestObserver
 from modelyard.services.address_limit import AddressLimit
+from modelyard.services.operations import OperationsService
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
 from modelyard.web.handlers import error_page, status_for
 
 log = logging.getLogger("modelyard")
 _ANSWERED = "modelyard.error_answered"
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -123,7 +122,7 @@ class ModelyardApp(Starlette):
 
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
-    return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
+    return [*operations.routes(), *mlflow_routes.routes(),
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(),
@@ -146,8 +145,37 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     app.state.address_limit = AddressLimit(settings.refusal_limit)  # refusals per address
     app.state.authenticate = Authenticator(built.identity, built.units, settings.auth,
                                            app.state.address_limit)
+    _observe(app, settings, built.database)
     _settle_heap()
     return app
+
+
+def _observe(app: Starlette, settings: Settings, database: Database) -> None:
+    """Metrics, the request log and traces: the outermost layer of the app, around Starlette's
+    own error handling, so that it sees every answer, a 500 too."""
+    request_metrics = None
+    app.state.metrics = None
+    if settings.metrics:
+        metrics.instrument_engine(database.engine)
+        operations_service: OperationsService = app.state.operations
+
+        def scraped() -> list[Any]:
+            try:
+                return metrics.outbox_gauges(*operations_service.outbox_state())
+            except Exception:
+                log.warning("metrics: could not read the webhook outbox", exc_info=True)
+                return metrics.scrape_failed("webhook_outbox")
+
+        app.state.metrics = metrics.Exposition(scraped)
+        request_metrics = metrics.RequestMetrics()
+    app.state.request_metrics = request_metrics
+    tracer = None
+    if tracing.enabled():
+        tracer = tracing.RequestTracer()
+        app.state.tracer = tracer
+    app.middleware_stack = RequestObserver(app.build_middleware_stack(), request_metrics,
+                                           log_requests=settings.log_format == "json",
+                                           tracer=tracer)
 
 
 def _settle_heap() -> None:

@@ -25,6 +25,7 @@ from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.model_files import ModelFileService, UrlSigner
+from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
@@ -85,7 +86,7 @@ class Modelyard:
     settings: Settings
     database: Database
     units: UnitOfWorkFactory
-    storage: ArtifactStore
+    artifacts: ArtifactStore  # where model files are kept (storage/)
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
@@ -97,6 +98,7 @@ class Modelyard:
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
     tracking: TrackingService  # read by the web pages only
+    operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
     cooperative: HandlerRunner | None
     #: Set one of these to stop its background worker.
@@ -112,20 +114,20 @@ def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard
 
 def build(settings: Settings, database: Database | None = None) -> Modelyard:
     """Every part of the server, nothing started (the services' tests use this too)."""
-    # Storage.
+    # Storage: the database and the artifact store.
     database = database or Database(settings.resolved_database_url)
-    storage = open_store(settings.resolved_storage_root)
+    artifacts = open_store(settings.resolved_storage_root)
     units, dispatcher = units_for(database, settings)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, storage)
-    uc_models = UcModelService(units, storage, settings.pending_timeout)
+    uc_catalogs = CatalogService(units, artifacts)
+    uc_models = UcModelService(units, artifacts, settings.pending_timeout)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing"))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
     built = Modelyard(
-        settings=settings, database=database, units=units, storage=storage,
+        settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
         transitions=TransitionService(units),
@@ -135,6 +137,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
+        operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )

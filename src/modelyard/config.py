@@ -55,6 +55,13 @@ class Settings:
     tracking_uri: str | None = None
     #: Bearer token for that server; kept out of repr() so that it never reaches a log.
     tracking_token: str | None = field(default=None, repr=False)
+    #: Serve Prometheus metrics at /metrics (observability/metrics.py).
+    metrics: bool = True
+    #: When set, /metrics answers only `Authorization: Bearer <this>`; kept out of repr().
+    metrics_token: str | None = field(default=None, repr=False)
+    #: "text" (uvicorn's lines, no request log) or "json" (every record one JSON object, and
+    #: one record per request).
+    log_format: str = "text"
     #: Bytes a JSON or form request body may have (uploads through signed URLs are streamed
     #: and not bounded by it): a bigger one is answered 413 before more of it is read.
     max_body_size: int = 1024 * 1024
@@ -98,6 +105,10 @@ class Settings:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
             env["MODELYARD_TRACKING_TOKEN"] = self.tracking_token
+        env["MODELYARD_METRICS"] = "1" if self.metrics else "0"
+        if self.metrics_token:
+            env["MODELYARD_METRICS_TOKEN"] = self.metrics_token
+        env["MODELYARD_LOG_FORMAT"] = self.log_format
         return env
 
     @classmethod
@@ -123,6 +134,9 @@ class Settings:
                                                cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
+            metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
+            metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,
+            log_format=env.get("MODELYARD_LOG_FORMAT", cls.log_format),
             max_body_size=parse_size(env.get("MODELYARD_MAX_BODY_SIZE", str(cls.max_body_size))),
             header_timeout=float(env.get("MODELYARD_HEADER_TIMEOUT", cls.header_timeout)),
             body_timeout=float(env.get("MODELYARD_BODY_TIMEOUT", cls.body_timeout)),

@@ -4,6 +4,7 @@ into a running Modelyard server (both engines), over HTTP at both ends."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import uuid
@@ -30,14 +31,14 @@ API = "/api/2.0/mlflow"
 
 
 @pytest.fixture(scope="module")
-def mlflow_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A running MLflow server with two pyfunc models logged through it: one with a signature,
-    one without."""
+def mlflow_source(tracking_server: MlflowServerProcess) -> Iterator[dict[str, Any]]:
+    """The session's running MLflow server with two pyfunc models logged through it: one with
+    a signature, one without."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
 
-    process = MlflowServerProcess(tmp_path_factory.mktemp("mlflow-source")).start(timeout=120)
+    process = tracking_server
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(process.url)
 
@@ -57,7 +58,6 @@ def mlflow_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                "unsigned": unsigned, "root": process.data_dir}
     finally:
         mlflow.set_tracking_uri(previous)
-        process.stop()
 
 
 def _client(url: str) -> Any:
@@ -150,7 +150,10 @@ def test_import_keeps_numbers_and_a_second_run_adds_nothing(
     second = _import(mlflow_source["url"], server.url, "--models", f"{prefix}-*")
     assert second.returncode == 0, second.stderr
     assert "imported:   0 models, 0 versions, 0 aliases, 0 model tags" in second.stdout
-    assert "unchanged:  2 models, 4 versions, 2 aliases" in second.stdout
+    tags = re.search(r"imported: .* (\d+) model tags", first.stdout)
+    assert tags is not None and int(tags.group(1)) >= 3  # team; the prompt's own tags
+    assert (f"unchanged:  2 models, 4 versions, 2 aliases, {tags.group(1)} model tags"
+            in second.stdout), second.stdout
     assert _imports_in_audit(http, fraud) == 2
 
     # A number below the highest imported one is never handed out: the next create gets 4.
@@ -231,6 +234,10 @@ def test_into_catalog_copies_files_with_digests_and_lists_unsigned_versions(
     _register(mlflow_source, name, mlflow_source["unsigned"])
     client.set_registered_model_alias(name, "champion", "1")
     full_name = f"main.{schema}.{name.lower()}"
+
+    missing = _import(mlflow_source["url"], server.url, "--into-catalog", "main.nowhere")
+    assert missing.returncode == 2
+    assert "modelyard schemas create main.nowhere" in missing.stderr, missing.stderr
 
     source, target = Rest(mlflow_source["url"]), Rest(server.url)
     options = ImportOptions(name, f"main.{schema}")

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api import openapi
 from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
@@ -56,6 +57,9 @@ class Dialect(Generic[P]):
     target: Callable[[Request], Any]
     domain_error: Callable[[ModelyardError], Response]
     malformed_body: Callable[[str], Response]
+    #: The methods whose fields come from the query string (the others': a JSON body); what
+    #: the OpenAPI document (api/openapi.py) tells clients.
+    query_methods: frozenset[str] = frozenset({"GET"})
 
     def endpoint(self, handler: Callable[[Any, Actor, P], Any],
                  ) -> Endpoint:
@@ -81,4 +85,6 @@ class Dialect(Generic[P]):
             return JSONResponse(result)
 
         endpoint.__name__ = handler.__name__
+        setattr(endpoint, openapi.HANDLER, handler)
+        setattr(endpoint, openapi.QUERY_METHODS, self.query_methods)
         return endpoint

@@ -22,7 +22,7 @@ UC_PREFIX = "/api/2.1/unity-catalog/"
 #: Paths whose errors are in Unity Catalog's envelope: its API, and Modelyard's file listing of
 #: UC versions.
 _UC_ENVELOPE = (UC_PREFIX, "/api/modelyard/v1/uc/")
-_API_PREFIXES = ("/api/", "/.well-known/", "/health")
+_API_PREFIXES = ("/api/", "/.well-known/", "/health", "/metrics")
 
 
 def is_api(path: str) -> bool:

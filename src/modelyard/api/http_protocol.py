@@ -33,6 +33,7 @@ import functools
 import logging
 import resource
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,10 @@ log = logging.getLogger("modelyard.http")
 
 #: Writes at least this big are not held (nor copied into a joined buffer).
 _HOLD_LIMIT = 64 * 1024
-#: Seconds a connection closing after an answer to an unread body keeps discarding input.
+#: How long a connection closing after an answer to an unread request keeps discarding what
+#: the client still sends: seconds, and bytes (by then the answer has long reached the client).
 LINGER_SECONDS = 2.0
+LINGER_BYTES = 4 * 1024 * 1024
 #: File descriptors kept for everything else a worker opens (database, files, pipes).
 _SPARE_FDS = 100
 #: Seconds between two warnings that the connection cap was reached.
@@ -148,7 +151,7 @@ class CoalescingTransport:
         # next packet with a RST, which may destroy the response before the client reads it:
         # send the FIN after the response instead, discard what comes in for a moment, then
         # close (the client's own FIN closes it sooner).
-        protocol.discard_input()
+        protocol.discard_input(self._transport.close)
         self._transport.write_eof()
         self._loop.call_later(LINGER_SECONDS, self._transport.close)
 
@@ -163,10 +166,17 @@ class CoalescingTransport:
 
 
 class _Discard:
-    """Stands in for the HTTP parser of a connection that only waits to close."""
+    """Stands in for the HTTP parser of a connection that only waits to close: drops what
+    arrives, and closes after LINGER_BYTES of it."""
+
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close = close
+        self._left = LINGER_BYTES
 
     def feed_data(self, data: bytes) -> None:
-        pass
+        self._left -= len(data)
+        if self._left < 0:
+            self._close()
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -206,8 +216,9 @@ class HttpProtocol(HttpToolsProtocol):
         """Whether part of a request is still arriving (a closing connection discards it)."""
         return self.receiving != _IDLE
 
-    def discard_input(self) -> None:
-        self.parser = _Discard()
+    def discard_input(self, close: Callable[[], None]) -> None:
+        """Drop what still arrives; `close` after LINGER_BYTES of it."""
+        self.parser = _Discard(close)
         self.flow.resume_reading()  # reading may be paused: the application took no more
 
     def evictable(self) -> bool:
@@ -277,8 +288,16 @@ class HttpProtocol(HttpToolsProtocol):
         # behind every task already queued in this one: at concurrency 8, up to seven other
         # requests' work (a search's answer ~7 ms).
         self.transport.flush()  # type: ignore[attr-defined]
-        super().on_response_complete()
-        if self.receiving == _IDLE and self.cycle.response_complete:
+        # uvicorn's own, except that the keep-alive wait is the sweep's like every other: no
+        # timer armed here and cancelled by the next request (a few µs a request).
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # the next request already came: start it
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self.receiving == _IDLE:
             self._wait(self.limits.keep_alive_timeout)
 
     def shutdown(self) -> None:

@@ -121,6 +121,14 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--max-connections", envvar="MODELYARD_MAX_CONNECTIONS", type=click.IntRange(min=16),
          default=1000, help="Connections each worker keeps open; past it, the one that has "
                             "waited longest on its client is closed.")
+@_option("--log-format", envvar="MODELYARD_LOG_FORMAT", type=click.Choice(["text", "json"]),
+         default="text", help="json: every log line one JSON object, and one line per request "
+                              "(request id, route, status, duration, principal).")
+@_option("--metrics/--no-metrics", envvar="MODELYARD_METRICS", default=True,
+         help="Serve Prometheus metrics at /metrics.")
+@_option("--metrics-token", envvar="MODELYARD_METRICS_TOKEN", show_default=False,
+         help="When set, /metrics answers only 'Authorization: Bearer <token>' (prefer the "
+              "variable: a flag shows in `ps`).")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
@@ -129,7 +137,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
           refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
-          keep_alive_timeout: float, max_connections: int, insecure_no_auth: bool) -> None:
+          keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
+          metrics_token: str | None, insecure_no_auth: bool) -> None:
     """Start the registry server."""
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
         click.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
@@ -139,6 +148,13 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     if tracking_uri and not tracking_uri.startswith(("http://", "https://")):
         click.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
                    err=True)
+        raise click.exceptions.Exit(2)
+
+    from modelyard.observability import tracing
+
+    problem = tracing.configuration_problem()
+    if problem:
+        click.echo(problem, err=True)
         raise click.exceptions.Exit(2)
 
     import uvicorn
@@ -158,12 +174,14 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
-                        max_connections=max_connections)
+                        max_connections=max_connections, metrics=metrics,
+                        metrics_token=metrics_token or None, log_format=log_format)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database)
     if auth:
         identity_commands.bootstrap_admin(database, data_dir)
     from modelyard.api.http_protocol import ConnectionLimits, protocol_factory
+    from modelyard.observability.logs import uvicorn_log_config
 
     limits = ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout,
                               keep_alive_timeout=keep_alive_timeout,
@@ -171,16 +189,43 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "http": protocol_factory(limits), "ws": "none", "loop": "auto",
-              "lifespan": "off", "timeout_keep_alive": keep_alive_timeout,
-              "timeout_graceful_shutdown": 5, "log_config": _log_config(log_level)}
+              "lifespan": "off", "timeout_graceful_shutdown": 5,
+              "log_config": uvicorn_log_config(log_format, log_level) or _log_config(log_level)}
     if workers == 1:
+        if metrics and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The operator asked for files even with one process: start them empty too.
+            _share_metrics_between_workers()
         from modelyard.app import create_app
 
         uvicorn.run(create_app(settings, database), **common)
     else:
         database.dispose()
         os.environ.update(settings.to_env())
-        _run_workers(workers, common)
+        created = _share_metrics_between_workers() if metrics else None
+        try:
+            _run_workers(workers, common)
+        finally:
+            if created:
+                import shutil
+
+                shutil.rmtree(created, ignore_errors=True)
+
+
+def _share_metrics_between_workers() -> str | None:
+    """Point the workers' metrics at one folder (prometheus-client's multiprocess mode), made
+    empty first: the operator's PROMETHEUS_MULTIPROC_DIR, else a new temporary folder, which
+    is returned (to be removed when the server stops)."""
+    import tempfile
+
+    from modelyard.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    path = os.environ.get(MULTIPROC_ENV)
+    created = None
+    if not path:
+        path = created = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = path
+    return created
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -263,6 +308,15 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
         def _close_handed(self) -> None:
             while self._handed:
                 self._handed.pop().close()
+
+        def keep_subprocess_alive(self) -> None:
+            before = {process.pid for process in self.processes}
+            super().keep_subprocess_alive()
+            from modelyard.observability.metrics import worker_exited
+
+            for pid in before - {process.pid for process in self.processes}:
+                if pid is not None:
+                    worker_exited(pid)  # its in-flight gauge no longer counts
 
         def run(self) -> None:
             try:

@@ -96,6 +96,9 @@ def import_mlflow(source_url: str, from_token: str | None, pattern: str,
         raise fail(str(error), 2) from None
     try:
         job.run()
+    except ValueError as error:
+        bar.close()
+        raise fail(str(error), 2) from None
     except RemoteError as error:
         bar.close()
         _summary(job.report)
@@ -148,6 +151,8 @@ def backup(data_dir: Path, database_url: str | None, storage_root: str | None,
     from modelyard.services.backup import BackupError, create_backup, verify_backup
     from modelyard.store.database import Database
 
+    if verify is not None and target is not None:
+        raise fail("give either --to (make a backup) or --verify (check one), not both", 2)
     if verify is not None:
         try:
             problems = verify_backup(verify)

@@ -27,22 +27,18 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, create_engine, func, select, text, update
-
 from modelyard.domain.clock import now_ms
-from modelyard.domain.errors import NotFound
+from modelyard.domain.errors import FailedPrecondition, NotFound
 from modelyard.services import audit
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import open_store, scheme_of
-from modelyard.store import migrate, tables
+from modelyard.store import snapshot
 from modelyard.store.database import Database
 
 FORMAT = "modelyard-backup"
@@ -53,14 +49,6 @@ SNAPSHOT_ATTEMPTS = 3
 #: The SQLite database's own files: not copied from the data directory as files.
 _DATABASE_FILES = ("modelyard.db", "modelyard.db-wal", "modelyard.db-shm",
                    "modelyard.db-journal")
-#: Columns holding storage locations: moved with the storage root on restore.
-_LOCATION_COLUMNS: dict[str, tuple[str, ...]] = {
-    "registered_models": ("storage_location",),
-    "model_versions": ("storage_location",),
-    "uc_catalogs": ("storage_root", "storage_location"),
-    "uc_schemas": ("storage_root", "storage_location"),
-    "storage_garbage": ("location",),
-}
 
 
 class BackupError(Exception):
@@ -76,23 +64,6 @@ def _no_progress(_what: str, _size: int) -> None:
 
 # ---- digests ------------------------------------------------------------------------------------
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def table_digest(conn: Connection, table: Table) -> tuple[int, str]:
-    """(row count, digest) of a table, the same on SQLite and PostgreSQL for the same rows: the
-    sum of each row's SHA-256 (order-free, as the engines order text differently), streamed."""
-    total, count = 0, 0
-    for row in conn.execute(select(table)).yield_per(5000):
-        line = json.dumps([_canonical(v) for v in row], separators=(",", ":"))
-        total += int.from_bytes(hashlib.sha256(line.encode()).digest(), "big")
-        count += 1
-    return count, f"{total % (1 << 256):064x}"
-
-
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -101,80 +72,7 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sqlite_engine(path: Path, read_only: bool = False) -> Any:
-    if read_only:  # a backup's file is never written to: its SHA-256 is in the manifest
-        return create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    return create_engine(f"sqlite:///{path}")
-
-
-class _ReadOnlyDatabase:
-    """What services.audit.verify asks of a Database, on a backup's file, read-only."""
-
-    def __init__(self, path: Path) -> None:
-        self.engine = _sqlite_engine(path, read_only=True)
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-
-
-def _tables_of(conn: Connection) -> dict[str, tuple[int, str]]:
-    return {t.name: table_digest(conn, t) for t in tables.metadata.sorted_tables}
-
-
 # ---- snapshot -----------------------------------------------------------------------------------
-
-def _sqlite_path(database: Database) -> Path:
-    name = database.engine.url.database
-    if not name or name == ":memory:":
-        raise BackupError("an in-memory SQLite database cannot be backed up")
-    return Path(name)
-
-
-def _snapshot(database: Database, target: Path) -> None:
-    """The database, as of one instant, into an SQLite file at `target`."""
-    target.unlink(missing_ok=True)
-    if database.is_sqlite:
-        source = sqlite3.connect(_sqlite_path(database))
-        copy = sqlite3.connect(target)
-        try:
-            # One step (pages=-1): the whole copy happens in one read transaction.
-            source.backup(copy)
-            # A self-contained file: no -wal beside it to lose or to change it later.
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
-            source.close()
-        return
-    engine = _sqlite_engine(target)
-    try:
-        live = database.engine.connect().execution_options(
-            isolation_level="SERIALIZABLE", postgresql_readonly=True,
-            postgresql_deferrable=True)
-        with live, live.begin(), engine.begin() as out:
-            heads = migrate.current_heads(live)
-            if heads != migrate.script_heads():
-                raise BackupError(
-                    f"the database's schema is at {sorted(heads)}, this Modelyard's at "
-                    f"{sorted(migrate.script_heads())}: back up with the Modelyard version "
-                    "the server runs")
-            migrate.create_unseeded(out, heads)
-            for table in tables.metadata.sorted_tables:
-                batch: list[dict[str, Any]] = []
-                for row in live.execute(select(table)).yield_per(5000):
-                    batch.append(dict(row._mapping))
-                    if len(batch) == 5000:
-                        out.execute(table.insert(), batch)
-                        batch = []
-                if batch:
-                    out.execute(table.insert(), batch)
-    finally:
-        engine.dispose()
-
 
 # ---- files --------------------------------------------------------------------------------------
 
@@ -184,15 +82,6 @@ class GovernedFile:
     path: str
     size: int
     sha256: str
-
-
-def _governed_files(conn: Connection) -> list[GovernedFile]:
-    files, versions = tables.model_version_files, tables.model_versions
-    rows = conn.execute(
-        select(versions.c.storage_location, files.c.path, files.c.size, files.c.sha256)
-        .join(versions, versions.c.id == files.c.version_id)
-        .order_by(versions.c.storage_location, files.c.path))
-    return [GovernedFile(*row) for row in rows]
 
 
 class _Stores:
@@ -236,6 +125,9 @@ def _copy_files(files: list[GovernedFile], stores: _Stores, backup: Path,
             partial.unlink(missing_ok=True)
             missing.append(file)
             continue
+        except Exception as error:  # the storage is unreachable or refuses: say which file
+            partial.unlink(missing_ok=True)
+            raise BackupError(f"reading {file.location}/{file.path} failed: {error}") from error
         if digest.hexdigest() != file.sha256:
             partial.unlink(missing_ok=True)
             raise BackupError(
@@ -270,19 +162,19 @@ def create_backup(database: Database, storage_root: str, data_dir: Path | None,
     stores = _Stores(storage_root)
     db_file = partial / DATABASE
     for _attempt in range(SNAPSHOT_ATTEMPTS):
-        _snapshot(database, db_file)
-        engine = _sqlite_engine(db_file, read_only=True)
         try:
-            with engine.connect() as conn:
-                files = _governed_files(conn)
-        finally:
-            engine.dispose()
+            snapshot.take(database, db_file)
+        except FailedPrecondition as error:
+            raise BackupError(error.message) from None
+        files = [GovernedFile(*row) for row in snapshot.file_governed_files(db_file)]
         missing = _copy_files(files, stores, partial, progress)
         if not missing:
             break
     else:
         raise BackupError(
-            "files kept disappearing while the backup ran (versions being deleted): "
+            f"files recorded in the database are missing from storage, on each of "
+            f"{SNAPSHOT_ATTEMPTS} snapshots (versions deleted during every attempt, or files "
+            "removed outside Modelyard): "
             + ", ".join(f"{f.location}/{f.path}" for f in missing[:5]))
     kept = {f.sha256 for f in files}
     for blob in (partial / FILES).glob("*/*") if (partial / FILES).exists() else []:
@@ -311,11 +203,9 @@ def create_backup(database: Database, storage_root: str, data_dir: Path | None,
 def _describe(db_file: Path) -> dict[str, Any]:
     """The manifest's description of a backup's database file."""
     sha256 = _file_sha256(db_file)
-    database = _ReadOnlyDatabase(db_file)
+    counts, heads = snapshot.file_digests(db_file)
+    database = snapshot.ReadOnlyDatabase(db_file)
     try:
-        with database.read() as conn:
-            counts = _tables_of(conn)
-            heads = sorted(migrate.current_heads(conn))
         problems, head = audit.verify(cast(Database, database))
     finally:
         database.dispose()
@@ -392,71 +282,6 @@ class RestoreReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _moved(value: Any, old_root: str, new_root: str) -> Any:
-    if isinstance(value, str) and old_root != new_root and (
-            value == old_root or value.startswith(old_root.rstrip("/") + "/")):
-        return new_root.rstrip("/") + value[len(old_root.rstrip("/")):]
-    return value
-
-
-def _move_locations(conn: Connection, old_root: str, new_root: str) -> None:
-    """Locations under the backed-up server's storage root, moved under the new one."""
-    if old_root == new_root:
-        return
-    for name, columns in _LOCATION_COLUMNS.items():
-        table = tables.metadata.tables[name]
-        for column in columns:
-            rows = conn.execute(select(*table.primary_key.columns, table.c[column])
-                                .where(table.c[column].is_not(None))).all()
-            for row in rows:
-                moved = _moved(row[-1], old_root, new_root)
-                if moved != row[-1]:
-                    keys = [c == v for c, v in zip(table.primary_key.columns, row[:-1],
-                                                   strict=True)]
-                    conn.execute(update(table).where(*keys).values({column: moved}))
-
-
-def _load(staged: Path, database: Database) -> None:
-    """Every row of the staged SQLite file into the empty database."""
-    source = _sqlite_engine(staged)
-    try:
-        with source.connect() as src, database.engine.begin() as out:
-            migrate.create_unseeded(out, migrate.script_heads())
-            for table in tables.metadata.sorted_tables:
-                batch: list[dict[str, Any]] = []
-                for row in src.execute(select(table)).yield_per(5000):
-                    batch.append(dict(row._mapping))
-                    if len(batch) == 5000:
-                        out.execute(table.insert(), batch)
-                        batch = []
-                if batch:
-                    out.execute(table.insert(), batch)
-            if database.dialect == "postgresql":
-                _reset_sequences(out)
-    finally:
-        source.dispose()
-
-
-def _reset_sequences(conn: Connection) -> None:
-    """Rows came with their ids: move each id sequence past them."""
-    for table in tables.metadata.sorted_tables:
-        for column in table.primary_key.columns:
-            if column.autoincrement is True or (
-                    column.autoincrement == "auto" and len(table.primary_key.columns) == 1
-                    and column.type.python_type is int):
-                highest = conn.execute(select(func.max(column))).scalar()
-                conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, :called)"),
-                             {"t": table.name, "c": column.name, "v": highest or 1,
-                              "called": highest is not None})
-
-
-def _is_empty(database: Database) -> bool:
-    from sqlalchemy import inspect
-
-    with database.engine.connect() as conn:
-        return not inspect(conn).get_table_names()
-
-
 async def _blob_chunks(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -481,7 +306,7 @@ def restore_backup(backup: Path, database: Database, storage_root: str,
     if problems:
         raise BackupError("the backup is damaged, nothing was restored: " + "; ".join(problems))
     manifest = read_manifest(backup)
-    if not _is_empty(database):
+    if not snapshot.is_empty(database):
         raise BackupError("the target database is not empty; restore into a new one")
     old_root = manifest["source"]["storage_root"]
     storage_root = open_store(storage_root).root
@@ -489,16 +314,16 @@ def restore_backup(backup: Path, database: Database, storage_root: str,
     with tempfile.TemporaryDirectory(prefix="modelyard-restore-") as scratch:
         staged = Path(scratch) / DATABASE
         shutil.copyfile(backup / DATABASE, staged)
-        staging = Database(f"sqlite:///{staged}")
-        try:
-            migrate.upgrade(staging)  # a backup of an older Modelyard: bring it up to date
-            with staging.engine.begin() as conn:
-                _move_locations(conn, old_root, storage_root)
-        finally:
-            staging.dispose()
-        _load(staged, database)
+        snapshot.prepare_for_restore(staged, old_root, storage_root)
+        snapshot.load(staged, database)
         stores = _Stores(storage_root)
-        asyncio.run(_restore_files(backup, manifest, stores, old_root, storage_root, progress))
+        try:
+            asyncio.run(_restore_files(backup, manifest, stores, old_root, storage_root,
+                                       progress))
+        except Exception as error:  # the storage is unreachable or refuses
+            raise BackupError(f"the database was restored, but writing the files under "
+                              f"{storage_root} failed: {error}. Fix the storage and restore "
+                              "again into a new data directory or empty database.") from error
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             for entry in manifest["data_dir_files"]:
@@ -514,7 +339,7 @@ def restore_backup(backup: Path, database: Database, storage_root: str,
 async def _restore_files(backup: Path, manifest: dict[str, Any], stores: _Stores, old_root: str,
                          new_root: str, progress: Progress) -> None:
     for file in manifest["files"]:
-        location = _moved(file["location"], old_root, new_root)
+        location = snapshot.moved(file["location"], old_root, new_root)
         store = stores.for_location(location)
         if _stored_sha256(store, location, file["path"]) == file["sha256"]:
             continue  # already there (a root outside the server's, shared with the source)
@@ -525,14 +350,8 @@ async def _restore_files(backup: Path, manifest: dict[str, Any], stores: _Stores
 
 def _check(staged: Path, database: Database, manifest: dict[str, Any], stores: _Stores,
            old_root: str, new_root: str, report: RestoreReport) -> None:
-    expected_engine = _sqlite_engine(staged)
-    try:
-        with expected_engine.connect() as conn:
-            expected = _tables_of(conn)
-    finally:
-        expected_engine.dispose()
-    with database.read() as conn:
-        restored = _tables_of(conn)
+    expected, _ = snapshot.file_digests(staged)
+    restored = snapshot.database_digests(database)
     for name, (rows, digest) in expected.items():
         report.tables[name] = restored[name][0]
         if restored[name] != (rows, digest):
@@ -545,19 +364,10 @@ def _check(staged: Path, database: Database, manifest: dict[str, Any], stores: _
         report.problems.append(f"the audit chain ends at {report.audit_head}, the backup's at "
                                f"{manifest['audit_head']}")
     for file in manifest["files"]:
-        location = _moved(file["location"], old_root, new_root)
+        location = snapshot.moved(file["location"], old_root, new_root)
         found = _stored_sha256(stores.for_location(location), location, file["path"])
         if found != file["sha256"]:
             report.problems.append(f"{location}/{file['path']}: "
                                    f"{'missing' if found is None else 'a different SHA-256'}")
         else:
             report.files += 1
-
-
-def manifest_summary(manifest: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(what, how many) lines for the CLI."""
-    for name, entry in manifest["tables"].items():
-        yield name, str(entry["rows"])
-    yield "governed files", str(len(manifest["files"]))
-    yield "bytes of files", f"{sum(f['size'] for f in manifest['files']):,}"
-    yield "data directory files", ", ".join(e["name"] for e in manifest["data_dir_files"])

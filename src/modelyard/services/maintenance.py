@@ -6,6 +6,7 @@ import logging
 import threading
 
 from modelyard.domain.errors import Unavailable
+from modelyard.observability import metrics
 from modelyard.store.database import Database
 from modelyard.store.failures import translated
 from modelyard.store.table_upkeep import tend_tables
@@ -41,9 +42,12 @@ def start_table_upkeep(database: Database,
             try:
                 tend_database(database)
                 failing = False
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "ok").inc()
             except Unavailable as error:  # an outage: one line, the next round retries
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "failed").inc()
                 log.warning("table upkeep skipped: %s", error.message)
             except Exception:
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "failed").inc()
                 # Not the tables' owner, say: requests are unaffected, only their plans. Logged
                 # once per run of failures, not every interval.
                 if not failing:

@@ -73,7 +73,12 @@ class Rest:
                               f"cannot reach the server ({type(error).__name__})") from None
         if response.status_code >= 400:
             raise self._error(response)
-        result: dict[str, Any] = response.json() if response.content.strip() else {}
+        try:
+            result: dict[str, Any] = response.json() if response.content.strip() else {}
+        except ValueError:
+            raise RemoteError(self.url, response.status_code, "NOT_JSON",
+                              f"{path} answered with something other than JSON; is this "
+                              "the right address?") from None
         return result
 
     def _error(self, response: httpx.Response) -> RemoteError:
@@ -204,7 +209,7 @@ class MlflowImport:
         return [m for name, m in sorted(found.items())
                 if fnmatch.fnmatchcase(name, self.options.models)]
 
-    def _versions(self, server: Rest, prefix: str, name: str,
+    def versions(self, server: Rest, prefix: str, name: str,
                   prompt: bool) -> dict[int, dict[str, Any]]:
         found = self._paged(server, f"{prefix}/model-versions/search", "model_versions",
                             {"filter": _name_filter(name, prompt), "max_results": 1000})
@@ -213,6 +218,16 @@ class MlflowImport:
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self) -> ImportReport:
+        if self.options.into_catalog:
+            # Refused once here rather than once per model below.
+            schema = self.options.into_catalog
+            try:
+                self.target.call("GET", f"/api/2.1/unity-catalog/schemas/{schema}")
+            except RemoteError as error:
+                if error.status != 404:
+                    raise
+                raise ValueError(f"--into-catalog {schema}: {error.message} Create it first: "
+                                 f"modelyard schemas create {schema}") from None
         models = self.source_models()
         self.progress.models(len(models))
         for model in models:
@@ -224,7 +239,7 @@ class MlflowImport:
         name = model["name"]
         prompt = _is_prompt(model)
         try:
-            versions = self._versions(self.source, MLFLOW, name, prompt)
+            versions = self.versions(self.source, MLFLOW, name, prompt)
         except ValueError as error:
             self.report.add("model", name, REFUSED, str(error))
             return
@@ -252,7 +267,7 @@ class _Target:
         if existing is None:
             return
         prompt = _is_prompt(model)
-        present = self.job._versions(self.target, self.prefix, self.name, prompt)
+        present = self.job.versions(self.target, self.prefix, self.name, prompt)
         for number in sorted(versions):
             self._version(versions[number], present.get(number))
         self._aliases(_aliases(model), _aliases(existing), present)
@@ -281,6 +296,8 @@ class _Target:
             self.report.add("model", model["name"], REFUSED, error.message)
             return None
         self.report.add("model", self.name, IMPORTED)
+        for key in _tags(model):
+            self.report.add("tag", f"{self.name}#{key}", IMPORTED)
         return dict(created)
 
     def _missing_tags(self, wanted: dict[str, str], present: dict[str, str]) -> None:
@@ -290,7 +307,9 @@ class _Target:
                 self.target.call("POST", f"{self.prefix}/registered-models/set-tag",
                                  body={"name": self.name, "key": key, "value": value})
                 self.report.add("tag", label, IMPORTED)
-            elif present[key] != value:
+            elif present[key] == value:
+                self.report.add("tag", label, UNCHANGED)
+            else:
                 self.report.add("tag", label, SKIPPED,
                                 f"the target has {present[key]!r}, the source {value!r}; "
                                 "left as the target has it")
@@ -340,6 +359,10 @@ class _WorkspaceTarget(_Target):
 
     def _version(self, version: dict[str, Any], present: dict[str, Any] | None) -> None:
         label = f"{self.name}/{version['version']}"
+        if version.get("status", "READY") != "READY":
+            self.report.add("version", label, REFUSED,
+                            f"it is {version.get('status')} in the source")
+            return
         if present is not None:
             if self._compare(label, version, present):
                 self.report.add("version", label, UNCHANGED)

@@ -36,6 +36,7 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.numbers import ascii_int
 from modelyard.domain.stages import Stage
+from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
 from modelyard.services.model_files import check_signature
@@ -91,7 +92,7 @@ class Promotion:
                           copied_from=f"models:/{origin.model_name}/{origin.version}")
         version = self.uc_models.create_version(actor, name, source, description, lineage, tags)
         try:
-            asyncio.run(_copy(self.uc_models.store, version.storage_location, files))
+            asyncio.run(_copy(self.uc_models.artifacts, version.storage_location, files))
         except BaseException as error:
             message = getattr(error, "message", None) or str(error) or type(error).__name__
             self.uc_models.fail_version(actor, name, version.version,
@@ -175,7 +176,8 @@ def _read(handle: object) -> Iterator[bytes]:
 
 async def _copy(store: ArtifactStore, location: str, files: list[tuple[str, object]]) -> None:
     for relative, handle in files:
-        await store.write_stream(location, relative, _chunks(_read(handle)))
+        stored = await store.write_stream(location, relative, _chunks(_read(handle)))
+        metrics.UPLOAD_BYTES.labels("copy").inc(stored.size)
 
 
 async def _chunks(source: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -50,6 +50,11 @@ def normalize_root(store: ArtifactStore, uri: object) -> str | None:
     if "__unitystorage" in uri:
         raise InvalidArgument("A storage_root may not contain the reserved '__unitystorage'.")
     if scheme_of(uri) == "file":
+        if not uri.startswith("file:") and not os.path.isabs(uri):
+            # It would be resolved against the server's working directory, which no client
+            # knows (and a fuzzing run filled with directories).
+            raise InvalidArgument(f"Invalid storage_root '{uri}': give an absolute path or a "
+                                  f"file:// URI.")
         normalized = to_file_uri(uri)
         path = file_uri_to_path(normalized)
         try:

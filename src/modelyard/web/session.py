@@ -17,6 +17,7 @@ from starlette.responses import Response
 from modelyard.api.http import read_body
 from modelyard.api.input_guard import nul_error, nul_in
 from modelyard.domain.errors import InvalidArgument, PermissionDenied
+from modelyard.observability.requests import PRINCIPAL
 from modelyard.services.context import LOCAL_ADMIN, Actor
 
 COOKIE = "modelyard_session"
@@ -36,6 +37,8 @@ async def current_actor(request: Request) -> Actor | None:
     actor: Actor | None = identity.cached_token(token)
     if actor is None:
         actor = await run_in_threadpool(identity.authenticate_token, token)
+    if actor is not None:
+        request.scope[PRINCIPAL] = actor.name  # for the request's log line
     return actor
 
 
