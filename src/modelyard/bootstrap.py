@@ -69,12 +69,15 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database, secret_box: SecretBox
+def units_for(database: Database, secret_box: SecretBox, settings: Settings | None = None
               ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
-    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py)."""
-    units = UnitOfWorkFactory(database, secret_box)
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
+    refusals are summarized in the audit trail (services/denied_log.py)."""
+    settings = settings or Settings()
+    units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
+                              settings.audit_refusal_window)
     dispatcher = WebhookDispatcher(database, secret_box)
     commit_hooks(units, dispatcher)
     return units, dispatcher
@@ -121,7 +124,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     secret_box = open_box(settings.secret_key, settings.secret_key_file)
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
-    units, dispatcher = units_for(database, secret_box)
+    units, dispatcher = units_for(database, secret_box, settings)
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)

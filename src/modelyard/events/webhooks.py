@@ -44,6 +44,7 @@ from modelyard.domain import webhooks
 from modelyard.domain.actor import Actor
 from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import Unavailable
 from modelyard.domain.webhooks import HttpTarget, Occurrence, Webhook, WebhookStatus
 from modelyard.observability import metrics
 from modelyard.store.database import Database
@@ -210,6 +211,9 @@ class WebhookDispatcher:
         while True:
             try:
                 busy = self.deliver_due()
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("webhook delivery paused: %s", error.message)
+                busy = False
             except Exception:
                 log.exception("webhook delivery failed")
                 busy = False
