@@ -28,6 +28,7 @@ from modelyard.api.imports import routes as import_routes
 from modelyard.api.in_flight import InFlight
 from modelyard.api.input_guard import RefuseNul
 from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.api.policies import routes as policy_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
 from modelyard.api.unity_catalog import routes as uc_routes
@@ -130,6 +131,7 @@ def routes() -> list[BaseRoute]:
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(),
             *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
+            *policy_routes.routes(),
             *web_routes.routes()]
 
 

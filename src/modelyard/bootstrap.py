@@ -22,12 +22,14 @@ from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, webhooks
+from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
+from modelyard.services.policies import PolicyGate, PolicyService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
 from modelyard.services.signin_throttle import ThrottlePolicy
@@ -95,6 +97,8 @@ class Modelyard:
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
+    policies: PolicyService
+    alias_requests: AliasRequestService
     model_files: ModelFileService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
@@ -128,8 +132,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)
-    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout)
-    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
+    # Promotion policies: every alias move and stage change of every registry passes this gate.
+    gate = PolicyGate(artifacts)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate)
+    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
@@ -137,7 +143,9 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
-        transitions=TransitionService(units),
+        transitions=TransitionService(units, gate),
+        policies=PolicyService(units),
+        alias_requests=AliasRequestService(units, gate),
         workspace_permissions=WorkspacePermissionService(units),
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),

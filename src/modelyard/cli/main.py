@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from modelyard.cli import aliases as alias_commands
+from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
@@ -371,6 +372,7 @@ uc_commands.register(app)
 alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
+governance_commands.register(app)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from modelyard.store.catalog import CatalogRepository
 from modelyard.store.database import Database
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
+from modelyard.store.policies import PolicyRepository
 from modelyard.store.registry import RegistryRepository
 from modelyard.store.secret_box import SecretBox
 from modelyard.store.uc_models import UcModelRepository
@@ -87,6 +88,11 @@ class UnitOfWork:
     @cached_property
     def webhooks(self) -> WebhookRepository:
         return WebhookRepository(self.conn, self.secret_box)
+
+    @cached_property
+    def policies(self) -> PolicyRepository:
+        """Promotion policies and alias requests (issue 20)."""
+        return PolicyRepository(self.conn)
 
     @cached_property
     def audit(self) -> AuditRepository:
