@@ -19,11 +19,13 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
+from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, webhooks
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
@@ -65,13 +67,24 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
+def units_for(database: Database, settings: Settings | None = None
+              ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox)."""
     units = UnitOfWorkFactory(database)
-    dispatcher = WebhookDispatcher(database)
+    dispatcher = webhook_dispatcher(database, settings or Settings())
     commit_hooks(units, dispatcher)
     return units, dispatcher
+
+
+def webhook_dispatcher(database: Database, settings: Settings) -> WebhookDispatcher:
+    """The webhook delivery of both dialects, with the operator's retry and target
+    settings."""
+    return WebhookDispatcher(
+        database, timeout=settings.webhook_timeout, attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff, backoff_max=settings.webhook_backoff_max,
+        retention=settings.webhook_retention,
+        allow=AllowList.parse(settings.webhook_allow_hosts))
 
 
 @dataclass
@@ -93,6 +106,7 @@ class Modelyard:
     identity: IdentityService
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
+    mlflow_webhooks: MlflowWebhookService
     tracking: TrackingService  # read by the web pages only
     operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
@@ -113,7 +127,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     # Storage.
     database = database or Database(settings.resolved_database_url)
     storage = open_store(settings.resolved_storage_root)
-    units, dispatcher = units_for(database)
+    units, dispatcher = units_for(database, settings)
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, storage)
@@ -132,6 +146,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
+        mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, storage),
         version_import=VersionImportService(units, uc_models),

@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from modelyard.api.auth import record_refusal
 from modelyard.domain.errors import ModelyardError, TooManyAttempts
-from modelyard.web import catalog, workspace
+from modelyard.web import catalog, webhooks, workspace
 from modelyard.web.handlers import status_for
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -143,6 +143,7 @@ def routes() -> list[BaseRoute]:
         Route("/models/{name}/versions/{version}", workspace.version_page, methods=["GET"]),
         Route("/models/{name}/versions/{version}/{action}", workspace.version_action,
               methods=["POST"]),
+        Route("/webhooks/{webhook_id}/deliveries", webhooks.deliveries_page, methods=["GET"]),
         Route("/catalogs", catalog.catalogs_page, methods=["GET"]),
         Route("/catalogs/{catalog}", catalog.catalog_page, methods=["GET"]),
         Route("/catalogs/{catalog}/{schema}", catalog.schema_page, methods=["GET"]),
