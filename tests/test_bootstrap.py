@@ -30,7 +30,7 @@ def test_build_wires_collaborators_and_starts_nothing(tmp_path: Path) -> None:
         assert built.registry.promotion is not None
         assert built.registry.promotion.uc_models is built.uc_models
         assert built.model_files.uc_models is built.uc_models
-        assert built.uc_models.store is built.storage is built.uc_catalogs.store
+        assert built.uc_models.artifacts is built.artifacts is built.uc_catalogs.artifacts
         assert built.webhooks.units is built.units is built.registry.units
         assert built.cooperative is None  # SQLite answers in process
     finally:

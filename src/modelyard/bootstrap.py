@@ -95,7 +95,7 @@ class Modelyard:
     settings: Settings
     database: Database
     units: UnitOfWorkFactory
-    storage: ArtifactStore
+    artifacts: ArtifactStore  # where model files are kept (storage/)
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
@@ -124,20 +124,20 @@ def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard
 
 def build(settings: Settings, database: Database | None = None) -> Modelyard:
     """Every part of the server, nothing started (the services' tests use this too)."""
-    # Storage.
+    # Storage: the database and the artifact store.
     database = database or Database(settings.resolved_database_url)
-    storage = open_store(settings.resolved_storage_root)
+    artifacts = open_store(settings.resolved_storage_root)
     units, dispatcher = units_for(database, settings)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, storage)
-    uc_models = UcModelService(units, storage, settings.pending_timeout)
+    uc_catalogs = CatalogService(units, artifacts)
+    uc_models = UcModelService(units, artifacts, settings.pending_timeout)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing"))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
     built = Modelyard(
-        settings=settings, database=database, units=units, storage=storage,
+        settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
         transitions=TransitionService(units),
@@ -148,7 +148,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         webhooks=webhooks.WebhookService(units, dispatcher),
         mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
-        operations=OperationsService(database, storage),
+        operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )

@@ -211,10 +211,12 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "http": protocol_factory(limits), "ws": "none", "loop": "auto",
-              "lifespan": "off", "timeout_keep_alive": keep_alive_timeout,
-              "timeout_graceful_shutdown": 5,
+              "lifespan": "off", "timeout_graceful_shutdown": 5,
               "log_config": uvicorn_log_config(log_format, log_level) or _log_config(log_level)}
     if workers == 1:
+        if metrics and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The operator asked for files even with one process: start them empty too.
+            _share_metrics_between_workers()
         from modelyard.app import create_app
 
         uvicorn.run(create_app(settings, database), **common)

@@ -60,9 +60,9 @@ def validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class CatalogService:
-    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore) -> None:
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore) -> None:
         self.units = units
-        self.store = store
+        self.artifacts = artifacts
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
@@ -87,7 +87,7 @@ class CatalogService:
         name = validate_name(name)
         values = {"comment": validate_comment(comment),
                   "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.store, storage_root)}
+                  "storage_root": normalize_root(self.artifacts, storage_root)}
         clean_tags = validated_tags(tags)
         catalog_id = str(uuid.uuid4())
         location = (f"{values['storage_root']}/__unitystorage/catalogs/{catalog_id}"
@@ -143,12 +143,12 @@ class CatalogService:
             if schema_ids and not force:
                 raise NotEmpty(f"Cannot delete catalog with schemas: {name}. "
                                "Use force=true to delete it with everything in it.")
-            locations = self._drop_models(repo, schema_ids)
+            locations = self._drop_models(uow, schema_ids)
             repo.delete_schemas(schema_ids)
             repo.delete_securable_tag_all("catalog", row.id)
             repo.delete_catalog(row.id)
             uow.record("catalog.delete", "catalog", name, before={"force": force})
-        collect_garbage(self.units.database, self.store)
+        collect_garbage(self.units.database, self.artifacts)
         return locations
 
     # ---- schemas ---------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class CatalogService:
         name = validate_name(name)
         values = {"comment": validate_comment(comment),
                   "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.store, storage_root)}
+                  "storage_root": normalize_root(self.artifacts, storage_root)}
         clean_tags = validated_tags(tags)
         schema_id = str(uuid.uuid4())
         location = (f"{values['storage_root']}/__unitystorage/schemas/{schema_id}"
@@ -218,14 +218,14 @@ class CatalogService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "schema.manage", f"{catalog_name}.{name}")
             row = repo.schema_row(catalog_name, name)
-            if repo.count_models([row.id]) and not force:
+            if uow.uc_models.count_models([row.id]) and not force:
                 raise NotEmpty(f"Cannot delete schema with models: {catalog_name}.{name}. "
                                "Use force=true to delete it with its models.")
-            locations = self._drop_models(repo, [row.id])
+            locations = self._drop_models(uow, [row.id])
             repo.delete_schemas([row.id])
             uow.record("schema.delete", "schema", f"{catalog_name}.{name}",
                        before={"force": force})
-        collect_garbage(self.units.database, self.store)
+        collect_garbage(self.units.database, self.artifacts)
         return locations
 
     # ---- tags ------------------------------------------------------------------------------
@@ -255,12 +255,13 @@ class CatalogService:
         raise InvalidArgument(f"Unknown securable type '{kind}'.")
 
     @staticmethod
-    def _drop_models(repo: CatalogRepository, schema_ids: list[str]) -> list[str]:
+    def _drop_models(uow: UnitOfWork, schema_ids: list[str]) -> list[str]:
         """Delete every model below the schemas; queue their files (same transaction)."""
-        model_ids = repo.model_ids_under(schema_ids)
-        locations = repo.storage_locations(model_ids)
-        repo.queue_garbage(locations, "deleted", now_ms())
-        repo.delete_models(model_ids)
+        models = uow.uc_models
+        model_ids = models.model_ids_under(schema_ids)
+        locations = models.storage_locations(model_ids)
+        uow.catalog.queue_garbage(locations, "deleted", now_ms())
+        models.delete_models(model_ids)
         return locations
 
 

@@ -99,8 +99,8 @@ class ModelFileService:
         self.url_ttl = url_ttl
 
     @property
-    def store(self) -> ArtifactStore:
-        return self.uc_models.store
+    def artifacts(self) -> ArtifactStore:
+        return self.uc_models.artifacts
 
     # ---- issuing URLs (authenticated callers) -----------------------------------------------
 
@@ -159,7 +159,7 @@ class ModelFileService:
         location = self.uc_models.writable_location(actor, full_name, version)
         # Streamed to a staging object first; made visible only under the version's lock and
         # only while it is still PENDING (services.uc_models.publish_file).
-        staged = await self.store.stage_stream(location, path, chunks)
+        staged = await self.artifacts.stage_stream(location, path, chunks)
         try:
             await to_thread.run_sync(self.uc_models.publish_file, actor, full_name, version,
                                      found.id, staged)
@@ -172,7 +172,7 @@ class ModelFileService:
                 still = None
             if still is None or still.id != found.id or (
                     still.status is VersionStatus.FAILED_REGISTRATION):
-                await to_thread.run_sync(self.store.delete_location, location)
+                await to_thread.run_sync(self.artifacts.delete_location, location)
             raise
         metrics.UPLOAD_BYTES.labels("signed_url").inc(staged.stored.size)
         return staged.stored
@@ -194,7 +194,7 @@ class ModelFileService:
         if found.status is VersionStatus.READY:
             files = [(f.path, f.size) for f in recorded]
         elif found.status is VersionStatus.PENDING_REGISTRATION:
-            files = [(f.path, f.size) for f in self.store.list_files(found.storage_location)]
+            files = [(f.path, f.size) for f in self.artifacts.list_files(found.storage_location)]
         else:
             files = []
         base = f"/Models/{'/'.join(found.full_name.split('.'))}/{found.version}"

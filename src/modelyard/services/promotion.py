@@ -91,7 +91,7 @@ class Promotion:
                           copied_from=f"models:/{origin.model_name}/{origin.version}")
         version = self.uc_models.create_version(actor, name, source, description, lineage, tags)
         try:
-            asyncio.run(_copy(self.uc_models.store, version.storage_location, files))
+            asyncio.run(_copy(self.uc_models.artifacts, version.storage_location, files))
         except BaseException as error:
             message = getattr(error, "message", None) or str(error) or type(error).__name__
             self.uc_models.fail_version(actor, name, version.version,

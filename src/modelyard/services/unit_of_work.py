@@ -1,5 +1,10 @@
 """The unit of work: one transaction, the repositories bound to it, and the events it records.
 
+`units.write(actor)` / `units.read(actor)` open one (store/database.py gives the transaction);
+its repositories are `uow.registry(namespace)`, `uow.uc_models`, `uow.catalog`, `uow.identity`,
+`uow.activities`, `uow.webhooks`, `uow.audit`. What the commit hooks are, and in which order
+they run, is set in one place: modelyard/bootstrap.commit_hooks.
+
 Every mutation a service makes calls `record(...)`; the recorded events are handed to the
 registered `before_commit` hooks inside the same transaction (the audit trail and the webhook
 outbox are such hooks), so a change and its records commit or roll back together. Once the
@@ -31,6 +36,7 @@ from modelyard.store.database import Database
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
+from modelyard.store.uc_models import UcModelRepository
 from modelyard.store.webhooks import WebhookRepository
 
 CommitHook = Callable[[Connection, Actor, list[Event]], None]
@@ -48,14 +54,20 @@ class UnitOfWork:
 
     # The repositories, bound to this unit's transaction (store/).
 
-    def registry(self, registry: str = "workspace") -> RegistryRepository:
-        """Models, versions, tags and aliases of one registry namespace ("workspace", "uc")."""
-        return RegistryRepository(self.conn, registry)
+    def registry(self, namespace: str = "workspace") -> RegistryRepository:
+        """Models, versions, tags and aliases of one namespace: "workspace" (the workspace
+        registry) or "uc" (Unity Catalog), the `registry` column of their tables."""
+        return RegistryRepository(self.conn, namespace)
 
     @cached_property
     def catalog(self) -> CatalogRepository:
-        """Unity Catalog: catalogs, schemas, and the UC side of models and versions."""
+        """Unity Catalog's hierarchy: catalogs, schemas, and the files queued for removal."""
         return CatalogRepository(self.conn)
+
+    @cached_property
+    def uc_models(self) -> UcModelRepository:
+        """Unity Catalog models and versions: their schema, storage, status, files, lineage."""
+        return UcModelRepository(self.conn)
 
     @cached_property
     def identity(self) -> IdentityRepository:

@@ -1,4 +1,5 @@
-"""Engines and the unit of work.
+"""The engine and its transactions (the services' unit of work runs in one of these:
+services/unit_of_work.py).
 
 `Database.write()` opens one transaction that takes the write lock up front (SQLite:
 `BEGIN IMMEDIATE`; PostgreSQL: row locks taken by the statements), so that concurrent writers

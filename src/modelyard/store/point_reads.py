@@ -142,7 +142,7 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     # Unity Catalog's reads are defined with its other queries (store/catalog.py, which imports
     # this module: hence imported here). Their checked rows: the privilege check's row
     # (uc_visibility.path_access), then the read's, `access LEFT JOIN found ON true`.
-    from modelyard.store.catalog import point_read_statements
+    from modelyard.store.uc_models import point_read_statements
 
     uc_reads = point_read_statements(dialect)
     for key, read in uc_reads.items():
@@ -286,7 +286,7 @@ class PointReads:
         return _version(row) if row else None
 
     def uc_model_row(self, full_name: str) -> tuple[Any, ...] | None:
-        """A Unity Catalog model: a row for `store.catalog.model_from_point_read`."""
+        """A Unity Catalog model: a row for `store.uc_models.model_from_point_read`."""
         return self._one("uc_model", {"registry": "uc", "name": full_name})
 
     def uc_checked(self, key: str, full_name: str, principals: frozenset[str],
@@ -303,7 +303,7 @@ class PointReads:
     def uc_version_row(self, full_name: str, *, version: int | None = None,
                        alias: str | None = None) -> tuple[Any, ...] | None:
         """A Unity Catalog version by number or alias: a row for
-        `store.catalog.version_from_point_read`; None if there is none."""
+        `store.uc_models.version_from_point_read`; None if there is none."""
         if alias is not None:
             return self._one("uc_by_alias", {"registry": "uc", "name": full_name, "alias": alias})
         return self._one("uc_by_number", {"registry": "uc", "name": full_name, "version": version})
