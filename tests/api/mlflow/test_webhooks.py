@@ -27,6 +27,8 @@ from tests.support.server import MODELYARD, ServerProcess, free_port
 ALIAS_CREATED = WebhookEvent("model_version_alias", "created")
 SECRET = "whsec-test"
 #: Retries every 0.2-0.4 s: a receiver that is down for a few seconds is reached in seconds.
+#: The receivers' address, and one private network (nothing else private may be a target).
+ALLOWED = "127.0.0.1,10.1.2.0/24"
 FAST_RETRIES = ["--webhook-backoff", "0.2", "--webhook-backoff-max", "0.4",
                 "--webhook-max-attempts", "40", "--webhook-timeout", "2"]
 
@@ -46,7 +48,8 @@ def hooks_server(engine: str, pg_available: bool, tmp_path_factory: pytest.TempP
     """A server with fast retries (module-scoped: started once per engine)."""
     for database_url in database_url_for(engine, pg_available):
         process = ServerProcess(tmp_path_factory.mktemp(f"mlflow-hooks-{engine}"), database_url,
-                                extra_args=FAST_RETRIES).start()
+                                extra_args=FAST_RETRIES,
+                                webhook_allow_hosts=ALLOWED).start()
         try:
             yield process
         finally:
@@ -258,7 +261,9 @@ def test_two_servers_on_one_postgres_deliver_each_event_once(
     for database_url in database_url_for("postgresql", pg_available):
         assert database_url
         servers = [ServerProcess(tmp_path_factory.mktemp(f"replica-{n}"), database_url,
-                                 extra_args=FAST_RETRIES).start() for n in range(2)]
+                                 extra_args=FAST_RETRIES) for n in range(2)]
+        servers[0].start()  # migrates the database; then the second starts
+        servers[1].start()
         try:
             with Receiver() as receiver:
                 clients = [_client(s) for s in servers]
@@ -269,8 +274,8 @@ def test_two_servers_on_one_postgres_deliver_each_event_once(
                 moves = 20
                 for n in range(moves):
                     clients[n % 2].set_registered_model_alias(name, f"a{n}", "1")
-                received = receiver.wait_for(name, moves)
-                time.sleep(1.0)
+                receiver.wait_for(name, moves)
+                time.sleep(0.5)  # nothing more arrives
                 received = receiver.about(name)
                 ids = [r.headers["X-MLflow-Delivery-Id"] for r in received]
                 assert len(ids) == moves and len(set(ids)) == moves
@@ -283,28 +288,27 @@ def test_two_servers_on_one_postgres_deliver_each_event_once(
                 server.stop()
 
 
-def test_private_targets_refused_unless_listed(engine: str, pg_available: bool,
-                                               tmp_path_factory: pytest.TempPathFactory
-                                               ) -> None:
-    """A server whose allow-list holds one private network only."""
-    for database_url in database_url_for(engine, pg_available):
-        server = ServerProcess(tmp_path_factory.mktemp(f"allow-{engine}"), database_url,
-                               webhook_allow_hosts="10.1.2.0/24").start()
-        try:
-            client = _client(server)
-            for url in ("http://127.0.0.1:9/x", "http://localhost:9/x",
-                        "http://169.254.169.254/latest", "http://10.9.9.9/x",
-                        "http://[::1]:9/x", "http://192.168.1.1/x"):
-                with pytest.raises(MlflowException, match="not a public address"):
-                    client.create_webhook(name="private", url=url, events=[ALIAS_CREATED])
-            listed = client.create_webhook(name="listed", url="http://10.1.2.3:9/x",
-                                           events=[ALIAS_CREATED])
-            assert listed.url == "http://10.1.2.3:9/x"
-            # Databricks' registry webhooks are checked the same way.
-            answer = httpx.post(f"{server.url}/api/2.0/mlflow/registry-webhooks/create", json={
-                "events": ["MODEL_VERSION_CREATED"],
-                "http_url_spec": {"url": "http://127.0.0.1:9/x"}})
-            assert answer.status_code == 400
-            assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-        finally:
-            server.stop()
+def test_private_targets_refused_unless_listed(hooks_server: ServerProcess) -> None:
+    """The server's allow-list holds 127.0.0.1 and 10.1.2.0/24: every other private, loopback
+    or link-local target is refused (a name resolving to one, and the refusal at delivery:
+    tests/events/test_targets.py, with real sockets)."""
+    client = _client(hooks_server)
+    for url in ("http://127.0.0.2:9/x",
+                "http://169.254.169.254/latest", "http://10.9.9.9/x", "http://[::1]:9/x",
+                "http://192.168.1.1/x", "http://[::ffff:192.168.1.1]/x"):
+        with pytest.raises(MlflowException, match="not a public address"):
+            client.create_webhook(name="private", url=url, events=[ALIAS_CREATED])
+    listed = client.create_webhook(name="listed", url="http://10.1.2.3:9/x",
+                                   events=[ALIAS_CREATED])
+    try:
+        assert listed.url == "http://10.1.2.3:9/x"
+        with pytest.raises(MlflowException, match="not a public address"):
+            client.update_webhook(listed.webhook_id, url="http://10.1.3.3:9/x")
+    finally:
+        client.delete_webhook(listed.webhook_id)
+    # Databricks' registry webhooks are checked the same way.
+    answer = httpx.post(f"{hooks_server.url}/api/2.0/mlflow/registry-webhooks/create", json={
+        "events": ["MODEL_VERSION_CREATED"],
+        "http_url_spec": {"url": "http://169.254.169.254/x"}})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
