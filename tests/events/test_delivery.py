@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from modelyard.domain.clock import now_ms
 from modelyard.domain.mlflow_webhooks import MlflowEvent
@@ -17,6 +18,7 @@ from modelyard.domain.webhooks import Dialect, HttpTarget, Webhook, WebhookStatu
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.store import migrate
 from modelyard.store.database import Database
+from modelyard.store.secret_box import SecretBox
 from modelyard.store.webhooks import DELIVERED, FAILED, AttemptRecord, WebhookRepository
 from tests.store.conftest import EmptyDatabases, empty_databases  # noqa: F401
 from tests.support.receiver import Receiver
@@ -29,13 +31,16 @@ def database(empty_databases: EmptyDatabases) -> Database:  # noqa: F811
     return db
 
 
+BOX = SecretBox(Fernet.generate_key())
+
+
 def _add_hook(database: Database, hook_id: str, url: str) -> None:
     hook = Webhook(id=hook_id, model_name=None, events=(MlflowEvent.MODEL_VERSION_CREATED,),
                    status=WebhookStatus.ACTIVE, description="", target=HttpTarget(url, "s"),
                    creation_timestamp=0, last_updated_timestamp=0, dialect=Dialect.MLFLOW,
                    name=hook_id)
     with database.write() as conn:
-        WebhookRepository(conn).insert(hook)
+        WebhookRepository(conn, BOX).insert(hook)
 
 
 def _enqueue(database: Database, hook_id: str, body: bytes) -> int:
@@ -49,7 +54,7 @@ def test_retries_with_backoff_then_failed(database: Database) -> None:
     with Receiver(status=503, reply="busy") as receiver:
         _add_hook(database, "h1", receiver.url)
         _enqueue(database, "h1", b'{"n": 1}')
-        dispatcher = WebhookDispatcher(database, attempts=3, backoff=0.05, backoff_max=0.1,
+        dispatcher = WebhookDispatcher(database, BOX, attempts=3, backoff=0.05, backoff_max=0.1,
                                        allow=AllowList.parse("127.0.0.1"))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

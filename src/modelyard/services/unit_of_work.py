@@ -36,6 +36,7 @@ from modelyard.store.database import Database
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
+from modelyard.store.secret_box import SecretBox
 from modelyard.store.uc_models import UcModelRepository
 from modelyard.store.webhooks import WebhookRepository
 
@@ -51,6 +52,8 @@ class UnitOfWork:
     events: list[Event] = field(default_factory=list)
     #: The registry the unit's changes are in; stamped on every recorded event.
     scope: str = "workspace"
+    #: Seals and opens the secrets kept in the database (webhooks'); store/secret_box.py.
+    secret_box: SecretBox | None = None
 
     # The repositories, bound to this unit's transaction (store/).
 
@@ -81,7 +84,7 @@ class UnitOfWork:
 
     @cached_property
     def webhooks(self) -> WebhookRepository:
-        return WebhookRepository(self.conn)
+        return WebhookRepository(self.conn, self.secret_box)
 
     @cached_property
     def audit(self) -> AuditRepository:
@@ -95,8 +98,10 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Opens units of work on one database and runs the commit hooks for write units."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, secret_box: SecretBox | None = None) -> None:
         self.database = database
+        #: Without one, units can do everything but read or write a webhook.
+        self.secret_box = secret_box
         self.before_commit: list[CommitHook] = []
         #: Called, in a write transaction of their own, with one event per refused request.
         self.on_denied: list[CommitHook] = []
@@ -110,7 +115,7 @@ class UnitOfWorkFactory:
     def write(self, actor: Actor, scope: str = "workspace") -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor, scope=scope)
+                uow = UnitOfWork(conn, actor, scope=scope, secret_box=self.secret_box)
                 yield uow
                 if uow.events:
                     for hook in self.before_commit:
@@ -133,7 +138,7 @@ class UnitOfWorkFactory:
     def read(self, actor: Actor) -> Iterator[UnitOfWork]:
         try:
             with self.database.read() as conn:
-                yield UnitOfWork(conn, actor)
+                yield UnitOfWork(conn, actor, secret_box=self.secret_box)
         except ModelyardError as error:
             if error.denied is not None:
                 self.record_denied(actor, *error.denied)
