@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
+from modelyard.store.database import sqlite_url_for
 from tests.conftest import database_url_for
 from tests.support.receiver import Received, Receiver
 from tests.support.server import MODELYARD, ServerProcess, free_port
@@ -242,6 +244,13 @@ def test_sigkill_with_pending_deliveries_then_each_arrives_once_in_order(
                 client.set_registered_model_alias(name, "champion", version)
         finally:
             first.kill()
+        # The secret is encrypted at rest (the secret box), like Databricks' webhooks' secrets.
+        engine_ = sqlalchemy.create_engine(database_url or sqlite_url_for(data_dir))
+        with engine_.connect() as conn:
+            stored = conn.execute(sqlalchemy.text(
+                "SELECT secret FROM registry_webhooks WHERE name = 'crash'")).scalar_one()
+        engine_.dispose()
+        assert stored and SECRET not in stored
         with Receiver(port=port) as receiver:
             second = ServerProcess(data_dir, database_url, extra_args=FAST_RETRIES).start()
             try:
