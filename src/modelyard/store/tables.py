@@ -365,8 +365,8 @@ registry_webhooks = Table(
     Column("last_delivery_error", Text, nullable=True),
     # Revision 0008: the dialect it was created through ("databricks", "mlflow") and MLflow's
     # webhook name; both dialects' webhooks share the outbox and the delivery workers.
-    Column("dialect", String(16), nullable=False, default="databricks",
-           server_default="databricks"),
+    # No Python-side default: an insert written for an older schema must not name it.
+    Column("dialect", String(16), nullable=False, server_default="databricks"),
     Column("name", String(256), nullable=True),
     Index("ix_registry_webhooks_model", "model_name"),
 )
@@ -389,7 +389,7 @@ webhook_deliveries = Table(
     Column("created_at", BigInteger, nullable=False),
     # Revision 0008: rows stay once finished (the delivery log), for the retention period.
     Column("delivery_uuid", String(36), nullable=True),  # X-MLflow-Delivery-Id, per delivery
-    Column("state", String(16), nullable=False, default="pending", server_default="pending"),
+    Column("state", String(16), nullable=False, server_default="pending"),
     Column("finished_at", BigInteger, nullable=True),
     Column("status_code", Integer, nullable=True),  # of the last attempt
     Column("error", Text, nullable=True),
