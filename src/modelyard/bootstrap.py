@@ -23,6 +23,7 @@ from modelyard.domain.actor import SYSTEM
 from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, webhooks
+from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
@@ -30,6 +31,7 @@ from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
+from modelyard.services.policies import PolicyGate, PolicyService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
 from modelyard.services.signin_throttle import ThrottlePolicy
@@ -75,9 +77,13 @@ def units_for(database: Database, secret_box: SecretBox, settings: Settings | No
               ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
-    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py)."""
-    units = UnitOfWorkFactory(database, secret_box)
-    dispatcher = webhook_dispatcher(database, secret_box, settings or Settings())
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
+    refusals are summarized in the audit trail (services/denied_log.py), and the webhook
+    delivery's retries and allowed targets."""
+    settings = settings or Settings()
+    units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
+                              settings.audit_refusal_window)
+    dispatcher = webhook_dispatcher(database, secret_box, settings)
     commit_hooks(units, dispatcher)
     return units, dispatcher
 
@@ -106,6 +112,8 @@ class Modelyard:
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
+    policies: PolicyService
+    alias_requests: AliasRequestService
     model_files: ModelFileService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
@@ -140,8 +148,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)
-    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout)
-    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
+    # Promotion policies: every alias move and stage change of every registry passes this gate.
+    gate = PolicyGate(artifacts)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate)
+    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
@@ -149,7 +159,9 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
-        transitions=TransitionService(units),
+        transitions=TransitionService(units, gate),
+        policies=PolicyService(units),
+        alias_requests=AliasRequestService(units, gate),
         workspace_permissions=WorkspacePermissionService(units),
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),

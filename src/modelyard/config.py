@@ -53,6 +53,14 @@ class Settings:
     signin_max_failures: int = 5
     signin_window: float = 900.0
     signin_lockout: float = 300.0
+    #: Refused requests per minute from one client address before its further bad credentials
+    #: are refused with 429 unchecked (services/address_limit.py); 0: no limit.
+    refusal_limit: int = 120
+    #: Refusals per minute from one source (actor, address, reason) written to the audit trail
+    #: one by one; the rest of that minute become one summary row (services/denied_log.py).
+    audit_refusals_per_minute: int = 10
+    #: The length of that "minute", in seconds.
+    audit_refusal_window: float = 60.0
     #: The http(s) address of the MLflow tracking server the workspace versions' runs live in;
     #: the web pages read params, metrics, signatures and file lists from it.
     tracking_uri: str | None = None
@@ -118,6 +126,9 @@ class Settings:
                "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
                "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
                "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
+               "MODELYARD_REFUSAL_LIMIT": str(self.refusal_limit),
+               "MODELYARD_AUDIT_REFUSALS_PER_MINUTE": str(self.audit_refusals_per_minute),
+               "MODELYARD_AUDIT_REFUSAL_WINDOW": str(self.audit_refusal_window),
                "MODELYARD_MAX_BODY_SIZE": str(self.max_body_size),
                "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
@@ -163,6 +174,11 @@ class Settings:
                                             cls.signin_max_failures)),
             signin_window=float(env.get("MODELYARD_SIGNIN_WINDOW", cls.signin_window)),
             signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
+            refusal_limit=int(env.get("MODELYARD_REFUSAL_LIMIT", cls.refusal_limit)),
+            audit_refusals_per_minute=int(env.get("MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+                                                  cls.audit_refusals_per_minute)),
+            audit_refusal_window=float(env.get("MODELYARD_AUDIT_REFUSAL_WINDOW",
+                                               cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from modelyard.cli import aliases as alias_commands
+from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
@@ -112,6 +113,16 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          type=click.FloatRange(min=1.0), default=300.0,
          help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
               "tokens keep working.")
+@_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
+         default=120, help="With --auth: refused requests per minute from one client address; "
+                           "past it, its further bad credentials get 429 unchecked (0: no limit).")
+@_option("--audit-refusals-per-minute", envvar="MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+         type=click.IntRange(min=0), default=10,
+         help="Refused requests per minute from one source (user or address, and reason) "
+              "written to the audit trail one by one; the rest become one summary row.")
+@_option("--audit-refusal-window", envvar="MODELYARD_AUDIT_REFUSAL_WINDOW",
+         type=click.FloatRange(min=1.0), default=60.0,
+         help="Seconds over which --audit-refusals-per-minute counts (and each summary row).")
 @_option("--max-body-size", envvar="MODELYARD_MAX_BODY_SIZE", type=ByteSize(), default="1MiB",
          help="Bytes a JSON or form request body may have (e.g. 1MiB, 512KiB); a bigger one is "
               "answered 413. Uploads through signed URLs are streamed, not bounded by it.")
@@ -164,6 +175,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           upload_orphan_age: float, upload_sweep_interval: float,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
+          refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
           keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
@@ -218,7 +230,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         upload_orphan_age=upload_orphan_age,
                         upload_sweep_interval=upload_sweep_interval, auth=auth,
                         signin_max_failures=signin_max_failures, signin_window=signin_window,
-                        signin_lockout=signin_lockout,
+                        signin_lockout=signin_lockout, refusal_limit=refusal_limit,
+                        audit_refusals_per_minute=audit_refusals_per_minute,
+                        audit_refusal_window=audit_refusal_window,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
@@ -394,6 +408,7 @@ webhook_commands.register(app)
 alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
+governance_commands.register(app)
 
 
 def main() -> None:

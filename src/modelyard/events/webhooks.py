@@ -51,6 +51,7 @@ from modelyard.domain import mlflow_webhooks, webhooks
 from modelyard.domain.actor import Actor
 from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import Unavailable
 from modelyard.domain.mlflow_webhooks import MlflowEvent
 from modelyard.domain.webhook_targets import AllowList
 from modelyard.domain.webhooks import Dialect, Occurrence, Webhook, WebhookStatus
@@ -329,6 +330,9 @@ class WebhookDispatcher:
             try:
                 busy = self.deliver_due()
                 self._prune_now_and_then()
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("webhook delivery paused: %s", error.message)
+                busy = False
             except Exception:
                 log.exception("webhook delivery failed")
                 busy = False

@@ -418,3 +418,54 @@ webhook_delivery_attempts = Table(
     Column("response", Text, nullable=True),
     Index("ix_webhook_delivery_attempts_delivery", "delivery_id", "attempt"),
 )
+
+# ---- promotion policies and alias requests (issue 20, revision 0008_h11_policies) -------------
+
+#: What may carry an alias or enter a stage (domain/policies.py).
+promotion_policies = Table(
+    "promotion_policies",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("scope", String(1024), nullable=False),
+    Column("alias", String(255), nullable=True),
+    Column("stage", String(32), nullable=True),
+    Column("condition", Text, nullable=False),
+    Column("approvals", Integer, nullable=False, default=0),
+    Column("created_by", String(256), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+#: A request to move an alias that a policy with approvals guards, and its reviews.
+alias_requests = Table(
+    "alias_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE",
+                                           name="fk_alias_requests_model"),
+           nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("requested_by", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("approvals_needed", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_alias_requests_model", "model_id", "state"),
+)
+
+alias_request_reviews = Table(
+    "alias_request_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("alias_requests.id", ondelete="CASCADE",
+                                             name="fk_alias_request_reviews_request"),
+           nullable=False),
+    Column("user_name", String(256), nullable=False),
+    # APPROVE, REJECT, CANCEL or COMMENT
+    Column("decision", String(16), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alias_request_reviews_request", "request_id"),
+)

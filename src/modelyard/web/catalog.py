@@ -15,6 +15,7 @@ from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
@@ -159,7 +160,9 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
                 tab=tab, grants=grants, events=events, run_url=state.tracking.run_url,
-                section="uc")
+                section="uc",
+                alias_requests=alias_requests(state, actor, full_name) if tab == "overview"
+                else [])
 
 
 @web_json
@@ -264,6 +267,8 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
         delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
         set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
         delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is None:
+        done = alias_request_action(state, actor, full_name, action, data, here)
     if done is not None:
         return done
     if action in ("grant", "revoke"):

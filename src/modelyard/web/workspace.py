@@ -17,6 +17,7 @@ from modelyard.services.context import Actor
 from modelyard.services.tracking import NOT_CONFIGURED
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
@@ -117,6 +118,7 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["events"] = model_events(state, actor, name)
     else:
         tab = "overview"
+        context["alias_requests"] = alias_requests(state, actor, name)
     return page(request, "model.html", tab=tab, **context)
 
 
@@ -220,6 +222,9 @@ async def model_action(request: Request, actor: Actor) -> Response:
             actor, name, alias, version),
         delete_alias=lambda alias: registry.delete_registered_model_alias(actor, name, alias),
     ), model_url(name))
+    if done is not None:
+        return done
+    done = alias_request_action(state, actor, name, action, data, model_url(name))
     if done is not None:
         return done
     if action == "delete":
