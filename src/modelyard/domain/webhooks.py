@@ -211,6 +211,15 @@ def occurrences(action: str, object_name: str, before: dict[str, Any] | None,
         return [Occurrence(WebhookEvent.COMMENT_CREATED, name, {
             "version": version, "comment": after.get("comment", ""),
             "text": f"{user} commented on registered model '{name}' version {version}."})]
+    if action == "alias_request.comment":
+        # Databricks' registry webhooks have no alias events (Unity Catalog, where aliases
+        # live there, has no webhooks); a comment on an alias request is a comment on the
+        # version, so it fires what a version comment fires.
+        return [Occurrence(WebhookEvent.COMMENT_CREATED, name, {
+            "version": version, "comment": after.get("comment", ""),
+            "text": f"{user} commented on the request {after.get('id')} to move alias "
+                    f"'{after.get('alias')}' of registered model '{name}' to version "
+                    f"{version}."})]
     if action == "model_version.set_tag":
         key, value = after.get("key"), after.get("value")
         return [Occurrence(WebhookEvent.MODEL_VERSION_TAG_SET, name, {
@@ -224,7 +233,7 @@ def occurrences(action: str, object_name: str, before: dict[str, Any] | None,
 TRIGGERING_ACTIONS = frozenset({
     "registered_model.create", "model_version.create", "model_version.transition_stage",
     "transition_request.approve", "transition_request.create", "comment.create",
-    "model_version.set_tag"})
+    "model_version.set_tag", "alias_request.comment"})
 
 
 def test_occurrence(webhook: Webhook, event: WebhookEvent) -> Occurrence:

@@ -155,8 +155,11 @@ async def version_page(request: Request, actor: Actor) -> Response:
                                                       version.source),
                                          tracking.model_files(version.source, version.run_id))
     uri = _load_uri("models", name, version)
+    requests = [r for r in alias_requests(state, actor, name)
+                if str(r.version) == str(version.version)]
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
+                alias_requests=requests,
                 load_uri=uri, lookup=lookup, found=found, info=model_info(found),
                 tracking_missing="" if tracking.configured else NOT_CONFIGURED,
                 run_url=tracking.run_url(version.run_id or (lookup.run.run_id if lookup.run
