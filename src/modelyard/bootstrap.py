@@ -20,12 +20,14 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
+from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, webhooks
 from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
@@ -71,15 +73,31 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database, secret_box: SecretBox
+def units_for(database: Database, secret_box: SecretBox, settings: Settings | None = None
               ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
-    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py)."""
-    units = UnitOfWorkFactory(database, secret_box)
-    dispatcher = WebhookDispatcher(database, secret_box)
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
+    refusals are summarized in the audit trail (services/denied_log.py), and the webhook
+    delivery's retries and allowed targets."""
+    settings = settings or Settings()
+    units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
+                              settings.audit_refusal_window)
+    dispatcher = webhook_dispatcher(database, secret_box, settings)
     commit_hooks(units, dispatcher)
     return units, dispatcher
+
+
+def webhook_dispatcher(database: Database, secret_box: SecretBox, settings: Settings
+                       ) -> WebhookDispatcher:
+    """The webhook delivery of both dialects, with the operator's retry and target
+    settings."""
+    return WebhookDispatcher(
+        database, secret_box, timeout=settings.webhook_timeout,
+        attempts=settings.webhook_max_attempts, backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+        retention=settings.webhook_retention,
+        allow=AllowList.parse(settings.webhook_allow_hosts))
 
 
 @dataclass
@@ -103,6 +121,7 @@ class Modelyard:
     identity: IdentityService
     audit: audit.AuditService
     webhooks: webhooks.WebhookService
+    mlflow_webhooks: MlflowWebhookService
     tracking: TrackingService  # read by the web pages only
     operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
@@ -125,7 +144,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     secret_box = open_box(settings.secret_key, settings.secret_key_file)
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
-    units, dispatcher = units_for(database, secret_box)
+    units, dispatcher = units_for(database, secret_box, settings)
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)
@@ -148,6 +167,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
+        mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),

@@ -35,6 +35,13 @@ class WebhookEvent(StrEnum):
     TRANSITION_REQUEST_TO_ARCHIVED_CREATED = "TRANSITION_REQUEST_TO_ARCHIVED_CREATED"
 
 
+class Dialect(StrEnum):
+    """The API a webhook was created through: it decides its events, payloads and headers."""
+
+    DATABRICKS = "databricks"  # /api/2.0/mlflow/registry-webhooks (X-Databricks-Signature)
+    MLFLOW = "mlflow"  # /api/2.0/mlflow/webhooks (X-MLflow-Signature)
+
+
 class WebhookStatus(StrEnum):
     ACTIVE = "ACTIVE"  # fires on real events
     TEST_MODE = "TEST_MODE"  # fires only through the test call
@@ -64,7 +71,8 @@ class HttpTarget:
 class Webhook:
     id: str
     model_name: str | None  # None: registry-wide
-    events: tuple[WebhookEvent, ...]
+    #: WebhookEvent for Databricks' webhooks, mlflow_webhooks.MlflowEvent for MLflow's.
+    events: tuple[StrEnum, ...]
     status: WebhookStatus
     description: str
     target: HttpTarget
@@ -74,6 +82,8 @@ class Webhook:
     last_delivery_timestamp: int | None = None
     last_delivery_status_code: int | None = None
     last_delivery_error: str | None = None
+    dialect: Dialect = Dialect.DATABRICKS
+    name: str | None = None  # MLflow's webhook name
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +154,7 @@ def parse_http_spec(raw: Any) -> HttpTarget:
 
 
 def matches(webhook: Webhook, occurrence: Occurrence) -> bool:
-    return (occurrence.event in webhook.events
+    return (webhook.dialect is Dialect.DATABRICKS and occurrence.event in webhook.events
             and (webhook.model_name is None or webhook.model_name == occurrence.model_name))
 
 

@@ -19,6 +19,7 @@ from modelyard.domain.activities import MAX_COMMENT, Activity, ActivityType, Req
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import authorization
 from modelyard.services.context import Actor
@@ -275,10 +276,9 @@ class TransitionService:
 
     def _own_comment(self, uow: UnitOfWork, actor: Actor, comment_id: str, action: str,
                      manager_may: bool = False) -> tuple[Activity, Level]:
-        try:
-            key = int(comment_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"Invalid comment id {comment_id!r}.") from None
+        key = ascii_int(comment_id) if isinstance(comment_id, str) else None
+        if key is None or not 0 <= key <= INT32_MAX:  # what the id column holds
+            raise InvalidArgument(f"Invalid comment id {comment_id!r}.")
         found = uow.activities.find(key)
         if found is None or found[0].activity_type is not ActivityType.NEW_COMMENT:
             raise NotFound(f"Comment {comment_id} not found.")

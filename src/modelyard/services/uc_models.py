@@ -64,6 +64,7 @@ from modelyard.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     ModelyardError,
+    Unavailable,
 )
 from modelyard.domain.paging import decode_page_token
 from modelyard.observability import metrics
@@ -661,6 +662,8 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
         while True:
             try:
                 service.sweep(actor)
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("pending-version sweep skipped: %s", error.message)
             except Exception:
                 metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
                 log.exception("pending-version sweep failed")
