@@ -19,6 +19,8 @@ from modelyard.api.audit import routes as audit_routes
 from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
 from modelyard.api.databricks_uc import routes as databricks_routes
+from modelyard.api.history import routes as history_routes
+from modelyard.api.history import stream as stream_routes
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
@@ -105,7 +107,8 @@ def routes() -> list[BaseRoute]:
     return [*operations.routes(), *mlflow_routes.routes(),
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
-            *grant_routes.routes(), *webhook_routes.routes(),
+            *grant_routes.routes(), *webhook_routes.routes(), *history_routes.routes(),
+            *stream_routes.routes(),
             *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
             *web_routes.routes()]
 

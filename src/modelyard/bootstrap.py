@@ -20,8 +20,9 @@ from typing import Any
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
 from modelyard.events.webhooks import WebhookDispatcher
-from modelyard.services import audit, grants, webhooks
+from modelyard.services import audit, grants, history, webhooks
 from modelyard.services.catalogs import CatalogService
+from modelyard.services.event_stream import EventHub
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.model_files import ModelFileService, UrlSigner
@@ -51,6 +52,9 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
 
     In the change's own transaction (a failure rolls the change back):
       1. the audit trail appends one hash-chained row per event (services/audit.py);
+         then the model history (services/history.py): alias, stage, tag and description
+         changes, the live event stream's source; after the audit row, whose chain-head lock
+         makes history ids grow in commit order;
       2. Unity Catalog grants follow a renamed or deleted securable (services/grants.py);
       3. registry webhooks follow a renamed or deleted model (services/webhooks.py);
       4. each matching webhook's delivery is written to the outbox (events/webhooks.py), after
@@ -59,8 +63,8 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     For a refused request (rolled back): the audit trail records the refusal, in a
     transaction of its own.
     """
-    units.before_commit.extend([audit.append, grants.follow_changes, webhooks.follow_models,
-                                dispatcher.before_commit])
+    units.before_commit.extend([audit.append, history.record, grants.follow_changes,
+                                webhooks.follow_models, dispatcher.before_commit])
     units.after_commit.append(dispatcher.after_commit)
     units.on_denied.append(audit.append)
 
@@ -92,6 +96,8 @@ class Modelyard:
     grants: grants.GrantService
     identity: IdentityService
     audit: audit.AuditService
+    history: history.HistoryService  # alias/stage/tag history, compare-and-set, rollback
+    events: EventHub  # the live event stream's follower of the history table
     webhooks: webhooks.WebhookService
     tracking: TrackingService  # read by the web pages only
     operations: OperationsService  # /ready and the database's side of /metrics
@@ -114,6 +120,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     database = database or Database(settings.resolved_database_url)
     artifacts = open_store(settings.resolved_storage_root)
     units, dispatcher = units_for(database)
+    events = EventHub(database)
+    # A commit in this process wakes the stream's follower at once (other processes' commits
+    # reach it by polling).
+    units.after_commit.append(events.wake)
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts)
@@ -131,6 +141,8 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
+        history=history.HistoryService(units, registry, uc_models),
+        events=events,
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, artifacts),

@@ -64,6 +64,9 @@ class Settings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
+    #: Seconds between two keep-alive comments on an idle event stream
+    #: (/api/modelyard/v1/events/stream).
+    stream_keepalive: float = 15.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -89,7 +92,8 @@ class Settings:
                "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
                "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
-               "MODELYARD_MAX_CONNECTIONS": str(self.max_connections)}
+               "MODELYARD_MAX_CONNECTIONS": str(self.max_connections),
+               "MODELYARD_STREAM_KEEPALIVE": str(self.stream_keepalive)}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -127,4 +131,6 @@ class Settings:
             keep_alive_timeout=float(env.get("MODELYARD_KEEP_ALIVE_TIMEOUT",
                                              cls.keep_alive_timeout)),
             max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
+            stream_keepalive=float(env.get("MODELYARD_STREAM_KEEPALIVE",
+                                           cls.stream_keepalive)),
         )

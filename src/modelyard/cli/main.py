@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelyard.cli import aliases as alias_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
@@ -111,6 +112,9 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--max-connections", envvar="MODELYARD_MAX_CONNECTIONS", type=click.IntRange(min=16),
          default=1000, help="Connections each worker keeps open; past it, the one that has "
                             "waited longest on its client is closed.")
+@_option("--stream-keepalive", envvar="MODELYARD_STREAM_KEEPALIVE",
+         type=click.FloatRange(min=0.1), default=15.0,
+         help="Seconds between two keep-alive comments on an idle event stream.")
 @_option("--log-format", envvar="MODELYARD_LOG_FORMAT", type=click.Choice(["text", "json"]),
          default="text", help="json: every log line one JSON object, and one line per request "
                               "(request id, route, status, duration, principal).")
@@ -126,7 +130,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
-          keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
+          keep_alive_timeout: float, max_connections: int, stream_keepalive: float,
+          log_format: str, metrics: bool,
           metrics_token: str | None, insecure_no_auth: bool) -> None:
     """Start the registry server."""
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
@@ -161,7 +166,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
-                        max_connections=max_connections, metrics=metrics,
+                        max_connections=max_connections, stream_keepalive=stream_keepalive,
+                        metrics=metrics,
                         metrics_token=metrics_token or None, log_format=log_format)
     database = Database(settings.resolved_database_url)
     migrate.upgrade(database)
@@ -315,6 +321,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 
 uc_commands.register(app)
+alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
 

@@ -10,18 +10,21 @@ and alias history read those).
 from __future__ import annotations
 
 from modelyard.domain import aliases
-from modelyard.domain.aliases import AliasRules
+from modelyard.domain.aliases import ANY_TARGET, AliasRules, Expected
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias
 from modelyard.services.unit_of_work import UnitOfWork
 
 
 def move(uow: UnitOfWork, rules: AliasRules, model_id: int, model_name: str, alias: str,
-         version: int, status: str) -> Alias:
-    """Point `alias` of the model at `version` (whose status is `status`)."""
+         version: int, status: str, expected: Expected = ANY_TARGET) -> Alias:
+    """Point `alias` of the model at `version` (whose status is `status`); with `expected`,
+    only if the alias still points there (compare-and-set). The caller holds the model's row
+    lock (SQLite: the write lock), so no other move can land between the read and the write."""
     aliases.check_target(rules, model_name, alias, version, status)
     repo = uow.registry(rules.registry)
     before = repo.alias_version(model_id, alias)
+    aliases.check_expected(model_name, alias, before, expected)
     now = now_ms()
     repo.set_alias(model_id, alias, version, now=None if rules.records_updater else now)
     _touch(uow, rules, model_id, now)

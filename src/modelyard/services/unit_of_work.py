@@ -33,6 +33,7 @@ from modelyard.store.activities import ActivityRepository
 from modelyard.store.audit import AuditRepository
 from modelyard.store.catalog import CatalogRepository
 from modelyard.store.database import Database
+from modelyard.store.history import HistoryRepository
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
@@ -51,6 +52,8 @@ class UnitOfWork:
     events: list[Event] = field(default_factory=list)
     #: The registry the unit's changes are in; stamped on every recorded event.
     scope: str = "workspace"
+    #: Why the changes are made, when the caller said; stamped on every recorded event.
+    reason: str | None = None
 
     # The repositories, bound to this unit's transaction (store/).
 
@@ -84,12 +87,18 @@ class UnitOfWork:
         return WebhookRepository(self.conn)
 
     @cached_property
+    def history(self) -> HistoryRepository:
+        """Alias, stage, tag and description history (services/history.py)."""
+        return HistoryRepository(self.conn)
+
+    @cached_property
     def audit(self) -> AuditRepository:
         return AuditRepository(self.conn)
 
     def record(self, action: str, object_type: str, object_name: str,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-        self.events.append(Event(action, object_type, object_name, before, after, self.scope))
+        self.events.append(Event(action, object_type, object_name, before, after, self.scope,
+                                 self.reason))
 
 
 class UnitOfWorkFactory:
@@ -107,10 +116,11 @@ class UnitOfWorkFactory:
         self.point_reads = PointReads(database)
 
     @contextmanager
-    def write(self, actor: Actor, scope: str = "workspace") -> Iterator[UnitOfWork]:
+    def write(self, actor: Actor, scope: str = "workspace",
+              reason: str | None = None) -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor, scope=scope)
+                uow = UnitOfWork(conn, actor, scope=scope, reason=reason)
                 yield uow
                 if uow.events:
                     for hook in self.before_commit:

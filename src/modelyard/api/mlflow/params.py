@@ -65,6 +65,10 @@ class Params:
         # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
         return cls(await json_object(raw), check_nul=b"\\u0000" in raw)
 
+    def has(self, name: str) -> bool:
+        """Whether the field was sent at all (a null counts): `null` may mean something."""
+        return name in self._values
+
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""
         return self._values.get(name)
