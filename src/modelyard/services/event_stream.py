@@ -88,18 +88,22 @@ class EventHub:
         self.changed: asyncio.Future[None] | None = None
         self.wake_event: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
+        self.started: asyncio.Task[None] | None = None
         self.subscribers = 0
 
     # ---- the follower --------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start following (once per process, on the first subscriber's loop)."""
-        if self.task is not None:
-            return
+        if self.started is None:  # the first subscriber starts it; the others wait for that
+            self.started = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self.started)
+
+    async def _start(self) -> None:
+        self.last_id = await asyncio.to_thread(self._last_id)
         self.loop = asyncio.get_running_loop()
         self.wake_event = asyncio.Event()
         self.changed = self.loop.create_future()
-        self.last_id = await asyncio.to_thread(self._last_id)
         self.task = self.loop.create_task(self._follow())
 
     def _last_id(self) -> int:
