@@ -94,6 +94,16 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["levels"] = [lv.name for lv in Level if lv is not Level.NONE]
     elif tab == "activity":
         context["events"] = _model_events(state, actor, name)
+    elif tab == "history":
+        entries, _ = state.history.entries(actor, name, "workspace", max_results=200)
+        context["history"] = entries
+        # Each alias's latest move, if it came from another version, can be rolled back.
+        latest: dict[str, Any] = {}
+        for entry in entries:
+            if entry.kind == "alias":
+                latest.setdefault(entry.subject, entry)
+        context["rollbackable"] = {e.id for e in latest.values()
+                                   if e.value is not None and e.previous is not None}
     else:
         tab = "overview"
     return page(request, "model.html", tab=tab, **context)
@@ -192,6 +202,12 @@ async def model_action(request: Request, actor: Actor) -> Response:
     ), model_url(name))
     if done is not None:
         return done
+    if action == "rollback":
+        alias = data.get("alias", "")
+        target = state.history.rollback(actor, name, alias, data.get("reason", "").strip()
+                                        or None, "workspace")
+        return back_to(model_url(name) + "?tab=history",
+                       f"@{alias} rolled back to version {target}.")
     if action == "permission":
         level = data.get("level", "")
         if level not in Level.__members__ or level == "NONE":
