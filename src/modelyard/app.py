@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,6 +26,7 @@ from modelyard.api.history import stream as stream_routes
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
+from modelyard.api.in_flight import InFlight
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
@@ -113,18 +116,28 @@ def routes() -> list[BaseRoute]:
             *web_routes.routes()]
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    # Stopping: uploads cut off after the graceful period remove what they staged
+    # (api/in_flight.py).
+    await app.state.in_flight.settle()
+
+
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     """The server's parts (modelyard/bootstrap.py) behind every surface's routes."""
     app = ModelyardApp(
         exception_handlers={HTTPException: _not_found, ClientDisconnect: _client_left,
                             Exception: _internal_error},
     )
-    app.router = IndexedRouter(routes())  # before the first request builds the stack on it
+    # Before the first request builds the stack on it.
+    app.router = IndexedRouter(routes(), lifespan=_lifespan)
     built = bootstrap(settings, database)
     for name, value in vars(built).items():
         setattr(app.state, name, value)
     # Authentication is the HTTP adapters' own (api/auth.py), over the identity service.
     app.state.authenticate = Authenticator(built.identity, built.units, settings.auth)
+    app.state.in_flight = InFlight()
     _observe(app, settings, built.database)
     _settle_heap()
     return app

@@ -1,9 +1,10 @@
 """The composition root: everything the server runs, built in one visible order.
 
-    storage (database, artifact store)
+    storage (database, the key for its secrets, artifact store, allowed storage roots)
       -> the unit-of-work factory and what runs on every commit (`commit_hooks`)
       -> the services, each given its collaborators in its constructor
-      -> background workers (webhook delivery, the pending-version sweep, table upkeep)
+      -> background workers (webhook delivery, the pending-version sweep, the sweep of
+         interrupted uploads, table upkeep)
 
 `app.py` puts the result on the ASGI app's state for the HTTP adapters; the CLI builds the unit
 of work with the same hooks (`units_for`), so a change made from the command line is audited
@@ -31,6 +32,7 @@ from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
 from modelyard.services.signin_throttle import ThrottlePolicy
+from modelyard.services.storage_gc import start_upload_sweeper
 from modelyard.services.tracking import TrackingService
 from modelyard.services.transitions import TransitionService
 from modelyard.services.uc_models import UcModelService, start_sweeper
@@ -38,9 +40,11 @@ from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.services.version_import import VersionImportService
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import open_store
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store import secrets
 from modelyard.store.cooperative import run_cooperatively
 from modelyard.store.database import Database
+from modelyard.store.secret_box import SecretBox, open_box
 
 #: How a handler runs on PostgreSQL (a greenlet whose point reads let other requests run, see
 #: store/cooperative.py); None on SQLite, which answers in-process.
@@ -69,11 +73,13 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
+def units_for(database: Database, secret_box: SecretBox
+              ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
-    server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox)."""
-    units = UnitOfWorkFactory(database)
-    dispatcher = WebhookDispatcher(database)
+    server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py)."""
+    units = UnitOfWorkFactory(database, secret_box)
+    dispatcher = WebhookDispatcher(database, secret_box)
     commit_hooks(units, dispatcher)
     return units, dispatcher
 
@@ -116,20 +122,22 @@ def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard
 
 def build(settings: Settings, database: Database | None = None) -> Modelyard:
     """Every part of the server, nothing started (the services' tests use this too)."""
-    # Storage: the database and the artifact store.
+    # Storage, and the key for the secrets kept in the database (`serve` made the key file).
     database = database or Database(settings.resolved_database_url)
+    secret_box = open_box(settings.secret_key, settings.secret_key_file)
     artifacts = open_store(settings.resolved_storage_root)
-    units, dispatcher = units_for(database)
+    roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
+    units, dispatcher = units_for(database, secret_box)
     events = EventHub(database)
     # A commit in this process wakes the stream's follower at once (other processes' commits
     # reach it by polling).
     units.after_commit.append(events.wake)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, artifacts)
-    uc_models = UcModelService(units, artifacts, settings.pending_timeout)
+    uc_catalogs = CatalogService(units, artifacts, roots)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
-    signer = UrlSigner(secrets.get_or_create(database, "file-url-signing"))
+    signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
     built = Modelyard(
@@ -158,5 +166,8 @@ def start_background(built: Modelyard) -> None:
     built.webhooks.dispatcher.start()
     interval = max(0.2, min(60.0, built.settings.pending_timeout / 4))
     built.stops["uc_sweeper"] = start_sweeper(built.uc_models, SYSTEM, interval)
+    built.stops["upload_sweeper"] = start_upload_sweeper(
+        built.database, built.artifacts, built.settings.upload_sweep_interval,
+        built.settings.upload_orphan_age)
     if built.database.dialect == "postgresql":
         built.stops["table_upkeep"] = start_table_upkeep(built.database)

@@ -7,7 +7,7 @@ removal in the same transaction; they are removed right after commit (services.s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,7 +33,7 @@ from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
-from modelyard.storage.factory import normalize_root
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store.catalog import CatalogRepository
 
 DEFAULT_PAGE = 100
@@ -60,9 +60,11 @@ def validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class CatalogService:
-    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore) -> None:
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
+                 roots: AllowedRoots) -> None:
         self.units = units
         self.artifacts = artifacts
+        self.roots = roots
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
@@ -85,15 +87,16 @@ class CatalogService:
                        storage_root: str | None = None,
                        tags: Mapping[str, str] | None = None) -> Catalog:
         name = validate_name(name)
-        values = {"comment": validate_comment(comment),
-                  "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.artifacts, storage_root)}
+        values: dict[str, Any] = {"comment": validate_comment(comment),
+                                  "properties": validate_properties(properties)}
         clean_tags = validated_tags(tags)
         catalog_id = str(uuid.uuid4())
-        location = (f"{values['storage_root']}/__unitystorage/catalogs/{catalog_id}"
-                    if values["storage_root"] else None)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "catalog.create")
+            # Only now, for a caller who may create it (and without touching storage).
+            values["storage_root"] = self.roots.normalize(storage_root)
+            location = (f"{values['storage_root']}/__unitystorage/catalogs/{catalog_id}"
+                        if values["storage_root"] else None)
             repo.insert_catalog(id=catalog_id, name=name, storage_location=location,
                                 **{**values, "properties": orjson.dumps(values["properties"])
                                    .decode()}, **self._audit(actor, now_ms()))
@@ -101,6 +104,12 @@ class CatalogService:
                 repo.set_securable_tag("catalog", catalog_id, key, value)
             uow.record("catalog.create", "catalog", name, after={**values, "tags": clean_tags})
             return repo.catalogs([repo.catalog_row(name)])[0]
+
+    def allowed(self, actor: Actor, full_name: str, ops: Iterable[str]) -> dict[str, bool]:
+        """Which of `ops` ("catalog.create" on "", "schema.create" on a catalog, …) the caller
+        may do: the web UI offers only those forms."""
+        with self._read(actor) as repo:
+            return {op: authorization.uc_may(repo.conn, actor, op, full_name) for op in ops}
 
     def get_catalog(self, actor: Actor, name: str) -> Catalog:
         name = validate_name(name)
@@ -159,16 +168,17 @@ class CatalogService:
                       tags: Mapping[str, str] | None = None) -> Schema:
         catalog_name = validate_name(catalog_name, "catalog_name")
         name = validate_name(name)
-        values = {"comment": validate_comment(comment),
-                  "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.artifacts, storage_root)}
+        values: dict[str, Any] = {"comment": validate_comment(comment),
+                                  "properties": validate_properties(properties)}
         clean_tags = validated_tags(tags)
         schema_id = str(uuid.uuid4())
-        location = (f"{values['storage_root']}/__unitystorage/schemas/{schema_id}"
-                    if values["storage_root"] else None)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "schema.create", catalog_name)
             catalog = repo.catalog_row(catalog_name)
+            # Only now, for a caller who may create it in a catalog that exists.
+            values["storage_root"] = self.roots.normalize(storage_root)
+            location = (f"{values['storage_root']}/__unitystorage/schemas/{schema_id}"
+                        if values["storage_root"] else None)
             repo.insert_schema(id=schema_id, catalog_id=catalog.id, name=name,
                                storage_location=location,
                                **{**values, "properties": orjson.dumps(values["properties"])

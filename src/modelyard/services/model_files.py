@@ -109,7 +109,9 @@ class ModelFileService:
         target = parse_fs_path(fs_path)
         if not target.path:
             raise InvalidArgument(f"Path '{fs_path}' names no file.")
-        self.uc_models.writable_location(actor, target.full_name, target.version)
+        location = self.uc_models.writable_location(actor, target.full_name, target.version)
+        # A name the storage cannot hold is refused now, not by the upload's PUT.
+        self.artifacts.check_file_path(location, target.path)
         return self._signed(actor, UPLOAD, target)
 
     def download_url(self, actor: Actor, fs_path: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.aliases import ANY_TARGET, Expected
@@ -360,6 +361,18 @@ class RegistryService:
             row = repo.version_row(name, number)
             aliases.move(uow, WORKSPACE_ALIASES, model_id, name, alias, number, row.status,
                          expected)
+
+    def check_alias_target(self, actor: Actor, name: str, alias: str,
+                           version: str | int) -> None:
+        """Raises what `set_registered_model_alias` would about the caller and the version,
+        changing nothing: the web UI asks this before it asks the user to confirm a move."""
+        self._require_name(name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
+            row = repo.version_row(name, number)
+            domain_aliases.check_target(WORKSPACE_ALIASES, name, alias, number, row.status)
 
     def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
         self._require_name(name)

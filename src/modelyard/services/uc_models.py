@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import names
 from modelyard.domain.aliases import ANY_TARGET, Expected
 from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
@@ -75,6 +76,7 @@ from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import ensure_location, vend_credentials
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store.catalog import CatalogRepository
 from modelyard.store.uc_models import (
     UcModelRepository,
@@ -95,10 +97,11 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 
 class UcModelService:
-    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
         self.units = units
         self.artifacts = artifacts
+        self.roots = roots
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
 
@@ -300,6 +303,8 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
             core = uow.registry(UC)
             model = repo.model_row(full_name)
+            # A catalog made before its root was disallowed gets no new files there.
+            self.roots.check_location(model.storage_location)
             now = now_ms()
             _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
@@ -483,13 +488,17 @@ class UcModelService:
         return found
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
-                      page_token: str | None = None) -> Page[UcVersion]:
+                      page_token: str | None = None, newest_first: bool = False
+                      ) -> Page[UcVersion]:
+        """The API lists versions oldest first, as Unity Catalog does; the web UI newest
+        first."""
         full_name = full_model_name(full_name)
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "model.execute", full_name)
             model = repo.model_row(full_name)
-            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1))
+            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1,
+                                                        newest_first))
         return paged(rows, offset, limit)
 
     def update_version(self, actor: Actor, full_name: str, version: int | str,
@@ -565,6 +574,18 @@ class UcModelService:
             row = repo.version_row(full_name, number)
             return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status,
                                 expected)
+
+    def check_alias_target(self, actor: Actor, full_name: str, alias: str,
+                           version: int | str) -> None:
+        """Raises what `set_alias` would about the caller and the version, changing nothing:
+        the web UI asks this before it asks the user to confirm a move."""
+        full_name = full_model_name(full_name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self._read(actor) as repo:
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.version_row(full_name, number)
+            domain_aliases.check_target(UC_ALIASES, full_name, alias, number, row.status)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)

@@ -37,6 +37,7 @@ from modelyard.store.history import HistoryRepository
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
+from modelyard.store.secret_box import SecretBox
 from modelyard.store.uc_models import UcModelRepository
 from modelyard.store.webhooks import WebhookRepository
 
@@ -54,6 +55,8 @@ class UnitOfWork:
     scope: str = "workspace"
     #: Why the changes are made, when the caller said; stamped on every recorded event.
     reason: str | None = None
+    #: Seals and opens the secrets kept in the database (webhooks'); store/secret_box.py.
+    secret_box: SecretBox | None = None
 
     # The repositories, bound to this unit's transaction (store/).
 
@@ -84,7 +87,7 @@ class UnitOfWork:
 
     @cached_property
     def webhooks(self) -> WebhookRepository:
-        return WebhookRepository(self.conn)
+        return WebhookRepository(self.conn, self.secret_box)
 
     @cached_property
     def history(self) -> HistoryRepository:
@@ -104,8 +107,10 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Opens units of work on one database and runs the commit hooks for write units."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, secret_box: SecretBox | None = None) -> None:
         self.database = database
+        #: Without one, units can do everything but read or write a webhook.
+        self.secret_box = secret_box
         self.before_commit: list[CommitHook] = []
         #: Called, in a write transaction of their own, with one event per refused request.
         self.on_denied: list[CommitHook] = []
@@ -120,7 +125,8 @@ class UnitOfWorkFactory:
               reason: str | None = None) -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor, scope=scope, reason=reason)
+                uow = UnitOfWork(conn, actor, scope=scope, reason=reason,
+                                 secret_box=self.secret_box)
                 yield uow
                 if uow.events:
                     for hook in self.before_commit:
@@ -143,7 +149,7 @@ class UnitOfWorkFactory:
     def read(self, actor: Actor) -> Iterator[UnitOfWork]:
         try:
             with self.database.read() as conn:
-                yield UnitOfWork(conn, actor)
+                yield UnitOfWork(conn, actor, secret_box=self.secret_box)
         except ModelyardError as error:
             if error.denied is not None:
                 self.record_denied(actor, *error.denied)

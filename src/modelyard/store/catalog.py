@@ -209,6 +209,14 @@ class CatalogRepository:
             select(garbage.c.location).where(garbage.c.location > after)
             .order_by(garbage.c.location).limit(limit)).scalars())
 
+    def storage_roots(self) -> list[str]:
+        """Every storage root a catalog or schema has of its own (few: one per such object)."""
+        query = (select(cat.c.storage_root)
+                 .where(cat.c.storage_root.is_not(None))
+                 .union(select(sch.c.storage_root)
+                        .where(sch.c.storage_root.is_not(None))))
+        return sorted(self.conn.execute(query).scalars())
+
     def remove_garbage(self, locations: list[str]) -> None:
         if locations:
             self.conn.execute(delete(garbage).where(garbage.c.location.in_(locations)))

@@ -332,18 +332,19 @@ signin_failures = Table(
     Index("ix_signin_failures_first_failure_at", "first_failure_at"),
 )
 
-#: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs).
+#: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs),
+#: encrypted with the key outside the database (store/secret_box.py).
 server_secrets = Table(
     "server_secrets",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(128), nullable=False),
+    Column("value", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
 #: Workspace-registry webhooks (Databricks' registry webhooks). `model_name` NULL: registry-wide.
-#: `secret` and `authorization` are stored as given, not hashed: each delivery needs them back
-#: to sign the body (HMAC) and to send the header. They are never rendered or logged.
+#: `secret` and `authorization` are encrypted, not hashed: each delivery needs them back to
+#: sign the body (HMAC) and to send the header (store/secret_box.py). Never rendered or logged.
 registry_webhooks = Table(
     "registry_webhooks",
     metadata,

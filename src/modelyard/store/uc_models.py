@@ -159,10 +159,12 @@ class UcModelRepository:
             raise version_not_found(full_name, version)
         return row
 
-    def list_version_rows(self, model_id: int, offset: int, limit: int) -> Sequence[Row]:
+    def list_version_rows(self, model_id: int, offset: int, limit: int,
+                          newest_first: bool = False) -> Sequence[Row]:
         return self.conn.execute(
             select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
-            .where(mv.c.model_id == model_id).order_by(mv.c.version)
+            .where(mv.c.model_id == model_id)
+            .order_by(mv.c.version.desc() if newest_first else mv.c.version)
             .offset(offset).limit(limit)).all()
 
     def storage_locations(self, model_ids: list[int]) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import (
     AlreadyExists,
@@ -60,6 +60,30 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                         message=str(error), back=request.headers.get("referer", "/"))
 
     return endpoint
+
+
+def web_json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """For the pages' own scripts: a JSON answer; a service's refusal becomes
+    `{"ok": false, "message": …}` so the page can show it where the user is looking."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        actor = await current_actor(request)
+        if actor is None:
+            return JSONResponse({"ok": False, "message": "Sign in again: the session ended."},
+                                status_code=401)
+        request.state.actor = actor
+        try:
+            return await handler(request, actor)
+        except ModelyardError as error:
+            return JSONResponse({"ok": False, "message": str(error)},
+                                headers={"Cache-Control": "no-store"})
+
+    return endpoint
+
+
+def json_ok(**fields: object) -> JSONResponse:
+    return JSONResponse({"ok": True, **fields}, headers={"Cache-Control": "no-store"})
 
 
 def error_page(request: Request, status: int, message: str,

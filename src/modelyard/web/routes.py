@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
@@ -130,6 +130,12 @@ async def signout(request: Request) -> Response:
     return response
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: the same icon."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", workspace.explorer, methods=["GET"]),
@@ -137,17 +143,24 @@ def routes() -> list[BaseRoute]:
         Route("/signin", signin, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),
         Mount("/static", app=_StaticFiles(directory=STATIC), name="static"),
+        Route("/favicon.ico", favicon, methods=["GET"]),
+        Route("/prompts", workspace.prompts_page, methods=["GET"]),
         Route("/models/{name}", workspace.model_page, methods=["GET"]),
         Route("/models/{name}/compare", workspace.compare_page, methods=["GET"]),
+        Route("/models/{name}/alias-check", workspace.alias_check, methods=["GET"]),
         Route("/models/{name}/{action}", workspace.model_action, methods=["POST"]),
         Route("/models/{name}/versions/{version}", workspace.version_page, methods=["GET"]),
         Route("/models/{name}/versions/{version}/{action}", workspace.version_action,
               methods=["POST"]),
         Route("/catalogs", catalog.catalogs_page, methods=["GET"]),
+        Route("/catalogs", catalog.metastore_action, methods=["POST"]),
         Route("/catalogs/{catalog}", catalog.catalog_page, methods=["GET"]),
+        Route("/catalogs/{catalog}", catalog.catalog_action, methods=["POST"]),
         Route("/catalogs/{catalog}/{schema}", catalog.schema_page, methods=["GET"]),
+        Route("/catalogs/{catalog}/{schema}", catalog.schema_action, methods=["POST"]),
         Route(_UC_MODEL, catalog.uc_model_page, methods=["GET"]),
         Route(_UC_MODEL + "/compare", catalog.uc_compare_page, methods=["GET"]),
+        Route(_UC_MODEL + "/alias-check", catalog.uc_alias_check, methods=["GET"]),
         Route(_UC_MODEL + "/{action}", catalog.uc_model_action, methods=["POST"]),
         Route(_UC_MODEL + "/versions/{version}", catalog.uc_version_page, methods=["GET"]),
         Route(_UC_MODEL + "/versions/{version}/{action}", catalog.uc_version_action,
