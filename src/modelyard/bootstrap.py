@@ -128,7 +128,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
     units, dispatcher = units_for(database, secret_box)
-    events = EventHub(database)
+    events = EventHub(database, keepalive=settings.stream_keepalive)
     # A commit in this process wakes the stream's follower at once (other processes' commits
     # reach it by polling).
     units.after_commit.append(events.wake)

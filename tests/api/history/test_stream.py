@@ -6,11 +6,14 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.history.conftest import NATIVE, workspace_model
+from tests.support.server import ServerProcess
 
 STREAM = "/api/modelyard/v1/events/stream"
 
@@ -113,3 +116,29 @@ def test_bad_last_event_id_is_a_400(http: httpx.Client) -> None:
     answer = http.get(STREAM, headers={"Last-Event-ID": "abc"})
     assert answer.status_code == 400
     assert "Last-Event-ID" in answer.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def quick_keepalive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Keep-alives are not about the database: one SQLite server, comments every 0.3 s, an
+    idle keep-alive timeout shorter than the wait below."""
+    process = ServerProcess(tmp_path_factory.mktemp("keepalive"), extra_args=[
+        "--stream-keepalive", "0.3", "--keep-alive-timeout", "0.5"]).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_idle_stream_gets_keepalive_comments_and_outlives_idle_timeout(
+        quick_keepalive_server: ServerProcess) -> None:
+    sub = Subscriber(quick_keepalive_server.url, {})
+    try:
+        time.sleep(2.0)  # four times the idle keep-alive timeout
+        assert sub.comments >= 3, sub.comments
+        with httpx.Client(base_url=quick_keepalive_server.url, timeout=30) as http:
+            name = workspace_model(http, 1)
+            http.put(f"{NATIVE}/{name}/aliases/champion", json={"version": "1"})
+        assert sub.next()["data"]["model"] == name  # the stream is still open
+    finally:
+        sub.close()

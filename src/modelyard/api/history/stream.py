@@ -4,9 +4,9 @@
 
 Each event is `id: <history id>`, `event: <action>`, `data: <JSON object>`; a reconnecting
 client sends `Last-Event-ID` (or `?last_event_id=`) and receives what it missed, in order.
-Comments (`: keep-alive`) go out every `--stream-keepalive` seconds so that proxies and
-clients do not take an idle stream for a dead one. Only events of models the caller may read
-are sent (asked once per model per stream).
+Comments (`: keep-alive`) go out about every `--stream-keepalive` seconds (the hub's tick) so
+that proxies and clients do not take an idle stream for a dead one. Only events of models the
+caller may read are sent (asked once per model per stream).
 
 A minimal implementation rather than sse-starlette: an idle subscriber here is one coroutine
 and one pending receive; sse-starlette runs a task group of four tasks per response (stream,
@@ -64,9 +64,9 @@ class EventStream(Response):
     """The streaming answer: replays from the cursor, then follows the hub."""
 
     def __init__(self, hub: EventHub, cursor: int, wanted: StreamFilter,
-                 visibility: Visibility, keepalive: float) -> None:
+                 visibility: Visibility) -> None:
         self.hub, self.cursor, self.wanted = hub, cursor, wanted
-        self.visibility, self.keepalive = visibility, keepalive
+        self.visibility = visibility
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,8 +88,8 @@ class EventStream(Response):
                     if chunk:
                         await send({"type": "http.response.body", "body": b"".join(chunk),
                                     "more_body": True})
-                    pending = await hub.after(self.cursor)
-                if await hub.wait(gone, self.keepalive):
+                    pending = await hub.after(self.cursor) if self.cursor < hub.last_id else []
+                if await hub.wait(gone):
                     return
                 if self.cursor >= hub.last_id:  # nothing new: a keep-alive comment
                     await send({"type": "http.response.body", "body": _KEEPALIVE,
@@ -128,8 +128,7 @@ async def stream(request: Request) -> Response:
     wanted = StreamFilter(q.get("model") or None, q.get("alias") or None,
                           frozenset(t.strip() for t in types.split(",") if t.strip())
                           if types else None)
-    return EventStream(hub, cursor, wanted, Visibility(actor, state.history.may_read),
-                       state.settings.stream_keepalive)
+    return EventStream(hub, cursor, wanted, Visibility(actor, state.history.may_read))
 
 
 def routes() -> list[BaseRoute]:
