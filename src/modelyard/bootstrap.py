@@ -20,15 +20,19 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
+from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, history, webhooks
+from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.event_stream import EventHub
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
+from modelyard.services.policies import PolicyGate, PolicyService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
 from modelyard.services.signin_throttle import ThrottlePolicy
@@ -73,15 +77,31 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database, secret_box: SecretBox
+def units_for(database: Database, secret_box: SecretBox, settings: Settings | None = None
               ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
-    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py)."""
-    units = UnitOfWorkFactory(database, secret_box)
-    dispatcher = WebhookDispatcher(database, secret_box)
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
+    refusals are summarized in the audit trail (services/denied_log.py), and the webhook
+    delivery's retries and allowed targets."""
+    settings = settings or Settings()
+    units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
+                              settings.audit_refusal_window)
+    dispatcher = webhook_dispatcher(database, secret_box, settings)
     commit_hooks(units, dispatcher)
     return units, dispatcher
+
+
+def webhook_dispatcher(database: Database, secret_box: SecretBox, settings: Settings
+                       ) -> WebhookDispatcher:
+    """The webhook delivery of both dialects, with the operator's retry and target
+    settings."""
+    return WebhookDispatcher(
+        database, secret_box, timeout=settings.webhook_timeout,
+        attempts=settings.webhook_max_attempts, backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+        retention=settings.webhook_retention,
+        allow=AllowList.parse(settings.webhook_allow_hosts))
 
 
 @dataclass
@@ -96,6 +116,8 @@ class Modelyard:
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
+    policies: PolicyService
+    alias_requests: AliasRequestService
     model_files: ModelFileService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
@@ -105,6 +127,7 @@ class Modelyard:
     history: history.HistoryService  # alias/stage/tag history, compare-and-set, rollback
     events: EventHub  # the live event stream's follower of the history table
     webhooks: webhooks.WebhookService
+    mlflow_webhooks: MlflowWebhookService
     tracking: TrackingService  # read by the web pages only
     operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
@@ -127,7 +150,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     secret_box = open_box(settings.secret_key, settings.secret_key_file)
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
-    units, dispatcher = units_for(database, secret_box)
+    units, dispatcher = units_for(database, secret_box, settings)
     events = EventHub(database, keepalive=settings.stream_keepalive)
     # A commit in this process wakes the stream's follower at once (other processes' commits
     # reach it by polling).
@@ -135,8 +158,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)
-    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout)
-    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
+    # Promotion policies: every alias move and stage change of every registry passes this gate.
+    gate = PolicyGate(artifacts)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate)
+    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
@@ -144,7 +169,9 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
-        transitions=TransitionService(units),
+        transitions=TransitionService(units, gate),
+        policies=PolicyService(units),
+        alias_requests=AliasRequestService(units, gate),
         workspace_permissions=WorkspacePermissionService(units),
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),
@@ -152,6 +179,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         history=history.HistoryService(units, registry, uc_models),
         events=events,
         webhooks=webhooks.WebhookService(units, dispatcher),
+        mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),

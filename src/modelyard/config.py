@@ -53,6 +53,14 @@ class Settings:
     signin_max_failures: int = 5
     signin_window: float = 900.0
     signin_lockout: float = 300.0
+    #: Refused requests per minute from one client address before its further bad credentials
+    #: are refused with 429 unchecked (services/address_limit.py); 0: no limit.
+    refusal_limit: int = 120
+    #: Refusals per minute from one source (actor, address, reason) written to the audit trail
+    #: one by one; the rest of that minute become one summary row (services/denied_log.py).
+    audit_refusals_per_minute: int = 10
+    #: The length of that "minute", in seconds.
+    audit_refusal_window: float = 60.0
     #: The http(s) address of the MLflow tracking server the workspace versions' runs live in;
     #: the web pages read params, metrics, signatures and file lists from it.
     tracking_uri: str | None = None
@@ -81,6 +89,17 @@ class Settings:
     #: Seconds between two keep-alive comments on an idle event stream
     #: (/api/modelyard/v1/events/stream).
     stream_keepalive: float = 15.0
+    #: Webhook targets allowed although not public (comma-separated host names, addresses,
+    #: CIDRs); see domain/webhook_targets.py.
+    webhook_allow_hosts: str = ""
+    #: Attempts per webhook delivery before it is marked failed; the first retry waits
+    #: `webhook_backoff` seconds, each next one twice as long (with jitter), at most
+    #: `webhook_backoff_max`. Finished deliveries stay in the log `webhook_retention` seconds.
+    webhook_max_attempts: int = 8
+    webhook_backoff: float = 1.0
+    webhook_backoff_max: float = 300.0
+    webhook_timeout: float = 5.0
+    webhook_retention: float = 7 * 86400.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -110,12 +129,21 @@ class Settings:
                "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
                "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
                "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
+               "MODELYARD_REFUSAL_LIMIT": str(self.refusal_limit),
+               "MODELYARD_AUDIT_REFUSALS_PER_MINUTE": str(self.audit_refusals_per_minute),
+               "MODELYARD_AUDIT_REFUSAL_WINDOW": str(self.audit_refusal_window),
                "MODELYARD_MAX_BODY_SIZE": str(self.max_body_size),
                "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
                "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
                "MODELYARD_MAX_CONNECTIONS": str(self.max_connections),
-               "MODELYARD_STREAM_KEEPALIVE": str(self.stream_keepalive)}
+               "MODELYARD_STREAM_KEEPALIVE": str(self.stream_keepalive),
+               "MODELYARD_WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
+               "MODELYARD_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
+               "MODELYARD_WEBHOOK_BACKOFF": str(self.webhook_backoff),
+               "MODELYARD_WEBHOOK_BACKOFF_MAX": str(self.webhook_backoff_max),
+               "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
+               "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention)}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -150,6 +178,11 @@ class Settings:
                                             cls.signin_max_failures)),
             signin_window=float(env.get("MODELYARD_SIGNIN_WINDOW", cls.signin_window)),
             signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
+            refusal_limit=int(env.get("MODELYARD_REFUSAL_LIMIT", cls.refusal_limit)),
+            audit_refusals_per_minute=int(env.get("MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+                                                  cls.audit_refusals_per_minute)),
+            audit_refusal_window=float(env.get("MODELYARD_AUDIT_REFUSAL_WINDOW",
+                                               cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
@@ -164,4 +197,13 @@ class Settings:
             max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
             stream_keepalive=float(env.get("MODELYARD_STREAM_KEEPALIVE",
                                            cls.stream_keepalive)),
+            webhook_allow_hosts=env.get("MODELYARD_WEBHOOK_ALLOW_HOSTS", ""),
+            webhook_max_attempts=int(env.get("MODELYARD_WEBHOOK_MAX_ATTEMPTS",
+                                             cls.webhook_max_attempts)),
+            webhook_backoff=float(env.get("MODELYARD_WEBHOOK_BACKOFF", cls.webhook_backoff)),
+            webhook_backoff_max=float(env.get("MODELYARD_WEBHOOK_BACKOFF_MAX",
+                                              cls.webhook_backoff_max)),
+            webhook_timeout=float(env.get("MODELYARD_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
+            webhook_retention=float(env.get("MODELYARD_WEBHOOK_RETENTION",
+                                            cls.webhook_retention)),
         )

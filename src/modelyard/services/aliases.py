@@ -9,19 +9,29 @@ and alias history read those).
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from modelyard.domain import aliases
 from modelyard.domain.aliases import ANY_TARGET, AliasRules, Expected
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias
+from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork
 
 
-def move(uow: UnitOfWork, rules: AliasRules, model_id: int, model_name: str, alias: str,
-         version: int, status: str, expected: Expected = ANY_TARGET) -> Alias:
-    """Point `alias` of the model at `version` (whose status is `status`); with `expected`,
-    only if the alias still points there (compare-and-set). The caller holds the model's row
-    lock (SQLite: the write lock), so no other move can land between the read and the write."""
-    aliases.check_target(rules, model_name, alias, version, status)
+def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, model_name: str,
+         alias: str, row: Row[Any], approved: bool = False,
+         expected: Expected = ANY_TARGET) -> Alias:
+    """Point `alias` of the model at the version `row`, if the registry's rule and the
+    promotion policies that guard the alias allow it (`approved`: the move an approved alias
+    request makes, services/alias_requests.py); with `expected`, only if the alias still
+    points there (compare-and-set). The caller holds the model's row lock (SQLite: the write
+    lock), so no other move can land between the read and the write."""
+    version = int(row.version)
+    aliases.check_target(rules, model_name, alias, version, row.status)
+    gate.check_alias(uow, rules.registry, model_name, alias, row, approved=approved)
     repo = uow.registry(rules.registry)
     before = repo.alias_version(model_id, alias)
     aliases.check_expected(model_name, alias, before, expected)

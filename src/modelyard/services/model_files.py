@@ -31,6 +31,7 @@ from modelyard.domain.errors import (
     PermissionDenied,
 )
 from modelyard.domain.mlmodel import signature_problem
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.observability import metrics
 from modelyard.services.context import Actor
 from modelyard.services.uc_models import UcModelService
@@ -62,12 +63,13 @@ def parse_fs_path(raw: str) -> FsPath:
     if len(parts) < 5 or parts[0] != "Models":
         raise InvalidArgument(
             f"Invalid path '{raw}': expected /Models/<catalog>/<schema>/<model>/<version>/...")
-    if not parts[4].isdigit():
+    version = ascii_int(parts[4])
+    if version is None or not 1 <= version <= INT32_MAX:
         raise InvalidArgument(f"Invalid path '{raw}': the version must be a number.")
     relative = parts[5:]
     if any(p in (".", "..") for p in relative):
         raise InvalidArgument(f"Invalid path '{raw}'.")
-    return FsPath(full_model_name(".".join(parts[1:4])), int(parts[4]), "/".join(relative))
+    return FsPath(full_model_name(".".join(parts[1:4])), version, "/".join(relative))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ class ModelFileService:
                query: dict[str, str]) -> Actor:
         expires, signature = query.get("expires", ""), query.get("signature", "")
         who = query.get("actor", "")
-        if query.get("op") != operation or not expires.isdigit() or not signature:
+        if query.get("op") != operation or ascii_int(expires) is None or not signature:
             raise UrlRejected("This URL is not a valid Modelyard file URL.")
         if not self.signer.verify(signature, operation, full_name, version,
                                   query.get("vid", ""), path, who, expires):

@@ -34,6 +34,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.domain.numbers import ascii_int
 from modelyard.domain.stages import Stage
 from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
@@ -111,7 +112,7 @@ class Promotion:
                            source: str) -> ModelVersion:
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/") if parsed.scheme == "models" else []
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or ascii_int(parts[1]) is None:
             raise InvalidArgument(
                 f"Invalid source '{source}' for a Unity Catalog model version created through "
                 "the workspace registry API: expected models:/<workspace model>/<version> "

@@ -65,12 +65,14 @@ from modelyard.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     ModelyardError,
+    Unavailable,
 )
 from modelyard.domain.paging import decode_page_token
 from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
+from modelyard.services.policies import PolicyGate
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
@@ -98,10 +100,13 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 class UcModelService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
-                 pending_timeout: float = 3600.0, credential_ttl: int = 3600) -> None:
+                 pending_timeout: float = 3600.0, credential_ttl: int = 3600,
+                 gate: PolicyGate | None = None) -> None:
         self.units = units
         self.artifacts = artifacts
         self.roots = roots
+        #: Promotion policies every alias move passes (services/policies.py).
+        self.gate = gate or PolicyGate(artifacts)
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
 
@@ -572,8 +577,8 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
-            return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status,
-                                expected)
+            return aliases.move(uow, UC_ALIASES, self.gate, model.id, full_name, alias, row,
+                                expected=expected)
 
     def check_alias_target(self, actor: Actor, full_name: str, alias: str,
                            version: int | str) -> None:
@@ -582,10 +587,12 @@ class UcModelService:
         full_name = full_model_name(full_name)
         names.validate_alias_name(alias)
         number = names.parse_version(version)
-        with self._read(actor) as repo:
+        with self.units.read(actor) as uow:
+            repo = uow.uc_models
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             row = repo.version_row(full_name, number)
             domain_aliases.check_target(UC_ALIASES, full_name, alias, number, row.status)
+            self.gate.check_alias(uow, UC, full_name, alias, row, audited=False)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
@@ -660,6 +667,8 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
         while True:
             try:
                 service.sweep(actor)
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("pending-version sweep skipped: %s", error.message)
             except Exception:
                 metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
                 log.exception("pending-version sweep failed")

@@ -12,7 +12,8 @@ transaction has committed, the events go to the `after_commit` hooks (waking the
 workers): those must be quick and their failures are logged, never raised to the caller.
 
 A unit of work that ends with an access refusal (an error whose `denied` is set) rolls back,
-and the refusal is handed to the `on_denied` hooks in a transaction of its own.
+and the refusal is handed to the `on_denied` hooks in a transaction of its own (or, past a few
+a minute from one source, counted into a summary row: services/denied_log.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import Connection
 from modelyard.domain.actor import Actor
 from modelyard.domain.changes import Event
 from modelyard.domain.errors import ModelyardError
+from modelyard.services.denied_log import DeniedLog
 from modelyard.store.activities import ActivityRepository
 from modelyard.store.audit import AuditRepository
 from modelyard.store.catalog import CatalogRepository
@@ -36,6 +38,7 @@ from modelyard.store.database import Database
 from modelyard.store.history import HistoryRepository
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
+from modelyard.store.policies import PolicyRepository
 from modelyard.store.registry import RegistryRepository
 from modelyard.store.secret_box import SecretBox
 from modelyard.store.uc_models import UcModelRepository
@@ -95,6 +98,11 @@ class UnitOfWork:
         return HistoryRepository(self.conn)
 
     @cached_property
+    def policies(self) -> PolicyRepository:
+        """Promotion policies and alias requests (issue 20)."""
+        return PolicyRepository(self.conn)
+
+    @cached_property
     def audit(self) -> AuditRepository:
         return AuditRepository(self.conn)
 
@@ -107,7 +115,8 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Opens units of work on one database and runs the commit hooks for write units."""
 
-    def __init__(self, database: Database, secret_box: SecretBox | None = None) -> None:
+    def __init__(self, database: Database, secret_box: SecretBox | None = None,
+                 refusals_per_minute: int = 10, refusal_window: float = 60.0) -> None:
         self.database = database
         #: Without one, units can do everything but read or write a webhook.
         self.secret_box = secret_box
@@ -119,6 +128,9 @@ class UnitOfWorkFactory:
         #: The hot single-statement reads, outside any unit of work (see store.point_reads).
         #: RegistryService's get-version paths depend on it: keep it.
         self.point_reads = PointReads(database)
+        #: Refusals, written one by one up to a few per minute and source, then summarized.
+        self.denied_log = DeniedLog(self._write_denied, refusals_per_minute,
+                                    round(refusal_window * 1000))
 
     @contextmanager
     def write(self, actor: Actor, scope: str = "workspace",
@@ -157,9 +169,12 @@ class UnitOfWorkFactory:
 
     def record_denied(self, actor: Actor, action: str, object_type: str,
                       object_name: str) -> None:
-        if not self.on_denied:
-            return
-        event = Event(f"denied.{action}", object_type, object_name)
+        if self.on_denied:
+            self.denied_log.record(actor, f"denied.{action}", object_type, object_name)
+
+    def _write_denied(self, actor: Actor, action: str, object_type: str, object_name: str,
+                      after: dict[str, Any] | None) -> None:
+        event = Event(action, object_type, object_name, after=after)
         with self.database.write() as conn:
             for hook in self.on_denied:
                 hook(conn, actor, [event])

@@ -26,11 +26,18 @@ from urllib.parse import urlparse
 import boto3
 from anyio import to_thread
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from modelyard.domain.clock import now_ms
 from modelyard.domain.credentials import TemporaryCredentials
-from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from modelyard.domain.file_paths import too_long, validate_file_path
 from modelyard.storage.base import CHUNK_SIZE, StoredFile
 
@@ -59,14 +66,46 @@ def _endpoint(service: str) -> str | None:
 
 
 def client_for(service: str, attempts: int = 5, timeout: float | None = None) -> Any:
-    """A boto3 client configured from the standard AWS environment."""
+    """A boto3 client configured from the standard AWS environment; a store that cannot be
+    reached raises Unavailable (a 503 for the client), not botocore's errors (a 500)."""
     style = "path" if _endpoint(service) else "auto"
     timeouts: dict[str, Any] = ({} if timeout is None
                                 else {"connect_timeout": timeout, "read_timeout": timeout})
     config = Config(s3={"addressing_style": style}, signature_version="s3v4",
                     retries={"max_attempts": attempts, "mode": "standard"}, **timeouts)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    client = boto3.session.Session().client(service, region_name=region, config=config)
+    _report_outages(client)
+    return client
+
+
+#: The store did not answer (refused, timed out, hung up), or answered that it cannot now.
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
+                ConnectionClosedError)
+_UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError",
+                                "RequestTimeout", "503", "500"})
+
+
+def _report_outages(client: Any) -> None:
+    """Every operation of `client` (paginators' too) goes through its `_make_api_call`, after
+    botocore's own retries: wrapped here, an outage of the store becomes Unavailable."""
+    call = client._make_api_call
+
+    def make_api_call(operation: str, params: dict[str, Any]) -> Any:
+        try:
+            return call(operation, params)
+        except _UNREACHABLE as error:
+            raise Unavailable("The object store cannot be reached right now; retry in a few "
+                              "seconds.") from error
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = error.response.get("Error", {}).get("Code", "")
+            if status in (500, 502, 503, 504) or code in _UNAVAILABLE_CODES:
+                raise Unavailable("The object store is not answering right now; retry in a "
+                                  "few seconds.") from error
+            raise
+
+    client._make_api_call = make_api_call
 
 
 def scoped_policy(bucket: str, prefix: str, write: bool) -> str:

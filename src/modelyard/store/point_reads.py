@@ -21,6 +21,7 @@ from sqlalchemy.sql import Select, bindparam
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.stages import Stage
 from modelyard.store.database import Database, json_names, names_param
+from modelyard.store.failures import translated
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -215,6 +216,13 @@ class PointReads:
             from modelyard.store.libpq_reads import LibpqPreparedReads
 
             self._all = LibpqPreparedReads(self._own_connection, self._sql).rows
+        reads = self._all
+
+        def translating(key: str, params: dict[str, Any]) -> list[Any]:
+            with translated:  # out-of-range input: a 400; the database down: a 503
+                return reads(key, params)
+
+        self._all = translating
 
     def _own_connection(self) -> Any:
         """A DBAPI connection of its own, not from the pool (which it would hold forever)."""

@@ -15,6 +15,7 @@ from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
@@ -159,7 +160,9 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
                 tab=tab, grants=grants, events=events, run_url=state.tracking.run_url,
-                section="uc")
+                section="uc",
+                alias_requests=alias_requests(state, actor, full_name) if tab == "overview"
+                else [])
 
 
 @web_json
@@ -206,7 +209,10 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
         # the tracking server knows the logged model's run (the answer is cached).
         found = await state.tracking.run(None, lineage.model_id, lineage.source)
         run_id = found.run.run_id if found.run else None
+    requests = [r for r in alias_requests(state, actor, model.full_name)
+                if r.version == version.version]
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
+                alias_requests=requests,
                 info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
                                                snippets.server_url(str(request.base_url)),
@@ -264,6 +270,8 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
         delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
         set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
         delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is None:
+        done = alias_request_action(state, actor, full_name, action, data, here)
     if done is not None:
         return done
     if action in ("grant", "revoke"):

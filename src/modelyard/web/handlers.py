@@ -22,6 +22,7 @@ from modelyard.domain.errors import (
     PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from modelyard.services.context import Actor
 from modelyard.web.render import page
@@ -33,7 +34,7 @@ log = logging.getLogger("modelyard")
 _STATUS: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404), (PermissionDenied, 403), (Unauthenticated, 401), (AlreadyExists, 409),
     (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400),
-    (PayloadTooLarge, 413),
+    (PayloadTooLarge, 413), (Unavailable, 503),
 ]
 
 
@@ -46,18 +47,21 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
-        actor = await current_actor(request)
-        if actor is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            if request.method != "GET":
-                target = request.headers.get("referer", "/")
-            return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
-        request.state.actor = actor
         try:
+            actor = await current_actor(request)
+            if actor is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.method != "GET":
+                    target = request.headers.get("referer", "/")
+                return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
+            request.state.actor = actor
             return await handler(request, actor)
         except ModelyardError as error:
-            return page(request, "error.html", status_code=status_for(error),
-                        message=str(error), back=request.headers.get("referer", "/"))
+            response = page(request, "error.html", status_code=status_for(error),
+                            message=str(error), back=request.headers.get("referer", "/"))
+            if isinstance(error, Unavailable):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
 
     return endpoint
 

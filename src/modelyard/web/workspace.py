@@ -17,6 +17,7 @@ from modelyard.services.context import Actor
 from modelyard.services.tracking import NOT_CONFIGURED
 from modelyard.web import snippets
 from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
@@ -127,6 +128,7 @@ async def model_page(request: Request, actor: Actor) -> Response:
                                    if e.value is not None and e.previous is not None}
     else:
         tab = "overview"
+        context["alias_requests"] = alias_requests(state, actor, name)
     return page(request, "model.html", tab=tab, **context)
 
 
@@ -163,8 +165,11 @@ async def version_page(request: Request, actor: Actor) -> Response:
                                                       version.source),
                                          tracking.model_files(version.source, version.run_id))
     uri = _load_uri("models", name, version)
+    requests = [r for r in alias_requests(state, actor, name)
+                if str(r.version) == str(version.version)]
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
+                alias_requests=requests,
                 load_uri=uri, lookup=lookup, found=found, info=model_info(found),
                 tracking_missing="" if tracking.configured else NOT_CONFIGURED,
                 run_url=tracking.run_url(version.run_id or (lookup.run.run_id if lookup.run
@@ -238,6 +243,9 @@ async def model_action(request: Request, actor: Actor) -> Response:
                                         or None, "workspace")
         return back_to(model_url(name) + "?tab=history",
                        f"@{alias} rolled back to version {target}.")
+    done = alias_request_action(state, actor, name, action, data, model_url(name))
+    if done is not None:
+        return done
     if action == "delete":
         registry.delete_registered_model(actor, name)
         kind = "Prompt" if data.get("prompt") == "on" else "Model"
