@@ -22,6 +22,8 @@ from modelyard.api.audit import routes as audit_routes
 from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
 from modelyard.api.databricks_uc import routes as databricks_routes
+from modelyard.api.history import routes as history_routes
+from modelyard.api.history import stream as stream_routes
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
@@ -132,6 +134,7 @@ def routes() -> list[BaseRoute]:
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(), *delivery_routes.routes(),
+            *history_routes.routes(), *stream_routes.routes(),
             *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
             *policy_routes.routes(),
             *web_routes.routes()]

@@ -22,9 +22,10 @@ from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
 from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
-from modelyard.services import audit, grants, webhooks
+from modelyard.services import audit, grants, history, webhooks
 from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
+from modelyard.services.event_stream import EventHub
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.mlflow_webhooks import MlflowWebhookService
@@ -59,6 +60,9 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
 
     In the change's own transaction (a failure rolls the change back):
       1. the audit trail appends one hash-chained row per event (services/audit.py);
+         then the model history (services/history.py): alias, stage, tag and description
+         changes, the live event stream's source; after the audit row, whose chain-head lock
+         makes history ids grow in commit order;
       2. Unity Catalog grants follow a renamed or deleted securable (services/grants.py);
       3. registry webhooks follow a renamed or deleted model (services/webhooks.py);
       4. each matching webhook's delivery is written to the outbox (events/webhooks.py), after
@@ -67,8 +71,8 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     For a refused request (rolled back): the audit trail records the refusal, in a
     transaction of its own.
     """
-    units.before_commit.extend([audit.append, grants.follow_changes, webhooks.follow_models,
-                                dispatcher.before_commit])
+    units.before_commit.extend([audit.append, history.record, grants.follow_changes,
+                                webhooks.follow_models, dispatcher.before_commit])
     units.after_commit.append(dispatcher.after_commit)
     units.on_denied.append(audit.append)
 
@@ -120,6 +124,8 @@ class Modelyard:
     grants: grants.GrantService
     identity: IdentityService
     audit: audit.AuditService
+    history: history.HistoryService  # alias/stage/tag history, compare-and-set, rollback
+    events: EventHub  # the live event stream's follower of the history table
     webhooks: webhooks.WebhookService
     mlflow_webhooks: MlflowWebhookService
     tracking: TrackingService  # read by the web pages only
@@ -145,6 +151,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
     units, dispatcher = units_for(database, secret_box, settings)
+    events = EventHub(database, keepalive=settings.stream_keepalive)
+    # A commit in this process wakes the stream's follower at once (other processes' commits
+    # reach it by polling).
+    units.after_commit.append(events.wake)
 
     # Services: collaborators first.
     uc_catalogs = CatalogService(units, artifacts, roots)
@@ -166,6 +176,8 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
+        history=history.HistoryService(units, registry, uc_models),
+        events=events,
         webhooks=webhooks.WebhookService(units, dispatcher),
         mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),

@@ -86,6 +86,9 @@ class Settings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
+    #: Seconds between two keep-alive comments on an idle event stream
+    #: (/api/modelyard/v1/events/stream).
+    stream_keepalive: float = 15.0
     #: Webhook targets allowed although not public (comma-separated host names, addresses,
     #: CIDRs); see domain/webhook_targets.py.
     webhook_allow_hosts: str = ""
@@ -134,6 +137,7 @@ class Settings:
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
                "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
                "MODELYARD_MAX_CONNECTIONS": str(self.max_connections),
+               "MODELYARD_STREAM_KEEPALIVE": str(self.stream_keepalive),
                "MODELYARD_WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
                "MODELYARD_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
                "MODELYARD_WEBHOOK_BACKOFF": str(self.webhook_backoff),
@@ -191,6 +195,8 @@ class Settings:
             keep_alive_timeout=float(env.get("MODELYARD_KEEP_ALIVE_TIMEOUT",
                                              cls.keep_alive_timeout)),
             max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
+            stream_keepalive=float(env.get("MODELYARD_STREAM_KEEPALIVE",
+                                           cls.stream_keepalive)),
             webhook_allow_hosts=env.get("MODELYARD_WEBHOOK_ALLOW_HOSTS", ""),
             webhook_max_attempts=int(env.get("MODELYARD_WEBHOOK_MAX_ATTEMPTS",
                                              cls.webhook_max_attempts)),

@@ -139,6 +139,9 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--max-connections", envvar="MODELYARD_MAX_CONNECTIONS", type=click.IntRange(min=16),
          default=1000, help="Connections each worker keeps open; past it, the one that has "
                             "waited longest on its client is closed.")
+@_option("--stream-keepalive", envvar="MODELYARD_STREAM_KEEPALIVE",
+         type=click.FloatRange(min=0.1), default=15.0,
+         help="Seconds between two keep-alive comments on an idle event stream.")
 @_option("--log-format", envvar="MODELYARD_LOG_FORMAT", type=click.Choice(["text", "json"]),
          default="text", help="json: every log line one JSON object, and one line per request "
                               "(request id, route, status, duration, principal).")
@@ -177,7 +180,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
           refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
-          keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
+          keep_alive_timeout: float, max_connections: int, stream_keepalive: float,
+          log_format: str, metrics: bool,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
           webhook_retention: float, insecure_no_auth: bool) -> None:
@@ -236,7 +240,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
-                        max_connections=max_connections, metrics=metrics,
+                        max_connections=max_connections, stream_keepalive=stream_keepalive,
+                        metrics=metrics,
                         metrics_token=metrics_token or None, log_format=log_format,
                         webhook_allow_hosts=webhook_allow_hosts,
                         webhook_max_attempts=webhook_max_attempts,

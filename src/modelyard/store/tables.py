@@ -469,3 +469,27 @@ alias_request_reviews = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_alias_request_reviews_request", "request_id"),
 )
+
+#: Alias, stage, tag and description history and the live event stream's source (revision
+#: 0008_h10_history): one row per change, written in the change's transaction by a commit hook
+#: (services/history.py). `id` orders the stream (SSE ids); `kind` is "alias", "stage", "tag"
+#: or "description"; `subject` the alias name or tag key ("" for stages and descriptions);
+#: `version` the model version a stage, tag or description belongs to (NULL: the model's own).
+model_history = Table(
+    "model_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry", String(16), nullable=False),
+    Column("model_name", String(1024), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(256), nullable=False, default="", server_default=""),
+    Column("version", Integer, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("value", Text, nullable=True),
+    Column("previous", Text, nullable=True),
+    Column("actor", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Index("ix_model_history_subject", "registry", "model_name", "kind", "subject", "id"),
+    Index("ix_model_history_time", "time"),
+)

@@ -116,6 +116,16 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["levels"] = [lv.name for lv in Level if lv is not Level.NONE]
     elif tab == "activity":
         context["events"] = model_events(state, actor, name)
+    elif tab == "history":
+        entries, _ = state.history.entries(actor, name, "workspace", max_results=200)
+        context["history"] = entries
+        # Each alias's latest move, if it came from another version, can be rolled back.
+        latest: dict[str, Any] = {}
+        for entry in entries:
+            if entry.kind == "alias":
+                latest.setdefault(entry.subject, entry)
+        context["rollbackable"] = {e.id for e in latest.values()
+                                   if e.value is not None and e.previous is not None}
     else:
         tab = "overview"
         context["alias_requests"] = alias_requests(state, actor, name)
@@ -227,6 +237,12 @@ async def model_action(request: Request, actor: Actor) -> Response:
     ), model_url(name))
     if done is not None:
         return done
+    if action == "rollback":
+        alias = data.get("alias", "")
+        target = state.history.rollback(actor, name, alias, data.get("reason", "").strip()
+                                        or None, "workspace")
+        return back_to(model_url(name) + "?tab=history",
+                       f"@{alias} rolled back to version {target}.")
     done = alias_request_action(state, actor, name, action, data, model_url(name))
     if done is not None:
         return done

@@ -48,6 +48,10 @@ class Params:
             return cls({k: v[-1] for k, v in multi.items()}, multi)
         return cls(await json_object(await read_body(request)))
 
+    def has(self, name: str) -> bool:
+        """Whether the field was sent at all (a null counts): `null` may mean something."""
+        return name in self._values
+
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""
         return self._values.get(name)
