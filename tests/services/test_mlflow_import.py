@@ -39,8 +39,15 @@ def mlflow_source(tracking_server: MlflowServerProcess) -> Iterator[dict[str, An
     from mlflow.models import infer_signature
 
     process = tracking_server
-    previous = mlflow.get_tracking_uri()
+    # Other modules leave mlflow's global fluent state behind (tracking and registry URIs, the
+    # active experiment): point all three at the source server, and put them back after.
+    from mlflow.tracking import fluent
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    previous_experiment = fluent._active_experiment_id
     mlflow.set_tracking_uri(process.url)
+    mlflow.set_registry_uri(process.url)
+    mlflow.set_experiment(experiment_id="0")
 
     class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
         def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
@@ -57,7 +64,9 @@ def mlflow_source(tracking_server: MlflowServerProcess) -> Iterator[dict[str, An
         yield {"url": process.url, "run_id": run.info.run_id, "signed": signed,
                "unsigned": unsigned, "root": process.data_dir}
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+        fluent._active_experiment_id = previous_experiment
 
 
 def _client(url: str) -> Any:
