@@ -211,10 +211,14 @@ def _fields(endpoint: Any, path_params: set[str]) -> dict[str, tuple[dict[str, A
 
 def _responses(surface: str, route: BaseRoute, endpoint: Any) -> dict[str, Any]:
     if surface == "web" or isinstance(route, Mount):
-        return {"default": {"description": "An HTML page, a file, or a redirect; an error for a "
-                                           "path no page answers.",
+        # Pages, the static files (the icon is SVG), and the few JSON answers the pages' scripts
+        # ask for (alias-check), or an error for a path no page answers.
+        return {"default": {"description": "An HTML page, a file, a redirect or a JSON answer "
+                                           "for the pages' scripts; an error for a path no page "
+                                           "answers.",
                             "content": {"text/html": {"schema": {"type": "string"}},
-                                        "application/json": {"schema": _ERROR}}}}
+                                        "image/svg+xml": {"schema": {"type": "string"}},
+                                        "application/json": {"schema": {"type": "object"}}}}}
     if surface == "operations":
         return {"default": {"description": "JSON, or Prometheus' text format for /metrics."}}
     error = _UC_ERROR if surface == "unity-catalog" else _ERROR
