@@ -33,6 +33,9 @@ class Settings:
     tracking_uri: str | None = None
     #: Bearer token for that server; kept out of repr() so that it never reaches a log.
     tracking_token: str | None = field(default=None, repr=False)
+    #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
+    #: to be finalized, whichever client registers it. Off: for the whole metastore.
+    uc_require_signature: bool = True
 
     @property
     def resolved_database_url(self) -> str:
@@ -53,7 +56,8 @@ class Settings:
                "MODELYARD_AUTH": "1" if self.auth else "0",
                "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
                "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
-               "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout)}
+               "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
+               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -78,4 +82,6 @@ class Settings:
             signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
+            uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
+            not in ("0", "false", "no"),
         )

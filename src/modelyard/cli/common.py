@@ -8,10 +8,13 @@ cold start goes through it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from modelyard.store.database import Database
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Help uses the terminal's width up to 120 columns (click's default stops at 80).
@@ -99,3 +102,23 @@ def print_details(title: str, fields: dict[str, Any]) -> None:
     click.echo(click.style(title, italic=True))
     for key, value in shown:
         click.echo(f"{click.style(key.ljust(width), bold=True)}  {value}")
+
+
+def open_database(url: str, prepare: Callable[[Database], Any] | None = None) -> Database:
+    """Open the database at `url` and run `prepare` on it (migrations, a check); a database
+    that cannot be reached or used ends the command with one line saying which database and
+    what failed (exit status 1), not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelyard.store.database import Database, describe_failure
+
+    database = None
+    try:
+        database = Database(url)
+        if prepare is not None:
+            prepare(database)
+    except (SQLAlchemyError, OSError, ImportError) as problem:
+        if database is not None:
+            database.dispose()
+        raise fail(describe_failure(url, problem)) from None
+    return database

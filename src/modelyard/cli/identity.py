@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import click
 
-from modelyard.cli.common import fail, group, print_table, token_option, url_option
+from modelyard.cli.common import fail, group, open_database, print_table, token_option, url_option
 from modelyard.cli.uc_client import Client, ClientError
 
 SCIM = "/api/2.0/preview/scim/v2"
@@ -248,7 +248,7 @@ def audit_verify(data_dir: Path, database_url: str | None, expect_head: str | No
     """Check the audit chain; exit 1 naming every edited, inserted or deleted row. Prints the
     head (SEQ:HASH) to keep for --expect-head."""
     from modelyard.services.audit import verify
-    from modelyard.store.database import Database, sqlite_url_for
+    from modelyard.store.database import sqlite_url_for
 
     expected = None
     if expect_head is not None:
@@ -259,11 +259,10 @@ def audit_verify(data_dir: Path, database_url: str | None, expect_head: str | No
     url = database_url or sqlite_url_for(data_dir)
     if not database_url and not (data_dir / "modelyard.db").exists():
         raise fail(f"no database in {data_dir}", 2)
-    database = Database(url)
-    try:
-        problems, head = verify(database, expected)
-    finally:
-        database.dispose()
+    found: list[tuple[list[str], tuple[int, str] | None]] = []
+    database = open_database(url, lambda db: found.append(verify(db, expected)))
+    database.dispose()
+    problems, head = found[0]
     if problems:
         for problem in problems:
             click.echo(f"TAMPERED: {problem}")

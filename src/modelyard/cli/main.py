@@ -14,7 +14,7 @@ import click
 
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import uc as uc_commands
-from modelyard.cli.common import HELP_SETTINGS, Group
+from modelyard.cli.common import HELP_SETTINGS, Group, open_database
 
 if TYPE_CHECKING:
     import socket
@@ -74,13 +74,18 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          type=click.FloatRange(min=1.0), default=300.0,
          help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
               "tokens keep working.")
+@_option("--uc-require-signature/--no-uc-require-signature",
+         envvar="MODELYARD_UC_REQUIRE_SIGNATURE", default=True,
+         help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
+              "with inputs and outputs (Databricks' rule), whichever client registers it. "
+              "--no-uc-require-signature turns it off for the whole metastore.")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           storage_root: str | None, workers: int, log_level: str, pending_timeout: float,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
-          insecure_no_auth: bool) -> None:
+          uc_require_signature: bool, insecure_no_auth: bool) -> None:
     """Start the registry server."""
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
         click.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
@@ -96,7 +101,6 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
 
     from modelyard.config import Settings
     from modelyard.store import migrate
-    from modelyard.store.database import Database
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
@@ -104,9 +108,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         pending_timeout=pending_timeout, auth=auth,
                         signin_max_failures=signin_max_failures, signin_window=signin_window,
                         signin_lockout=signin_lockout,
-                        tracking_uri=tracking_uri or None, tracking_token=tracking_token or None)
-    database = Database(settings.resolved_database_url)
-    migrate.upgrade(database)
+                        tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
+                        uc_require_signature=uc_require_signature)
+    database = open_database(settings.resolved_database_url, migrate.upgrade)
     if auth:
         identity_commands.bootstrap_admin(database, data_dir)
     from modelyard.api.http_protocol import HttpProtocol

@@ -34,6 +34,7 @@ from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import normalize_root
+from modelyard.store import secrets
 from modelyard.store.catalog import CatalogRepository
 
 DEFAULT_PAGE = 100
@@ -63,6 +64,7 @@ class CatalogService:
     def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore) -> None:
         self.units = units
         self.store = store
+        self._metastore_id: str | None = None
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
@@ -77,6 +79,16 @@ class CatalogService:
     def _audit(self, actor: Actor, now: int) -> dict[str, Any]:
         return {"owner": actor.name, "created_at": now, "created_by": actor.name,
                 "updated_at": now, "updated_by": actor.name}
+
+    # ---- the metastore ---------------------------------------------------------------------
+
+    def metastore_id(self) -> str:
+        """The metastore's id: a UUID made once and kept in the database, so that every replica
+        (and every restart) answers the same one. Anyone signed in may read it, as in UC."""
+        if self._metastore_id is None:
+            self._metastore_id = str(uuid.UUID(bytes=secrets.get_or_create(
+                self.units.database, "metastore-id")[:16]))
+        return self._metastore_id
 
     # ---- catalogs --------------------------------------------------------------------------
 

@@ -38,17 +38,6 @@ from modelyard.storage.base import ArtifactStore, StoredFile
 SIGNED_PREFIX = "/api/modelyard/v1/signed-files"
 UPLOAD, DOWNLOAD = "upload", "download"
 
-SIGNATURE_EXPLANATION = (
-    "All models in the Unity Catalog must be logged with a model signature containing both "
-    "input and output type specifications. See "
-    "https://mlflow.org/docs/latest/model/signatures.html#how-to-log-models-with-signatures"
-    " for details on how to log a model with a signature")
-
-
-class SignatureMissing(InvalidArgument):
-    """A UC model version without a signature with inputs and outputs (Databricks' rule)."""
-
-
 class UrlRejected(PermissionDenied):
     """A signed URL that is forged, expired, or for a version that no longer accepts it."""
 
@@ -213,35 +202,3 @@ class ModelFileService:
         if not entries and target.path:
             raise NotFound(f"The directory {fs_path} does not exist.")
         return sorted(entries.values(), key=lambda e: e.name)
-
-
-def check_signature(store: ArtifactStore, location: str) -> None:
-    """Databricks' rule, checked again on the server at finalize: the MLmodel file must carry a
-    signature with inputs and outputs."""
-    try:
-        raw = b"".join(store.read_stream(location, "MLmodel"))
-    except NotFound:
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata "
-            f"(no MLmodel file was uploaded). {SIGNATURE_EXPLANATION}") from None
-    import yaml  # here: PyYAML is 20 ms of a server's start, needed by few requests
-
-    try:
-        document = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise SignatureMissing(f"The MLmodel file is not valid YAML: {error}") from None
-    signature = document.get("signature") if isinstance(document, dict) else None
-    if not isinstance(signature, dict) or (not signature.get("inputs") and not signature.get(
-            "outputs")):
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("outputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only inputs. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("inputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only outputs. "
-            f"{SIGNATURE_EXPLANATION}")
-

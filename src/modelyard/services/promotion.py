@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from modelyard.domain.catalog import Lineage, UcVersion, split_model_name
+from modelyard.domain.catalog import Lineage, SchemaNotFound, UcVersion, split_model_name
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.errors import (
     InvalidArgument,
@@ -36,7 +36,6 @@ from modelyard.domain.errors import (
 from modelyard.domain.stages import Stage
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
-from modelyard.services.model_files import check_signature
 from modelyard.services.registry import RegistryService
 from modelyard.services.uc_models import UcModelService
 from modelyard.storage.base import CHUNK_SIZE, ArtifactStore
@@ -56,11 +55,31 @@ class Promotion:
             return False
         try:
             self.catalogs.get_schema(actor, f"{parts[0]}.{parts[1]}")
+        except SchemaNotFound:
+            # The catalog exists (and the caller may see it) but not the schema: most likely a
+            # typo in a promotion. Creating a workspace model of that name would be a guess;
+            # only an existing workspace model of exactly that name is not one.
+            if self._workspace_model_exists(actor, name):
+                return False
+            catalog = parts[0].lower()
+            raise SchemaNotFound(
+                f"Schema '{catalog}.{parts[1].lower()}' does not exist in Unity Catalog "
+                f"catalog '{catalog}', so '{name}' names no Unity Catalog model. Create the "
+                f"schema first (modelyard schemas create {catalog}.{parts[1].lower()}), or "
+                "give the workspace model a name that does not start with a catalog's name."
+            ) from None
         except NotFound:
             return False
         except PermissionDenied:
             return True  # it is UC's; let the UC call report the refusal
         except ModelyardError:
+            return False
+        return True
+
+    def _workspace_model_exists(self, actor: Actor, name: str) -> bool:
+        try:
+            self.workspace.get_registered_model(actor, name)
+        except NotFound:
             return False
         return True
 
@@ -95,8 +114,8 @@ class Promotion:
             raise InvalidArgument(
                 f"Could not copy the files of models:/{origin.model_name}/{origin.version} "
                 f"from {origin.source}: {message}") from error
-        ready = self.uc_models.finalize_version(actor, name, version.version,
-                                                check=check_signature)
+        # Finalize checks the signature (Databricks' rule for copies into UC too).
+        ready = self.uc_models.finalize_version(actor, name, version.version)
         return _as_workspace_entity(ready, origin)
 
     # ---- reading the source ------------------------------------------------------------------

@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.domain.catalog import (
@@ -33,6 +45,7 @@ from modelyard.domain.catalog import (
 )
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
+from modelyard.domain.filters import PROMPT_TAG
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.database import upsert_insert
 from modelyard.store.model_tag_names import rename_tag_owner
@@ -61,6 +74,7 @@ sch = uc_schemas
 rm = registered_models
 mv = model_versions
 rma = registered_model_aliases
+rmt = registered_model_tags
 tags_table = uc_securable_tags
 files_table = model_version_files
 garbage = storage_garbage
@@ -240,6 +254,10 @@ class CatalogRepository:
         except IntegrityError:
             raise AlreadyExists(f"Registered model already exists: {values['name']}") from None
 
+    def model_exists(self, full_name: str) -> bool:
+        return self.conn.execute(select(rm.c.id).where(
+            rm.c.registry == UC, rm.c.name == full_name)).first() is not None
+
     def model_row(self, full_name: str, *, for_update: bool = False) -> Row:
         query = select(*MODEL_COLUMNS).where(rm.c.registry == UC, rm.c.name == full_name)
         if for_update and self.conn.dialect.name == "postgresql":
@@ -250,8 +268,14 @@ class CatalogRepository:
         return row
 
     def list_model_rows(self, schema_id: str | None, offset: int, limit: int,
-                        readers: frozenset[str] | None = None) -> Sequence[Row]:
-        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC)
+                        readers: frozenset[str] | None = None,
+                        prompts: bool = False) -> Sequence[Row]:
+        """Models (or, with `prompts`, prompts: models tagged `mlflow.prompt.is_prompt`) in
+        name order."""
+        is_prompt = exists(select(1).select_from(rmt).where(
+            rmt.c.model_id == rm.c.id, rmt.c.key == PROMPT_TAG, rmt.c.value == "true"))
+        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC,
+                                             is_prompt if prompts else not_(is_prompt))
         if schema_id is not None:
             query = query.where(rm.c.schema_id == schema_id)
         if readers is not None:
@@ -319,6 +343,12 @@ class CatalogRepository:
             self.model_row(full_name)
             raise version_not_found(full_name, version)
         return row
+
+    def set_version_lineage(self, version_id: int, lineage: dict[str, Any]) -> None:
+        """The version's JSON lineage (Lineage.extra()); not a change of the version itself,
+        so its update time stays."""
+        self.conn.execute(update(mv).where(mv.c.id == version_id).values(
+            lineage=orjson.dumps(lineage).decode() if lineage else None))
 
     def version_row_by_alias(self, full_name: str, alias: str) -> Row | None:
         return self.conn.execute(
@@ -498,7 +528,8 @@ def _version(row: Row | VersionRecord, tags: dict[str, str], aliases: list[str])
         run_tracking_server_id=row.run_tracking_server_id or "",
         run_workspace_id=extra.get("run_workspace_id"),
         model_version_dependencies=extra.get("model_version_dependencies", []),
-        datasets=extra.get("datasets", []), copied_from=extra.get("copied_from", ""))
+        datasets=extra.get("datasets", []), copied_from=extra.get("copied_from", ""),
+        emitted=extra.get("emitted", []))
     return UcVersion(
         id=row.uc_id or "", full_name=row.name, version=row.version, comment=row.description,
         status=VersionStatus(row.status), status_message=row.status_message,

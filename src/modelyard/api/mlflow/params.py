@@ -65,6 +65,10 @@ class Params:
         # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
         return cls(json_object(raw), check_nul=b"\\u0000" in raw)
 
+    def with_path(self, path: dict[str, Any]) -> Params:
+        """These parameters and the request's path parameters (which win)."""
+        return Params({**self._values, **path}, self._multi)
+
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""
         return self._values.get(name)

@@ -72,6 +72,18 @@ def search_registered_models(s: RegistryService, a: Actor, p: Params) -> dict[st
     return body
 
 
+def list_registered_models(s: RegistryService, a: Actor, p: Params) -> dict[str, Any]:
+    """`GET registered-models/list` (databricks-sdk `model_registry.list_models`): a search
+    without filter or order."""
+    page = s.search_registered_model_hits(a, None, p.optional_int("max_results"), None,
+                                          p.optional_str("page_token"))
+    body: dict[str, Any] = {"registered_models": [render.registered_model_hit(h)
+                                                  for h in page.items]}
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body
+
+
 def get_latest_versions(s: RegistryService, a: Actor, p: Params) -> dict[str, Any]:
     versions = s.get_latest_versions(a, p.required_str("name"), p.str_list("stages"))
     return {"model_versions": [render.model_version(v) for v in versions]}
@@ -170,6 +182,7 @@ _TABLE: list[tuple[str, list[str], Handler]] = [
     ("/registered-models/delete", ["DELETE"], delete_registered_model),
     ("/registered-models/get", ["GET"], get_registered_model),
     ("/registered-models/search", ["GET"], search_registered_models),
+    ("/registered-models/list", ["GET"], list_registered_models),
     ("/registered-models/get-latest-versions", ["POST", "GET"], get_latest_versions),
     ("/registered-models/set-tag", ["POST"], set_registered_model_tag),
     ("/registered-models/delete-tag", ["DELETE"], delete_registered_model_tag),

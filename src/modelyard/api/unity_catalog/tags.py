@@ -29,7 +29,9 @@ from modelyard.services.context import Actor
 
 _TYPES = {"catalogs": "catalog", "catalog": "catalog", "schemas": "schema", "schema": "schema",
           "registered_models": "registered_model", "registered_model": "registered_model",
-          "model_versions": "model_version", "model_version": "model_version"}
+          "model_versions": "model_version", "model_version": "model_version",
+          # mlflow's native UC store files models under FUNCTION, as Databricks' grants do.
+          "function": "registered_model"}
 
 
 def _kind(entity_type: str) -> str:
@@ -106,13 +108,58 @@ def list_assignments(s: State, a: Actor, p: Params) -> dict[str, Any]:
 
 def delete_assignment(s: State, a: Actor, p: Params) -> None:
     entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
-    kind = _kind(entity_type)
+    _delete(s, a, _kind(entity_type), name, key)
+
+
+def _delete(s: State, a: Actor, kind: str, name: str, key: str) -> None:
     if kind in ("catalog", "schema"):
         catalog_service(s).delete_tag(a, kind, name, key)
     elif kind == "registered_model":
         model_service(s).delete_model_tag(a, name, key)
     else:
         model_service(s).delete_version_tag(a, *_version_ref(name), key)
+
+
+def _changes(p: Params) -> tuple[list[tuple[str, str]], list[str]]:
+    """`{"changes": {"add_tags": [{key, value}], "remove": [key]}}` of the native store."""
+    changes = p.body.get("changes") or {}
+    if not isinstance(changes, dict):
+        raise InvalidArgument("'changes' must be an object with 'add_tags' and 'remove'.")
+    add, remove = changes.get("add_tags") or [], changes.get("remove") or []
+    if not isinstance(add, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str)
+                                            for t in add):
+        raise InvalidArgument("'changes.add_tags' must be a list of {key, value} objects.")
+    if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
+        raise InvalidArgument("'changes.remove' must be a list of tag keys.")
+    return [(t["key"], str(t.get("value") or "")) for t in add], list(remove)
+
+
+def update_securable_tags(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    """PATCH /securable-tags/{type}/{name}: mlflow's native UC store (MLFLOW_ENABLE_UC_NATIVE_
+    MODEL_REGISTRY) sets and deletes model tags through it."""
+    kind = _kind(p.path_str("securable_type"))
+    if kind == "model_version":
+        raise InvalidArgument("Model version tags go through /subentity-tags/.")
+    name = p.path_str("securable_full_name")
+    add, remove = _changes(p)
+    for key, value in add:
+        _set(s, a, kind, name, key, value)
+    for key in remove:
+        _delete(s, a, kind, name, key)
+    return {}
+
+
+def update_subentity_tags(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    """PATCH /subentity-tags/{type}/{model}/{version}: a model version's tags."""
+    if _kind(p.path_str("securable_type")) != "registered_model":
+        raise InvalidArgument("Only a model's versions have tags as sub-entities.")
+    name = f"{p.path_str('securable_full_name')}.{p.path_str('subentity_name')}"
+    add, remove = _changes(p)
+    for key, value in add:
+        _set(s, a, "model_version", name, key, value)
+    for key in remove:
+        _delete(s, a, "model_version", name, key)
+    return {}
 
 
 _BASE = PREFIX + "/entity-tag-assignments"
@@ -126,5 +173,9 @@ _TABLE: list[tuple[str, str, Handler]] = [
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(_BASE + path, uc_endpoint(handler), methods=[method])
-            for path, method, handler in _TABLE]
+    return [*(Route(_BASE + path, uc_endpoint(handler), methods=[method])
+              for path, method, handler in _TABLE),
+            Route(PREFIX + "/securable-tags/{securable_type}/{securable_full_name}",
+                  uc_endpoint(update_securable_tags), methods=["PATCH"]),
+            Route(PREFIX + "/subentity-tags/{securable_type}/{securable_full_name}/"
+                  "{subentity_name}", uc_endpoint(update_subentity_tags), methods=["PATCH"])]

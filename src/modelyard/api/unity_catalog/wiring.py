@@ -26,6 +26,7 @@ def attach(app: Starlette, settings: Settings) -> None:
     store = open_store(settings.resolved_storage_root)
     app.state.storage = store
     app.state.uc_catalogs = CatalogService(app.state.units, store)
-    app.state.uc_models = UcModelService(app.state.units, store, settings.pending_timeout)
+    app.state.uc_models = UcModelService(app.state.units, store, settings.pending_timeout,
+                                         require_signature=settings.uc_require_signature)
     interval = max(0.2, min(60.0, settings.pending_timeout / 4))
     app.state.uc_sweeper = start_sweeper(app.state.uc_models, SYSTEM, interval)
