@@ -225,8 +225,10 @@ UC_RULES: dict[str, Rule] = {
         Owns(MODEL), _holds(MODEL, _P.EXECUTE, _P.MANAGE, _P.APPLY_TAG,
                             _P.CREATE_MODEL_VERSION)))),
     "model.execute": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.EXECUTE))),
+    # MANAGE acts "similar to an owner" (Databricks), and an owner adds versions.
     "model.create_version": _all(USES_SCHEMA, _any(Owns(MODEL),
-                                                   _holds(MODEL, _P.CREATE_MODEL_VERSION))),
+                                                   _holds(MODEL, _P.CREATE_MODEL_VERSION,
+                                                          _P.MANAGE))),
     "model.manage": _any(Owns(MODEL), _all(USES_SCHEMA, _holds(MODEL, _P.MANAGE))),
     "model.own": Owns(MODEL),
     "model.tag": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.APPLY_TAG, _P.MANAGE))),

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from anyio import to_thread
 
-from modelyard.domain.catalog import VersionFile, VersionStatus, full_model_name
+from modelyard.domain.catalog import UcVersion, VersionFile, VersionStatus, full_model_name
 from modelyard.domain.errors import (
     InvalidArgument,
     ModelyardError,
@@ -103,8 +103,9 @@ class ModelFileService:
         target = parse_fs_path(fs_path)
         if not target.path:
             raise InvalidArgument(f"Path '{fs_path}' names no file.")
-        self.uc_models.writable_location(actor, target.full_name, target.version)
-        return self._signed(actor, UPLOAD, target)
+        # A writer may hold CREATE MODEL VERSION without EXECUTE: sign what it may write.
+        version = self.uc_models.writable_version(actor, target.full_name, target.version)
+        return self._signed(actor, UPLOAD, target, version)
 
     def download_url(self, actor: Actor, fs_path: str) -> str:
         target = parse_fs_path(fs_path)
@@ -115,10 +116,9 @@ class ModelFileService:
                 "only READY versions can be downloaded.")
         if not any(f.path == target.path for f in files):
             raise NotFound(f"File {fs_path} does not exist.")
-        return self._signed(actor, DOWNLOAD, target)
+        return self._signed(actor, DOWNLOAD, target, found)
 
-    def _signed(self, actor: Actor, operation: str, target: FsPath) -> str:
-        version = self.uc_models.get_version(actor, target.full_name, target.version)
+    def _signed(self, actor: Actor, operation: str, target: FsPath, version: UcVersion) -> str:
         expires = str(int(time.time()) + self.url_ttl)
         signature = self.signer.sign(operation, version.full_name, str(version.version),
                                      version.id, target.path, actor.name, expires)

@@ -344,12 +344,17 @@ class UcModelService:
 
     def writable_location(self, actor: Actor, full_name: str, version: int | str) -> str:
         """The location files may still be written to; refused unless PENDING_REGISTRATION."""
+        return self.writable_version(actor, full_name, version).storage_location
+
+    def writable_version(self, actor: Actor, full_name: str, version: int | str) -> UcVersion:
+        """The version, for a caller who may write its files (CREATE MODEL VERSION: reading
+        it is not needed); refused unless PENDING_REGISTRATION."""
         found = self.get_version(self._writer(actor, full_name), full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version {found.full_name}/{found.version} is {found.status.value}: "
                 "its files can no longer change.")
-        return found.storage_location
+        return found
 
     def publish_file(self, actor: Actor, full_name: str, version: int | str, version_id: str,
                      staged: StagedFile) -> None:
