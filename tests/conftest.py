@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support import postgres
+from tests.support.mlflow_server import MlflowServerProcess
 from tests.support.server import ServerProcess
 from tests.support.summaries import stale_summaries
 
@@ -100,3 +101,15 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("MODELYARD_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServerProcess]:
+    """One real `mlflow server` for the session (tests/web reads runs from it, import-mlflow
+    copies its registry): it takes tens of seconds to start on a busy machine. Tests keep to
+    names of their own."""
+    process = MlflowServerProcess(tmp_path_factory.mktemp("mlflow-server")).start(timeout=120)
+    try:
+        yield process
+    finally:
+        process.stop()

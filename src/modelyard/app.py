@@ -4,84 +4,157 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
-from modelyard.api.databricks_uc import wiring as databricks_uc
-from modelyard.api.http import JSONResponse
-from modelyard.api.identity import wiring as identity
+from modelyard.api import fallback, operations
+from modelyard.api.audit import routes as audit_routes
+from modelyard.api.auth import Authenticator
+from modelyard.api.databricks_uc import files as databricks_files
+from modelyard.api.databricks_uc import prompts as databricks_prompts
+from modelyard.api.databricks_uc import routes as databricks_routes
+from modelyard.api.identity import grants as grant_routes
+from modelyard.api.identity import routes as identity_routes
+from modelyard.api.imports import routes as import_routes
 from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.routing import IndexedRouter
-from modelyard.api.unity_catalog import wiring as unity_catalog
+from modelyard.api.unity_catalog import files as uc_files
+from modelyard.api.unity_catalog import routes as uc_routes
+from modelyard.api.unity_catalog import tags as uc_tags
+from modelyard.api.workspace import routes as workspace_routes
+from modelyard.api.workspace import webhooks as webhook_routes
+from modelyard.bootstrap import bootstrap
 from modelyard.config import Settings
-from modelyard.services.context import LOCAL_ADMIN, Actor
-from modelyard.services.maintenance import start_table_upkeep
-from modelyard.services.registry import RegistryService
-from modelyard.services.tracking import TrackingService
-from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.observability import metrics, tracing
+from modelyard.observability.requests import RequestObserver
+from modelyard.services.operations import OperationsService
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
+from modelyard.web.handlers import error_page
 
 log = logging.getLogger("modelyard")
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+_ANSWERED = "modelyard.error_answered"
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    code = "ENDPOINT_NOT_FOUND" if status == 404 else "BAD_REQUEST"
-    message = (f"No endpoint {request.method} {request.url.path}" if status == 404
-               else f"{request.method} is not allowed on {request.url.path}")
-    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    router = request.app.router
+    if status == 405 and isinstance(router, IndexedRouter):
+        headers = {"Allow": ", ".join(router.allowed_methods(request.url.path))}
+    if fallback.is_api(request.url.path):
+        return fallback.no_endpoint(request, status, headers)
+    message = ("There is no such page." if status == 404
+               else f"{request.method} is not allowed on {request.url.path}.")
+    return error_page(request, status, message, headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        {"error_code": "INTERNAL_ERROR", "message": "Internal error; see the server log."},
-        status_code=500,
-    )
+    if fallback.is_api(request.url.path):
+        response = fallback.internal_error(request)
+    else:
+        response = error_page(request, 500, "Internal error; see the server log.")
+    # Runs once the answer is sent: the error need not reach uvicorn then (ModelyardApp).
+    response.background = BackgroundTask(_answered, request.scope)
+    return response
 
 
-def _local_admin(request: Request) -> Actor:
-    return LOCAL_ADMIN
+async def _answered(scope: Scope) -> None:
+    scope[_ANSWERED] = True
+
+
+async def _client_left(request: Request, exc: Exception) -> Response:
+    # Not an error of ours: one line, no traceback.
+    client = request.client
+    log.info("the connection from %s closed before the whole body of %s %s arrived (the "
+             "client left, or sent nothing for --body-timeout seconds)",
+             f"{client.host}:{client.port}" if client else "?", request.method,
+             request.url.path)
+    return Response(status_code=400)  # nobody is there to read it
+
+
+class ModelyardApp(Starlette):
+    """Starlette, but an error already answered with a 500 goes no further.
+
+    Starlette raises every unhandled error again after its handler answered, for the server
+    to log; uvicorn then closed the connection after an answer that had not said so, and the
+    client's next request on it failed. The handler logged the error: the connection stays
+    usable. An error after a response began still reaches uvicorn, which must close it.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        try:
+            await self.middleware_stack(scope, receive, send)
+        except Exception:
+            if not scope.get(_ANSWERED):
+                raise
 
 
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
-    return [Route("/health", health, methods=["GET"]), *mlflow_routes.routes(),
-            *unity_catalog.routes(), *identity.routes(), *databricks_uc.routes(),
+    return [*operations.routes(), *mlflow_routes.routes(),
+            *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
+            *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
+            *grant_routes.routes(), *webhook_routes.routes(),
+            *databricks_routes.routes(), *databricks_prompts.routes(),
+            *databricks_files.routes(), *import_routes.routes(),
             *web_routes.routes()]
 
 
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
-    database = database or Database(settings.resolved_database_url)
-    app = Starlette(
-        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+    """The server's parts (modelyard/bootstrap.py) behind every surface's routes."""
+    app = ModelyardApp(
+        exception_handlers={HTTPException: _not_found, ClientDisconnect: _client_left,
+                            Exception: _internal_error},
     )
     app.router = IndexedRouter(routes())  # before the first request builds the stack on it
-    app.state.settings = settings
-    app.state.database = database
-    # Handlers' point reads let other requests run while PostgreSQL answers (store/cooperative.py);
-    # SQLite answers in-process, with nothing to wait for.
-    app.state.cooperative = database.dialect == "postgresql"
-    app.state.units = UnitOfWorkFactory(database)
-    app.state.registry = RegistryService(app.state.units)
-    app.state.authenticate = _local_admin
-    app.state.tracking = TrackingService.from_settings(settings)  # read by the web pages only
-    unity_catalog.attach(app, settings)
-    databricks_uc.attach(app)  # needs app.state.uc_models
-    identity.attach(app, settings)  # sets app.state.authenticate
-    if database.dialect == "postgresql":
-        app.state.table_upkeep = start_table_upkeep(database)
+    built = bootstrap(settings, database)
+    for name, value in vars(built).items():
+        setattr(app.state, name, value)
+    # Authentication is the HTTP adapters' own (api/auth.py), over the identity service.
+    app.state.authenticate = Authenticator(built.identity, built.units, settings.auth)
+    _observe(app, settings, built.database)
     _settle_heap()
     return app
+
+
+def _observe(app: Starlette, settings: Settings, database: Database) -> None:
+    """Metrics, the request log and traces: the outermost layer of the app, around Starlette's
+    own error handling, so that it sees every answer, a 500 too."""
+    request_metrics = None
+    app.state.metrics = None
+    if settings.metrics:
+        metrics.instrument_engine(database.engine)
+        operations_service: OperationsService = app.state.operations
+
+        def scraped() -> list[Any]:
+            try:
+                return metrics.outbox_gauges(*operations_service.outbox_state())
+            except Exception:
+                log.warning("metrics: could not read the webhook outbox", exc_info=True)
+                return metrics.scrape_failed("webhook_outbox")
+
+        app.state.metrics = metrics.Exposition(scraped)
+        request_metrics = metrics.RequestMetrics()
+    app.state.request_metrics = request_metrics
+    tracer = None
+    if tracing.enabled():
+        tracer = tracing.RequestTracer()
+        app.state.tracer = tracer
+    app.middleware_stack = RequestObserver(app.build_middleware_stack(), request_metrics,
+                                           log_requests=settings.log_format == "json",
+                                           tracer=tracer)
 
 
 def _settle_heap() -> None:

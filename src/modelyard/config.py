@@ -8,6 +8,20 @@ from pathlib import Path
 
 from modelyard.store.database import sqlite_url_for
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `1048576`, `512KiB`, `1MiB`, `10MB` (ValueError otherwise)."""
+    cleaned = text.strip().lower().replace(" ", "")
+    digits = cleaned.rstrip("bkmgi")
+    unit = cleaned[len(digits):]
+    if not digits.isascii() or not digits.isdigit() or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size: write bytes, or a number with KiB, MiB, "
+                         f"GiB (or kB, MB, GB)")
+    return int(digits) * _UNITS[unit]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -36,6 +50,23 @@ class Settings:
     #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
     #: to be finalized, whichever client registers it. Off: for the whole metastore.
     uc_require_signature: bool = True
+    #: Serve Prometheus metrics at /metrics (observability/metrics.py).
+    metrics: bool = True
+    #: When set, /metrics answers only `Authorization: Bearer <this>`; kept out of repr().
+    metrics_token: str | None = field(default=None, repr=False)
+    #: "text" (uvicorn's lines, no request log) or "json" (every record one JSON object, and
+    #: one record per request).
+    log_format: str = "text"
+    #: Bytes a JSON or form request body may have (uploads through signed URLs are streamed
+    #: and not bounded by it): a bigger one is answered 413 before more of it is read.
+    max_body_size: int = 1024 * 1024
+    #: Seconds a client has to send a request's line and headers (also: to start one on a new
+    #: connection), that a request or response body may make no progress, and that a
+    #: keep-alive connection may stay idle; connections each worker keeps open at most.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
 
     @property
     def resolved_database_url(self) -> str:
@@ -57,11 +88,20 @@ class Settings:
                "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
                "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
                "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
+               "MODELYARD_MAX_BODY_SIZE": str(self.max_body_size),
+               "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
+               "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
+               "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
+               "MODELYARD_MAX_CONNECTIONS": str(self.max_connections),
                "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
             env["MODELYARD_TRACKING_TOKEN"] = self.tracking_token
+        env["MODELYARD_METRICS"] = "1" if self.metrics else "0"
+        if self.metrics_token:
+            env["MODELYARD_METRICS_TOKEN"] = self.metrics_token
+        env["MODELYARD_LOG_FORMAT"] = self.log_format
         return env
 
     @classmethod
@@ -84,4 +124,13 @@ class Settings:
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
+            metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
+            metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,
+            log_format=env.get("MODELYARD_LOG_FORMAT", cls.log_format),
+            max_body_size=parse_size(env.get("MODELYARD_MAX_BODY_SIZE", str(cls.max_body_size))),
+            header_timeout=float(env.get("MODELYARD_HEADER_TIMEOUT", cls.header_timeout)),
+            body_timeout=float(env.get("MODELYARD_BODY_TIMEOUT", cls.body_timeout)),
+            keep_alive_timeout=float(env.get("MODELYARD_KEEP_ALIVE_TIMEOUT",
+                                             cls.keep_alive_timeout)),
+            max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
         )

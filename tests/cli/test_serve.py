@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -28,6 +30,38 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_request_limits_from_environment(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, env={"MODELYARD_MAX_BODY_SIZE": "2KiB",
+                                          "MODELYARD_HEADER_TIMEOUT": "0.5"}).start()
+    try:
+        create = server.url + "/api/2.0/mlflow/registered-models/create"
+        response = httpx.post(create, content=b"{" + b" " * 2047 + b"}")
+        assert response.status_code == 413 and "2,048 bytes" in response.json()["message"]
+        assert httpx.post(create, content=b"{" + b" " * 2046 + b"}").status_code == 400
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            started = time.monotonic()
+            while sock.recv(1024):
+                pass
+            assert time.monotonic() - started < 1.5
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--max-body-size", "lots", "'lots' is not a size"),
+    ("--max-body-size", "100", "less than 1 KiB"),
+    ("--max-connections", "3", "x>=16"),
+])
+def test_request_limits_are_checked(tmp_path: Path, flag: str, value: str,
+                                    message: str) -> None:
+    result = subprocess.run([MODELYARD, "serve", "--data-dir", str(tmp_path), "--port",
+                             str(free_port()), flag, value],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_data_survives_a_restart(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     httpx.post(server.url + "/api/2.0/mlflow/registered-models/create", json={"name": "kept"})
@@ -46,7 +80,9 @@ def test_help_lists_every_setting() -> None:
     result = subprocess.run([MODELYARD, "serve", "--help"], capture_output=True, text=True,
                             check=True, env=env)
     for flag in ("--host", "--port", "--data-dir", "--database-url", "--storage-root",
-                 "--workers", "--tracking-uri", "--tracking-token"):
+                 "--workers", "--tracking-uri", "--tracking-token", "--max-body-size",
+                 "--header-timeout", "--body-timeout", "--keep-alive-timeout",
+                 "--max-connections"):
         assert flag in result.stdout
 
 

@@ -37,15 +37,6 @@ class Doubler(mlflow.pyfunc.PythonModel):
 
 
 @pytest.fixture(scope="session")
-def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServerProcess]:
-    process = MlflowServerProcess(tmp_path_factory.mktemp("mlflow-server")).start(timeout=120)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture(scope="session")
 def tracked_server(tracking_server: MlflowServerProcess,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Modelyard (SQLite) reading runs from `tracking_server`; the database plays no part."""

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from modelyard.domain.errors import TooManyAttempts, Unauthenticated
+from modelyard.observability.requests import PRINCIPAL, REQUEST_ID
 from modelyard.services.context import ANONYMOUS, LOCAL_ADMIN, Actor
 from modelyard.services.identity import IdentityService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
@@ -28,11 +29,12 @@ def request_facts(request: Request) -> tuple[str, str]:
     # Read off the ASGI scope (header names arrive lowercased): Starlette's Headers and
     # Address objects cost more than the rest of this function.
     scope = request.scope
-    request_id = ""
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            request_id = value.decode("latin-1")[:64]
-            break
+    request_id = scope.get(REQUEST_ID, b"").decode()  # observability.requests set it
+    if not request_id:
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+                break
     client = scope.get("client")
     return request_id or os.urandom(8).hex(), client[0] if client else ""
 
@@ -122,6 +124,7 @@ async def authenticate(request: Request) -> Actor:
     every other request meanwhile."""
     authenticator: Authenticator = request.app.state.authenticate
     actor = authenticator.cached(request)
-    if actor is not None:
-        return actor
-    return await run_in_threadpool(authenticator, request)
+    if actor is None:
+        actor = await run_in_threadpool(authenticator, request)
+    request.scope[PRINCIPAL] = actor.name  # for the request's log line
+    return actor

@@ -17,15 +17,35 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api import openapi
 from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse
 from modelyard.domain.errors import ModelyardError
 from modelyard.services.context import Actor
-from modelyard.store.cooperative import run_cooperatively
 
 P = TypeVar("P")
 Endpoint = Callable[[Request], Awaitable[Response]]
 _EMPTY = b"{}"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_thread(handler: F) -> F:
+    """Mark a handler that may block (files, storage, S3, hashing, copies): its endpoint runs it
+    in a worker thread. Unmarked handlers only ask the database and run on the event loop
+    (handing each call to a thread cost more than a point read itself; bench/, issue 6). The
+    one way every dialect says which handlers leave the loop."""
+    handler.in_thread = True  # type: ignore[attr-defined]
+    return handler
+
+
+def in_thread_when(condition: Callable[[Any], bool]) -> Callable[[F], F]:
+    """`in_thread` for the calls whose parameters satisfy `condition` only."""
+    def mark(handler: F) -> F:
+        handler.in_thread = condition  # type: ignore[attr-defined]
+        return handler
+    return mark
 
 
 @dataclass(frozen=True)
@@ -37,9 +57,13 @@ class Dialect(Generic[P]):
     target: Callable[[Request], Any]
     domain_error: Callable[[ModelyardError], Response]
     malformed_body: Callable[[str], Response]
+    #: The methods whose fields come from the query string (the others': a JSON body); what
+    #: the OpenAPI document (api/openapi.py) tells clients.
+    query_methods: frozenset[str] = frozenset({"GET"})
 
     def endpoint(self, handler: Callable[[Any, Actor, P], Any],
-                 blocking: Callable[[P], bool] | bool = False) -> Endpoint:
+                 ) -> Endpoint:
+        blocking = getattr(handler, "in_thread", False)
         async def endpoint(request: Request) -> Response:
             try:
                 actor = await authenticate(request)
@@ -47,8 +71,9 @@ class Dialect(Generic[P]):
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
-                elif request.app.state.cooperative:
-                    result = await run_cooperatively(handler, target, actor, params)
+                elif request.app.state.cooperative is not None:
+                    # The composition root's store.cooperative.run_cooperatively (PostgreSQL)
+                    result = await request.app.state.cooperative(handler, target, actor, params)
                 else:
                     result = handler(target, actor, params)
             except ModelyardError as error:
@@ -60,4 +85,6 @@ class Dialect(Generic[P]):
             return JSONResponse(result)
 
         endpoint.__name__ = handler.__name__
+        setattr(endpoint, openapi.HANDLER, handler)
+        setattr(endpoint, openapi.QUERY_METHODS, self.query_methods)
         return endpoint

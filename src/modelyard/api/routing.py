@@ -61,6 +61,15 @@ class IndexedRouter(Router):
             found.sort(key=lambda pair: pair[0])
         return [route for _, route in found]
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """Every method some route takes on `path` (the `Allow` of a 405: Starlette's names
+        only the first route's)."""
+        methods: set[str] = set()
+        for route in self.candidates(path):
+            if isinstance(route, Route) and route.methods and _accepts(route, path):
+                methods |= route.methods
+        return sorted(methods)
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
             await super().app(scope, receive, send)

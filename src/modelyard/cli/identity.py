@@ -43,12 +43,10 @@ def is_loopback(host: str) -> bool:
 
 def bootstrap_admin(database: Any, data_dir: Path) -> None:
     """First start with --auth: create `admin` and write its token (mode 0600)."""
-    from modelyard.services import audit as audit_service
+    from modelyard.bootstrap import units_for
     from modelyard.services.identity import IdentityService
-    from modelyard.services.unit_of_work import UnitOfWorkFactory
 
-    units = UnitOfWorkFactory(database)
-    audit_service.install(units)
+    units, _ = units_for(database)  # audited like a change made over HTTP
     if IdentityService(units).bootstrap_admin(data_dir):
         click.echo(f"Created the metastore admin 'admin'; its token is in "
                    f"{data_dir / 'admin-token'} (readable by you only).", err=True)
@@ -201,40 +199,29 @@ def grants_show(securable_type: str, name: str, url: str, token: str | None) -> 
         for assignment in found.get("privilege_assignments", [])))
 
 
-def _change(securable_type: str, name: str, principal: str, privileges: list[str], key: str,
-            url: str, token: str | None) -> None:
-    _run(lambda: _client(url, token).call(
-        "PATCH", _permissions_path(securable_type, name),
-        body={"changes": [{"principal": principal, key: privileges}]}))
+def _change_command(verb: str, key: str, done: str, preposition: str, help_text: str) -> None:
+    """The `grants grant` and `grants revoke` commands: one PATCH of the securable's
+    permissions, adding or removing (`key`) the privileges."""
+
+    @grants.command(verb, help=help_text)
+    @click.argument("securable_type")
+    @click.argument("name")
+    @click.argument("principal")
+    @click.argument("privileges", nargs=-1, required=True)
+    @url_option
+    @token_option
+    def change(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
+               url: str, token: str | None) -> None:
+        _run(lambda: _client(url, token).call(
+            "PATCH", _permissions_path(securable_type, name),
+            body={"changes": [{"principal": principal, key: list(privileges)}]}))
+        click.echo(f"{done} {', '.join(privileges)} on {securable_type} {name} {preposition} "
+                   f"{principal}")
 
 
-@grants.command("grant")
-@click.argument("securable_type")
-@click.argument("name")
-@click.argument("principal")
-@click.argument("privileges", nargs=-1, required=True)
-@url_option
-@token_option
-def grants_grant(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
-                 url: str, token: str | None) -> None:
-    """Grant privileges, e.g. `grants grant schema main.fraud data-team "USE SCHEMA"`."""
-    _change(securable_type, name, principal, list(privileges), "add", url, token)
-    click.echo(f"granted {', '.join(privileges)} on {securable_type} {name} to {principal}")
-
-
-@grants.command("revoke")
-@click.argument("securable_type")
-@click.argument("name")
-@click.argument("principal")
-@click.argument("privileges", nargs=-1, required=True)
-@url_option
-@token_option
-def grants_revoke(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
-                  url: str, token: str | None) -> None:
-    """Revoke privileges."""
-    _change(securable_type, name, principal, list(privileges), "remove", url, token)
-    click.echo(f"revoked {', '.join(privileges)} on {securable_type} {name} from "
-               f"{principal}")
+_change_command("grant", "add", "granted", "to",
+                'Grant privileges, e.g. `grants grant schema main.fraud data-team "USE SCHEMA"`.')
+_change_command("revoke", "remove", "revoked", "from", "Revoke privileges.")
 
 
 @audit.command("verify")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from modelyard.cli import identity as identity_commands
+from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
 from modelyard.cli.common import HELP_SETTINGS, Group, open_database
 
@@ -23,6 +24,26 @@ if TYPE_CHECKING:
     from uvicorn.supervisors import Multiprocess
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: `1048576`, `512KiB`, `1MiB`, `10MB`; at least 1 KiB."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        from modelyard.config import parse_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            size = parse_size(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if size < 1024:
+            self.fail(f"{value!r} is less than 1 KiB: no request would fit", param, ctx)
+        return size
 
 
 @click.group(cls=Group, no_args_is_help=True, context_settings=HELP_SETTINGS,
@@ -79,13 +100,40 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
               "with inputs and outputs (Databricks' rule), whichever client registers it. "
               "--no-uc-require-signature turns it off for the whole metastore.")
+@_option("--max-body-size", envvar="MODELYARD_MAX_BODY_SIZE", type=ByteSize(), default="1MiB",
+         help="Bytes a JSON or form request body may have (e.g. 1MiB, 512KiB); a bigger one is "
+              "answered 413. Uploads through signed URLs are streamed, not bounded by it.")
+@_option("--header-timeout", envvar="MODELYARD_HEADER_TIMEOUT",
+         type=click.FloatRange(min=0.1), default=10.0,
+         help="Seconds a client has to send a request's line and headers (a new connection: "
+              "to send its first request).")
+@_option("--body-timeout", envvar="MODELYARD_BODY_TIMEOUT", type=click.FloatRange(min=0.1),
+         default=30.0, help="Seconds a request body may go without data arriving, or a "
+                            "response without the client reading it.")
+@_option("--keep-alive-timeout", envvar="MODELYARD_KEEP_ALIVE_TIMEOUT",
+         type=click.FloatRange(min=0.1), default=5.0,
+         help="Seconds an idle keep-alive connection stays open.")
+@_option("--max-connections", envvar="MODELYARD_MAX_CONNECTIONS", type=click.IntRange(min=16),
+         default=1000, help="Connections each worker keeps open; past it, the one that has "
+                            "waited longest on its client is closed.")
+@_option("--log-format", envvar="MODELYARD_LOG_FORMAT", type=click.Choice(["text", "json"]),
+         default="text", help="json: every log line one JSON object, and one line per request "
+                              "(request id, route, status, duration, principal).")
+@_option("--metrics/--no-metrics", envvar="MODELYARD_METRICS", default=True,
+         help="Serve Prometheus metrics at /metrics.")
+@_option("--metrics-token", envvar="MODELYARD_METRICS_TOKEN", show_default=False,
+         help="When set, /metrics answers only 'Authorization: Bearer <token>' (prefer the "
+              "variable: a flag shows in `ps`).")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           storage_root: str | None, workers: int, log_level: str, pending_timeout: float,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
-          uc_require_signature: bool, insecure_no_auth: bool) -> None:
+          max_body_size: int, header_timeout: float, body_timeout: float,
+          keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
+          metrics_token: str | None, uc_require_signature: bool,
+          insecure_no_auth: bool) -> None:
     """Start the registry server."""
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
         click.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
@@ -95,6 +143,13 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     if tracking_uri and not tracking_uri.startswith(("http://", "https://")):
         click.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
                    err=True)
+        raise click.exceptions.Exit(2)
+
+    from modelyard.observability import tracing
+
+    problem = tracing.configuration_problem()
+    if problem:
+        click.echo(problem, err=True)
         raise click.exceptions.Exit(2)
 
     import uvicorn
@@ -109,24 +164,71 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         signin_max_failures=signin_max_failures, signin_window=signin_window,
                         signin_lockout=signin_lockout,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
+                        max_body_size=max_body_size, header_timeout=header_timeout,
+                        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
+                        max_connections=max_connections, metrics=metrics,
+                        metrics_token=metrics_token or None, log_format=log_format,
                         uc_require_signature=uc_require_signature)
     database = open_database(settings.resolved_database_url, migrate.upgrade)
     if auth:
         identity_commands.bootstrap_admin(database, data_dir)
-    from modelyard.api.http_protocol import HttpProtocol
+    from modelyard.api.http_protocol import ConnectionLimits, protocol_factory
+    from modelyard.observability.logs import uvicorn_log_config
 
+    limits = ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                              keep_alive_timeout=keep_alive_timeout,
+                              max_connections=max_connections)
     # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-              "http": HttpProtocol, "loop": "auto", "lifespan": "off",
-              "timeout_graceful_shutdown": 5}
+              "http": protocol_factory(limits), "ws": "none", "loop": "auto",
+              "lifespan": "off", "timeout_keep_alive": keep_alive_timeout,
+              "timeout_graceful_shutdown": 5,
+              "log_config": uvicorn_log_config(log_format, log_level) or _log_config(log_level)}
     if workers == 1:
         from modelyard.app import create_app
 
-        uvicorn.run(create_app(settings, database), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, database), **common)
     else:
         database.dispose()
         os.environ.update(settings.to_env())
-        _run_workers(workers, common)
+        created = _share_metrics_between_workers() if metrics else None
+        try:
+            _run_workers(workers, common)
+        finally:
+            if created:
+                import shutil
+
+                shutil.rmtree(created, ignore_errors=True)
+
+
+def _share_metrics_between_workers() -> str | None:
+    """Point the workers' metrics at one folder (prometheus-client's multiprocess mode), made
+    empty first: the operator's PROMETHEUS_MULTIPROC_DIR, else a new temporary folder, which
+    is returned (to be removed when the server stops)."""
+    import tempfile
+
+    from modelyard.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    path = os.environ.get(MULTIPROC_ENV)
+    created = None
+    if not path:
+        path = created = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = path
+    return created
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with Modelyard's own loggers on the same handler at the same level
+    (without a handler of their own, their INFO lines went nowhere)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["modelyard"] = {"handlers": ["default"], "level": level.upper(),
+                                      "propagate": False}
+    return config
 
 
 def _run_workers(workers: int, options: dict[str, Any]) -> None:
@@ -197,6 +299,15 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
             while self._handed:
                 self._handed.pop().close()
 
+        def keep_subprocess_alive(self) -> None:
+            before = {process.pid for process in self.processes}
+            super().keep_subprocess_alive()
+            from modelyard.observability.metrics import worker_exited
+
+            for pid in before - {process.pid for process in self.processes}:
+                if pid is not None:
+                    worker_exited(pid)  # its in-flight gauge no longer counts
+
         def run(self) -> None:
             try:
                 super().run()
@@ -208,6 +319,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 uc_commands.register(app)
 identity_commands.register(app)
+operations_commands.register(app)
 
 
 def main() -> None:

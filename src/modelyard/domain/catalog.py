@@ -179,15 +179,12 @@ class Schema:
         return f"{self.catalog_name}.{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class UcModel:
-    id: str
+class ModelNameParts:
+    """The parts of a model's three-level `full_name` (catalog.schema.model), for the
+    entities that carry one."""
+
+    __slots__ = ()
     full_name: str
-    comment: str
-    storage_location: str
-    audit: Audit
-    aliases: tuple[Alias, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def catalog_name(self) -> str:
@@ -198,8 +195,22 @@ class UcModel:
         return self.full_name.split(".")[1]
 
     @property
-    def name(self) -> str:
+    def model_name(self) -> str:
         return self.full_name.split(".")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class UcModel(ModelNameParts):
+    id: str
+    full_name: str
+    comment: str
+    storage_location: str
+    audit: Audit
+    aliases: tuple[Alias, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+    #: The model's own name, the last part of `full_name`.
+    name = ModelNameParts.model_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +272,7 @@ class VersionFile:
 
 
 @dataclass(frozen=True, slots=True)
-class UcVersion:
+class UcVersion(ModelNameParts):
     id: str
     full_name: str  # the model's
     version: int
@@ -275,14 +286,3 @@ class UcVersion:
     aliases: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def catalog_name(self) -> str:
-        return self.full_name.split(".")[0]
-
-    @property
-    def schema_name(self) -> str:
-        return self.full_name.split(".")[1]
-
-    @property
-    def model_name(self) -> str:
-        return self.full_name.split(".")[2]

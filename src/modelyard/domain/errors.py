@@ -68,6 +68,10 @@ class Conflict(ModelyardError):
     """A concurrent change won; retrying may succeed."""
 
 
+class PayloadTooLarge(ModelyardError):
+    """A request body is bigger than the server accepts for its kind of request."""
+
+
 class TooManyAttempts(ModelyardError):
     """Password sign-in for this user name is locked for a while after repeated failures."""
 

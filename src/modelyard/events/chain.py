@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-GENESIS = "0" * 64
+from modelyard.domain.audit import GENESIS
+
 FIELDS = ("seq", "time", "actor", "action", "object_type", "object_name", "before", "after",
           "request_id", "client_address")
 

@@ -41,10 +41,11 @@ import orjson
 from sqlalchemy import Connection
 
 from modelyard.domain import webhooks
+from modelyard.domain.actor import Actor
+from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
 from modelyard.domain.webhooks import HttpTarget, Occurrence, Webhook, WebhookStatus
-from modelyard.services.context import Actor
-from modelyard.services.unit_of_work import Event
+from modelyard.observability import metrics
 from modelyard.store.database import Database
 from modelyard.store.webhooks import PendingDelivery, WebhookRepository
 
@@ -250,7 +251,10 @@ class WebhookDispatcher:
                 repo.retry_later(delivery.id, attempts, now_ms() + int(delay * 1000))
             else:
                 repo.finish(delivery.id)
+        metrics.WEBHOOK_DELIVERIES.labels(
+            "delivered" if outcome.ok else "retry" if retry else "failed").inc()
         if outcome.ok:
+            metrics.WEBHOOK_DELIVERY_LAG.observe(max(0, now_ms() - delivery.created_at) / 1000)
             log.debug("webhook %s: %s delivered (HTTP %s)", hook.id, delivery.event,
                       outcome.status_code)
         elif retry:

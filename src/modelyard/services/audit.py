@@ -11,22 +11,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from modelyard.domain.audit import AuditQuery
+from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import InvalidArgument
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.events import chain
 from modelyard.services.context import Actor
-from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
-from modelyard.store.audit import AuditQuery, AuditRepository
+from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.store.audit import AuditRepository
 from modelyard.store.database import Database
-from modelyard.store.tables import (
-    registered_models,
-    uc_catalogs,
-    uc_schemas,
-    workspace_permissions,
-)
 
 MAX_PAGE = 1000
 
@@ -65,11 +61,6 @@ def append(conn: Connection, actor: Actor, events: list[Event]) -> None:
         rows.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
     repo.append(rows)
-
-
-def install(units: UnitOfWorkFactory) -> None:
-    units.before_commit.append(append)
-    units.on_denied.append(append)
 
 
 def verify(database: Database, expect_head: tuple[int, str] | None = None
@@ -117,8 +108,9 @@ class AuditService:
         rows: list[Any] = []
         exhausted = False
         with self.units.read(actor) as uow:
-            repo = AuditRepository(uow.conn)
-            owned = None if actor.is_admin else _owned(uow.conn, actor)
+            repo = uow.audit
+            owned = None if actor.is_admin else uow.audit.owned_objects(
+                actor.name, actor.principals)
             # Non-admins: filter batch by batch, so a page is full unless the log ends.
             while len(rows) < limit and not exhausted:
                 batch = repo.search(query, after_seq, limit if owned is None else MAX_PAGE)
@@ -153,24 +145,3 @@ def _decode(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-def _owned(conn: Connection, actor: Actor) -> frozenset[tuple[str, str]]:
-    """The objects whose events the actor may read: workspace models it created or manages,
-    Unity Catalog objects it owns (events on versions count as events on their model)."""
-    rm, wp = registered_models, workspace_permissions
-    managed = select(wp.c.model_id).where(wp.c.principal.in_(list(actor.principals)),
-                                          wp.c.level >= 5)
-    names = [row.name for row in conn.execute(
-        select(rm.c.name).where(rm.c.registry == "workspace",
-                                (rm.c.user_id == actor.name) | rm.c.id.in_(managed)))]
-    owned = {("registered_model", name) for name in names}
-    # Unity Catalog: catalogs, schemas and models whose owner is the caller or its group.
-    who = list(actor.principals)
-    owned |= {("registered_model", row.name) for row in conn.execute(
-        select(rm.c.name).where(rm.c.registry == "uc", rm.c.owner.in_(who)))}
-    catalogs = conn.execute(select(uc_catalogs.c.id, uc_catalogs.c.name)).all()
-    by_id = {row.id: row.name for row in catalogs}
-    owned |= {("catalog", row.name) for row in conn.execute(
-        select(uc_catalogs.c.name).where(uc_catalogs.c.owner.in_(who)))}
-    owned |= {("schema", f"{by_id.get(row.catalog_id, '')}.{row.name}") for row in conn.execute(
-        select(uc_schemas.c.catalog_id, uc_schemas.c.name).where(uc_schemas.c.owner.in_(who)))}
-    return frozenset(owned)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 
 from modelyard.domain.access import (
     CATALOG,
@@ -35,10 +35,9 @@ from modelyard.services.context import Actor
 from modelyard.store import uc_visibility
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import decode_json
-from modelyard.store.tables import registered_models
+from modelyard.store.registry import RegistryRepository
 
 ROOT = 0
-rm = registered_models
 
 
 def _denied(error: ModelyardError, action: str, object_type: str, name: str) -> ModelyardError:
@@ -67,8 +66,7 @@ def require_workspace_model(conn: Connection, actor: Actor, name: str, needed: L
     """
     if actor.is_admin:
         return Level.CAN_MANAGE
-    row = conn.execute(select(rm.c.id, rm.c.user_id).where(
-        rm.c.registry == "workspace", rm.c.name == name)).first()
+    row = RegistryRepository(conn).model_ref(name)
     if row is None:
         raise model_not_found(name)
     level = workspace_level(conn, actor, row.id, row.user_id)
@@ -154,8 +152,7 @@ def _missing(level: str, parts: list[str], catalog_visible: bool) -> ModelyardEr
 
 
 def _access_row(conn: Connection, parts: list[str], principals: frozenset[str]) -> Row[Any]:
-    return conn.execute(uc_visibility.path_access(conn.dialect.name),
-                        uc_visibility.path_access_params(parts, principals)).one()
+    return uc_visibility.access_row(conn, parts, principals)
 
 
 def _owners_of(row: Sequence[Any]) -> dict[str, str | None]:

@@ -69,12 +69,12 @@ class CatalogService:
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
         with self.units.write(actor) as uow:
-            yield CatalogRepository(uow.conn), uow
+            yield uow.catalog, uow
 
     @contextmanager
     def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
         with self.units.read(actor) as uow:
-            yield CatalogRepository(uow.conn)
+            yield uow.catalog
 
     def _audit(self, actor: Actor, now: int) -> dict[str, Any]:
         return {"owner": actor.name, "created_at": now, "created_by": actor.name,
@@ -133,24 +133,12 @@ class CatalogService:
                        properties: Mapping[str, str] | None = None,
                        new_name: str | None = None, owner: str | None = None) -> Catalog:
         name = validate_name(name)
-        changes: dict[str, Any] = {}
-        if comment is not None:
-            changes["comment"] = validate_comment(comment)
-        if properties is not None:
-            changes["properties"] = validate_properties(properties)
-        if owner is not None:
-            changes["owner"] = validate_owner(owner) if owner else actor.name
-        if new_name:
-            changes["name"] = validate_name(new_name, "new_name")
+        changes = _changes(actor, comment, properties, new_name, owner)
         with self._write(actor) as (repo, uow):
-            authorization.require_uc(repo.conn, actor, "catalog.manage", name)
-            if "owner" in changes:
-                authorization.require_uc(repo.conn, actor, "catalog.own", name)
+            _authorize_update(repo, actor, "catalog", name, changes)
             row = repo.catalog_row(name)
-            stored = {**changes}
-            if "properties" in stored:
-                stored["properties"] = orjson.dumps(stored["properties"]).decode()
-            repo.update_catalog(row.id, updated_at=now_ms(), updated_by=actor.name, **stored)
+            repo.update_catalog(row.id, updated_at=now_ms(), updated_by=actor.name,
+                                **_stored(changes))
             if changes.get("name", name) != name:
                 repo.rename_models_under(repo.schema_ids(row.id), 1, changes["name"])
             uow.record("catalog.update", "catalog", changes.get("name", name),
@@ -224,25 +212,12 @@ class CatalogService:
                       properties: Mapping[str, str] | None = None,
                       new_name: str | None = None, owner: str | None = None) -> Schema:
         catalog_name, name = split_schema_name(full_name)
-        changes: dict[str, Any] = {}
-        if comment is not None:
-            changes["comment"] = validate_comment(comment)
-        if properties is not None:
-            changes["properties"] = validate_properties(properties)
-        if owner is not None:
-            changes["owner"] = validate_owner(owner) if owner else actor.name
-        if new_name:
-            changes["name"] = validate_name(new_name, "new_name")
+        changes = _changes(actor, comment, properties, new_name, owner)
         with self._write(actor) as (repo, uow):
-            authorization.require_uc(repo.conn, actor, "schema.manage", f"{catalog_name}.{name}")
-            if "owner" in changes:
-                authorization.require_uc(repo.conn, actor, "schema.own",
-                                         f"{catalog_name}.{name}")
+            _authorize_update(repo, actor, "schema", f"{catalog_name}.{name}", changes)
             row = repo.schema_row(catalog_name, name)
-            stored = {**changes}
-            if "properties" in stored:
-                stored["properties"] = orjson.dumps(stored["properties"]).decode()
-            repo.update_schema(row.id, updated_at=now_ms(), updated_by=actor.name, **stored)
+            repo.update_schema(row.id, updated_at=now_ms(), updated_by=actor.name,
+                               **_stored(changes))
             new = changes.get("name", name)
             if new != name:
                 repo.rename_models_under([row.id], 2, f"{catalog_name}.{new}")
@@ -299,3 +274,35 @@ class CatalogService:
         repo.queue_garbage(locations, "deleted", now_ms())
         repo.delete_models(model_ids)
         return locations
+
+
+# ---- updating a catalog or a schema: the same fields, the same rules ----------------------
+
+def _changes(actor: Actor, comment: str | None, properties: Mapping[str, str] | None,
+             new_name: str | None, owner: str | None) -> dict[str, Any]:
+    """The fields an update gives, validated (an empty owner means the caller)."""
+    changes: dict[str, Any] = {}
+    if comment is not None:
+        changes["comment"] = validate_comment(comment)
+    if properties is not None:
+        changes["properties"] = validate_properties(properties)
+    if owner is not None:
+        changes["owner"] = validate_owner(owner) if owner else actor.name
+    if new_name:
+        changes["name"] = validate_name(new_name, "new_name")
+    return changes
+
+
+def _authorize_update(repo: CatalogRepository, actor: Actor, kind: str, securable: str,
+                      changes: dict[str, Any]) -> None:
+    """Updating needs MANAGE on the catalog or schema; changing its owner, ownership too."""
+    authorization.require_uc(repo.conn, actor, f"{kind}.manage", securable)
+    if "owner" in changes:
+        authorization.require_uc(repo.conn, actor, f"{kind}.own", securable)
+
+
+def _stored(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as stored: properties as JSON text."""
+    if "properties" not in changes:
+        return changes
+    return {**changes, "properties": orjson.dumps(changes["properties"]).decode()}

@@ -1,29 +1,6 @@
-"""Who is calling: every service call acts on behalf of an actor."""
+"""Who is calling: the actor every service call acts for (defined in domain/actor.py, where the
+layers below the services can name it too; services' callers keep importing it from here)."""
 
-from __future__ import annotations
+from modelyard.domain.actor import ANONYMOUS, LOCAL_ADMIN, SYSTEM, Actor
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    name: str
-    #: A metastore admin: every privilege on every object, in both registries.
-    is_admin: bool = False
-    #: The actor's own name and every group it belongs to, directly or through other groups;
-    #: grants and permission levels given to any of these apply to the actor.
-    groups: frozenset[str] = frozenset()
-    #: Set by the authentication layer, for the audit trail.
-    request_id: str = ""
-    client_address: str = ""
-
-    @property
-    def principals(self) -> frozenset[str]:
-        return self.groups | {self.name}
-
-
-#: Without authentication, on loopback, every call acts as this local administrator.
-LOCAL_ADMIN = Actor(name="admin", is_admin=True)
-
-#: Who a denied unauthenticated request is recorded as.
-ANONYMOUS = "anonymous"
+__all__ = ["ANONYMOUS", "LOCAL_ADMIN", "SYSTEM", "Actor"]

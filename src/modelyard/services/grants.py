@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from modelyard.domain.access import (
     CATALOG,
@@ -28,7 +28,7 @@ from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
 from modelyard.store.identity import IdentityRepository
-from modelyard.store.tables import registered_models, uc_grants
+from modelyard.store.registry import RegistryRepository
 
 _LEVEL = {Securable.CATALOG: CATALOG, Securable.SCHEMA: SCHEMA, Securable.MODEL: MODEL}
 _DEPTH = {Securable.CATALOG: 1, Securable.SCHEMA: 2, Securable.MODEL: 3}
@@ -98,7 +98,7 @@ class GrantService:
             principal: str | None = None) -> list[Assignment]:
         with self.units.read(actor) as uow:
             securable, name = self._target(uow.conn, actor, securable_type, full_name, "read")
-            rows = IdentityRepository(uow.conn).grants_on([(securable.value, name)])
+            rows = uow.identity.grants_on([(securable.value, name)])
             sees_all = self._may_manage(uow.conn, actor, securable, name)
         found: dict[str, list[Privilege]] = {}
         for _, _, who, privilege in rows:
@@ -123,7 +123,7 @@ class GrantService:
         with self.units.write(actor) as uow:
             securable, name = self._target(uow.conn, actor, securable_type, full_name,
                                            "manage")
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             for change in changes:
                 if change.principal != ALL_USERS and \
                         repo.principal_by_name(change.principal) is None:
@@ -153,7 +153,7 @@ class GrantService:
                                     (3, Securable.MODEL)):
                     if depth <= len(parts):
                         path.append((kind.value, ".".join(parts[:depth])))
-            rows = IdentityRepository(uow.conn).grants_on(path)
+            rows = uow.identity.grants_on(path)
         result: dict[str, list[EffectivePrivilege]] = {}
         for on_type, on, who, privilege in rows:
             if (principal and who != principal) or (not sees_all
@@ -173,36 +173,17 @@ def follow_changes(conn: Connection, actor: Actor, events: list[Event]) -> None:
         if kind is None:
             continue
         if event.action.endswith(".delete"):
-            if kind is Securable.MODEL and _uc_model_exists(conn, event.object_name):
+            if kind is Securable.MODEL and \
+                    RegistryRepository(conn, "uc").model_ref(event.object_name) is not None:
                 continue  # a workspace model of the same name went away
-            _move(conn, event.object_name, None)
+            IdentityRepository(conn).move_grants(event.object_name, None)
         elif event.action.endswith(".update") and event.before and event.after and \
                 "name" in event.after and event.before.get("name") != event.after["name"]:
             old, new = event.before["name"], event.after["name"]
             if kind is Securable.SCHEMA:  # schema events carry leaf names
                 catalog = event.object_name.split(".")[0]
                 old, new = f"{catalog}.{old}", f"{catalog}.{new}"
-            _move(conn, old, new)
+            IdentityRepository(conn).move_grants(old, new)
 
 
-def _uc_model_exists(conn: Connection, name: str) -> bool:
-    rm = registered_models
-    return conn.execute(select(rm.c.id).where(rm.c.registry == "uc",
-                                              rm.c.name == name)).first() is not None
 
-
-def _move(conn: Connection, old: str, new: str | None) -> None:
-    """Grants on `old` and everything below it move under `new` (None: they are dropped)."""
-    g = uc_grants
-    below = g.c.securable_name.startswith(old + ".", autoescape=True)
-    if new is None:
-        conn.execute(g.delete().where((g.c.securable_name == old) | below))
-        return
-    conn.execute(update(g).where(g.c.securable_name == old).values(securable_name=new))
-    for row in conn.execute(select(g.c.securable_name).where(below).distinct()).all():
-        conn.execute(update(g).where(g.c.securable_name == row.securable_name)
-                     .values(securable_name=new + row.securable_name[len(old):]))
-
-
-def install(units: UnitOfWorkFactory) -> None:
-    units.before_commit.append(follow_changes)

@@ -125,7 +125,7 @@ class IdentityService:
             return cached
         now = time.monotonic()
         with self.units.read(Actor("system", is_admin=True)) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             found = repo.token_owner(key)
             if found is None:
                 return None
@@ -159,7 +159,7 @@ class IdentityService:
         stored = candidate = None
         with self.units.read(Actor("system", is_admin=True)) as uow:
             had_failures = self.throttle.refuse_if_locked(uow.conn, name)
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             found = repo.password_hash(name)
             if found is not None and found[1] and found[2]:
                 stored = found[1]
@@ -222,7 +222,7 @@ class IdentityService:
         for it to <data-dir>/admin-token, readable by the owner only. False if it existed."""
         system = Actor("system", is_admin=True)
         with self.units.write(system) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             if repo.principal_by_name("admin") is not None:
                 return False
             now = now_ms()
@@ -256,7 +256,7 @@ class IdentityService:
         with self.units.write(actor) as uow:
             # Inside the unit of work, so that a refusal is recorded in the audit trail.
             authorization.require_admin(actor, f"{kind.value}.create", kind.value, name)
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             principal_id = repo.insert_principal(kind, name, now_ms(), **values)
             for member_id in members or ():
                 self._add(repo, principal_id, member_id)
@@ -270,18 +270,18 @@ class IdentityService:
     def get(self, actor: Actor, kind: Kind, principal_id: str) -> Principal:
         # Principals are directory data: any authenticated caller may look them up.
         with self.units.read(actor) as uow:
-            return IdentityRepository(uow.conn).principal_by_id(_id(principal_id), kind)
+            return uow.identity.principal_by_id(_id(principal_id), kind)
 
     def by_name(self, actor: Actor, name: str) -> Principal:
         with self.units.read(actor) as uow:
-            principal = IdentityRepository(uow.conn).principal_by_name(name)
+            principal = uow.identity.principal_by_name(name)
         if principal is None:
             raise NotFound(f"Principal {name!r} not found.")
         return principal
 
     def me(self, actor: Actor) -> Principal:
         with self.units.read(actor) as uow:
-            principal = IdentityRepository(uow.conn).principal_by_name(actor.name)
+            principal = uow.identity.principal_by_name(actor.name)
         if principal is None:
             # The local admin without auth has no row; describe it anyway.
             return Principal(0, Kind.USER, actor.name, actor.name, "", "", True,
@@ -293,12 +293,12 @@ class IdentityService:
         if count < 0 or start_index < 1:
             raise InvalidArgument("startIndex starts at 1; count must not be negative.")
         with self.units.read(actor) as uow:
-            return IdentityRepository(uow.conn).list_principals(
+            return uow.identity.list_principals(
                 kind, name_eq, start_index - 1, min(count, 10_000))
 
     def delete(self, actor: Actor, kind: Kind, principal_id: str) -> None:
         with self.units.write(actor) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             principal = repo.principal_by_id(_id(principal_id), kind)
             authorization.require_admin(actor, f"{kind.value}.delete", kind.value,
                                         principal.name)
@@ -317,7 +317,7 @@ class IdentityService:
         # argon2 is slow on purpose: hash before taking the write lock.
         password_hash = _hashed(password) if password else None
         with self.units.write(actor) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             principal = repo.principal_by_id(_id(principal_id), kind)
             authorization.require_admin(actor, f"{kind.value}.update", kind.value,
                                         principal.name)
@@ -360,7 +360,7 @@ class IdentityService:
 
     def add_member(self, actor: Actor, group: str, member: str) -> Principal:
         with self.units.read(actor) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             found_group = repo.principal_by_name(group)
             found_member = repo.principal_by_name(member)
         if found_group is None or found_group.kind is not Kind.GROUP:
@@ -393,7 +393,7 @@ class IdentityService:
         with self.units.write(actor) as uow:
             if owner != actor.name:
                 authorization.require_admin(actor, "token.create", "user", owner)
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             principal = repo.principal_by_name(owner)
             if principal is None or principal.kind is Kind.GROUP:
                 raise NotFound(f"User {owner!r} not found.")
@@ -407,7 +407,7 @@ class IdentityService:
 
     def list_tokens(self, actor: Actor, all_users: bool = False) -> list[TokenInfo]:
         with self.units.read(actor) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             if all_users and actor.is_admin:
                 return repo.list_tokens(None)
             principal = repo.principal_by_name(actor.name)
@@ -449,7 +449,7 @@ class IdentityService:
     def delete_token(self, actor: Actor, token_id: str) -> None:
         """Revoke a token: the caller's own, or any token for a metastore admin."""
         with self.units.write(actor) as uow:
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             found = repo.token(token_id or "")
             if found is None or (found[0].owner != actor.name and not actor.is_admin):
                 raise NotFound(f"Token {token_id} not found.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from modelyard.observability import metrics
 from modelyard.store.database import Database
 from modelyard.store.table_upkeep import tend_tables
 
@@ -38,7 +39,9 @@ def start_table_upkeep(database: Database,
             try:
                 tend_database(database)
                 failing = False
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "ok").inc()
             except Exception:
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "failed").inc()
                 # Not the tables' owner, say: requests are unaffected, only their plans. Logged
                 # once per run of failures, not every interval.
                 if not failing:

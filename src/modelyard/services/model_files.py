@@ -30,6 +30,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.observability import metrics
 from modelyard.services.context import Actor
 from modelyard.services.uc_models import UcModelService
 from modelyard.storage.base import ArtifactStore, StoredFile
@@ -168,6 +169,7 @@ class ModelFileService:
                     still.status is VersionStatus.FAILED_REGISTRATION):
                 await to_thread.run_sync(self.store.delete_location, location)
             raise
+        metrics.UPLOAD_BYTES.labels("signed_url").inc(staged.stored.size)
         return staged.stored
 
     def open_download(self, full_name: str, version: str, path: str,

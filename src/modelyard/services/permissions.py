@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from modelyard.domain.access import Level
 from modelyard.domain.errors import InvalidArgument, NotFound
 from modelyard.domain.principals import ALL_USERS, Kind
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.identity import IdentityRepository
-from modelyard.store.tables import registered_models
 
 ROOT_ID = "root"
-rm = registered_models
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +52,15 @@ class WorkspacePermissionService:
             model_id = int(object_id)
         except ValueError:
             raise _not_found(object_id) from None
-        row = uow.conn.execute(select(rm.c.name).where(rm.c.id == model_id,
-                                                       rm.c.registry == "workspace")).first()
-        if row is None:
+        name = uow.registry().model_name_by_id(model_id)
+        if name is None:
             raise _not_found(object_id)
         try:
-            authorization.require_workspace_model(uow.conn, actor, row.name, needed, action)
+            authorization.require_workspace_model(uow.conn, actor, name, needed, action)
         except NotFound as error:
             raise authorization.hide(_not_found(object_id), action, "registered_model",
-                                     row.name) from error
-        return model_id, row.name
+                                     name) from error
+        return model_id, name
 
     def get(self, actor: Actor, object_id: str) -> list[Entry]:
         with self.units.read(actor) as uow:
@@ -80,7 +74,7 @@ class WorkspacePermissionService:
         action = "permissions.set" if replace else "permissions.update"
         with self.units.write(actor) as uow:
             model_id, name = self._model(uow, actor, object_id, Level.CAN_MANAGE, action)
-            repo = IdentityRepository(uow.conn)
+            repo = uow.identity
             for principal, _ in acl:
                 if principal != ALL_USERS and repo.principal_by_name(principal) is None:
                     raise InvalidArgument(f"Principal {principal!r} does not exist.")
@@ -97,10 +91,10 @@ class WorkspacePermissionService:
             return self._entries(uow, model_id)
 
     def _entries(self, uow: UnitOfWork, model_id: int) -> list[Entry]:
-        repo = IdentityRepository(uow.conn)
+        repo = uow.identity
         grants: dict[str, list[Grant]] = {}
         if model_id:
-            creator = uow.conn.execute(select(rm.c.user_id).where(rm.c.id == model_id)).scalar()
+            creator = uow.registry().model_creator(model_id)
             if creator:
                 grants.setdefault(creator, []).append(Grant(Level.CAN_MANAGE, False))
         ids = [model_id] if not model_id else [model_id, authorization.ROOT]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from modelyard.domain.catalog import Lineage, SchemaNotFound, UcVersion, split_model_name
@@ -34,22 +35,25 @@ from modelyard.domain.errors import (
     PermissionDenied,
 )
 from modelyard.domain.stages import Stage
+from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
-from modelyard.services.registry import RegistryService
 from modelyard.services.uc_models import UcModelService
 from modelyard.storage.base import CHUNK_SIZE, ArtifactStore
 
+if TYPE_CHECKING:
+    from modelyard.services.registry import RegistryService
+
 
 class Promotion:
-    def __init__(self, workspace: RegistryService, catalogs: CatalogService,
-                 uc_models: UcModelService) -> None:
-        self.workspace = workspace
+    """Given to the workspace RegistryService, which hands it the names it claims."""
+
+    def __init__(self, catalogs: CatalogService, uc_models: UcModelService) -> None:
         self.catalogs = catalogs
         self.uc_models = uc_models
 
-    def claims(self, actor: Actor, name: str) -> bool:
-        """Does this name, given to the workspace API, address Unity Catalog?"""
+    def claims(self, actor: Actor, name: str, workspace: RegistryService | None = None) -> bool:
+        """Does this name, given to the `workspace` API, address Unity Catalog?"""
         parts = name.split(".") if isinstance(name, str) else []
         if len(parts) != 3 or not all(parts):
             return False
@@ -59,7 +63,7 @@ class Promotion:
             # The catalog exists (and the caller may see it) but not the schema: most likely a
             # typo in a promotion. Creating a workspace model of that name would be a guess;
             # only an existing workspace model of exactly that name is not one.
-            if self._workspace_model_exists(actor, name):
+            if workspace is not None and _workspace_model_exists(workspace, actor, name):
                 return False
             catalog = parts[0].lower()
             raise SchemaNotFound(
@@ -76,13 +80,6 @@ class Promotion:
             return False
         return True
 
-    def _workspace_model_exists(self, actor: Actor, name: str) -> bool:
-        try:
-            self.workspace.get_registered_model(actor, name)
-        except NotFound:
-            return False
-        return True
-
     # ---- the two calls copy_model_version makes -----------------------------------------------
 
     def create_model(self, actor: Actor, name: str, tags: Mapping[str, str] | None,
@@ -94,10 +91,12 @@ class Promotion:
             last_updated_timestamp=created.audit.updated_at, user_id=created.audit.created_by,
             description=created.comment, tags=dict(created.tags))
 
-    def copy_version(self, actor: Actor, name: str, source: str, run_id: str | None = None,
-                     tags: Mapping[str, str] | None = None, description: str | None = None,
+    def copy_version(self, workspace: RegistryService, actor: Actor, name: str, source: str,
+                     run_id: str | None = None, tags: Mapping[str, str] | None = None,
+                     description: str | None = None,
                      logged_model_id: str | None = None) -> ModelVersion:
-        origin = self._workspace_version(actor, source)
+        """Copy the `workspace` version that `source` (models:/name/version) names."""
+        origin = self._workspace_version(workspace, actor, source)
         files = self._source_files(actor, origin)
         lineage = Lineage(run_id=run_id or origin.run_id, source=source,
                           model_id=logged_model_id or origin.logged_model_id,
@@ -120,7 +119,8 @@ class Promotion:
 
     # ---- reading the source ------------------------------------------------------------------
 
-    def _workspace_version(self, actor: Actor, source: str) -> ModelVersion:
+    def _workspace_version(self, workspace: RegistryService, actor: Actor,
+                           source: str) -> ModelVersion:
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/") if parsed.scheme == "models" else []
         if len(parts) != 2 or not parts[1].isdigit():
@@ -128,7 +128,7 @@ class Promotion:
                 f"Invalid source '{source}' for a Unity Catalog model version created through "
                 "the workspace registry API: expected models:/<workspace model>/<version> "
                 "(as copy_model_version sends).")
-        return self.workspace.get_model_version(actor, parts[0], parts[1])
+        return workspace.get_model_version(actor, parts[0], parts[1])
 
     def _source_files(self, actor: Actor, origin: ModelVersion) -> list[tuple[str, object]]:
         source = origin.source
@@ -151,6 +151,14 @@ class Promotion:
             f"Cannot copy models:/{origin.model_name}/{origin.version}: its source '{source}' "
             "lives in an MLflow tracking server Modelyard cannot read. Register the workspace "
             "version with an s3:// or file:// source to promote it.")
+
+
+def _workspace_model_exists(workspace: RegistryService, actor: Actor, name: str) -> bool:
+    try:
+        workspace.get_registered_model(actor, name)
+    except NotFound:
+        return False
+    return True
 
 
 def _s3_files(source: str) -> Iterator[tuple[str, object]]:
@@ -187,7 +195,8 @@ def _read(handle: object) -> Iterator[bytes]:
 
 async def _copy(store: ArtifactStore, location: str, files: list[tuple[str, object]]) -> None:
     for relative, handle in files:
-        await store.write_stream(location, relative, _chunks(_read(handle)))
+        stored = await store.write_stream(location, relative, _chunks(_read(handle)))
+        metrics.UPLOAD_BYTES.labels("copy").inc(stored.size)
 
 
 async def _chunks(source: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -8,29 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
+from modelyard.domain.aliases import WORKSPACE as WORKSPACE_ALIASES
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
 from modelyard.domain.errors import AliasNotFound, InvalidArgument, ModelyardError
 from modelyard.domain.filters import PROMPT_TAG
+from modelyard.domain.hits import ModelHit
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
-from modelyard.services import authorization
+from modelyard.services import aliases, authorization
 from modelyard.services.context import Actor
 from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.identity import IdentityRepository
 from modelyard.store.registry import (
-    ModelHit,
     RegistryRepository,
     model_from_hit,
     version_not_found,
 )
 
+if TYPE_CHECKING:
+    from modelyard.services.promotion import Promotion
+
 T = TypeVar("T")
+#: The registry namespace this service serves (Unity Catalog models: services/uc_models.py).
+WORKSPACE = "workspace"
 MAX_MODELS_PAGE = 1_000
 MAX_VERSIONS_PAGE = 200_000
 _EXCLUDE_PROMPTS = filters.NOT_A_PROMPT
@@ -56,22 +61,21 @@ def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bo
 
 
 class RegistryService:
-    def __init__(self, units: UnitOfWorkFactory, registry: str = "workspace") -> None:
+    def __init__(self, units: UnitOfWorkFactory, promotion: Promotion | None = None) -> None:
         self.units = units
-        self.registry = registry
-        #: Set by the app (services.promotion.Promotion): three-level names whose schema exists
-        #: in Unity Catalog are created there (copy_model_version from the workspace into UC).
-        self.promotion: Any = None
+        #: Three-level names whose schema exists in Unity Catalog are created there
+        #: (copy_model_version from the workspace into UC); None: every name stays here.
+        self.promotion = promotion
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
         with self.units.write(actor) as uow:
-            yield uow.registry(self.registry), uow
+            yield uow.registry(WORKSPACE), uow
 
     @contextmanager
     def _read(self, actor: Actor) -> Iterator[RegistryRepository]:
         with self.units.read(actor) as uow:
-            yield uow.registry(self.registry)
+            yield uow.registry(WORKSPACE)
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -79,9 +83,8 @@ class RegistryService:
         self, actor: Actor, name: str, tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> RegisteredModel:
-        if self.promotion is not None and self.promotion.claims(actor, name):
-            model: RegisteredModel = self.promotion.create_model(actor, name, tags, description)
-            return model
+        if self.promotion is not None and self.promotion.claims(actor, name, self):
+            return self.promotion.create_model(actor, name, tags, description)
         names.validate_model_name(name)
         clean_tags = _validated_tags(tags)
         description = names.validate_description(description)
@@ -130,8 +133,7 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "registered_model.delete")
             model_id = repo.model_id(name, for_update=True)
             repo.delete_model(model_id)
-            if self.registry == "workspace":
-                IdentityRepository(repo.conn).clear_workspace_levels(model_id)
+            uow.identity.clear_workspace_levels(model_id)
             uow.record("registered_model.delete", "registered_model", name)
 
     def search_registered_models(
@@ -149,7 +151,7 @@ class RegistryService:
         order_by: Iterable[str] | None = None, page_token: str | None = None,
         text: str | None = None,
     ) -> Page[ModelHit]:
-        """`search_registered_models` as database rows (store.registry.ModelHit), for the MLflow
+        """`search_registered_models` as database rows (domain.hits.ModelHit), for the MLflow
         API to render straight to JSON: building entities first cost more CPU than the queries."""
         clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
         if not filters.mentions_tag(clauses, PROMPT_TAG):
@@ -194,10 +196,9 @@ class RegistryService:
         tags: Mapping[str, str] | None = None, run_link: str | None = None,
         description: str | None = None, logged_model_id: str | None = None,
     ) -> ModelVersion:
-        if self.promotion is not None and self.promotion.claims(actor, name):
-            copied: ModelVersion = self.promotion.copy_version(
-                actor, name, source, run_id, tags, description, logged_model_id)
-            return copied
+        if self.promotion is not None and self.promotion.claims(actor, name, self):
+            return self.promotion.copy_version(
+                self, actor, name, source, run_id, tags, description, logged_model_id)
         self._require_name(name)
         names.validate_source(source)
         clean_tags = _validated_tags(tags)
@@ -388,10 +389,8 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
             model_id = repo.model_id(name, for_update=True)
-            repo.version_row(name, number)
-            repo.set_alias(model_id, alias, number, now=now_ms())
-            uow.record("registered_model.set_alias", "registered_model", name,
-                       after={"alias": alias, "version": number})
+            row = repo.version_row(name, number)
+            aliases.move(uow, WORKSPACE_ALIASES, model_id, name, alias, number, row.status)
 
     def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
         self._require_name(name)
@@ -399,10 +398,8 @@ class RegistryService:
             raise InvalidArgument("Registered model alias name cannot be empty.")
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.delete_alias")
-            model_id = repo.model_id(name, for_update=True)
-            repo.delete_alias(model_id, alias, now=now_ms())
-            uow.record("registered_model.delete_alias", "registered_model", name,
-                       before={"alias": alias})
+            aliases.remove(uow, WORKSPACE_ALIASES, repo.model_id(name, for_update=True), name,
+                           alias)
 
     def get_model_version_by_alias(self, actor: Actor, name: str, alias: str) -> ModelVersion:
         self._require_name(name)
@@ -428,9 +425,8 @@ class RegistryService:
 
     def _authorize(self, repo: RegistryRepository, actor: Actor, name: str, needed: Level,
                    action: str) -> Level:
-        """Raise unless the caller holds `needed` on the workspace model (services/
-        authorization.py); Unity Catalog models are authorized by their own service."""
-        if actor.is_admin or self.registry != "workspace":
+        """Raise unless the caller holds `needed` on the model (services/authorization.py)."""
+        if actor.is_admin:
             return Level.CAN_MANAGE
         return authorization.require_workspace_model(repo.conn, actor, name, needed, action)
 
@@ -441,12 +437,12 @@ class RegistryService:
         `_authorize_read` before telling what is missing). Raises the refusal of a caller
         without CAN READ: the check's columns come in the same statement."""
         reads = self.units.point_reads
-        if actor.is_admin or self.registry != "workspace":
+        if actor.is_admin:
             if key == "model_with_latest":
-                return reads.model_with_latest(self.registry, name)
+                return reads.model_with_latest(WORKSPACE, name)
             if key == "by_alias":
-                return reads.version_by_alias(self.registry, name, lookup["alias"])
-            return reads.version_by_number(self.registry, name, lookup["version"])
+                return reads.version_by_alias(WORKSPACE, name, lookup["alias"])
+            return reads.version_by_number(WORKSPACE, name, lookup["version"])
         found = reads.workspace_checked(key, name, actor.principals, **lookup)
         if found is None:
             return None
@@ -457,7 +453,7 @@ class RegistryService:
 
     def _authorize_read(self, actor: Actor, name: str, action: str) -> None:
         """The point reads run outside a unit of work; check access in one of its own."""
-        if actor.is_admin or self.registry != "workspace":
+        if actor.is_admin:
             return
         self._refuse(actor, authorization.require_workspace_read_fast(
             self.units.point_reads.workspace_access(name), actor, name, action))
@@ -479,7 +475,7 @@ class RegistryService:
         return model
 
     def _readers(self, actor: Actor) -> frozenset[str] | None:
-        if actor.is_admin or self.registry != "workspace":
+        if actor.is_admin:
             return None
         return authorization.readers_filter(
             actor, self.units.point_reads.workspace_root_level(actor.principals))

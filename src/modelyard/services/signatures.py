@@ -1,7 +1,7 @@
-"""Databricks' rule for Unity Catalog model versions: the MLmodel file must carry a signature
-with inputs and outputs.
+"""Databricks' rule for Unity Catalog model versions, applied at finalize: the MLmodel file in
+governed storage must carry a signature with inputs and outputs (domain/mlmodel.py).
 
-Checked by UcModelService at every finalize (UC REST 2.1, the Databricks dialect, copies from
+UcModelService checks it at every finalize (UC REST 2.1, the Databricks dialect, copies from
 the workspace registry, the CLI), so that one catalog has one rule whichever client registers
 the version; `serve --no-uc-require-signature` turns it off for the whole metastore.
 """
@@ -9,13 +9,8 @@ the version; `serve --no-uc-require-signature` turns it off for the whole metast
 from __future__ import annotations
 
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.mlmodel import signature_problem
 from modelyard.storage.base import ArtifactStore
-
-SIGNATURE_EXPLANATION = (
-    "All models in the Unity Catalog must be logged with a model signature containing both "
-    "input and output type specifications. See "
-    "https://mlflow.org/docs/latest/model/signatures.html#how-to-log-models-with-signatures"
-    " for details on how to log a model with a signature")
 
 
 class SignatureMissing(InvalidArgument):
@@ -26,28 +21,9 @@ def check_signature(store: ArtifactStore, location: str) -> None:
     """Raise SignatureMissing unless the MLmodel file at `location` carries a signature with
     inputs and outputs (the message is the one the databricks-uc client gives)."""
     try:
-        raw = b"".join(store.read_stream(location, "MLmodel"))
+        raw: bytes | None = b"".join(store.read_stream(location, "MLmodel"))
     except NotFound:
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata "
-            f"(no MLmodel file was uploaded). {SIGNATURE_EXPLANATION}") from None
-    import yaml  # here: PyYAML is 20 ms of a server's start, needed by few requests
-
-    try:
-        document = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise SignatureMissing(f"The MLmodel file is not valid YAML: {error}") from None
-    signature = document.get("signature") if isinstance(document, dict) else None
-    if not isinstance(signature, dict) or (not signature.get("inputs") and not signature.get(
-            "outputs")):
-        raise SignatureMissing(
-            "Model passed for registration did not contain any signature metadata. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("outputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only inputs. "
-            f"{SIGNATURE_EXPLANATION}")
-    if not signature.get("inputs"):
-        raise SignatureMissing(
-            "Model passed for registration contained a signature that includes only outputs. "
-            f"{SIGNATURE_EXPLANATION}")
+        raw = None
+    problem = signature_problem(raw)
+    if problem is not None:
+        raise SignatureMissing(problem)

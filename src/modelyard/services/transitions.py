@@ -8,6 +8,7 @@ side); the requester or a CAN MANAGE holder may cancel it; only its author edits
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Row
@@ -22,7 +23,6 @@ from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.activities import ActivityRepository
 from modelyard.store.registry import RegistryRepository
 
 
@@ -52,7 +52,7 @@ def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, mo
     a recorded change of its own (audit trail, MODEL_VERSION_TRANSITIONED_TO_ARCHIVED webhooks);
     the caller records the move itself."""
     now = now_ms()
-    activities = ActivityRepository(uow.conn)
+    activities = uow.activities
     if archive_existing:
         for other in activities.versions_in_stage(model_id, target.value, row.version):
             reason = f"Archived because version {row.version} moved to {target.value}."
@@ -92,7 +92,7 @@ class TransitionService:
                 uow.conn, actor, name, Level.CAN_READ, "model_version.get")
             repo = uow.registry("workspace")
             row = repo.version_row(name, number)
-            open_requests = len(ActivityRepository(uow.conn).for_version(
+            open_requests = len(uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN))
             return repo.get_version(name, number), level, open_requests
 
@@ -107,7 +107,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "transition_request.create")
             row = uow.registry("workspace").version_row(name, number)
-            activity = ActivityRepository(uow.conn).add(
+            activity = uow.activities.add(
                 row.id, ActivityType.REQUESTED_TRANSITION, actor.name, now_ms(),
                 from_stage=row.stage, to_stage=target.value, comment=comment,
                 state=RequestState.OPEN.value)
@@ -127,7 +127,7 @@ class TransitionService:
                                                            "transition_request.approve")
             self._require_transition_level(actor, level, Stage(row.stage), target, name,
                                            "transition_request.approve")
-            activities = ActivityRepository(uow.conn)
+            activities = uow.activities
             activities.set_state(request.id, RequestState.APPROVED.value, now_ms())
             model_id = repo.model_id(name, for_update=True)
             activity = apply_transition(uow, repo, actor, model_id, row, target,
@@ -142,45 +142,46 @@ class TransitionService:
 
     def reject(self, actor: Actor, name: str, version: str | int, stage: str,
                comment: str | None) -> Activity:
-        number = names.parse_version(version)
-        target = parse_stage(stage)
-        comment = validate_comment(comment)
-        with self.units.write(actor) as uow:
-            _, row, request, level = self._open_request(uow, actor, name, number, target,
-                                                        "transition_request.reject")
+        """Refuse an open request: it needs the level the transition itself would need."""
+        def may_reject(row: Row, request: Activity, level: Level, target: Stage) -> None:
             self._require_transition_level(actor, level, Stage(row.stage), target, name,
                                            "transition_request.reject")
-            activities = ActivityRepository(uow.conn)
-            now = now_ms()
-            activities.set_state(request.id, RequestState.REJECTED.value, now)
-            activity = activities.add(row.id, ActivityType.REJECTED_REQUEST, actor.name, now,
-                                      from_stage=row.stage, to_stage=target.value,
-                                      comment=comment)
-            uow.record("transition_request.reject", "model_version", f"{name}/{number}",
-                       before={"request_id": request.id, "requested_by": request.user_id},
-                       after={"to_stage": target.value, "comment": comment})
-            return activity
+
+        return self._close(actor, name, version, stage, comment, "transition_request.reject",
+                           RequestState.REJECTED, ActivityType.REJECTED_REQUEST, may_reject)
 
     def cancel(self, actor: Actor, name: str, version: str | int, stage: str, creator: str,
                comment: str | None) -> Activity:
-        number = names.parse_version(version)
-        target = parse_stage(stage)
-        comment = validate_comment(comment)
-        with self.units.write(actor) as uow:
-            _, row, request, level = self._open_request(uow, actor, name, number, target,
-                                                        "transition_request.delete",
-                                                        creator=creator)
+        """Withdraw `creator`'s open request: the requester or a manager may."""
+        def may_cancel(row: Row, request: Activity, level: Level, target: Stage) -> None:
             if request.user_id != actor.name and level < Level.CAN_MANAGE:
                 raise authorization.deny(
                     "Only the requester or a user with CAN_MANAGE may cancel a transition "
                     "request.", "transition_request.delete", "registered_model", name)
-            activities = ActivityRepository(uow.conn)
+
+        return self._close(actor, name, version, stage, comment, "transition_request.delete",
+                           RequestState.CANCELLED, ActivityType.CANCELLED_REQUEST, may_cancel,
+                           creator=creator)
+
+    def _close(self, actor: Actor, name: str, version: str | int, stage: str,
+               comment: str | None, action: str, state: RequestState, kind: ActivityType,
+               check: Callable[[Row, Activity, Level, Stage], None],
+               creator: str | None = None) -> Activity:
+        """End an open request in `state` once `check(version row, request, caller's level,
+        target stage)` allows it, and add the `kind` activity to the version."""
+        number = names.parse_version(version)
+        target = parse_stage(stage)
+        comment = validate_comment(comment)
+        with self.units.write(actor) as uow:
+            _, row, request, level = self._open_request(uow, actor, name, number, target,
+                                                        action, creator=creator)
+            check(row, request, level, target)
+            activities = uow.activities
             now = now_ms()
-            activities.set_state(request.id, RequestState.CANCELLED.value, now)
-            activity = activities.add(row.id, ActivityType.CANCELLED_REQUEST, actor.name, now,
-                                      from_stage=row.stage, to_stage=target.value,
-                                      comment=comment)
-            uow.record("transition_request.delete", "model_version", f"{name}/{number}",
+            activities.set_state(request.id, state.value, now)
+            activity = activities.add(row.id, kind, actor.name, now, from_stage=row.stage,
+                                      to_stage=target.value, comment=comment)
+            uow.record(action, "model_version", f"{name}/{number}",
                        before={"request_id": request.id, "requested_by": request.user_id},
                        after={"to_stage": target.value, "comment": comment})
             return activity
@@ -191,7 +192,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "transition_request.list")
             row = uow.registry("workspace").version_row(name, number)
-            requests = ActivityRepository(uow.conn).for_version(
+            requests = uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN)
             return [self._view(actor, level, r, Stage(row.stage)) for r in requests]
 
@@ -205,7 +206,7 @@ class TransitionService:
             level = authorization.require_workspace_model(
                 uow.conn, actor, name, Level.CAN_READ, "comment.create")
             row = uow.registry("workspace").version_row(name, number)
-            activity = ActivityRepository(uow.conn).add(
+            activity = uow.activities.add(
                 row.id, ActivityType.NEW_COMMENT, actor.name, now_ms(), comment=comment)
             uow.record("comment.create", "model_version", f"{name}/{number}",
                        after={"id": activity.id, "comment": comment})
@@ -214,7 +215,7 @@ class TransitionService:
     def update_comment(self, actor: Actor, comment_id: str, comment: str | None) -> Viewed:
         comment = validate_comment(comment, required=True)
         with self.units.write(actor) as uow:
-            activities = ActivityRepository(uow.conn)
+            activities = uow.activities
             existing, level = self._own_comment(uow, actor, comment_id, "comment.update")
             activities.set_comment(existing.id, comment, now_ms())
             uow.record("comment.update", "model_version",
@@ -227,7 +228,7 @@ class TransitionService:
         with self.units.write(actor) as uow:
             existing, _ = self._own_comment(uow, actor, comment_id, "comment.delete",
                                             manager_may=True)
-            ActivityRepository(uow.conn).delete(existing.id)
+            uow.activities.delete(existing.id)
             uow.record("comment.delete", "model_version",
                        f"{existing.model_name}/{existing.version}",
                        before={"id": existing.id, "comment": existing.comment})
@@ -239,7 +240,7 @@ class TransitionService:
                 uow.conn, actor, name, Level.CAN_READ, "activity.list")
             row = uow.registry("workspace").version_row(name, number)
             return [self._view(actor, level, a, Stage(row.stage))
-                    for a in ActivityRepository(uow.conn).for_version(row.id)]
+                    for a in uow.activities.for_version(row.id)]
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -250,7 +251,7 @@ class TransitionService:
                                                       action)
         repo = uow.registry("workspace")
         row = repo.version_row(name, number)
-        for request in ActivityRepository(uow.conn).for_version(
+        for request in uow.activities.for_version(
                 row.id, ActivityType.REQUESTED_TRANSITION, RequestState.OPEN):
             if request.to_stage == target.value and creator in (None, request.user_id):
                 return repo, row, request, level
@@ -274,7 +275,7 @@ class TransitionService:
             key = int(comment_id)
         except (TypeError, ValueError):
             raise InvalidArgument(f"Invalid comment id {comment_id!r}.") from None
-        found = ActivityRepository(uow.conn).find(key)
+        found = uow.activities.find(key)
         if found is None or found[0].activity_type is not ActivityType.NEW_COMMENT:
             raise NotFound(f"Comment {comment_id} not found.")
         existing = found[0]

@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from modelyard.domain import names
+from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
 from modelyard.domain.catalog import (
     Lineage,
     Operation,
@@ -58,6 +59,7 @@ from modelyard.domain.catalog import (
     validate_owner,
 )
 from modelyard.domain.clock import now_ms
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.entities import Alias, Page, RegisteredModel
 from modelyard.domain.errors import (
     AliasNotFound,
@@ -68,14 +70,16 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.filters import NOT_A_PROMPT
 from modelyard.domain.paging import decode_page_token
-from modelyard.services import authorization
+from modelyard.observability import metrics
+from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.signatures import check_signature
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
-from modelyard.storage.factory import TemporaryCredentials, ensure_location, vend_credentials
+from modelyard.storage.factory import ensure_location, vend_credentials
 from modelyard.store.catalog import (
     CatalogRepository,
     model_from_point_read,
@@ -83,10 +87,12 @@ from modelyard.store.catalog import (
     version_from_point_read,
     version_not_found,
 )
-from modelyard.store.registry import RegistryRepository
 
 log = logging.getLogger("modelyard.uc")
 
+
+#: The registry namespace of Unity Catalog models (the workspace registry's: services/registry.py).
+UC = "uc"
 
 #: `check(store, location)` runs at finalize before the version becomes READY.
 FinalizeCheck = Callable[[ArtifactStore, str], None]
@@ -105,27 +111,33 @@ class UcModelService:
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
-        with self.units.write(actor, scope="uc") as uow:
-            yield CatalogRepository(uow.conn), uow
+        with self.units.write(actor, scope=UC) as uow:
+            yield uow.catalog, uow
 
     @contextmanager
     def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
         with self.units.read(actor) as uow:
-            yield CatalogRepository(uow.conn)
+            yield uow.catalog
 
-    def _writer(self, actor: Actor, full_name: str) -> Actor:
-        """Writing a version's files needs CREATE MODEL VERSION (or ownership), not EXECUTE:
-        check that, then read the version on the writer's behalf."""
-        if actor.is_admin:
-            return actor
+    def _version_for_writer(self, actor: Actor, full_name: str,
+                            version: int | str) -> UcVersion:
+        """The version whose files the caller is about to write. That needs CREATE MODEL
+        VERSION (or ownership), not EXECUTE: checked here, so the read itself is unchecked."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        if not actor.is_admin:
+            with self._read(actor) as repo:
+                authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
+        return self._version_already_checked(actor, full_name, number)
+
+    def _version_already_checked(self, actor: Actor, full_name: str, number: int) -> UcVersion:
+        """A version read without a privilege check, for a caller whose access to it has been
+        checked already."""
+        row = self.units.point_reads.uc_version_row(full_name, version=number)
+        if row is not None:
+            return version_from_point_read(row)
         with self._read(actor) as repo:
-            authorization.require_uc(repo.conn, actor, "model.create_version",
-                                     full_model_name(full_name))
-        return dataclasses.replace(actor, is_admin=True)
-
-    @staticmethod
-    def _core(uow: UnitOfWork) -> RegistryRepository:
-        return RegistryRepository(uow.conn, "uc")
+            return repo.versions([repo.version_row(full_name, number)])[0]  # its precise 404
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -156,7 +168,7 @@ class UcModelService:
                 name=full_name, uc_id=model_uuid, schema_id=schema.id, description=comment,
                 storage_location=f"{parent}/models/{model_uuid}", owner=owner,
                 user_id=actor.name, updated_by=actor.name, created_at=now, updated_at=now)
-            self._core(uow).insert_model_tags(model_id, full_name, clean_tags)
+            uow.registry(UC).insert_model_tags(model_id, full_name, clean_tags)
             uow.record("registered_model.create", "registered_model", full_name,
                        after={"comment": comment, "tags": clean_tags, "owner": owner})
             return repo.models([repo.model_row(full_name)])[0]
@@ -185,8 +197,8 @@ class UcModelService:
         aliases containing `text`, among the models the caller may see (filtered in the query,
         so pages are full)."""
         limit, offset = page_size(max_results), decode_page_token(page_token)
-        with self._read(actor) as repo:
-            rows = RegistryRepository(repo.conn, "uc").search_models(
+        with self.units.read(actor) as uow:
+            rows = uow.registry(UC).search_models(
                 [NOT_A_PROMPT], [("name", False)], offset, limit + 1, text=text.strip(),
                 uc_readers=authorization.uc_readers(actor))
         return paged(rows, offset, limit)
@@ -239,7 +251,7 @@ class UcModelService:
             row = repo.model_row(full_name, for_update=True)
             if target != full_name:
                 repo.rename_model(row.id, target)
-            self._core(uow).update_model(row.id, now_ms(), updated_by=actor.name, **changes)
+            uow.registry(UC).update_model(row.id, now_ms(), updated_by=actor.name, **changes)
             uow.record("registered_model.update", "registered_model", target,
                        before={"name": full_name, **{k: getattr(row, k) for k in changes}},
                        after={"name": target, **changes})
@@ -262,7 +274,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
             row = repo.model_row(full_name, for_update=True)
-            self._core(uow).set_model_tag(row.id, row.name, key, value)
+            uow.registry(UC).set_model_tag(row.id, row.name, key, value)
             uow.record("registered_model.set_tag", "registered_model", full_name,
                        after={"key": key, "value": value})
 
@@ -270,7 +282,7 @@ class UcModelService:
         full_name = full_model_name(full_name)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_model_tag(repo.model_row(full_name).id, key)
+            uow.registry(UC).delete_model_tag(repo.model_row(full_name).id, key)
             uow.record("registered_model.delete_tag", "registered_model", full_name,
                        before={"key": key})
 
@@ -278,8 +290,10 @@ class UcModelService:
 
     def create_version(self, actor: Actor, full_name: str, source: str,
                        comment: str | None = None, lineage: Lineage | None = None,
-                       tags: Mapping[str, str] | None = None) -> UcVersion:
-        """A new version in PENDING_REGISTRATION with its own empty storage location."""
+                       tags: Mapping[str, str] | None = None,
+                       number: int | None = None) -> UcVersion:
+        """A new version in PENDING_REGISTRATION with its own empty storage location.
+        `number`: import only (services/version_import.py), the number it must have."""
         full_name = full_model_name(full_name)
         lineage = lineage or Lineage()
         names.validate_source(source)
@@ -296,10 +310,10 @@ class UcModelService:
         version_uuid = str(uuid.uuid4())
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
-            core = self._core(uow)
+            core = uow.registry(UC)
             model = repo.model_row(full_name)
             now = now_ms()
-            _, number = core.allocate_version(full_name)
+            _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
             core.insert_version(
                 model_id=model.id, version=number, uc_id=version_uuid, run_link="",
@@ -325,7 +339,7 @@ class UcModelService:
         description = validate_comment(comment)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
-            core = self._core(uow)
+            core = uow.registry(UC)
             model = repo.model_row(full_name)
             now = now_ms()
             _, number = core.allocate_version(full_name)
@@ -349,7 +363,7 @@ class UcModelService:
     def writable_version(self, actor: Actor, full_name: str, version: int | str) -> UcVersion:
         """The version, for a caller who may write its files (CREATE MODEL VERSION: reading
         it is not needed); refused unless PENDING_REGISTRATION."""
-        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        found = self._version_for_writer(actor, full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version {found.full_name}/{found.version} is {found.status.value}: "
@@ -386,7 +400,7 @@ class UcModelService:
 
     def finalize_version(self, actor: Actor, full_name: str, version: int | str,
                          check: FinalizeCheck | None = None) -> UcVersion:
-        found = self.get_version(self._writer(actor, full_name), full_name, version)
+        found = self._version_for_writer(actor, full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version not in a pending registration state: "
@@ -470,8 +484,8 @@ class UcModelService:
             now = now_ms()
             if row.storage_location:
                 repo.queue_garbage([row.storage_location], "deleted", now)
-            self._core(uow).delete_version(row.id, model.id, number)
-            self._core(uow).update_model(model.id, now, updated_by=actor.name)
+            uow.registry(UC).delete_version(row.id, model.id, number)
+            uow.registry(UC).update_model(model.id, now, updated_by=actor.name)
             uow.record("model_version.delete", "model_version", f"{full_name}/{number}",
                        before={"source": row.source, "status": row.status,
                                "root_digest": row.root_digest})
@@ -534,7 +548,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             row = repo.version_row(full_name, number)
-            self._core(uow).update_version(row.id, now_ms(), description=comment,
+            uow.registry(UC).update_version(row.id, now_ms(), description=comment,
                                            updated_by=actor.name)
             uow.record("model_version.update", "model_version", f"{full_name}/{number}",
                        before={"comment": row.description}, after={"comment": comment})
@@ -569,7 +583,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
             row = repo.version_row(full_name, number)
-            self._core(uow).set_version_tag(row.id, key, value)
+            uow.registry(UC).set_version_tag(row.id, key, value)
             uow.record("model_version.set_tag", "model_version", f"{full_name}/{number}",
                        after={"key": key, "value": value})
 
@@ -579,7 +593,7 @@ class UcModelService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.tag", full_name)
-            self._core(uow).delete_version_tag(repo.version_row(full_name, number).id, key)
+            uow.registry(UC).delete_version_tag(repo.version_row(full_name, number).id, key)
             uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
                        before={"key": key})
 
@@ -614,32 +628,14 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
-            if row.status != VersionStatus.READY.value:
-                raise VersionNotReady(
-                    f"Cannot set alias '{alias}' on {full_name}/{number}: the version is "
-                    f"{row.status}, only READY versions can carry an alias.")
-            before = repo.version_row_by_alias(full_name, alias)
-            core = self._core(uow)
-            core.set_alias(model.id, alias, number)
-            core.update_model(model.id, now_ms(), updated_by=actor.name)
-            uow.record("registered_model.set_alias", "registered_model", full_name,
-                       before={"alias": alias, "version": before.version} if before else None,
-                       after={"alias": alias, "version": number})
-        return Alias(alias, number)
+            return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
-            before = repo.version_row_by_alias(full_name, alias)
-            if before is None:
-                raise AliasNotFound(f"Alias not found: {full_name}@{alias}")
-            core = self._core(uow)
-            core.delete_alias(model.id, alias)
-            core.update_model(model.id, now_ms(), updated_by=actor.name)
-            uow.record("registered_model.delete_alias", "registered_model", full_name,
-                       before={"alias": alias, "version": before.version})
+            aliases.remove(uow, UC_ALIASES, model.id, full_name, alias)
 
     # ---- credentials ----------------------------------------------------------------------
 
@@ -715,7 +711,10 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
             try:
                 service.sweep(actor)
             except Exception:
+                metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
                 log.exception("pending-version sweep failed")
+            else:
+                metrics.SWEEPER_RUNS.labels("uc_pending", "ok").inc()
             if stop.wait(interval):
                 return
 

@@ -16,30 +16,22 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.actor import Actor
+from modelyard.domain.changes import Event
 from modelyard.domain.errors import ModelyardError
-from modelyard.services.context import Actor
+from modelyard.store.activities import ActivityRepository
+from modelyard.store.audit import AuditRepository
+from modelyard.store.catalog import CatalogRepository
 from modelyard.store.database import Database
+from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.registry import RegistryRepository
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One change (or one denied request) as the audit trail and webhooks see it."""
-
-    action: str  # e.g. "registered_model.create", "model_version.set_alias"
-    object_type: str  # e.g. "registered_model", "model_version", "catalog"
-    object_name: str  # e.g. "fraud-model", "fraud-model/3", "main.fraud.detector/3"
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    #: Which registry the change is in: "workspace" or "uc" (only workspace events fire
-    #: registry webhooks).
-    registry: str = "workspace"
-
+from modelyard.store.webhooks import WebhookRepository
 
 CommitHook = Callable[[Connection, Actor, list[Event]], None]
 AfterCommitHook = Callable[[Actor, list[Event]], None]
@@ -54,8 +46,34 @@ class UnitOfWork:
     #: The registry the unit's changes are in; stamped on every recorded event.
     scope: str = "workspace"
 
+    # The repositories, bound to this unit's transaction (store/).
+
     def registry(self, registry: str = "workspace") -> RegistryRepository:
+        """Models, versions, tags and aliases of one registry namespace ("workspace", "uc")."""
         return RegistryRepository(self.conn, registry)
+
+    @cached_property
+    def catalog(self) -> CatalogRepository:
+        """Unity Catalog: catalogs, schemas, and the UC side of models and versions."""
+        return CatalogRepository(self.conn)
+
+    @cached_property
+    def identity(self) -> IdentityRepository:
+        """Principals, tokens, UC grants and workspace permission levels."""
+        return IdentityRepository(self.conn)
+
+    @cached_property
+    def activities(self) -> ActivityRepository:
+        """Workspace transition requests, comments and stage activities."""
+        return ActivityRepository(self.conn)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        return WebhookRepository(self.conn)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.conn)
 
     def record(self, action: str, object_type: str, object_name: str,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:

@@ -75,20 +75,6 @@ def follow_models(conn: Connection, actor: Actor, events: list[Event]) -> None:
             WebhookRepository(conn).delete_for_model(event.object_name)
 
 
-def install(units: UnitOfWorkFactory) -> WebhookService:
-    """Wire webhooks into the unit of work: follow model renames and deletes, write the
-    deliveries of each change into the outbox in its transaction, deliver them from worker
-    threads."""
-    dispatcher = WebhookDispatcher(units.database)
-    units.before_commit.append(follow_models)
-    # After follow_models: a renamed model's webhooks already carry the new name.
-    units.before_commit.append(dispatcher.before_commit)
-    units.after_commit.append(dispatcher.after_commit)
-    # At start, not on the first event: deliveries left by a stopped process go out too.
-    dispatcher.start()
-    return WebhookService(units, dispatcher)
-
-
 class WebhookService:
     def __init__(self, units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> None:
         self.units = units
@@ -126,7 +112,7 @@ class WebhookService:
             self._require_manage(uow, actor, model_name, "registry_webhook.create")
             if model_name is not None:
                 uow.registry("workspace").model_id(model_name)  # admins too: it must exist
-            WebhookRepository(uow.conn).insert(webhook)
+            uow.webhooks.insert(webhook)
             self._record(uow, "registry_webhook.create", webhook, None, _state(webhook))
         return webhook
 
@@ -135,7 +121,7 @@ class WebhookService:
                status: str | None = None) -> Webhook:
         _refuse_job_spec(job_spec)
         with self.units.write(actor) as uow:
-            repo = WebhookRepository(uow.conn)
+            repo = uow.webhooks
             current = repo.get(webhook_id)
             self._require_manage(uow, actor, current.model_name, "registry_webhook.update")
             changed = current
@@ -170,7 +156,7 @@ class WebhookService:
 
     def delete(self, actor: Actor, webhook_id: str) -> None:
         with self.units.write(actor) as uow:
-            repo = WebhookRepository(uow.conn)
+            repo = uow.webhooks
             current = repo.get(webhook_id)
             self._require_manage(uow, actor, current.model_name, "registry_webhook.delete")
             repo.delete(webhook_id)
@@ -189,7 +175,7 @@ class WebhookService:
         with self.units.read(actor) as uow:
             if model_name:
                 self._require_manage(uow, actor, model_name, "registry_webhook.list")
-            repo = WebhookRepository(uow.conn)
+            repo = uow.webhooks
             levels: dict[str | None, bool] = {}
             while len(found) < limit and not exhausted:
                 batch = repo.page(model_name or None, after_id, limit)
@@ -225,7 +211,7 @@ class WebhookService:
         """Send one mock event now, whatever the status, and answer what the receiver said;
         a receiver that does not answer at all is an error naming why."""
         with self.units.read(actor) as uow:
-            webhook = WebhookRepository(uow.conn).get(webhook_id)
+            webhook = uow.webhooks.get(webhook_id)
             self._require_manage(uow, actor, webhook.model_name, "registry_webhook.test")
         chosen = webhook.events[0]
         if event:

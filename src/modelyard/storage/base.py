@@ -82,6 +82,11 @@ class ArtifactStore(Protocol):
         other failure raises (the location then stays queued for removal)."""
         ...
 
+    def check_reachable(self) -> None:
+        """Raise OSError (or the backend's error) unless the store answers now: the readiness
+        check (`/ready`). Quick: at most a couple of seconds when the store is down."""
+        ...
+
 
 def root_digest(files: list[StoredFile]) -> str:
     """One SHA-256 over the sorted (path, size, sha256) list: the version's content address."""

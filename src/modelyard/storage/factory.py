@@ -12,23 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.local import LocalArtifactStore, file_uri_to_path, to_file_uri
 
 log = logging.getLogger("modelyard.storage")
-
-
-@dataclass(frozen=True, slots=True)
-class TemporaryCredentials:
-    """What UC's TemporaryCredentials carries; empty credentials mean none are needed."""
-
-    url: str
-    expiration_time: int  # epoch ms
-    aws_temp_credentials: dict[str, str] = field(default_factory=dict)
 
 
 def open_store(root: str) -> ArtifactStore:
@@ -59,6 +50,11 @@ def normalize_root(store: ArtifactStore, uri: object) -> str | None:
     if "__unitystorage" in uri:
         raise InvalidArgument("A storage_root may not contain the reserved '__unitystorage'.")
     if scheme_of(uri) == "file":
+        if not uri.startswith("file:") and not os.path.isabs(uri):
+            # It would be resolved against the server's working directory, which no client
+            # knows (and a fuzzing run filled with directories).
+            raise InvalidArgument(f"Invalid storage_root '{uri}': give an absolute path or a "
+                                  f"file:// URI.")
         normalized = to_file_uri(uri)
         path = file_uri_to_path(normalized)
         try:

@@ -55,6 +55,13 @@ class LocalArtifactStore:
     def location_for(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *(p.strip("/") for p in parts)])
 
+    def check_reachable(self) -> None:
+        root = file_uri_to_path(self.root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"the storage root {root} is not a directory")
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(f"the storage root {root} is not writable")
+
     def normalize_root(self, uri: str) -> str:
         """A user-given storage root (catalog or schema) in this backend's form."""
         return to_file_uri(uri)

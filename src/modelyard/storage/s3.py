@@ -29,9 +29,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelyard.domain.clock import now_ms
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelyard.storage.base import CHUNK_SIZE, StoredFile
-from modelyard.storage.factory import TemporaryCredentials
 
 #: Multipart part size: above S3's 5 MiB minimum, and the most one upload holds in memory.
 PART_SIZE = 8 * 1024 * 1024
@@ -58,11 +58,13 @@ def _endpoint(service: str) -> str | None:
             or os.environ.get("AWS_ENDPOINT_URL") or None)
 
 
-def client_for(service: str, attempts: int = 5) -> Any:
+def client_for(service: str, attempts: int = 5, timeout: float | None = None) -> Any:
     """A boto3 client configured from the standard AWS environment."""
     style = "path" if _endpoint(service) else "auto"
+    timeouts: dict[str, Any] = ({} if timeout is None
+                                else {"connect_timeout": timeout, "read_timeout": timeout})
     config = Config(s3={"addressing_style": style}, signature_version="s3v4",
-                     retries={"max_attempts": attempts, "mode": "standard"})
+                    retries={"max_attempts": attempts, "mode": "standard"}, **timeouts)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return boto3.session.Session().client(service, region_name=region, config=config)
 
@@ -98,6 +100,14 @@ class S3ArtifactStore:
         self.prefix = prefix
         self.root = f"s3://{bucket}/{prefix}".rstrip("/")
         self.client = client_for("s3")
+        self._probe: Any = None
+
+    def check_reachable(self) -> None:
+        # A client of its own, quick to give up: the readiness check must answer while S3 is
+        # down, not after the data client's retries.
+        if self._probe is None:
+            self._probe = client_for("s3", attempts=1, timeout=2.0)
+        self._probe.head_bucket(Bucket=self.bucket)
 
     # ---- locations --------------------------------------------------------------------------
 

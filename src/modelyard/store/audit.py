@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from modelyard.events.chain import GENESIS
+from modelyard.domain.access import Level
+from modelyard.domain.audit import GENESIS, AuditQuery
 from modelyard.store.compiled import fetch_all
-from modelyard.store.tables import audit_events
+from modelyard.store.tables import (
+    audit_events,
+    registered_models,
+    uc_catalogs,
+    uc_schemas,
+    workspace_permissions,
+)
 
 ae = audit_events
 # Any fixed number: every Modelyard process agrees on it (the migration lock uses another).
@@ -19,17 +25,6 @@ _PG_AUDIT_LOCK = 0x61756469
 COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.object_name,
            ae.c.before, ae.c.after, ae.c.request_id, ae.c.client_address, ae.c.prev_hash,
            ae.c.hash)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    object_type: str | None = None
-    object_name: str | None = None
-    actor: str | None = None
-    action: str | None = None
-    since_ms: int | None = None
-    until_ms: int | None = None
-    request_id: str | None = None
 
 
 # Built once: every write runs it, and building it cost more CPU than running it.
@@ -84,3 +79,24 @@ class AuditRepository:
                 return
             yield from rows
             last = rows[-1].seq
+
+    def owned_objects(self, name: str, principals: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """The (object type, name) pairs whose events the principal `name` (with `principals`,
+        its groups and itself) may read: workspace models it created or manages, Unity Catalog
+        catalogs, schemas and models that it or one of its groups owns."""
+        rm, wp = registered_models, workspace_permissions
+        who = list(principals)
+        managed = select(wp.c.model_id).where(wp.c.principal.in_(who),
+                                              wp.c.level >= int(Level.CAN_MANAGE))
+        owned = {("registered_model", row.name) for row in self.conn.execute(
+            select(rm.c.name).where(rm.c.registry == "workspace",
+                                    (rm.c.user_id == name) | rm.c.id.in_(managed)))}
+        owned |= {("registered_model", row.name) for row in self.conn.execute(
+            select(rm.c.name).where(rm.c.registry == "uc", rm.c.owner.in_(who)))}
+        by_id = dict(self.conn.execute(select(uc_catalogs.c.id, uc_catalogs.c.name)).tuples())
+        owned |= {("catalog", row.name) for row in self.conn.execute(
+            select(uc_catalogs.c.name).where(uc_catalogs.c.owner.in_(who)))}
+        owned |= {("schema", f"{by_id.get(row.catalog_id, '')}.{row.name}")
+                  for row in self.conn.execute(select(uc_schemas.c.catalog_id, uc_schemas.c.name)
+                                               .where(uc_schemas.c.owner.in_(who)))}
+        return frozenset(owned)

@@ -350,13 +350,6 @@ class CatalogRepository:
         self.conn.execute(update(mv).where(mv.c.id == version_id).values(
             lineage=orjson.dumps(lineage).decode() if lineage else None))
 
-    def version_row_by_alias(self, full_name: str, alias: str) -> Row | None:
-        return self.conn.execute(
-            select(*VERSION_COLUMNS).select_from(
-                rma.join(rm, rm.c.id == rma.c.model_id)
-                .join(mv, (mv.c.model_id == rma.c.model_id) & (mv.c.version == rma.c.version)))
-            .where(rm.c.registry == UC, rm.c.name == full_name, rma.c.alias == alias)).first()
-
     def list_version_rows(self, model_id: int, offset: int, limit: int) -> Sequence[Row]:
         return self.conn.execute(
             select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)

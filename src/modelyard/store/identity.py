@@ -259,3 +259,15 @@ class IdentityRepository:
     def clear_grants(self, securable_type: str, name: str) -> None:
         self.conn.execute(delete(ug).where(ug.c.securable_type == securable_type,
                                            ug.c.securable_name == name))
+
+    def move_grants(self, old: str, new: str | None) -> None:
+        """Grants on `old` and everything below it move under `new` (None: they are dropped)."""
+        below = ug.c.securable_name.startswith(old + ".", autoescape=True)
+        if new is None:
+            self.conn.execute(ug.delete().where((ug.c.securable_name == old) | below))
+            return
+        self.conn.execute(update(ug).where(ug.c.securable_name == old)
+                          .values(securable_name=new))
+        for row in self.conn.execute(select(ug.c.securable_name).where(below).distinct()).all():
+            self.conn.execute(update(ug).where(ug.c.securable_name == row.securable_name)
+                              .values(securable_name=new + row.securable_name[len(old):]))

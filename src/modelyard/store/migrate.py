@@ -103,8 +103,14 @@ def upgrade(database: Database) -> Outcome:
 
 
 def _create_at_heads(conn: Connection, heads: set[str]) -> None:
-    tables.metadata.create_all(conn)
+    create_unseeded(conn, heads)
     _seed(conn)
+
+
+def create_unseeded(conn: Connection, heads: set[str]) -> None:
+    """Every table at `heads`, empty: the schema a restore (services/backup.py) fills with the
+    rows of a backup, seeded rows included."""
+    tables.metadata.create_all(conn)
     _ALEMBIC_VERSION.create(conn)
     conn.execute(_ALEMBIC_VERSION.insert(), [{"version_num": head} for head in sorted(heads)])
 

@@ -33,6 +33,7 @@ from modelyard.domain.errors import (
     RegisteredModelNotFound,
 )
 from modelyard.domain.filters import Clause, OrderKey
+from modelyard.domain.hits import ModelHit, VersionHit
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.compiled import fetch_all
@@ -181,33 +182,30 @@ def _version_from_tuple(row: Sequence[Any], name: str | None = None) -> ModelVer
     )
 
 
-def _model_from_tuple(row: Sequence[Any], latest: Sequence[ModelVersion]) -> RegisteredModel:
-    """An entity from the model part of a `ModelHit` (columns in `_MODEL_COLUMNS` order, then
-    tags and aliases as JSON or decoded)."""
-    _, name, description, user_id, created_at, updated_at, tags, aliases = row
+def _model_from_hit(hit: ModelHit, latest: Sequence[ModelVersion]) -> RegisteredModel:
     return RegisteredModel(
-        name=name, creation_timestamp=created_at, last_updated_timestamp=updated_at,
-        user_id=user_id, description=description, tags=dict(sorted(decode_json(tags))),
-        aliases=tuple(Alias(a, v) for a, v in sorted(decode_json(aliases))),
+        name=hit.name, creation_timestamp=hit.created_at, last_updated_timestamp=hit.updated_at,
+        user_id=hit.user_id, description=hit.description, tags=dict(sorted(hit.tags)),
+        aliases=tuple(Alias(a, v) for a, v in sorted(hit.aliases)),
         latest_versions=tuple(latest),
     )
 
 
-#: A model search hit: the model's row (`_MODEL_COLUMNS`, then its tags and aliases) and the
-#: rows of its highest version in each stage, in version order (`_VERSION_COLUMNS` with the
-#: model id in place of the name, then the version's tags and aliases), all from its summary.
-ModelHit = tuple[tuple[Any, ...], list[Any]]
+_version_hit = VersionHit._make
+_model_hit = ModelHit._make
 
 
 def _hit(row: Sequence[Any]) -> ModelHit:
-    """The hit of a `_model_select` row: its summary split into the parts readers use."""
+    """The hit of a `_model_select` row (`_MODEL_COLUMNS`, then the summary): its summary split
+    into the parts readers use, each latest version named field by field (model_summary's
+    `VERSION_FIELDS` order, then its tags and aliases)."""
     tags, aliases, latest = model_summary.decode(row[6])
-    return (*row[:6], tags, aliases), latest
+    return _model_hit((*row[:6], tags, aliases, [_version_hit(entry) for entry in latest]))
 
 
 def model_from_hit(hit: ModelHit) -> RegisteredModel:
-    row, latest = hit
-    return _model_from_tuple(row, [_version_from_tuple(version, row[1]) for version in latest])
+    return _model_from_hit(hit, [_version_from_tuple(version, hit.name)
+                                 for version in hit.latest])
 
 
 def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
@@ -229,6 +227,21 @@ class RegistryRepository:
         self.registry = registry
 
     # ---- registered models ----------------------------------------------------------------
+
+    def model_ref(self, name: str) -> Row | None:
+        """The model's `id` and `user_id` (its creator); None when there is none."""
+        return self.conn.execute(select(rm.c.id, rm.c.user_id).where(
+            rm.c.registry == self.registry, rm.c.name == name)).first()
+
+    def model_name_by_id(self, model_id: int) -> str | None:
+        name: str | None = self.conn.execute(select(rm.c.name).where(
+            rm.c.id == model_id, rm.c.registry == self.registry)).scalar()
+        return name
+
+    def model_creator(self, model_id: int) -> str | None:
+        creator: str | None = self.conn.execute(
+            select(rm.c.user_id).where(rm.c.id == model_id)).scalar()
+        return creator
 
     def model_id(self, name: str, *, for_update: bool = False) -> int:
         lock = for_update and self.conn.dialect.name == "postgresql"
@@ -515,6 +528,13 @@ class RegistryRepository:
             model_summary.refresh(self.conn, model_id)
 
     # ---- aliases --------------------------------------------------------------------------
+
+    def alias_version(self, model_id: int, alias: str) -> int | None:
+        """The version the model's alias points at; None when it is not set."""
+        version: int | None = self.conn.execute(
+            select(rma.c.version).where(rma.c.model_id == model_id, rma.c.alias == alias)
+        ).scalar()
+        return version
 
     def set_alias(self, model_id: int, alias: str, version: int, now: int | None = None) -> None:
         """Point the alias at the version; with `now`, also the model's update time."""

@@ -18,6 +18,8 @@ import functools
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
+    Row,
     Select,
     and_,
     bindparam,
@@ -160,3 +162,8 @@ def path_access_params(parts: list[str], principals: frozenset[str]) -> dict[str
             "schema_full_name": ".".join(parts[:2]) if len(parts) >= 2 else "",
             "model": ".".join(parts[:3]) if len(parts) >= 3 else "",
             "principals": names_param(principals)}
+
+
+def access_row(conn: Connection, parts: list[str], principals: frozenset[str]) -> Row[Any]:
+    """`path_access`'s one row for the path `parts` and `principals`, in `conn`'s transaction."""
+    return conn.execute(path_access(conn.dialect.name), path_access_params(parts, principals)).one()

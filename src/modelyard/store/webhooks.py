@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
 from modelyard.domain.errors import NotFound
 from modelyard.domain.webhooks import HttpTarget, Webhook, WebhookEvent, WebhookStatus
@@ -110,8 +110,10 @@ class WebhookRepository:
         rows = self.conn.execute(
             update(wd).where(and_(wd.c.id.in_(ids), wd.c.claimed_until <= now))
             .values(claimed_until=lease_until)
-            .returning(wd.c.id, wd.c.webhook_id, wd.c.event, wd.c.body, wd.c.attempts)).all()
-        return sorted((PendingDelivery(r.id, r.webhook_id, r.event, r.body.encode(), r.attempts)
+            .returning(wd.c.id, wd.c.webhook_id, wd.c.event, wd.c.body, wd.c.attempts,
+                       wd.c.created_at)).all()
+        return sorted((PendingDelivery(r.id, r.webhook_id, r.event, r.body.encode(), r.attempts,
+                                       r.created_at)
                        for r in rows), key=lambda d: d.id)
 
     def finish(self, delivery_id: int) -> None:
@@ -120,6 +122,12 @@ class WebhookRepository:
     def retry_later(self, delivery_id: int, attempts: int, at: int) -> None:
         self.conn.execute(update(wd).where(wd.c.id == delivery_id).values(
             attempts=attempts, next_attempt_at=at, claimed_until=0))
+
+    def outbox_state(self) -> tuple[int, int | None]:
+        """(deliveries in the outbox, creation time in ms of the oldest, None when empty)."""
+        count, oldest = self.conn.execute(
+            select(func.count(), func.min(wd.c.created_at)).select_from(wd)).one()
+        return int(count), oldest
 
     def any_due(self, now: int) -> bool:
         return self.conn.execute(select(wd.c.id).where(
@@ -139,3 +147,4 @@ class PendingDelivery:
     event: str
     body: bytes  # posted exactly as stored (the signature covers these bytes)
     attempts: int  # made so far
+    created_at: int = 0  # ms: when the change that caused it committed

@@ -11,7 +11,7 @@ from modelyard.domain.catalog import VersionStatus
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
-from modelyard.web.handlers import back_to, uc_url, web
+from modelyard.web.handlers import MetadataCalls, back_to, metadata_action, uc_url, web
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
@@ -159,30 +159,22 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name)
-    if action == "description":
-        models.update_model(actor, full_name, comment=data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        models.set_model_tag(actor, full_name, data.get("key", ""), data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        models.delete_model_tag(actor, full_name, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
-    if action == "alias":
-        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
-        models.set_alias(actor, full_name, alias, version)
-        return back_to(here, f"@{alias} now points to version {version}.")
-    if action == "unalias":
-        models.delete_alias(actor, full_name, data.get("alias", ""))
-        return back_to(here, f"Alias @{data.get('alias', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: models.update_model(actor, full_name, comment=text),
+        set_tag=lambda key, value: models.set_model_tag(actor, full_name, key, value),
+        delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
+        set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
+        delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is not None:
+        return done
     if action in ("grant", "revoke"):
         privilege = [data.get("privilege", "")]
         change = parse_change(data.get("principal", "").strip(),
                               privilege if action == "grant" else [],
                               privilege if action == "revoke" else [])
         state.grants.update(actor, "function", full_name, [change])
-        done = "granted" if action == "grant" else "revoked"
-        return back_to(here + "?tab=permissions", f"{privilege[0]} {done}.")
+        verb = "granted" if action == "grant" else "revoked"
+        return back_to(here + "?tab=permissions", f"{privilege[0]} {verb}.")
     raise InvalidArgument(f"Unknown action {action!r}.")
 
 
@@ -193,14 +185,10 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name, number)
-    if action == "description":
-        models.update_version(actor, full_name, number, data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        models.set_version_tag(actor, full_name, number, data.get("key", ""),
-                               data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        models.delete_version_tag(actor, full_name, number, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: models.update_version(actor, full_name, number, text),
+        set_tag=lambda key, value: models.set_version_tag(actor, full_name, number, key, value),
+        delete_tag=lambda key: models.delete_version_tag(actor, full_name, number, key)), here)
+    if done is not None:
+        return done
     raise InvalidArgument(f"Unknown action {action!r}.")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+import html
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import (
     AlreadyExists,
@@ -16,6 +19,7 @@ from modelyard.domain.errors import (
     InvalidArgument,
     ModelyardError,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
 )
@@ -24,10 +28,12 @@ from modelyard.web.render import page
 from modelyard.web.session import current_actor
 
 Handler = Callable[[Request, Actor], Awaitable[Response]]
+log = logging.getLogger("modelyard")
 
 _STATUS: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404), (PermissionDenied, 403), (Unauthenticated, 401), (AlreadyExists, 409),
     (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400),
+    (PayloadTooLarge, 413),
 ]
 
 
@@ -56,6 +62,24 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def error_page(request: Request, status: int, message: str,
+               headers: Mapping[str, str] | None = None) -> Response:
+    """The page for what no handler answered: an unknown page (404), a method a page does
+    not take (405), an unhandled error (500)."""
+    try:
+        response: Response = page(request, "error.html", status_code=status, message=message,
+                                  back="/")
+    except Exception:  # the templates themselves may be what fails
+        log.exception("the error page could not be rendered")
+        response = HTMLResponse(f"<!doctype html><title>Error</title><h1>Something is not "
+                                f"right</h1><p>{html.escape(message)}</p>",
+                                status_code=status,
+                                headers={"X-Content-Type-Options": "nosniff"})
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
 def back_to(path: str, notice: str = "") -> RedirectResponse:
     """After a successful form post: see the page again (post/redirect/get)."""
     joiner = "&" if "?" in path else "?"
@@ -78,3 +102,39 @@ def version_url(name: str, version: int | str) -> str:
 def uc_url(full_name: str, version: int | str | None = None) -> str:
     path = "/catalogs/" + "/".join(url_part(part) for part in full_name.split("."))
     return path if version is None else f"{path}/versions/{url_part(version)}"
+
+
+@dataclass(frozen=True)
+class MetadataCalls:
+    """One object's metadata changes, as the service calls of its registry: the description,
+    tag and alias forms are the same on every model and version page of either registry."""
+
+    describe: Callable[[str], object]
+    set_tag: Callable[[str, str], object]
+    delete_tag: Callable[[str], object]
+    set_alias: Callable[[str, str], object] | None = None  # models only
+    delete_alias: Callable[[str], object] | None = None
+
+
+def metadata_action(action: str, data: Mapping[str, str], calls: MetadataCalls,
+                    here: str) -> Response | None:
+    """Do a description, tag or alias form's `action` and redirect back to `here`; None when
+    `action` is none of those."""
+    key = data.get("key", "")
+    if action == "description":
+        calls.describe(data.get("description", ""))
+        return back_to(here, "Description saved.")
+    if action == "tag":
+        calls.set_tag(key, data.get("value", ""))
+        return back_to(here, f"Tag {key} set.")
+    if action == "untag":
+        calls.delete_tag(key)
+        return back_to(here, f"Tag {key} removed.")
+    if action == "alias" and calls.set_alias is not None:
+        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
+        calls.set_alias(alias, version)
+        return back_to(here, f"@{alias} now points to version {version}.")
+    if action == "unalias" and calls.delete_alias is not None:
+        calls.delete_alias(data.get("alias", ""))
+        return back_to(here, f"Alias @{data.get('alias', '')} removed.")
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,11 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
 
 from modelyard.api.auth import record_refusal
-from modelyard.domain.errors import ModelyardError, PermissionDenied, TooManyAttempts
+from modelyard.domain.errors import ModelyardError, TooManyAttempts
 from modelyard.web import catalog, workspace
+from modelyard.web.handlers import status_for
 from modelyard.web.render import page
 from modelyard.web.session import (
     SESSION_SECONDS,
@@ -27,7 +30,20 @@ from modelyard.web.session import (
 )
 
 STATIC = Path(__file__).with_name("static")
+#: The sign-in and sign-out forms are read before anyone is known: a user name, a password or
+#: token and a path fit many times over.
+SIGNIN_FORM_LIMIT = 16 * 1024
 _UC_MODEL = "/catalogs/{catalog}/{schema}/{model}"
+
+
+class _StaticFiles(StaticFiles):
+    """The UI's assets, which browsers must take for what their Content-Type says they are."""
+
+    def file_response(self, full_path: PathLike, stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -48,9 +64,10 @@ async def signin_page(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     state = request.app.state
     try:
-        data = await form(request)
-    except PermissionDenied as error:
-        return page(request, "signin.html", status_code=403, error=str(error), next="/")
+        data = await form(request, SIGNIN_FORM_LIMIT)
+    except ModelyardError as error:  # cross-site, too big, too many fields
+        return page(request, "signin.html", status_code=status_for(error), error=str(error),
+                    next="/")
     target = _safe_next(data.get("next"))
     if not state.settings.auth:
         return RedirectResponse(target, status_code=303)
@@ -98,9 +115,10 @@ def _throttled(request: Request, error: TooManyAttempts, target: str,
 
 async def signout(request: Request) -> Response:
     try:
-        await form(request)
-    except PermissionDenied as error:
-        return page(request, "error.html", status_code=403, message=str(error), back="/")
+        await form(request, SIGNIN_FORM_LIMIT)
+    except ModelyardError as error:  # cross-site, too big, too many fields
+        return page(request, "error.html", status_code=status_for(error), message=str(error),
+                    back="/")
     actor, token_id = await current_actor(request), session_token_id(request)
     if actor is not None and token_id and request.app.state.settings.auth:
         # Signing out must always clear the cookie, even if the token is already gone.
@@ -118,7 +136,7 @@ def routes() -> list[BaseRoute]:
         Route("/signin", signin_page, methods=["GET"]),
         Route("/signin", signin, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", app=_StaticFiles(directory=STATIC), name="static"),
         Route("/models/{name}", workspace.model_page, methods=["GET"]),
         Route("/models/{name}/compare", workspace.compare_page, methods=["GET"]),
         Route("/models/{name}/{action}", workspace.model_action, methods=["POST"]),

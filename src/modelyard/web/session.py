@@ -14,11 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.domain.errors import PermissionDenied
+from modelyard.api.http import read_body
+from modelyard.domain.errors import InvalidArgument, PermissionDenied
+from modelyard.observability.requests import PRINCIPAL
 from modelyard.services.context import LOCAL_ADMIN, Actor
 
 COOKIE = "modelyard_session"
 SESSION_SECONDS = 8 * 3600
+_MAX_FIELDS = 100
 
 
 async def current_actor(request: Request) -> Actor | None:
@@ -33,6 +36,8 @@ async def current_actor(request: Request) -> Actor | None:
     actor: Actor | None = identity.cached_token(token)
     if actor is None:
         actor = await run_in_threadpool(identity.authenticate_token, token)
+    if actor is not None:
+        request.scope[PRINCIPAL] = actor.name  # for the request's log line
     return actor
 
 
@@ -70,8 +75,17 @@ def check_same_origin(request: Request) -> None:
                                "(cross-site request refused).")
 
 
-async def form(request: Request) -> dict[str, str]:
-    """An urlencoded form post, same-origin checked; the last value wins for repeated keys."""
+async def form(request: Request, limit: int | None = None) -> dict[str, str]:
+    """An urlencoded form post, same-origin checked; the last value wins for repeated keys.
+    A body over `limit` bytes (default: `serve --max-body-size`) raises PayloadTooLarge before
+    more of it is read or any of it parsed."""
     check_same_origin(request)
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    raw = await read_body(request, limit)
+    body = raw.decode("utf-8", errors="replace")
+    try:
+        # No form of the UI has nearly this many fields; parsing a body of nothing but
+        # separators field by field is what made a big sign-in form hold the event loop.
+        fields = parse_qs(body, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+    except ValueError:
+        raise InvalidArgument(f"The form has more than {_MAX_FIELDS} fields.") from None
+    return {key: values[-1] for key, values in fields.items()}

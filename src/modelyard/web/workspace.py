@@ -9,13 +9,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.domain.access import Level, level_for_transition
+from modelyard.domain.audit import AuditQuery
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.domain.stages import Stage
 from modelyard.services.audit import AuditEvent
 from modelyard.services.context import Actor
-from modelyard.store.audit import AuditQuery
-from modelyard.web.handlers import back_to, model_url, version_url, web
+from modelyard.web.handlers import (
+    MetadataCalls,
+    back_to,
+    metadata_action,
+    model_url,
+    version_url,
+    web,
+)
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
 from modelyard.web.session import form
@@ -175,22 +182,16 @@ async def model_action(request: Request, actor: Actor) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
     data = await form(request)
     registry = state.registry
-    if action == "description":
-        registry.update_registered_model(actor, name, data.get("description", ""))
-        return back_to(model_url(name), "Description saved.")
-    if action == "tag":
-        registry.set_registered_model_tag(actor, name, data.get("key", ""), data.get("value", ""))
-        return back_to(model_url(name), f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        registry.delete_registered_model_tag(actor, name, data.get("key", ""))
-        return back_to(model_url(name), f"Tag {data.get('key', '')} removed.")
-    if action == "alias":
-        alias, version = data.get("alias", "").strip(), data.get("version", "").strip()
-        registry.set_registered_model_alias(actor, name, alias, version)
-        return back_to(model_url(name), f"@{alias} now points to version {version}.")
-    if action == "unalias":
-        registry.delete_registered_model_alias(actor, name, data.get("alias", ""))
-        return back_to(model_url(name), f"Alias @{data.get('alias', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: registry.update_registered_model(actor, name, text),
+        set_tag=lambda key, value: registry.set_registered_model_tag(actor, name, key, value),
+        delete_tag=lambda key: registry.delete_registered_model_tag(actor, name, key),
+        set_alias=lambda alias, version: registry.set_registered_model_alias(
+            actor, name, alias, version),
+        delete_alias=lambda alias: registry.delete_registered_model_alias(actor, name, alias),
+    ), model_url(name))
+    if done is not None:
+        return done
     if action == "permission":
         level = data.get("level", "")
         if level not in Level.__members__ or level == "NONE":
@@ -212,16 +213,14 @@ async def version_action(request: Request, actor: Actor) -> Response:
     here = version_url(name, number)
     registry, transitions = state.registry, state.transitions
     comment = data.get("comment", "").strip() or None
-    if action == "description":
-        registry.update_model_version(actor, name, number, data.get("description", ""))
-        return back_to(here, "Description saved.")
-    if action == "tag":
-        registry.set_model_version_tag(actor, name, number, data.get("key", ""),
-                                       data.get("value", ""))
-        return back_to(here, f"Tag {data.get('key', '')} set.")
-    if action == "untag":
-        registry.delete_model_version_tag(actor, name, number, data.get("key", ""))
-        return back_to(here, f"Tag {data.get('key', '')} removed.")
+    done = metadata_action(action, data, MetadataCalls(
+        describe=lambda text: registry.update_model_version(actor, name, number, text),
+        set_tag=lambda key, value: registry.set_model_version_tag(actor, name, number, key,
+                                                                  value),
+        delete_tag=lambda key: registry.delete_model_version_tag(actor, name, number, key),
+    ), here)
+    if done is not None:
+        return done
     stage = data.get("stage", "")
     archive = data.get("archive_existing") == "on"
     if action == "stage":

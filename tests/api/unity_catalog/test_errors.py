@@ -63,6 +63,10 @@ def test_bad_requests(uc: httpx.Client, schema: str) -> None:
     _assert_error(uc.post("/catalogs", content=b"{not json"), 400, "INVALID_ARGUMENT")
     _assert_error(uc.post("/catalogs", json={"name": "ok_name", "storage_root": "s3://b/p"}),
                   400, "INVALID_ARGUMENT")
+    # A relative path would land in the server's working directory.
+    for relative in ("relative/root", "~/root"):
+        _assert_error(uc.post("/catalogs", json={"name": "ok_name", "storage_root": relative}),
+                      400, "INVALID_ARGUMENT")
     uc.post("/models", json={"catalog_name": catalog_name, "schema_name": schema_name,
                              "name": "m"})
     _assert_error(uc.patch(f"/models/{schema}.m", json={}), 400, "INVALID_ARGUMENT")

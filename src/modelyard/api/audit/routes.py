@@ -10,9 +10,9 @@ from starlette.routing import BaseRoute, Route
 
 from modelyard.api.identity.endpoint import endpoint
 from modelyard.api.mlflow.params import Params
+from modelyard.domain.audit import AuditQuery
 from modelyard.services.audit import AuditService
 from modelyard.services.context import Actor
-from modelyard.store.audit import AuditQuery
 
 
 def list_events(request: Request, actor: Actor, p: Params) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from modelyard.api import openapi
 from modelyard.api.databricks_uc import render
-from modelyard.api.endpoint import Dialect
+from modelyard.api.endpoint import Dialect, in_thread
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.api.mlflow.params import Params
 from modelyard.domain.catalog import Lineage, VersionStatus, split_model_name
@@ -43,16 +44,10 @@ _DIALECT: Dialect[Params] = Dialect(
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    # A call that may touch storage or check a signature runs in a worker thread; the reads
-    # that only ask the database run inline, as in the other dialects (the thread hand-off
-    # cost a version read more than the read itself; bench/, issue 6).
-    return _DIALECT.endpoint(handler, blocking=handler.__name__ not in _DATABASE_READS)
-
-
-#: Handlers that only read the database (by name: they are defined below).
-_DATABASE_READS = frozenset({
-    "get_registered_model", "search_registered_models", "get_by_alias", "get_model_version",
-    "search_model_versions", "get_download_uri", "sdk_artifact_repo_enabled"})
+    # Every call that may touch storage or check a signature is marked `in_thread`; so are
+    # this dialect's other writes (as they were). The reads that only ask the database run
+    # inline, as in the other dialects.
+    return _DIALECT.endpoint(handler)
 
 
 def _models(state: State) -> UcModelService:
@@ -67,32 +62,35 @@ def _files(state: State) -> ModelFileService:
 
 # ---- registered models ----------------------------------------------------------------------
 
-def create_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    catalog, schema, name = split_model_name(p.required_str("name"))
-    model = _models(s).create_model(a, catalog, schema, name, p.optional_str("description"),
-                                    p.tags())
+@in_thread
+def create_registered_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    catalog, schema, name = split_model_name(params.required_str("name"))
+    model = _models(state).create_model(actor, catalog, schema, name,
+                                        params.optional_str("description"), params.tags())
     return {"registered_model": render.registered_model(model)}
 
 
-def get_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def get_registered_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     return {"registered_model": render.registered_model(
-        _models(s).get_model(a, p.required_str("name")))}
+        _models(state).get_model(actor, params.required_str("name")))}
 
 
-def update_registered_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    model = _models(s).update_model(a, p.required_str("name"),
-                                    comment=p.optional_str("description"),
-                                    new_name=p.optional_str("new_name"))
+@in_thread
+def update_registered_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    model = _models(state).update_model(actor, params.required_str("name"),
+                                        comment=params.optional_str("description"),
+                                        new_name=params.optional_str("new_name"))
     return {"registered_model": render.registered_model(model)}
 
 
-def delete_registered_model(s: State, a: Actor, p: Params) -> None:
-    _models(s).delete_model(a, p.required_str("name"))
+@in_thread
+def delete_registered_model(state: State, actor: Actor, params: Params) -> None:
+    _models(state).delete_model(actor, params.required_str("name"))
 
 
-def search_registered_models(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    page = _models(s).list_models(a, max_results=p.optional_int("max_results"),
-                                  page_token=p.optional_str("page_token"))
+def search_registered_models(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    page = _models(state).list_models(actor, max_results=params.optional_int("max_results"),
+                                      page_token=params.optional_str("page_token"))
     body: dict[str, Any] = {"registered_models": [render.registered_model(m)
                                                   for m in page.items]}
     if page.next_page_token:
@@ -100,29 +98,34 @@ def search_registered_models(s: State, a: Actor, p: Params) -> dict[str, Any]:
     return body
 
 
-def set_registered_model_tag(s: State, a: Actor, p: Params) -> None:
-    _models(s).set_model_tag(a, p.required_str("name"), p.required_str("key"),
-                             p.optional_str("value") or "")
+@in_thread
+def set_registered_model_tag(state: State, actor: Actor, params: Params) -> None:
+    _models(state).set_model_tag(actor, params.required_str("name"), params.required_str("key"),
+                                 params.optional_str("value") or "")
 
 
-def delete_registered_model_tag(s: State, a: Actor, p: Params) -> None:
-    _models(s).delete_model_tag(a, p.required_str("name"), p.required_str("key"))
+@in_thread
+def delete_registered_model_tag(state: State, actor: Actor, params: Params) -> None:
+    _models(state).delete_model_tag(actor, params.required_str("name"), params.required_str("key"))
 
 
 # ---- aliases --------------------------------------------------------------------------------
 
-def set_alias(s: State, a: Actor, p: Params) -> None:
-    _models(s).set_alias(a, p.required_str("name"), p.required_str("alias"),
-                         p.required_version())
+@in_thread
+def set_alias(state: State, actor: Actor, params: Params) -> None:
+    _models(state).set_alias(actor, params.required_str("name"), params.required_str("alias"),
+                             params.required_version())
 
 
-def delete_alias(s: State, a: Actor, p: Params) -> None:
-    _models(s).delete_alias(a, p.required_str("name"), p.required_str("alias"))
+@in_thread
+def delete_alias(state: State, actor: Actor, params: Params) -> None:
+    _models(state).delete_alias(actor, params.required_str("name"), params.required_str("alias"))
 
 
-def get_by_alias(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def get_by_alias(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     return {"model_version": render.model_version(
-        _models(s).get_version_by_alias(a, p.required_str("name"), p.required_str("alias")))}
+        _models(state).get_version_by_alias(actor, params.required_str("name"),
+                                            params.required_str("alias")))}
 
 
 # ---- model versions -------------------------------------------------------------------------
@@ -135,95 +138,107 @@ def _dependencies(value: Any) -> list[Any]:
     return value
 
 
-def create_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    source = p.required_str("source")
-    lineage = Lineage(
-        run_id=p.optional_str("run_id") or "", source=source,
-        model_id=p.optional_str("model_id") or "",
-        run_tracking_server_id=p.optional_str("run_tracking_server_id") or "",
-        model_version_dependencies=_dependencies(p.raw("model_version_dependencies")))
-    version = _models(s).create_version(a, p.required_str("name"), source,
-                                        p.optional_str("description"), lineage, p.tags())
+@in_thread
+def create_model_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    source = params.required_str("source")
+    lineage = Lineage(run_id=params.optional_str("run_id") or "", source=source,
+                      model_id=params.optional_str("model_id") or "",
+                      run_tracking_server_id=params.optional_str("run_tracking_server_id") or "",
+                      model_version_dependencies=_dependencies(
+                          params.raw("model_version_dependencies")))
+    version = _models(state).create_version(actor, params.required_str("name"), source,
+                                            params.optional_str("description"), lineage,
+                                            params.tags())
     return {"model_version": render.model_version(version)}
 
 
-def finalize_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
+@in_thread
+def finalize_model_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     # Databricks requires a signature; the client checks it, and finalize checks it again on
     # the stored files (UcModelService.require_signature).
-    version = _models(s).finalize_version(a, p.required_str("name"), p.required_version())
+    version = _models(state).finalize_version(actor, params.required_str("name"),
+                                              params.required_version())
     return {"model_version": render.model_version(version)}
 
 
-def get_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def get_model_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     return {"model_version": render.model_version(
-        _models(s).get_version(a, p.required_str("name"), p.required_version()))}
+        _models(state).get_version(actor, params.required_str("name"), params.required_version()))}
 
 
-def update_model_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return {"model_version": render.model_version(_models(s).update_version(
-        a, p.required_str("name"), p.required_version(), p.optional_str("description")))}
+@in_thread
+def update_model_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return {"model_version": render.model_version(
+        _models(state).update_version(actor, params.required_str("name"), params.required_version(),
+                                      params.optional_str("description")))}
 
 
-def delete_model_version(s: State, a: Actor, p: Params) -> None:
-    _models(s).delete_version(a, p.required_str("name"), p.required_version())
+@in_thread
+def delete_model_version(state: State, actor: Actor, params: Params) -> None:
+    _models(state).delete_version(actor, params.required_str("name"), params.required_version())
 
 
-def search_model_versions(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    match = _NAME_FILTER.match(p.optional_str("filter") or "")
+def search_model_versions(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    match = _NAME_FILTER.match(params.optional_str("filter") or "")
     if not match:
         raise InvalidArgument(
             "Unity Catalog model version search requires a filter of the form "
             "\"name='<catalog>.<schema>.<model>'\".")
-    page = _models(s).list_versions(a, match["name"], p.optional_int("max_results"),
-                                    p.optional_str("page_token"))
+    page = _models(state).list_versions(actor, match["name"], params.optional_int("max_results"),
+                                        params.optional_str("page_token"))
     body: dict[str, Any] = {"model_versions": [render.model_version(v) for v in page.items]}
     if page.next_page_token:
         body["next_page_token"] = page.next_page_token
     return body
 
 
-def get_download_uri(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    version = _models(s).get_version(a, p.required_str("name"), p.required_version())
+def get_download_uri(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    version = _models(state).get_version(actor, params.required_str("name"),
+                                         params.required_version())
     return {"artifact_uri": version.storage_location}
 
 
-def set_version_tag(s: State, a: Actor, p: Params) -> None:
-    _models(s).set_version_tag(a, p.required_str("name"), p.required_version(),
-                               p.required_str("key"), p.optional_str("value") or "")
+@in_thread
+def set_version_tag(state: State, actor: Actor, params: Params) -> None:
+    _models(state).set_version_tag(actor, params.required_str("name"), params.required_version(),
+                                   params.required_str("key"), params.optional_str("value") or "")
 
 
-def delete_version_tag(s: State, a: Actor, p: Params) -> None:
-    _models(s).delete_version_tag(a, p.required_str("name"), p.required_version(),
-                                  p.required_str("key"))
+@in_thread
+def delete_version_tag(state: State, actor: Actor, params: Params) -> None:
+    _models(state).delete_version_tag(actor, params.required_str("name"), params.required_version(),
+                                      params.required_str("key"))
 
 
-def temporary_credentials(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    operation = p.required_str("operation")
-    name, number = p.required_str("name"), p.required_version()
+@in_thread
+def temporary_credentials(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    operation = params.required_str("operation")
+    name, number = params.required_str("name"), params.required_version()
     if operation == _READ_WRITE:
-        _models(s).writable_location(a, name, number)
+        _models(state).writable_location(actor, name, number)
     elif operation == _READ:
-        version = _models(s).get_version(a, name, number)
+        version = _models(state).get_version(actor, name, number)
         if version.status is VersionStatus.FAILED_REGISTRATION:
             raise InvalidArgument(f"Model version {version.full_name}/{version.version} "
                                   "failed registration; it has no files.")
     else:
         raise InvalidArgument(f"Invalid operation '{operation}': use {_READ_WRITE} or {_READ}.")
     # DEFAULT_STORAGE: the client moves files through Modelyard's signed URLs (fs/*).
-    ttl = _files(s).url_ttl
+    ttl = _files(state).url_ttl
     return {"credentials": {"storage_mode": "DEFAULT_STORAGE",
                             "expiration_time": now_ms() + ttl * 1000}}
 
 
-def sdk_artifact_repo_enabled(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def sdk_artifact_repo_enabled(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     return {"is_databricks_sdk_models_artifact_repository_enabled": False}
 
 
-def emit_lineage(s: State, a: Actor, p: Params) -> dict[str, Any]:
+@in_thread
+def emit_lineage(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     """What mlflow sends when a consumer loads a version (EmitModelVersionLineageRequest):
     recorded on the version (its `lineage_events`), and answered with them."""
-    info = p.raw("model_version_lineage_info") or {}
-    securable = p.raw("securable")
+    info = params.raw("model_version_lineage_info") or {}
+    securable = params.raw("securable")
     if not isinstance(info, dict) or (securable is not None and not isinstance(securable,
                                                                                dict)):
         raise InvalidArgument("'model_version_lineage_info' and 'securable' must be objects.")
@@ -238,7 +253,8 @@ def emit_lineage(s: State, a: Actor, p: Params) -> dict[str, Any]:
     report: dict[str, Any] = {"direction": direction, "entities": entities}
     if securable:
         report["securable"] = securable
-    version = _models(s).emit_lineage(a, p.required_str("name"), p.required_version(), report)
+    version = _models(state).emit_lineage(actor, params.required_str("name"),
+                                           params.required_version(), report)
     return {"lineage_events": version.lineage.emitted}
 
 
@@ -284,5 +300,7 @@ def _dispatch(endpoints: dict[str, Callable[[Request], Awaitable[Response]]],
               ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return await endpoints[request.method](request)
+
+    setattr(endpoint, openapi.BY_METHOD, endpoints)
 
     return endpoint

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api import openapi
 from modelyard.api.auth import authenticate
 from modelyard.api.http import BodyError, JSONResponse, json_body
 from modelyard.api.mlflow.errors import domain_error_response, error_response
@@ -40,4 +41,7 @@ def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitab
         return JSONResponse({} if result is None else result, status_code=status)
 
     run.__name__ = handler.__name__
+    setattr(run, openapi.HANDLER, handler)
+    # Fields of a DELETE may come in the query string too (databricks-sdk sends them there).
+    setattr(run, openapi.QUERY_METHODS, frozenset({"GET", "DELETE"}))
     return run

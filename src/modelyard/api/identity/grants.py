@@ -89,22 +89,24 @@ def _where(request: Request) -> tuple[str, str]:
     return request.path_params["securable_type"], request.path_params["full_name"]
 
 
-def get_permissions(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
-    found = s.get(a, *_where(request), request.query_params.get("principal") or None)
+def get_permissions(grants: GrantService, actor: Actor, request: Request,
+                    body: dict[str, Any]) -> Any:
+    found = grants.get(actor, *_where(request), request.query_params.get("principal") or None)
     return _assignments(found, _databricks(request))
 
 
-def update_permissions(s: GrantService, a: Actor, request: Request,
+def update_permissions(grants: GrantService, actor: Actor, request: Request,
                        body: dict[str, Any]) -> Any:
     changes = body.get("changes") or []
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
         raise InvalidArgument("'changes' must be a list of {principal, add, remove} objects.")
     parsed = [parse_change(c.get("principal"), c.get("add"), c.get("remove")) for c in changes]
-    return _assignments(s.update(a, *_where(request), parsed), _databricks(request))
+    return _assignments(grants.update(actor, *_where(request), parsed), _databricks(request))
 
 
-def get_effective(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
-    found = s.effective(a, *_where(request), request.query_params.get("principal") or None)
+def get_effective(grants: GrantService, actor: Actor, request: Request,
+                  body: dict[str, Any]) -> Any:
+    found = grants.effective(actor, *_where(request), request.query_params.get("principal") or None)
     return _effective(found, _databricks(request))
 
 

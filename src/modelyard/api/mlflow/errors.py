@@ -19,6 +19,8 @@ _MAPPING: list[tuple[type[errors.ModelyardError], str, int]] = [
     (errors.PermissionDenied, "PERMISSION_DENIED", 403),
     (errors.FailedPrecondition, "BAD_REQUEST", 400),
     (errors.Conflict, "RESOURCE_CONFLICT", 409),
+    # Not retried by mlflow or databricks-sdk (neither retries a 413): resending cannot help.
+    (errors.PayloadTooLarge, "RESOURCE_LIMIT_EXCEEDED", 413),
 ]
 
 

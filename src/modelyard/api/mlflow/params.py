@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from modelyard.api.http import json_object
+from modelyard.api.http import json_object, read_body
 from modelyard.domain.errors import InvalidArgument
 
 _DOCS = "See the API docs for more information about request parameters."
@@ -61,9 +61,9 @@ class Params:
                 multi.setdefault(key, []).append(value)
             return cls({k: v[-1] for k, v in multi.items()}, multi,
                        check_nul="%00" in query or "\x00" in query)
-        raw = await request.body()
+        raw = await read_body(request)
         # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
-        return cls(json_object(raw), check_nul=b"\\u0000" in raw)
+        return cls(await json_object(raw), check_nul=b"\\u0000" in raw)
 
     def with_path(self, path: dict[str, Any]) -> Params:
         """These parameters and the request's path parameters (which win)."""

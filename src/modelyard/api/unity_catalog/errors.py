@@ -24,6 +24,8 @@ _MAPPING: list[tuple[type[errors.ModelyardError], str, int]] = [
     (errors.FailedPrecondition, "FAILED_PRECONDITION", 400),
     (catalog.Aborted, "ABORTED", 409),
     (errors.Conflict, "ABORTED", 409),
+    # gRPC's code for a message over the size limit.
+    (errors.PayloadTooLarge, "RESOURCE_EXHAUSTED", 413),
 ]
 
 

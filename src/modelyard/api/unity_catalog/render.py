@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.domain.catalog import Audit, Catalog, Schema, UcModel, UcVersion
+from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.entities import Alias
-from modelyard.storage.factory import TemporaryCredentials
 
 
 def _audit(audit: Audit) -> dict[str, Any]:

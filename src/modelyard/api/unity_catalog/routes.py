@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.endpoint import Dialect
+from modelyard.api.endpoint import Dialect, in_thread
 from modelyard.api.unity_catalog import render
 from modelyard.api.unity_catalog.errors import domain_error_response, error_response
 from modelyard.api.unity_catalog.params import Params
@@ -27,23 +27,17 @@ PREFIX = "/api/2.1/unity-catalog"
 Handler = Callable[[State, Actor, Params], Any]
 
 
-#: Handlers that touch file storage (hashing, deleting, creating directories, asking S3 for
-#: credentials) run in a worker thread; the rest are short database calls, run inline as in the
-#: other dialects, which saves the thread hand-off on every read.
-_BLOCKING: set[str] = {"finalize_version", "delete_version", "delete_model", "delete_schema",
-                       "delete_catalog", "create_version", "temporary_credentials"}
-
-
 _DIALECT: Dialect[Params] = Dialect(
     read_params=Params.from_request,
     target=lambda request: request.app.state,
     domain_error=domain_error_response,
     malformed_body=lambda message: error_response("INVALID_ARGUMENT", message, 400),
+    query_methods=frozenset({"GET", "DELETE"}),
 )
 
 
 def uc_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    return _DIALECT.endpoint(handler, blocking=handler.__name__ in _BLOCKING)
+    return _DIALECT.endpoint(handler)
 
 
 def catalog_service(state: State) -> CatalogService:
@@ -72,90 +66,110 @@ def metastore_summary(s: State, a: Actor, p: Params) -> dict[str, Any]:
 
 # ---- catalogs -------------------------------------------------------------------------------
 
-def create_catalog(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.catalog(catalog_service(s).create_catalog(
-        a, p.required_str("name"), p.optional_str("comment"), p.optional_dict("properties"),
-        p.optional_str("storage_root"), p.tags()))
+def create_catalog(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.catalog(
+        catalog_service(state).create_catalog(actor, params.required_str("name"),
+                                              params.optional_str("comment"),
+                                              params.optional_dict("properties"),
+                                              params.optional_str("storage_root"), params.tags()))
 
 
-def list_catalogs(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    page = catalog_service(s).list_catalogs(a, p.optional_int("max_results"),
-                                      p.optional_str("page_token"))
+def list_catalogs(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    page = catalog_service(state).list_catalogs(actor, params.optional_int("max_results"),
+                                                params.optional_str("page_token"))
     return _page("catalogs", [render.catalog(c) for c in page.items], page.next_page_token)
 
 
-def get_catalog(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.catalog(catalog_service(s).get_catalog(a, p.path_str("name")))
+def get_catalog(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.catalog(catalog_service(state).get_catalog(actor, params.path_str("name")))
 
 
-def update_catalog(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.catalog(catalog_service(s).update_catalog(
-        a, p.path_str("name"), p.optional_str("comment"), p.optional_dict("properties"),
-        p.optional_str("new_name"), p.optional_str("owner")))
+def update_catalog(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.catalog(
+        catalog_service(state).update_catalog(actor, params.path_str("name"),
+                                              params.optional_str("comment"),
+                                              params.optional_dict("properties"),
+                                              params.optional_str("new_name"),
+                                              params.optional_str("owner")))
 
 
-def delete_catalog(s: State, a: Actor, p: Params) -> None:
-    catalog_service(s).delete_catalog(a, p.path_str("name"), p.flag("force"))
+@in_thread
+def delete_catalog(state: State, actor: Actor, params: Params) -> None:
+    catalog_service(state).delete_catalog(actor, params.path_str("name"), params.flag("force"))
 
 
 # ---- schemas --------------------------------------------------------------------------------
 
-def create_schema(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.schema(catalog_service(s).create_schema(
-        a, p.required_str("catalog_name"), p.required_str("name"), p.optional_str("comment"),
-        p.optional_dict("properties"), p.optional_str("storage_root"), p.tags()))
+def create_schema(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.schema(
+        catalog_service(state).create_schema(actor, params.required_str("catalog_name"),
+                                             params.required_str("name"),
+                                             params.optional_str("comment"),
+                                             params.optional_dict("properties"),
+                                             params.optional_str("storage_root"), params.tags()))
 
 
-def list_schemas(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    page = catalog_service(s).list_schemas(a, p.required_str("catalog_name"),
-                                     p.optional_int("max_results"),
-                                     p.optional_str("page_token"))
+def list_schemas(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    page = catalog_service(state).list_schemas(actor, params.required_str("catalog_name"),
+                                               params.optional_int("max_results"),
+                                               params.optional_str("page_token"))
     return _page("schemas", [render.schema(x) for x in page.items], page.next_page_token)
 
 
-def get_schema(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.schema(catalog_service(s).get_schema(a, p.path_str("full_name")))
+def get_schema(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.schema(catalog_service(state).get_schema(actor, params.path_str("full_name")))
 
 
-def update_schema(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.schema(catalog_service(s).update_schema(
-        a, p.path_str("full_name"), p.optional_str("comment"), p.optional_dict("properties"),
-        p.optional_str("new_name"), p.optional_str("owner")))
+def update_schema(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.schema(
+        catalog_service(state).update_schema(actor, params.path_str("full_name"),
+                                             params.optional_str("comment"),
+                                             params.optional_dict("properties"),
+                                             params.optional_str("new_name"),
+                                             params.optional_str("owner")))
 
 
-def delete_schema(s: State, a: Actor, p: Params) -> None:
-    catalog_service(s).delete_schema(a, p.path_str("full_name"), p.flag("force"))
+@in_thread
+def delete_schema(state: State, actor: Actor, params: Params) -> None:
+    catalog_service(state).delete_schema(actor, params.path_str("full_name"), params.flag("force"))
 
 
 # ---- registered models ----------------------------------------------------------------------
 
-def create_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.model(model_service(s).create_model(
-        a, p.required_str("catalog_name"), p.required_str("schema_name"),
-        p.required_str("name"), p.optional_str("comment"), p.tags(), p.optional_str("owner")))
+def create_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.model(model_service(state).create_model(actor,
+                                                          params.required_str("catalog_name"),
+                                                          params.required_str("schema_name"),
+                                                          params.required_str("name"),
+                                                          params.optional_str("comment"),
+                                                          params.tags(),
+                                                          params.optional_str("owner")))
 
 
-def list_models(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    page = model_service(s).list_models(a, p.optional_str("catalog_name"),
-                                  p.optional_str("schema_name"), p.optional_int("max_results"),
-                                  p.optional_str("page_token"))
+def list_models(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    page = model_service(state).list_models(actor, params.optional_str("catalog_name"),
+                                            params.optional_str("schema_name"),
+                                            params.optional_int("max_results"),
+                                            params.optional_str("page_token"))
     return _page("registered_models", [render.model(m) for m in page.items],
                  page.next_page_token)
 
 
-def get_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.model(model_service(s).get_model(a, p.path_str("full_name")),
-                        p.flag("include_aliases", True))
+def get_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.model(model_service(state).get_model(actor, params.path_str("full_name")),
+                        params.flag("include_aliases", True))
 
 
-def update_model(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.model(model_service(s).update_model(
-        a, p.path_str("full_name"), p.optional_str("comment"), p.optional_str("new_name"),
-        p.optional_str("owner")))
+def update_model(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.model(model_service(state).update_model(actor, params.path_str("full_name"),
+                                                          params.optional_str("comment"),
+                                                          params.optional_str("new_name"),
+                                                          params.optional_str("owner")))
 
 
-def delete_model(s: State, a: Actor, p: Params) -> None:
-    model_service(s).delete_model(a, p.path_str("full_name"))
+@in_thread
+def delete_model(state: State, actor: Actor, params: Params) -> None:
+    model_service(state).delete_model(actor, params.path_str("full_name"))
 
 
 # ---- model versions -------------------------------------------------------------------------
@@ -170,86 +184,98 @@ def _dependencies(value: Any) -> list[Any]:
     return value
 
 
-def create_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    full_name = ".".join((p.required_str("catalog_name"), p.required_str("schema_name"),
-                          p.required_str("model_name")))
-    datasets = p.body.get("datasets") or []
+@in_thread
+def create_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    full_name = ".".join((params.required_str("catalog_name"), params.required_str("schema_name"),
+                          params.required_str("model_name")))
+    datasets = params.body.get("datasets") or []
     if not isinstance(datasets, list):
         raise InvalidArgument("Parameter 'datasets' must be a list.")
-    lineage = Lineage(
-        run_id=p.optional_str("run_id") or "", source=p.required_str("source"),
-        model_id=p.optional_str("model_id") or "",
-        run_tracking_server_id=p.optional_str("run_tracking_server_id") or "",
-        run_workspace_id=p.optional_int("run_workspace_id"),
-        model_version_dependencies=_dependencies(p.body.get("model_version_dependencies")),
-        datasets=datasets)
-    return render.version(model_service(s).create_version(
-        a, full_name, lineage.source, p.optional_str("comment"), lineage, p.tags()))
+    lineage = Lineage(run_id=params.optional_str("run_id") or "",
+                      source=params.required_str("source"),
+                      model_id=params.optional_str("model_id") or "",
+                      run_tracking_server_id=params.optional_str("run_tracking_server_id") or "",
+                      run_workspace_id=params.optional_int("run_workspace_id"),
+                      model_version_dependencies=_dependencies(
+                          params.body.get("model_version_dependencies")), datasets=datasets)
+    return render.version(
+        model_service(state).create_version(actor, full_name, lineage.source,
+                                            params.optional_str("comment"), lineage, params.tags()))
 
 
-def list_versions(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    page = model_service(s).list_versions(a, p.path_str("full_name"), p.optional_int("max_results"),
-                                    p.optional_str("page_token"))
+def list_versions(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    page = model_service(state).list_versions(actor, params.path_str("full_name"),
+                                              params.optional_int("max_results"),
+                                              params.optional_str("page_token"))
     return _page("model_versions", [render.version(v) for v in page.items],
                  page.next_page_token)
 
 
-def get_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.version(model_service(s).get_version(a, p.path_str("full_name"),
-                                                 p.path_str("version")),
-                          p.flag("include_aliases", True))
+def get_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.version(model_service(state).get_version(actor, params.path_str("full_name"),
+                                                           params.path_str("version")),
+                          params.flag("include_aliases", True))
 
 
-def update_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.version(model_service(s).update_version(
-        a, p.path_str("full_name"), p.path_str("version"), p.optional_str("comment")))
+def update_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.version(
+        model_service(state).update_version(actor, params.path_str("full_name"),
+                                            params.path_str("version"),
+                                            params.optional_str("comment")))
 
 
-def delete_version(s: State, a: Actor, p: Params) -> None:
-    model_service(s).delete_version(a, p.path_str("full_name"), p.path_str("version"))
+@in_thread
+def delete_version(state: State, actor: Actor, params: Params) -> None:
+    model_service(state).delete_version(actor, params.path_str("full_name"),
+                                        params.path_str("version"))
 
 
-def finalize_version(s: State, a: Actor, p: Params) -> dict[str, Any]:
+@in_thread
+def finalize_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     # UC OSS changes the version named in the body; we act on the path (the one authorized)
     # and refuse a body that names another.
-    full_name, version = p.path_str("full_name"), p.path_str("version")
-    body_name, body_version = p.body.get("full_name"), p.body.get("version")
+    full_name, version = params.path_str("full_name"), params.path_str("version")
+    body_name, body_version = params.body.get("full_name"), params.body.get("version")
     if (body_name is not None and str(body_name).lower() != full_name.lower()) or (
             body_version is not None and str(body_version) != version):
         raise InvalidArgument("The body's full_name and version must match the path.")
-    return render.version(model_service(s).finalize_version(a, full_name, version))
+    return render.version(model_service(state).finalize_version(actor, full_name, version))
 
 
 # ---- aliases --------------------------------------------------------------------------------
 
-def set_alias(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    version = p.get("version_num")
+def set_alias(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    version = params.get("version_num")
     if version is None:
         raise InvalidArgument("Parameter 'version_num' is required.")
-    full_name = p.path_str("full_name")
-    alias = model_service(s).set_alias(a, full_name, p.path_str("alias"), version)
-    return render.alias(alias, model_service(s).get_model(a, full_name).full_name)
+    full_name = params.path_str("full_name")
+    alias = model_service(state).set_alias(actor, full_name, params.path_str("alias"), version)
+    return render.alias(alias, model_service(state).get_model(actor, full_name).full_name)
 
 
-def delete_alias(s: State, a: Actor, p: Params) -> None:
-    model_service(s).delete_alias(a, p.path_str("full_name"), p.path_str("alias"))
+def delete_alias(state: State, actor: Actor, params: Params) -> None:
+    model_service(state).delete_alias(actor, params.path_str("full_name"), params.path_str("alias"))
 
 
-def get_by_alias(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    return render.version(model_service(s).get_version_by_alias(a, p.path_str("full_name"),
-                                                          p.path_str("alias")),
-                          p.flag("include_aliases", True))
+def get_by_alias(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    return render.version(
+        model_service(state).get_version_by_alias(actor, params.path_str("full_name"),
+                                                  params.path_str("alias")),
+        params.flag("include_aliases", True))
 
 
 # ---- credentials ----------------------------------------------------------------------------
 
-def temporary_credentials(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    version = p.get("version")
+@in_thread
+def temporary_credentials(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    version = params.get("version")
     if version is None:
         raise InvalidArgument("Parameter 'version' is required.")
-    return render.credentials(model_service(s).temporary_credentials(
-        a, p.required_str("catalog_name"), p.required_str("schema_name"),
-        p.required_str("model_name"), version, p.required_str("operation")))
+    return render.credentials(
+        model_service(state).temporary_credentials(actor, params.required_str("catalog_name"),
+                                                   params.required_str("schema_name"),
+                                                   params.required_str("model_name"), version,
+                                                   params.required_str("operation")))
 
 
 _TABLE: list[tuple[str, str, Handler]] = [

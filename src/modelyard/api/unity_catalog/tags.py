@@ -51,23 +51,23 @@ def _version_ref(entity_name: str) -> tuple[str, str]:
     return model, version
 
 
-def _tags(s: State, a: Actor, kind: str, name: str) -> dict[str, str]:
+def _tags(state: State, actor: Actor, kind: str, name: str) -> dict[str, str]:
     if kind == "catalog":
-        return catalog_service(s).get_catalog(a, name).tags
+        return catalog_service(state).get_catalog(actor, name).tags
     if kind == "schema":
-        return catalog_service(s).get_schema(a, name).tags
+        return catalog_service(state).get_schema(actor, name).tags
     if kind == "registered_model":
-        return model_service(s).get_model(a, name).tags
-    return model_service(s).get_version(a, *_version_ref(name)).tags
+        return model_service(state).get_model(actor, name).tags
+    return model_service(state).get_version(actor, *_version_ref(name)).tags
 
 
-def _set(s: State, a: Actor, kind: str, name: str, key: str, value: str) -> None:
+def _set(state: State, actor: Actor, kind: str, name: str, key: str, value: str) -> None:
     if kind in ("catalog", "schema"):
-        catalog_service(s).set_tag(a, kind, name, key, value)
+        catalog_service(state).set_tag(actor, kind, name, key, value)
     elif kind == "registered_model":
-        model_service(s).set_model_tag(a, name, key, value)
+        model_service(state).set_model_tag(actor, name, key, value)
     else:
-        model_service(s).set_version_tag(a, *_version_ref(name), key, value)
+        model_service(state).set_version_tag(actor, *_version_ref(name), key, value)
 
 
 def _render(entity_type: str, name: str, key: str, value: str) -> dict[str, Any]:
@@ -75,54 +75,57 @@ def _render(entity_type: str, name: str, key: str, value: str) -> dict[str, Any]
             "tag_value": value, "source_type": "TAG_ASSIGNMENT_SOURCE_TYPE_UNSPECIFIED"}
 
 
-def create_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    entity_type, name = p.required_str("entity_type"), p.required_str("entity_name")
-    key, value = p.required_str("tag_key"), p.optional_str("tag_value") or ""
-    _set(s, a, _kind(entity_type), name, key, value)
+def create_assignment(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    entity_type, name = params.required_str("entity_type"), params.required_str("entity_name")
+    key, value = params.required_str("tag_key"), params.optional_str("tag_value") or ""
+    _set(state, actor, _kind(entity_type), name, key, value)
     return _render(entity_type, name, key, value)
 
 
-def update_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
+def update_assignment(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    entity_type, name, key = params.path_str(
+        "type"), params.path_str("name"), params.path_str("key")
     kind = _kind(entity_type)
-    if key not in _tags(s, a, kind, name):
+    if key not in _tags(state, actor, kind, name):
         raise NotFound(f"Tag '{key}' is not assigned to {name}.")
-    value = p.optional_str("tag_value") or ""
-    _set(s, a, kind, name, key, value)
+    value = params.optional_str("tag_value") or ""
+    _set(state, actor, kind, name, key, value)
     return _render(entity_type, name, key, value)
 
 
-def get_assignment(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
-    tags = _tags(s, a, _kind(entity_type), name)
+def get_assignment(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    entity_type, name, key = params.path_str(
+        "type"), params.path_str("name"), params.path_str("key")
+    tags = _tags(state, actor, _kind(entity_type), name)
     if key not in tags:
         raise NotFound(f"Tag '{key}' is not assigned to {name}.")
     return _render(entity_type, name, key, tags[key])
 
 
-def list_assignments(s: State, a: Actor, p: Params) -> dict[str, Any]:
-    entity_type, name = p.path_str("type"), p.path_str("name")
-    tags = _tags(s, a, _kind(entity_type), name)
+def list_assignments(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    entity_type, name = params.path_str("type"), params.path_str("name")
+    tags = _tags(state, actor, _kind(entity_type), name)
     return {"tag_assignments": [_render(entity_type, name, k, v) for k, v in tags.items()]}
 
 
-def delete_assignment(s: State, a: Actor, p: Params) -> None:
-    entity_type, name, key = p.path_str("type"), p.path_str("name"), p.path_str("key")
-    _delete(s, a, _kind(entity_type), name, key)
+def delete_assignment(state: State, actor: Actor, params: Params) -> None:
+    entity_type, name, key = (params.path_str("type"), params.path_str("name"),
+                              params.path_str("key"))
+    _delete(state, actor, _kind(entity_type), name, key)
 
 
-def _delete(s: State, a: Actor, kind: str, name: str, key: str) -> None:
+def _delete(state: State, actor: Actor, kind: str, name: str, key: str) -> None:
     if kind in ("catalog", "schema"):
-        catalog_service(s).delete_tag(a, kind, name, key)
+        catalog_service(state).delete_tag(actor, kind, name, key)
     elif kind == "registered_model":
-        model_service(s).delete_model_tag(a, name, key)
+        model_service(state).delete_model_tag(actor, name, key)
     else:
-        model_service(s).delete_version_tag(a, *_version_ref(name), key)
+        model_service(state).delete_version_tag(actor, *_version_ref(name), key)
 
 
-def _changes(p: Params) -> tuple[list[tuple[str, str]], list[str]]:
+def _changes(params: Params) -> tuple[list[tuple[str, str]], list[str]]:
     """`{"changes": {"add_tags": [{key, value}], "remove": [key]}}` of the native store."""
-    changes = p.body.get("changes") or {}
+    changes = params.body.get("changes") or {}
     if not isinstance(changes, dict):
         raise InvalidArgument("'changes' must be an object with 'add_tags' and 'remove'.")
     add, remove = changes.get("add_tags") or [], changes.get("remove") or []
@@ -134,31 +137,31 @@ def _changes(p: Params) -> tuple[list[tuple[str, str]], list[str]]:
     return [(t["key"], str(t.get("value") or "")) for t in add], list(remove)
 
 
-def update_securable_tags(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def update_securable_tags(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     """PATCH /securable-tags/{type}/{name}: mlflow's native UC store (MLFLOW_ENABLE_UC_NATIVE_
     MODEL_REGISTRY) sets and deletes model tags through it."""
-    kind = _kind(p.path_str("securable_type"))
+    kind = _kind(params.path_str("securable_type"))
     if kind == "model_version":
         raise InvalidArgument("Model version tags go through /subentity-tags/.")
-    name = p.path_str("securable_full_name")
-    add, remove = _changes(p)
+    name = params.path_str("securable_full_name")
+    add, remove = _changes(params)
     for key, value in add:
-        _set(s, a, kind, name, key, value)
+        _set(state, actor, kind, name, key, value)
     for key in remove:
-        _delete(s, a, kind, name, key)
+        _delete(state, actor, kind, name, key)
     return {}
 
 
-def update_subentity_tags(s: State, a: Actor, p: Params) -> dict[str, Any]:
+def update_subentity_tags(state: State, actor: Actor, params: Params) -> dict[str, Any]:
     """PATCH /subentity-tags/{type}/{model}/{version}: a model version's tags."""
-    if _kind(p.path_str("securable_type")) != "registered_model":
+    if _kind(params.path_str("securable_type")) != "registered_model":
         raise InvalidArgument("Only a model's versions have tags as sub-entities.")
-    name = f"{p.path_str('securable_full_name')}.{p.path_str('subentity_name')}"
-    add, remove = _changes(p)
+    name = f"{params.path_str('securable_full_name')}.{params.path_str('subentity_name')}"
+    add, remove = _changes(params)
     for key, value in add:
-        _set(s, a, "model_version", name, key, value)
+        _set(state, actor, "model_version", name, key, value)
     for key in remove:
-        _delete(s, a, "model_version", name, key)
+        _delete(state, actor, "model_version", name, key)
     return {}
 
 

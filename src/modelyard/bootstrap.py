@@ -1,0 +1,154 @@
+"""The composition root: everything the server runs, built in one visible order.
+
+    storage (database, artifact store)
+      -> the unit-of-work factory and what runs on every commit (`commit_hooks`)
+      -> the services, each given its collaborators in its constructor
+      -> background workers (webhook delivery, the pending-version sweep, table upkeep)
+
+`app.py` puts the result on the ASGI app's state for the HTTP adapters; the CLI builds the unit
+of work with the same hooks (`units_for`), so a change made from the command line is audited
+like one made over HTTP. Nothing is wired later by setting attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.config import Settings
+from modelyard.domain.actor import SYSTEM
+from modelyard.events.webhooks import WebhookDispatcher
+from modelyard.services import audit, grants, webhooks
+from modelyard.services.catalogs import CatalogService
+from modelyard.services.identity import IdentityService
+from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.model_files import ModelFileService, UrlSigner
+from modelyard.services.operations import OperationsService
+from modelyard.services.permissions import WorkspacePermissionService
+from modelyard.services.promotion import Promotion
+from modelyard.services.registry import RegistryService
+from modelyard.services.signin_throttle import ThrottlePolicy
+from modelyard.services.tracking import TrackingService
+from modelyard.services.transitions import TransitionService
+from modelyard.services.uc_models import UcModelService, start_sweeper
+from modelyard.services.uc_prompts import UcPromptService
+from modelyard.services.unit_of_work import UnitOfWorkFactory
+from modelyard.services.version_import import VersionImportService
+from modelyard.storage.base import ArtifactStore
+from modelyard.storage.factory import open_store
+from modelyard.store import secrets
+from modelyard.store.cooperative import run_cooperatively
+from modelyard.store.database import Database
+
+#: How a handler runs on PostgreSQL (a greenlet whose point reads let other requests run, see
+#: store/cooperative.py); None on SQLite, which answers in-process.
+HandlerRunner = Callable[..., Awaitable[Any]]
+
+
+def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> None:
+    """What runs on every commit that recorded events, in this order.
+
+    In the change's own transaction (a failure rolls the change back):
+      1. the audit trail appends one hash-chained row per event (services/audit.py);
+      2. Unity Catalog grants follow a renamed or deleted securable (services/grants.py);
+      3. registry webhooks follow a renamed or deleted model (services/webhooks.py);
+      4. each matching webhook's delivery is written to the outbox (events/webhooks.py), after
+         3 so that a renamed model's webhooks already carry the new name.
+    After the commit: the webhook workers are woken to deliver (failures are logged only).
+    For a refused request (rolled back): the audit trail records the refusal, in a
+    transaction of its own.
+    """
+    units.before_commit.extend([audit.append, grants.follow_changes, webhooks.follow_models,
+                                dispatcher.before_commit])
+    units.after_commit.append(dispatcher.after_commit)
+    units.on_denied.append(audit.append)
+
+
+def units_for(database: Database) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
+    """The unit-of-work factory with every commit hook; the dispatcher is not started (the
+    server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox)."""
+    units = UnitOfWorkFactory(database)
+    dispatcher = WebhookDispatcher(database)
+    commit_hooks(units, dispatcher)
+    return units, dispatcher
+
+
+@dataclass
+class Modelyard:
+    """Every service the adapters call, and what they share. The HTTP handlers read each as
+    `request.app.state.<field>`."""
+
+    settings: Settings
+    database: Database
+    units: UnitOfWorkFactory
+    storage: ArtifactStore
+    registry: RegistryService
+    uc_catalogs: CatalogService
+    uc_models: UcModelService
+    model_files: ModelFileService
+    uc_prompts: UcPromptService
+    transitions: TransitionService
+    workspace_permissions: WorkspacePermissionService
+    grants: grants.GrantService
+    identity: IdentityService
+    audit: audit.AuditService
+    webhooks: webhooks.WebhookService
+    tracking: TrackingService  # read by the web pages only
+    operations: OperationsService  # /ready and the database's side of /metrics
+    version_import: VersionImportService  # import-mlflow's versions under given numbers
+    cooperative: HandlerRunner | None
+    #: Set one of these to stop its background worker.
+    stops: dict[str, threading.Event] = field(default_factory=dict)
+
+
+def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard:
+    """Build every part of the server and start its background workers."""
+    built = build(settings, database)
+    start_background(built)
+    return built
+
+
+def build(settings: Settings, database: Database | None = None) -> Modelyard:
+    """Every part of the server, nothing started (the services' tests use this too)."""
+    # Storage.
+    database = database or Database(settings.resolved_database_url)
+    storage = open_store(settings.resolved_storage_root)
+    units, dispatcher = units_for(database)
+
+    # Services: collaborators first.
+    uc_catalogs = CatalogService(units, storage)
+    uc_models = UcModelService(units, storage, settings.pending_timeout,
+                               require_signature=settings.uc_require_signature)
+    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
+    signer = UrlSigner(secrets.get_or_create(database, "file-url-signing"))
+    throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
+                              settings.signin_lockout)
+    built = Modelyard(
+        settings=settings, database=database, units=units, storage=storage,
+        registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
+        model_files=ModelFileService(uc_models, signer),
+        uc_prompts=UcPromptService(uc_models),
+        transitions=TransitionService(units),
+        workspace_permissions=WorkspacePermissionService(units),
+        grants=grants.GrantService(units),
+        identity=IdentityService(units, throttle),
+        audit=audit.AuditService(units),
+        webhooks=webhooks.WebhookService(units, dispatcher),
+        tracking=TrackingService.from_settings(settings),
+        operations=OperationsService(database, storage),
+        version_import=VersionImportService(units, uc_models),
+        cooperative=run_cooperatively if database.dialect == "postgresql" else None,
+    )
+    return built
+
+
+def start_background(built: Modelyard) -> None:
+    """The background workers. Every replica may run each: their steps are idempotent."""
+    # At start, not on the first event: deliveries left by a stopped process go out too.
+    built.webhooks.dispatcher.start()
+    interval = max(0.2, min(60.0, built.settings.pending_timeout / 4))
+    built.stops["uc_sweeper"] = start_sweeper(built.uc_models, SYSTEM, interval)
+    if built.database.dialect == "postgresql":
+        built.stops["table_upkeep"] = start_table_upkeep(built.database)

@@ -1,0 +1,50 @@
+"""Moving and removing an alias: one use case for both registries.
+
+Each registry's service authorizes the caller and finds the model (its row locked) and the
+version, with its own dialect's not-found errors; then it calls here, in its unit of work. Here
+the rule is applied (domain/aliases.py), the alias changed, the model touched, and the change
+recorded with the version the alias pointed at before and after it (the audit trail, webhooks
+and alias history read those).
+"""
+
+from __future__ import annotations
+
+from modelyard.domain import aliases
+from modelyard.domain.aliases import AliasRules
+from modelyard.domain.clock import now_ms
+from modelyard.domain.entities import Alias
+from modelyard.services.unit_of_work import UnitOfWork
+
+
+def move(uow: UnitOfWork, rules: AliasRules, model_id: int, model_name: str, alias: str,
+         version: int, status: str) -> Alias:
+    """Point `alias` of the model at `version` (whose status is `status`)."""
+    aliases.check_target(rules, model_name, alias, version, status)
+    repo = uow.registry(rules.registry)
+    before = repo.alias_version(model_id, alias)
+    now = now_ms()
+    repo.set_alias(model_id, alias, version, now=None if rules.records_updater else now)
+    _touch(uow, rules, model_id, now)
+    uow.record("registered_model.set_alias", "registered_model", model_name,
+               before=aliases.image(alias, before), after=aliases.image(alias, version))
+    return Alias(alias, version)
+
+
+def remove(uow: UnitOfWork, rules: AliasRules, model_id: int, model_name: str,
+           alias: str) -> None:
+    """Remove `alias` from the model."""
+    repo = uow.registry(rules.registry)
+    before = repo.alias_version(model_id, alias)
+    aliases.check_removable(rules, model_name, alias, before)
+    now = now_ms()
+    repo.delete_alias(model_id, alias, now=None if rules.records_updater else now)
+    _touch(uow, rules, model_id, now)
+    uow.record("registered_model.delete_alias", "registered_model", model_name,
+               before=aliases.image(alias, before) or {"alias": alias})
+
+
+def _touch(uow: UnitOfWork, rules: AliasRules, model_id: int, now: int) -> None:
+    """Record who changed the model, where the registry keeps that (the alias change itself
+    already set the update time otherwise)."""
+    if rules.records_updater:
+        uow.registry(rules.registry).update_model(model_id, now, updated_by=uow.actor.name)
