@@ -9,11 +9,7 @@ check says what is wrong in a few words; the details (which may name hosts) go t
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from modelyard.storage.base import ArtifactStore
 from modelyard.store import migrate
@@ -39,11 +35,6 @@ class OperationsService:
         self._database = database
         self._store = store
         self._heads = frozenset(migrate.script_heads())
-        url = make_url(database.url)
-        #: The SQLite file, opened afresh by each check: the pooled connections keep a file
-        #: that was deleted or unmounted readable, and would say all is well.
-        self._sqlite_file = (url.database if database.is_sqlite
-                             and url.database not in (None, "", ":memory:") else None)
 
     def readiness(self) -> Readiness:
         checks = {"database": OK, "migrations": OK, "storage": OK}
@@ -65,16 +56,7 @@ class OperationsService:
         return Readiness(checks)
 
     def _schema_heads(self) -> frozenset[str]:
-        if self._sqlite_file is not None:
-            connection = sqlite3.connect(f"{Path(self._sqlite_file).as_uri()}?mode=rw", uri=True,
-                                         timeout=2.0)
-            try:
-                rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-            finally:
-                connection.close()
-            return frozenset(row[0] for row in rows)
-        with self._database.engine.connect() as conn:
-            return frozenset(migrate.current_heads(conn))
+        return frozenset(migrate.probe_heads(self._database))
 
     def outbox_state(self) -> tuple[int, int | None]:
         """(deliveries waiting in the webhook outbox, creation time in ms of the oldest)."""

@@ -17,6 +17,7 @@ tests/store/test_migrate.py holds the created schema equal to the migrated one o
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 import uuid
 from importlib import resources
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table, inspect
+from sqlalchemy.engine import make_url
 
 from modelyard.store import tables
 from modelyard.store.database import Database
@@ -58,6 +60,23 @@ def current_heads(conn: Connection) -> set[str]:
     if not inspect(conn).has_table("alembic_version"):
         return set()
     return {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+
+
+def probe_heads(database: Database) -> set[str]:
+    """The schema's revisions, read afresh for a readiness check. A SQLite file is opened anew
+    each time: the pooled connections keep a file that was deleted or unmounted readable, and
+    would say all is well."""
+    url = make_url(database.url)
+    if database.is_sqlite and url.database not in (None, "", ":memory:"):
+        connection = sqlite3.connect(f"{Path(url.database).as_uri()}?mode=rw", uri=True,
+                                     timeout=2.0)
+        try:
+            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            connection.close()
+        return {row[0] for row in rows}
+    with database.engine.connect() as conn:
+        return current_heads(conn)
 
 
 def _alembic_config() -> Any:
