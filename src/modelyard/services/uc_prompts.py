@@ -108,7 +108,7 @@ class UcPromptService:
 
     def update(self, actor: Actor, name: str, description: str | None) -> Prompt:
         self._model(actor, name)
-        return _prompt(self.models.update_model(actor, name, comment=description or ""))
+        return _prompt(self.models.update_model(actor, name, comment=description))
 
     def delete(self, actor: Actor, name: str) -> None:
         self._model(actor, name)
@@ -170,8 +170,7 @@ class UcPromptService:
     def update_version(self, actor: Actor, name: str, version: int | str,
                        description: str | None) -> PromptVersion:
         self._version(actor, name, version)
-        return _prompt_version(self.models.update_version(actor, name, version,
-                                                          description or ""))
+        return _prompt_version(self.models.update_version(actor, name, version, description))
 
     def delete_version(self, actor: Actor, name: str, version: int | str) -> None:
         self._version(actor, name, version)

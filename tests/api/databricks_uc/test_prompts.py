@@ -53,6 +53,10 @@ def test_register_alias_load_and_search_a_uc_prompt(databricks_uc: MlflowClient,
     assert raw["creation_timestamp"].endswith("Z")
     keys = {t["key"] for t in raw["tags"]}
     assert "team" in keys and not keys & {"mlflow.prompt.is_prompt", "mlflow.prompt.text"}
+    updated = http.patch(f"{DBX}/prompts/{name}", json={"prompt": {"description": "greets"}})
+    assert updated.json()["description"] == "greets"
+    unchanged = http.patch(f"{DBX}/prompts/{name}", json={"prompt": {}})
+    assert unchanged.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     versions = http.post(f"{DBX}/prompts/{name}/versions/search", json={"name": name}).json()
     assert sorted(v["version"] for v in versions["prompt_versions"]) == ["1", "2"]
 
