@@ -29,6 +29,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_TRACKING_URI",
                       f"sqlite:///{tempfile.mkdtemp(prefix='modelyard-tracking-')}/mlflow.db")
 
+# Tests start several servers, with data dirs of their own, on one PostgreSQL database: like
+# replicas, they need one key for the secrets kept in it (store/secret_box.py). Tests of the key
+# file itself take this variable out of the server's environment.
+os.environ.setdefault("MODELYARD_SECRET_KEY", "csUaYllPYnG1KOj9oMlu8YAKKVoPu0BQPVAwrJbbfX8=")
+
 ENGINES = ["sqlite", "postgres"]
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from modelyard import bootstrap
 from modelyard.config import Settings
 from modelyard.services import audit, grants, webhooks
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
+from modelyard.store.secret_box import SecretBox
 
 
 def test_commit_hooks_run_in_the_stated_order(tmp_path: Path) -> None:
-    units, dispatcher = bootstrap.units_for(Database(sqlite_url_for(tmp_path)))
+    box = SecretBox(Fernet.generate_key())
+    units, dispatcher = bootstrap.units_for(Database(sqlite_url_for(tmp_path)), box)
     assert units.before_commit == [audit.append, grants.follow_changes,
                                    webhooks.follow_models, dispatcher.before_commit]
     assert units.after_commit == [dispatcher.after_commit]
@@ -30,7 +34,7 @@ def test_build_wires_collaborators_and_starts_nothing(tmp_path: Path) -> None:
         assert built.registry.promotion is not None
         assert built.registry.promotion.uc_models is built.uc_models
         assert built.model_files.uc_models is built.uc_models
-        assert built.uc_models.store is built.storage is built.uc_catalogs.store
+        assert built.uc_models.artifacts is built.artifacts is built.uc_catalogs.artifacts
         assert built.webhooks.units is built.units is built.registry.units
         assert built.cooperative is None  # SQLite answers in process
     finally:

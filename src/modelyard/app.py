@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -23,7 +26,10 @@ from modelyard.api.databricks_uc import routes as databricks_routes
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
+from modelyard.api.in_flight import InFlight
+from modelyard.api.input_guard import RefuseNul
 from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.api.policies import routes as policy_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
 from modelyard.api.unity_catalog import routes as uc_routes
@@ -32,12 +38,14 @@ from modelyard.api.workspace import routes as workspace_routes
 from modelyard.api.workspace import webhooks as webhook_routes
 from modelyard.bootstrap import bootstrap
 from modelyard.config import Settings
+from modelyard.domain.errors import ModelyardError, Unavailable
 from modelyard.observability import metrics, tracing
 from modelyard.observability.requests import RequestObserver
+from modelyard.services.address_limit import AddressLimit
 from modelyard.services.operations import OperationsService
 from modelyard.store.database import Database
 from modelyard.web import routes as web_routes
-from modelyard.web.handlers import error_page
+from modelyard.web.handlers import error_page, status_for
 
 log = logging.getLogger("modelyard")
 _ANSWERED = "modelyard.error_answered"
@@ -65,6 +73,22 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     # Runs once the answer is sent: the error need not reach uvicorn then (ModelyardApp).
     response.background = BackgroundTask(_answered, request.scope)
     return response
+
+
+def error_for_path(scope: Scope, error: ModelyardError) -> Response:
+    """A domain error in the format of the surface the request's path belongs to: for what is
+    refused before any surface's handler runs (api/input_guard.py), or escapes it."""
+    request = Request(scope)
+    if fallback.is_api(request.url.path):
+        return fallback.domain_error(request, error)
+    headers = ({"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable)
+               else None)
+    return error_page(request, status_for(error), error.message, headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelyardError)
+    return error_for_path(request.scope, exc)
 
 
 async def _answered(scope: Scope) -> None:
@@ -109,21 +133,35 @@ def routes() -> list[BaseRoute]:
             *grant_routes.routes(), *webhook_routes.routes(),
             *databricks_routes.routes(), *databricks_prompts.routes(),
             *databricks_files.routes(), *import_routes.routes(),
+            *policy_routes.routes(),
             *web_routes.routes()]
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    # Stopping: uploads cut off after the graceful period remove what they staged
+    # (api/in_flight.py).
+    await app.state.in_flight.settle()
 
 
 def create_app(settings: Settings, database: Database | None = None) -> Starlette:
     """The server's parts (modelyard/bootstrap.py) behind every surface's routes."""
     app = ModelyardApp(
         exception_handlers={HTTPException: _not_found, ClientDisconnect: _client_left,
-                            Exception: _internal_error},
+                            ModelyardError: _domain_error, Exception: _internal_error},
+        middleware=[Middleware(RefuseNul, refuse=error_for_path)],
     )
-    app.router = IndexedRouter(routes())  # before the first request builds the stack on it
+    # Before the first request builds the stack on it.
+    app.router = IndexedRouter(routes(), lifespan=_lifespan)
     built = bootstrap(settings, database)
     for name, value in vars(built).items():
         setattr(app.state, name, value)
     # Authentication is the HTTP adapters' own (api/auth.py), over the identity service.
-    app.state.authenticate = Authenticator(built.identity, built.units, settings.auth)
+    app.state.address_limit = AddressLimit(settings.refusal_limit)  # refusals per address
+    app.state.authenticate = Authenticator(built.identity, built.units, settings.auth,
+                                           app.state.address_limit)
+    app.state.in_flight = InFlight()
     _observe(app, settings, built.database)
     _settle_heap()
     return app

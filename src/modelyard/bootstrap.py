@@ -1,9 +1,10 @@
 """The composition root: everything the server runs, built in one visible order.
 
-    storage (database, artifact store)
+    storage (database, the key for its secrets, artifact store, allowed storage roots)
       -> the unit-of-work factory and what runs on every commit (`commit_hooks`)
       -> the services, each given its collaborators in its constructor
-      -> background workers (webhook delivery, the pending-version sweep, table upkeep)
+      -> background workers (webhook delivery, the pending-version sweep, the sweep of
+         interrupted uploads, table upkeep)
 
 `app.py` puts the result on the ASGI app's state for the HTTP adapters; the CLI builds the unit
 of work with the same hooks (`units_for`), so a change made from the command line is audited
@@ -13,6 +14,7 @@ like one made over HTTP. Nothing is wired later by setting attributes.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +23,18 @@ from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, webhooks
+from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
+from modelyard.services.policies import PolicyGate, PolicyService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
 from modelyard.services.signin_throttle import ThrottlePolicy
+from modelyard.services.storage_gc import start_upload_sweeper
 from modelyard.services.tracking import TrackingService
 from modelyard.services.transitions import TransitionService
 from modelyard.services.uc_models import UcModelService, start_sweeper
@@ -38,9 +43,11 @@ from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.services.version_import import VersionImportService
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.factory import open_store
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store import secrets
 from modelyard.store.cooperative import run_cooperatively
 from modelyard.store.database import Database
+from modelyard.store.secret_box import SecretBox, open_box
 
 #: How a handler runs on PostgreSQL (a greenlet whose point reads let other requests run, see
 #: store/cooperative.py); None on SQLite, which answers in-process.
@@ -66,11 +73,16 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     units.on_denied.append(audit.append)
 
 
-def units_for(database: Database) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
+def units_for(database: Database, secret_box: SecretBox, settings: Settings | None = None
+              ) -> tuple[UnitOfWorkFactory, WebhookDispatcher]:
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
-    server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox)."""
-    units = UnitOfWorkFactory(database)
-    dispatcher = WebhookDispatcher(database)
+    server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
+    `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
+    refusals are summarized in the audit trail (services/denied_log.py)."""
+    settings = settings or Settings()
+    units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
+                              settings.audit_refusal_window)
+    dispatcher = WebhookDispatcher(database, secret_box)
     commit_hooks(units, dispatcher)
     return units, dispatcher
 
@@ -83,10 +95,12 @@ class Modelyard:
     settings: Settings
     database: Database
     units: UnitOfWorkFactory
-    storage: ArtifactStore
+    artifacts: ArtifactStore  # where model files are kept (storage/)
     registry: RegistryService
     uc_catalogs: CatalogService
     uc_models: UcModelService
+    policies: PolicyService
+    alias_requests: AliasRequestService
     model_files: ModelFileService
     uc_prompts: UcPromptService
     transitions: TransitionService
@@ -112,32 +126,40 @@ def bootstrap(settings: Settings, database: Database | None = None) -> Modelyard
 
 def build(settings: Settings, database: Database | None = None) -> Modelyard:
     """Every part of the server, nothing started (the services' tests use this too)."""
-    # Storage.
+    # Storage, and the key for the secrets kept in the database (`serve` made the key file).
     database = database or Database(settings.resolved_database_url)
-    storage = open_store(settings.resolved_storage_root)
-    units, dispatcher = units_for(database)
+    secret_box = open_box(settings.secret_key, settings.secret_key_file)
+    artifacts = open_store(settings.resolved_storage_root)
+    roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
+    units, dispatcher = units_for(database, secret_box, settings)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, storage)
-    uc_models = UcModelService(units, storage, settings.pending_timeout,
+    metastore_id = str(uuid.UUID(bytes=secrets.get_or_create(database, "metastore-id",
+                                                               secret_box)[:16]))
+    uc_catalogs = CatalogService(units, artifacts, roots, metastore_id)
+    # Promotion policies: every alias move and stage change of every registry passes this gate.
+    gate = PolicyGate(artifacts)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
                                require_signature=settings.uc_require_signature)
-    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models))
-    signer = UrlSigner(secrets.get_or_create(database, "file-url-signing"))
+    registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
+    signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
                               settings.signin_lockout)
     built = Modelyard(
-        settings=settings, database=database, units=units, storage=storage,
+        settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
         uc_prompts=UcPromptService(uc_models),
-        transitions=TransitionService(units),
+        transitions=TransitionService(units, gate),
+        policies=PolicyService(units),
+        alias_requests=AliasRequestService(units, gate),
         workspace_permissions=WorkspacePermissionService(units),
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
         webhooks=webhooks.WebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
-        operations=OperationsService(database, storage),
+        operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
         cooperative=run_cooperatively if database.dialect == "postgresql" else None,
     )
@@ -150,5 +172,8 @@ def start_background(built: Modelyard) -> None:
     built.webhooks.dispatcher.start()
     interval = max(0.2, min(60.0, built.settings.pending_timeout / 4))
     built.stops["uc_sweeper"] = start_sweeper(built.uc_models, SYSTEM, interval)
+    built.stops["upload_sweeper"] = start_upload_sweeper(
+        built.database, built.artifacts, built.settings.upload_sweep_interval,
+        built.settings.upload_orphan_age)
     if built.database.dialect == "postgresql":
         built.stops["table_upkeep"] = start_table_upkeep(built.database)

@@ -30,10 +30,21 @@ class Settings:
     data_dir: Path = Path("modelyard-data")
     database_url: str | None = None
     storage_root: str | None = None
+    #: Where catalogs and schemas may keep their files besides the managed storage: prefixes
+    #: separated by commas (local paths, `s3://bucket/prefix`); none by default
+    #: (storage/roots.py).
+    allowed_storage_roots: str | None = None
     workers: int = 1
     #: Seconds a UC version may stay PENDING_REGISTRATION before it is failed and its files
     #: removed.
     pending_timeout: float = 3600.0
+    #: Seconds in-flight requests (an upload, say) get to finish when the server stops.
+    graceful_timeout: float = 30.0
+    #: What interrupted uploads leave (temporary files, multipart uploads) is removed once
+    #: nothing was written to it for `upload_orphan_age` seconds, looked for every
+    #: `upload_sweep_interval` seconds (services/storage_gc.py).
+    upload_orphan_age: float = 3600.0
+    upload_sweep_interval: float = 600.0
     #: Authenticate every request (`serve --auth`); off: every call is the local admin.
     auth: bool = False
     #: Password sign-in throttle (services/signin_throttle.py): this many failed attempts for
@@ -42,6 +53,14 @@ class Settings:
     signin_max_failures: int = 5
     signin_window: float = 900.0
     signin_lockout: float = 300.0
+    #: Refused requests per minute from one client address before its further bad credentials
+    #: are refused with 429 unchecked (services/address_limit.py); 0: no limit.
+    refusal_limit: int = 120
+    #: Refusals per minute from one source (actor, address, reason) written to the audit trail
+    #: one by one; the rest of that minute become one summary row (services/denied_log.py).
+    audit_refusals_per_minute: int = 10
+    #: The length of that "minute", in seconds.
+    audit_refusal_window: float = 60.0
     #: The http(s) address of the MLflow tracking server the workspace versions' runs live in;
     #: the web pages read params, metrics, signatures and file lists from it.
     tracking_uri: str | None = None
@@ -50,6 +69,9 @@ class Settings:
     #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
     #: to be finalized, whichever client registers it. Off: for the whole metastore.
     uc_require_signature: bool = True
+    #: The key that encrypts the secrets kept in the database (store/secret_box.py); only from
+    #: MODELYARD_SECRET_KEY (a flag would show in `ps`). None: `<data-dir>/secret-key`.
+    secret_key: str | None = field(default=None, repr=False)
     #: Serve Prometheus metrics at /metrics (observability/metrics.py).
     metrics: bool = True
     #: When set, /metrics answers only `Authorization: Bearer <this>`; kept out of repr().
@@ -73,6 +95,10 @@ class Settings:
         return self.database_url or sqlite_url_for(self.data_dir)
 
     @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret-key"
+
+    @property
     def resolved_storage_root(self) -> str:
         return self.storage_root or str((self.data_dir / "artifacts").resolve())
 
@@ -82,12 +108,19 @@ class Settings:
                "MODELYARD_DATA_DIR": str(self.data_dir.resolve()),
                "MODELYARD_DATABASE_URL": self.resolved_database_url,
                "MODELYARD_STORAGE_ROOT": self.resolved_storage_root,
+               "MODELYARD_ALLOWED_STORAGE_ROOTS": self.allowed_storage_roots or "",
                "MODELYARD_WORKERS": str(self.workers),
                "MODELYARD_PENDING_TIMEOUT": str(self.pending_timeout),
+               "MODELYARD_GRACEFUL_TIMEOUT": str(self.graceful_timeout),
+               "MODELYARD_UPLOAD_ORPHAN_AGE": str(self.upload_orphan_age),
+               "MODELYARD_UPLOAD_SWEEP_INTERVAL": str(self.upload_sweep_interval),
                "MODELYARD_AUTH": "1" if self.auth else "0",
                "MODELYARD_SIGNIN_MAX_FAILURES": str(self.signin_max_failures),
                "MODELYARD_SIGNIN_WINDOW": str(self.signin_window),
                "MODELYARD_SIGNIN_LOCKOUT": str(self.signin_lockout),
+               "MODELYARD_REFUSAL_LIMIT": str(self.refusal_limit),
+               "MODELYARD_AUDIT_REFUSALS_PER_MINUTE": str(self.audit_refusals_per_minute),
+               "MODELYARD_AUDIT_REFUSAL_WINDOW": str(self.audit_refusal_window),
                "MODELYARD_MAX_BODY_SIZE": str(self.max_body_size),
                "MODELYARD_HEADER_TIMEOUT": str(self.header_timeout),
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
@@ -98,6 +131,8 @@ class Settings:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
             env["MODELYARD_TRACKING_TOKEN"] = self.tracking_token
+        if self.secret_key:
+            env["MODELYARD_SECRET_KEY"] = self.secret_key
         env["MODELYARD_METRICS"] = "1" if self.metrics else "0"
         if self.metrics_token:
             env["MODELYARD_METRICS_TOKEN"] = self.metrics_token
@@ -113,17 +148,29 @@ class Settings:
             data_dir=Path(env.get("MODELYARD_DATA_DIR", str(cls.data_dir))),
             database_url=env.get("MODELYARD_DATABASE_URL") or None,
             storage_root=env.get("MODELYARD_STORAGE_ROOT") or None,
+            allowed_storage_roots=env.get("MODELYARD_ALLOWED_STORAGE_ROOTS") or None,
             workers=int(env.get("MODELYARD_WORKERS", cls.workers)),
             pending_timeout=float(env.get("MODELYARD_PENDING_TIMEOUT", cls.pending_timeout)),
+            graceful_timeout=float(env.get("MODELYARD_GRACEFUL_TIMEOUT", cls.graceful_timeout)),
+            upload_orphan_age=float(env.get("MODELYARD_UPLOAD_ORPHAN_AGE",
+                                            cls.upload_orphan_age)),
+            upload_sweep_interval=float(env.get("MODELYARD_UPLOAD_SWEEP_INTERVAL",
+                                                cls.upload_sweep_interval)),
             auth=env.get("MODELYARD_AUTH", "0").lower() in ("1", "true", "yes"),
             signin_max_failures=int(env.get("MODELYARD_SIGNIN_MAX_FAILURES",
                                             cls.signin_max_failures)),
             signin_window=float(env.get("MODELYARD_SIGNIN_WINDOW", cls.signin_window)),
             signin_lockout=float(env.get("MODELYARD_SIGNIN_LOCKOUT", cls.signin_lockout)),
+            refusal_limit=int(env.get("MODELYARD_REFUSAL_LIMIT", cls.refusal_limit)),
+            audit_refusals_per_minute=int(env.get("MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+                                                  cls.audit_refusals_per_minute)),
+            audit_refusal_window=float(env.get("MODELYARD_AUDIT_REFUSAL_WINDOW",
+                                               cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
+            secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
             metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,
             log_format=env.get("MODELYARD_LOG_FORMAT", cls.log_format),

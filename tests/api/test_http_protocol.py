@@ -15,13 +15,7 @@ import pytest
 from modelyard.api.http_protocol import CoalescingTransport
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
-from tests.support.uc_models import (
-    create_pending_version,
-    finalize,
-    fs_prefix,
-    model_dir,
-    upload_dir,
-)
+from tests.support.uc_models import create_pending_version, finalize, fs_prefix, upload_dir
 
 
 class RecordingTransport:
@@ -342,7 +336,12 @@ def test_a_client_leaving_mid_body_is_one_info_line(strict_server: ServerProcess
 def _uc_version_with(server: ServerProcess, tmp_path: Path, name: str, size: int) -> str:
     """A READY UC version holding `big.bin` of `size` bytes; its file URL on this server."""
     full_name = f"main.default.{name}"
-    directory = model_dir(tmp_path, 1)
+    directory = tmp_path / name
+    directory.mkdir()
+    # Only what finalize checks: an MLmodel with a signature (no need to pickle a model).
+    (directory / "MLmodel").write_text(
+        "signature:\n  inputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n"
+        "  outputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n")
     (directory / "big.bin").write_bytes(b"\x00" * size)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         version = create_pending_version(http, full_name)
@@ -353,7 +352,7 @@ def _uc_version_with(server: ServerProcess, tmp_path: Path, name: str, size: int
 
 def test_a_client_that_stops_reading_its_response_is_dropped(
         strict_server: ServerProcess, tmp_path: Path) -> None:
-    size = 64 * 1024 * 1024
+    size = 16 * 1024 * 1024  # far more than the socket buffers on both sides hold
     path = _uc_version_with(strict_server, tmp_path, "slow_reader", size)
     with _connect(strict_server) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)

@@ -36,6 +36,7 @@ JSON_ENDPOINTS = [
     ("POST", f"{UC_API}/catalogs", UC),  # Unity Catalog REST
     ("POST", f"{UC_API}/entity-tag-assignments", UC),
     ("PATCH", f"{UC_API}/permissions/catalog/main", UC),
+    ("POST", "/api/modelyard/v1/import/model-versions", MLFLOW),  # Modelyard's own
 ]
 _IDS = [f"{method} {path}" for method, path, _ in JSON_ENDPOINTS]
 #: What a JSON body of each surface must look like when it is refused.

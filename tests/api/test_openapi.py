@@ -72,6 +72,10 @@ def test_the_request_fields_come_from_the_handlers() -> None:
     assert {"get", "post", "delete"} <= set(alias)
     assert [p["name"] for p in alias["get"]["parameters"]] == ["name", "alias"]
     assert DOCUMENT["paths"]["/api/2.1/unity-catalog/models"]["get"]["tags"] == ["unity-catalog"]
+    # The success body's fields, where every `return` of the handler is a dict literal.
+    get = DOCUMENT["paths"]["/api/2.0/mlflow/registered-models/get"]["get"]
+    body = get["responses"]["2XX"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["registered_model"]
 
 
 def test_the_server_serves_the_document(server: ServerProcess) -> None:

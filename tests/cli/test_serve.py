@@ -150,3 +150,11 @@ def test_options_and_variables_give_typed_values(monkeypatch: pytest.MonkeyPatch
     assert serve.make_context("serve", []).params["data_dir"] == tmp_path
     monkeypatch.delenv("MODELYARD_DATA_DIR")
     assert serve.make_context("serve", []).params["data_dir"] == Path("modelyard-data")
+
+
+def test_allowed_storage_roots_must_be_absolute_or_s3(tmp_path: Path) -> None:
+    result = subprocess.run([MODELYARD, "serve", "--data-dir", str(tmp_path), "--port",
+                             str(free_port()), "--allowed-storage-roots", "/srv/ok,relative/dir"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--allowed-storage-roots: Invalid allowed storage root 'relative/dir'" in result.stderr

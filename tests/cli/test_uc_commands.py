@@ -53,12 +53,13 @@ def test_browse_register_download_delete(server: ServerProcess, tmp_path: Path) 
 
     # Errors come back as UC's code and message, with exit status 1.
     assert "NOT_FOUND" in _cli(server, "models", "show", f"{catalog}.fraud.nope", ok=False)
-    assert "FAILED_PRECONDITION" in _cli(server, "catalogs", "delete", catalog, ok=False)
+    assert "FAILED_PRECONDITION" in _cli(server, "catalogs", "delete", catalog, "--yes",
+                                         ok=False)
 
-    _cli(server, "versions", "delete", name, "1")
+    _cli(server, "versions", "delete", name, "1", "--yes")
     assert "none" in _cli(server, "versions", "list", name)
-    _cli(server, "models", "delete", name)
-    _cli(server, "catalogs", "delete", catalog, "--force")
+    _cli(server, "models", "delete", name, "-y")
+    _cli(server, "catalogs", "delete", catalog, "--force", "--yes")
     assert "CATALOG_NOT_FOUND" in _cli(server, "catalogs", "show", catalog, ok=False)
 
 

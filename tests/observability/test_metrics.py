@@ -4,13 +4,17 @@ engines."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
 from tests.observability.conftest import METRICS_TOKEN
 from tests.support.metrics import requests_of, scrape, value
+from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version, fs_prefix
 
@@ -124,3 +128,86 @@ def test_upload_bytes_are_counted(server: ServerProcess) -> None:
 def test_the_sweeper_runs_are_counted(server: ServerProcess) -> None:
     assert value(scrape(server.url), "modelyard_sweeper_runs_total", sweeper="uc_pending",
                  outcome="ok") >= 1
+
+
+def test_webhook_deliveries_and_their_lag(server: ServerProcess) -> None:
+    name = f"metrics-webhook-{uuid.uuid4().hex[:8]}"
+    with Receiver() as receiver, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post(CREATE_MODEL, json={"name": name}).status_code == 200
+        hook = http.post("/api/2.0/mlflow/registry-webhooks/create", json={
+            "model_name": name, "events": ["MODEL_VERSION_CREATED"],
+            "http_url_spec": {"url": receiver.url, "secret": "s"}})
+        assert hook.status_code == 200, hook.text
+        before = scrape(server.url)
+        assert http.post("/api/2.0/mlflow/model-versions/create",
+                         json={"name": name, "source": "s3://b/m"}).status_code == 200
+        assert len(receiver.wait_for(name, 1)) == 1
+        deadline = time.monotonic() + 10
+        while True:  # the dispatcher records the outcome after the receiver answered
+            after = scrape(server.url)
+            delivered = (value(after, "modelyard_webhook_deliveries_total", outcome="delivered")
+                         - value(before, "modelyard_webhook_deliveries_total",
+                                 outcome="delivered"))
+            if delivered >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert delivered >= 1
+    lag = "modelyard_webhook_delivery_lag_seconds"
+    assert value(after, f"{lag}_count") - value(before, f"{lag}_count") >= 1
+    assert value(after, f"{lag}_sum") >= value(before, f"{lag}_sum")
+
+
+def test_an_operators_multiprocess_folder_is_emptied_and_used(tmp_path: Path) -> None:
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"left by an earlier run")
+    server = ServerProcess(tmp_path / "data",
+                           env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}).start()
+    try:
+        assert not (folder / "counter_999999.db").exists()
+        assert httpx.get(server.url + GET_MODEL, params={"name": "x"}).status_code == 404
+        samples = scrape(server.url)
+        assert requests_of(samples, GET_MODEL, "GET", 404) == 1
+        assert any(path.name.startswith("counter_") for path in folder.iterdir())
+    finally:
+        server.stop()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_dead_workers_gauges_go_and_its_counts_stay(tmp_path: Path) -> None:
+    folder = tmp_path / "prometheus"
+    server = ServerProcess(tmp_path / "data", workers=2,
+                           env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}).start()
+    try:
+        assert server.process is not None
+        for _ in range(10):  # new connections: both workers answer some
+            with httpx.Client(base_url=server.url) as own:
+                assert own.get(GET_MODEL, params={"name": "x"}).status_code == 404
+        time.sleep(1.2)  # each worker hands its counts over within a second
+        workers = _children(server.process.pid)
+        victim = next(pid for pid in workers if (folder / f"counter_{pid}.db").exists())
+        assert (folder / f"gauge_livesum_{victim}.db").exists()
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _children(server.process.pid) - workers == set():  # the supervisor replaces it
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        while (folder / f"gauge_livesum_{victim}.db").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert (folder / f"counter_{victim}.db").exists()
+        assert requests_of(scrape(server.url), GET_MODEL, "GET", 404) == 10
+    finally:
+        server.stop()

@@ -13,6 +13,10 @@ from pathlib import Path
 import httpx
 
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
+#: For servers whose tests look up each refused request's own audit row, all from 127.0.0.1 and
+#: many within a minute: no per-address limit, and no summarizing of refusals (both have tests
+#: of their own: tests/api/identity/test_refusal_flood.py).
+PER_REFUSAL = ["--refusal-limit", "0", "--audit-refusals-per-minute", "1000000"]
 
 
 def free_port() -> int:

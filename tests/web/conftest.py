@@ -17,7 +17,7 @@ import pytest
 
 from tests.api.identity.conftest import AuthServer
 from tests.conftest import database_url_for
-from tests.support.server import ServerProcess
+from tests.support.server import PER_REFUSAL, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -91,7 +91,8 @@ def web_auth_server(web_auth_database_url: str | None, engine: str,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     """A server started with `--auth`; users are made through its SCIM and token APIs."""
     data_dir = tmp_path_factory.mktemp(f"web-auth-{engine}")
-    process = ServerProcess(data_dir, web_auth_database_url, extra_args=["--auth"]).start()
+    process = ServerProcess(data_dir, web_auth_database_url,
+                            extra_args=["--auth", *PER_REFUSAL]).start()
     server = AuthServer(process, web_auth_database_url)
     server.admin_token = (data_dir / "admin-token").read_text().strip()
     try:

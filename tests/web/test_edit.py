@@ -12,7 +12,9 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
                     "package is not installed (pip install -e '.[test]')")
 from playwright.sync_api import Page, expect
 
+from tests.api.identity.conftest import AuthServer
 from tests.support.server import ServerProcess
+from tests.web.test_auth import make_model, sign_in_with_token
 
 
 @pytest.fixture()
@@ -158,3 +160,56 @@ def test_grant_and_revoke_on_a_unity_catalog_model(page: Page, server: ServerPro
     page.get_by_role("button", name="Revoke EXECUTE from users").click()
     expect(page.locator("#notice")).to_have_text("EXECUTE revoked.")
     expect(page.locator("main")).not_to_contain_text("Revoke EXECUTE")
+
+
+def test_alias_form_checks_the_version_before_asking(page: Page, server: ServerProcess,
+                                                     registry: MlflowClient, model: str) -> None:
+    page.goto(f"{server.url}/models/{model}")
+    form = page.locator("#alias-form")
+    form.get_by_label("Alias").fill("champion")
+    form.get_by_label("Version").fill("7")
+    form.get_by_role("button", name="Set alias").click()
+    error = page.locator("#alias-error")
+    expect(error).to_contain_text("version=7")
+    expect(error).to_contain_text("not found")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(form.get_by_label("Version")).to_be_focused()
+    assert registry.get_model_version_by_alias(model, "champion").version == "1"
+
+    form.get_by_label("Version").fill("2")
+    form.get_by_role("button", name="Set alias").click()
+    expect(error).to_be_hidden()
+    expect(page.get_by_role("dialog")).to_contain_text("version 1 → version 2")
+
+
+def test_delete_a_model_after_confirming(page: Page, server: ServerProcess,
+                                         registry: MlflowClient, model: str) -> None:
+    page.goto(f"{server.url}/models/{model}")
+    page.get_by_text("Delete this model", exact=True).click()
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    delete = page.locator("#delete-zone").get_by_role("button", name="Delete model")
+    delete.click()  # dismissed: nothing happens
+    expect(page.get_by_role("heading", level=1)).to_have_text(model)
+    assert registry.get_registered_model(model).name == model
+    delete.click()
+    expect(page.locator("#notice")).to_have_text(f"Model {model} deleted.")
+    assert asked[0].startswith(f"Delete model {model}")
+    assert registry.search_registered_models(f"name = '{model}'") == []
+
+
+def test_readers_are_not_offered_deletion(page: Page, web_auth_server: AuthServer,
+                                          prefix: str) -> None:
+    name = f"{prefix}-kept"
+    make_model(web_auth_server, name)
+    reader = web_auth_server.new_user("reader")
+    web_auth_server.set_level(name, reader.name, "CAN_EDIT")
+    sign_in_with_token(page, web_auth_server, reader, f"/models/{name}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.locator("#alias-form")).to_have_count(1)  # CAN_EDIT may move aliases
+    expect(page.locator("#delete-zone")).to_have_count(0)  # deleting needs CAN_MANAGE

@@ -7,6 +7,7 @@ is the registry. The mlflow client logs to the one and registers in the other, a
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from playwright.sync_api import Page, expect
 from tests.support.mlflow_server import MlflowServerProcess
 from tests.support.server import ServerProcess, free_port
 from tests.web.test_accessibility import AUDIT
+from tests.web.test_snippets import run_snippet
 
 UC = "/api/2.1/unity-catalog"
 
@@ -160,6 +162,38 @@ def test_version_page_shows_run_signature_and_files(page: Page, tracked_server: 
     shot(page, "version")
 
 
+def test_run_ids_link_to_the_tracking_servers_run_page(page: Page, tracked_server: ServerProcess,
+                                                       tracked: Tracked,
+                                                       tracking_server: MlflowServerProcess
+                                                       ) -> None:
+    run_id = tracked.run_ids[0]
+    expected = f"{tracking_server.url}/#/runs/{run_id}"
+    page.goto(f"{tracked_server.url}/models/{tracked.name}/versions/1")
+    expect(page.get_by_role("link", name=run_id)).to_have_attribute("href", expected)
+    catalog, schema, model = tracked.uc_name.split(".")
+    # Registered through `uc:` from models:/m-…, so the version records no run id: the page
+    # finds the run through the logged model.
+    page.goto(f"{tracked_server.url}/catalogs/{catalog}/{schema}/{model}/versions/1")
+    link = page.get_by_role("link", name=run_id)
+    expect(link).to_have_attribute("href", expected)
+    # MLflow's own UI takes it from there: it finds the run's experiment by itself.
+    link.click()
+    expect(page).to_have_url(re.compile(rf"#/experiments/\d+/runs/{run_id}"), timeout=60_000)
+
+
+def test_load_snippet_with_the_tracking_server_runs_anywhere(
+        page: Page, tracked_server: ServerProcess, tracked: Tracked,
+        tracking_server: MlflowServerProcess) -> None:
+    """The team setup: runs and files in a shared tracking server, the registry in Modelyard.
+    A version logged elsewhere loads from a fresh directory with the page's snippet."""
+    page.goto(f"{tracked_server.url}/models/{tracked.name}/versions/2")
+    snippet = page.locator("#load-snippet").inner_text()
+    assert f'mlflow.set_tracking_uri("{tracking_server.url}")' in snippet
+    result = run_snippet(snippet + "\nimport pandas\nprint(model.predict(pandas.DataFrame("
+                         "{'amount': [1.0], 'count': [2], 'country': ['NL']}))['count'][0])\n")
+    assert result == "4"
+
+
 def test_unity_catalog_compare_shows_params_and_metrics(page: Page, tracked_server: ServerProcess,
                                                         tracked: Tracked, shot: Any) -> None:
     catalog, schema, model = tracked.uc_name.split(".")
@@ -262,8 +296,8 @@ def test_pages_say_no_tracking_server_is_configured(server: ServerProcess,
         for path in (f"/models/{name}/versions/1", f"/models/{name}/compare?v=1&v=2"):
             answer = http.get(path)
             assert answer.status_code == 200, path
-            assert "No tracking server is configured (start Modelyard with --tracking-uri)" \
-                in answer.text, path
+            assert answer.text.count("No tracking server is configured (start Modelyard "
+                                     "with --tracking-uri)") == 1, path  # once per page
 
 
 def test_worker_processes_get_the_tracking_setting(tmp_path: Path) -> None:

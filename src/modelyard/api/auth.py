@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from modelyard.domain.errors import TooManyAttempts, Unauthenticated
 from modelyard.observability.requests import PRINCIPAL, REQUEST_ID
+from modelyard.services.address_limit import AddressLimit
 from modelyard.services.context import ANONYMOUS, LOCAL_ADMIN, Actor
 from modelyard.services.identity import IdentityService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
@@ -43,25 +44,41 @@ class Authenticator:
     """`app.state.authenticate`: a callable from request to Actor, raising Unauthenticated."""
 
     def __init__(self, identity: IdentityService, units: UnitOfWorkFactory,
-                 enabled: bool) -> None:
+                 enabled: bool, limit: AddressLimit) -> None:
         self.identity = identity
         self.units = units
         self.enabled = enabled
+        self.limit = limit
 
     def __call__(self, request: Request) -> Actor:
         request_id, client = request_facts(request)
         if not self.enabled:
             return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client)
         target = f"{request.method} {request.url.path}"
+        header = request.headers.get("authorization", "")
+        wait = self.limit.take(client)
+        if wait is not None:
+            # Too many refusals from this address: only a valid token is still looked at.
+            credential = _credential(header)
+            actor = (self.identity.authenticate_token(credential)
+                     if isinstance(credential, str) else None)
+            if actor is None:
+                record_refusal(self.units, request, "authenticate.limited", target)
+                raise address_limited(wait)
+            return dataclasses.replace(actor, request_id=request_id, client_address=client)
         try:
-            actor = self._credential_actor(request.headers.get("authorization", ""))
+            actor = self._credential_actor(header)
         except TooManyAttempts:
             record_refusal(self.units, request, "authenticate.throttled", target)
+            raise
+        except BaseException:
+            self.limit.release(client)  # not a refusal: the database is down, say
             raise
         if actor is None:
             record_refusal(self.units, request, "authenticate", target)
             raise Unauthenticated("Missing, invalid, expired or revoked credentials: send "
                                   "'Authorization: Bearer <token>' or HTTP basic auth.")
+        self.limit.release(client)
         return dataclasses.replace(actor, request_id=request_id, client_address=client)
 
     def cached(self, request: Request) -> Actor | None:
@@ -97,6 +114,12 @@ def record_refusal(units: UnitOfWorkFactory, request: Request, action: str,
     request_id, client = request_facts(request)
     units.record_denied(Actor(ANONYMOUS, request_id=request_id, client_address=client),
                         action, "request", target)
+
+
+def address_limited(wait: int) -> TooManyAttempts:
+    return TooManyAttempts(f"Too many refused requests from your address: only a valid token is "
+                           f"accepted from it for {wait} more seconds. Check the credentials "
+                           f"your client sends.", wait)
 
 
 def _credential(header: str) -> str | tuple[str, str] | None:

@@ -16,8 +16,12 @@ from starlette.responses import Response
 
 from modelyard.api.mlflow import errors as mlflow_errors
 from modelyard.api.unity_catalog import errors as uc_errors
+from modelyard.domain.errors import ModelyardError
 
 UC_PREFIX = "/api/2.1/unity-catalog/"
+#: Paths whose errors are in Unity Catalog's envelope: its API, and Modelyard's file listing of
+#: UC versions.
+_UC_ENVELOPE = (UC_PREFIX, "/api/modelyard/v1/uc/")
 _API_PREFIXES = ("/api/", "/.well-known/", "/health", "/metrics")
 
 
@@ -53,3 +57,11 @@ def internal_error(request: Request) -> Response:
     if request.url.path.startswith(UC_PREFIX):
         return uc_errors.error_response("INTERNAL", message, 500)
     return mlflow_errors.error_response("INTERNAL_ERROR", message, 500)
+
+
+def domain_error(request: Request, error: ModelyardError) -> Response:
+    """A domain error refused before any endpoint ran (a NUL in the path, api/input_guard.py),
+    or escaping one (the database down while authenticating), in the path's envelope."""
+    if request.url.path.startswith(_UC_ENVELOPE):
+        return uc_errors.domain_error_response(error)
+    return mlflow_errors.domain_error_response(error)

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.api.input_guard import nul_error, nul_in
 from modelyard.domain.errors import PayloadTooLarge
 
 #: Deeper JSON is refused: no request of any surface nests more than a few levels, and code
@@ -86,6 +87,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise BodyError(f"Malformed JSON in the request body: {error}") from None
     if not isinstance(body, dict):
         raise BodyError("The request body must be a JSON object.")
+    # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
+    if b"\\u0000" in raw and (field := nul_in(body, "")):
+        raise nul_error(field)
     return body
 
 

@@ -4,10 +4,12 @@ Paths, methods and path parameters come from the router's table. Request fields 
 handlers: an endpoint built by a dialect (api/endpoint.py, api/identity/endpoint.py) carries its
 handler, whose source is read for the parameter reader's calls (`p.required_str("name")`,
 `p.optional_int("max_results")`, ...): each gives a field's name, type and whether it is
-required, sent in the query string or in a JSON body as the dialect reads them. Responses are
-described by what every endpoint of a surface shares: a JSON object on success and the
-dialect's own error envelope otherwise (MLflow and Databricks: `{error_code, message}`; Unity
-Catalog: `{error_code, message, details}`); the web pages answer HTML or a redirect.
+required, sent in the query string or in a JSON body as the dialect reads them; and, where
+every `return` of the handler is a dict literal, the success body's top-level fields. Beyond
+that, responses are described by what every endpoint of a surface shares: a JSON object on
+success and the dialect's own error envelope otherwise (MLflow and Databricks:
+`{error_code, message}`; Unity Catalog: `{error_code, message, details}`); the web pages answer
+HTML or a redirect.
 
 tests/api/test_openapi.py keeps it true: every route is in the document and every documented
 path is routed, and a schemathesis run against a live server checks the answers against it.
@@ -110,14 +112,70 @@ def _route_paths(route: BaseRoute) -> list[tuple[str, set[str]]]:
 
 
 @cache
-def _handler_fields(handler: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
-    """(reader method, field name) of every parameter the handler reads, in order."""
+def _parsed(handler: Callable[..., Any]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
     except (OSError, TypeError, SyntaxError):
-        return ()
+        return None
     function = tree.body[0]
-    if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+    return function if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) else None
+
+
+def _own_nodes(function: ast.AST) -> list[ast.AST]:
+    """The function's nodes, without those of functions defined inside it."""
+    found: list[ast.AST] = []
+    pending = list(ast.iter_child_nodes(function))
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _value_schema(node: ast.expr) -> dict[str, Any]:
+    if isinstance(node, ast.List | ast.ListComp):
+        return {"type": "array"}
+    if isinstance(node, ast.Dict | ast.DictComp):
+        return {"type": "object"}
+    if isinstance(node, ast.Constant) and node.value is not None:
+        return {"type": {bool: "boolean", int: "integer", float: "number",
+                         str: "string"}.get(type(node.value), "string")}
+    return {}
+
+
+@cache
+def _result_schema(handler: Callable[..., Any]) -> dict[str, Any] | None:
+    """The success body's shape when every `return` of the handler is a dict literal with
+    constant keys (a key present in each is required); None when it cannot be told."""
+    function = _parsed(handler)
+    if function is None or not function.body or not isinstance(function.body[-1], ast.Return):
+        return None
+    shapes: list[dict[str, dict[str, Any]]] = []
+    for node in _own_nodes(function):
+        if not isinstance(node, ast.Return):
+            continue
+        body = node.value
+        if not isinstance(body, ast.Dict) or not all(
+                isinstance(key, ast.Constant) and isinstance(key.value, str) for key in body.keys):
+            return None
+        shapes.append({key.value: _value_schema(value)  # type: ignore[union-attr]
+                       for key, value in zip(body.keys, body.values, strict=True)})
+    if not shapes:
+        return None
+    properties: dict[str, dict[str, Any]] = {}
+    for shape in shapes:
+        for key, schema in shape.items():
+            properties[key] = schema if properties.get(key) in (None, {}) else properties[key]
+    required = set(shapes[0]).intersection(*shapes[1:])
+    return {"type": "object", "properties": properties, "required": sorted(required)}
+
+
+@cache
+def _handler_fields(handler: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
+    """(reader method, field name) of every parameter the handler reads, in order."""
+    function = _parsed(handler)
+    if function is None:
         return ()
     arguments = [argument.arg for argument in function.args.args]
     if len(arguments) < 3:
@@ -151,7 +209,7 @@ def _fields(endpoint: Any, path_params: set[str]) -> dict[str, tuple[dict[str, A
     return fields
 
 
-def _responses(surface: str, method: str, route: BaseRoute) -> dict[str, Any]:
+def _responses(surface: str, route: BaseRoute, endpoint: Any) -> dict[str, Any]:
     if surface == "web" or isinstance(route, Mount):
         return {"default": {"description": "An HTML page, a file, or a redirect; an error for a "
                                            "path no page answers.",
@@ -166,7 +224,9 @@ def _responses(surface: str, method: str, route: BaseRoute) -> dict[str, Any]:
         ok["content"] = {"application/octet-stream": {"schema": {"type": "string"}},
                          "application/json": {"schema": {"type": "object"}}}
     else:
-        ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+        handler = getattr(endpoint, HANDLER, None)
+        shape = _result_schema(handler) if handler is not None else None
+        ok["content"] = {"application/json": {"schema": shape or {"type": "object"}}}
     return {
         "2XX": ok,
         "default": {"description": "An error, in the surface's own format.",
@@ -183,7 +243,7 @@ def _operation(route: BaseRoute, path: str, method: str) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "tags": [surface],
         "operationId": f"{method}_{path}".replace("/", "_").replace("{", "").replace("}", ""),
-        "responses": _responses(surface, method, route),
+        "responses": _responses(surface, route, endpoint),
     }
     name = getattr(endpoint, "__name__", None)
     if name:

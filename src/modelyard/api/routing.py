@@ -12,8 +12,10 @@ Starlette's own loop.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import Lifespan, Receive, Scope, Send
 
 
 def _literal_prefix(route: BaseRoute) -> str | None:
@@ -32,8 +34,8 @@ def _literal_prefix(route: BaseRoute) -> str | None:
 class IndexedRouter(Router):
     """A Router whose requests try only the routes that can match their path."""
 
-    def __init__(self, routes: list[BaseRoute]) -> None:
-        super().__init__(routes=routes)
+    def __init__(self, routes: list[BaseRoute], lifespan: Lifespan[Any] | None = None) -> None:
+        super().__init__(routes=routes, lifespan=lifespan)
         exact_paths: set[str] = set()
         self._by_prefix: dict[str, list[tuple[int, BaseRoute]]] = {}
         for index, route in enumerate(self.routes):

@@ -7,9 +7,11 @@ cold start goes through it.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from modelyard.store.database import Database
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+F = TypeVar("F", bound=Callable[..., Any])
 # Help uses the terminal's width up to 120 columns (click's default stops at 80).
 HELP_SETTINGS: dict[str, Any] = {"max_content_width": 120}
 
@@ -49,14 +52,54 @@ class Group(click.Group):
 
 
 def group(name: str, help: str) -> Group:
-    """A sub-command group that shows its help when called without a sub-command."""
-    return Group(name, help=help, no_args_is_help=True, context_settings=HELP_SETTINGS)
+    """A sub-command group that shows its help when called without a sub-command; it takes
+    --url and --token for its commands."""
+    return Group(name, help=help, no_args_is_help=True, context_settings=HELP_SETTINGS,
+                 params=connection_params())
 
 
-url_option = click.option("--url", envvar="MODELYARD_URL", default=DEFAULT_URL,
-                          show_default=True, show_envvar=True, help="Server base URL.")
-token_option = click.option("--token", envvar="MODELYARD_TOKEN", default=None,
-                            show_envvar=True, help="Bearer token, if the server requires one.")
+# --url and --token are accepted anywhere on the line: `modelyard --url U models list`,
+# `modelyard models --url U list` and `modelyard models list --url U` all work. Each level's
+# option only records what was typed (in ctx.meta, shared by the whole command line); the
+# command then takes the last one typed, else the variable, else the default.
+_TYPED = "modelyard.typed"
+_CONNECTION = {
+    "url": ("MODELYARD_URL", DEFAULT_URL, "Server base URL."),
+    "token": ("MODELYARD_TOKEN", None, "Bearer token, if the server requires one (or the "
+                                       "contents of <data-dir>/admin-token for the admin)."),
+}
+
+
+def _record(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and param.name:
+        ctx.meta.setdefault(_TYPED, {})[param.name] = value
+
+
+def _typed_option(name: str) -> click.Option:
+    envvar, default, text = _CONNECTION[name]
+    shown = f" [env var: {envvar}" + (f"; default: {default}]" if default else "]")
+    return click.Option([f"--{name}"], default=None, expose_value=False, callback=_record,
+                        help=text + shown)
+
+
+def connection_params() -> list[click.Parameter]:
+    """--url and --token for a group: recorded for the commands below it."""
+    return [_typed_option(name) for name in _CONNECTION]
+
+
+def connection_options(command: F) -> F:
+    """Adds --url and --token to a command, which gets them as its `url` and `token`
+    arguments, resolved over the whole command line."""
+    @functools.wraps(command)
+    def resolved(*args: Any, **kwargs: Any) -> Any:
+        typed = click.get_current_context().meta.get(_TYPED, {})
+        for name, (envvar, default, _) in _CONNECTION.items():
+            kwargs[name] = typed.get(name) or os.environ.get(envvar) or default
+        return command(*args, **kwargs)
+
+    params = resolved.__dict__.setdefault("__click_params__", [])
+    params.extend(_typed_option(name) for name in reversed(_CONNECTION))
+    return resolved  # type: ignore[return-value]
 
 
 def error(message: str) -> None:
@@ -110,6 +153,7 @@ def open_database(url: str, prepare: Callable[[Database], Any] | None = None) ->
     what failed (exit status 1), not a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from modelyard.domain.errors import Unavailable
     from modelyard.store.database import Database, describe_failure
 
     database = None
@@ -117,8 +161,41 @@ def open_database(url: str, prepare: Callable[[Database], Any] | None = None) ->
         database = Database(url)
         if prepare is not None:
             prepare(database)
-    except (SQLAlchemyError, OSError, ImportError) as problem:
+    except (SQLAlchemyError, OSError, ImportError, Unavailable) as problem:
         if database is not None:
             database.dispose()
-        raise fail(describe_failure(url, problem)) from None
+        # A unit of work reports an unreachable database as Unavailable; what failed is in
+        # the error it was raised from.
+        cause = problem.__cause__ if isinstance(problem, Unavailable) else None
+        raise fail(describe_failure(url, cause or problem)) from None
     return database
+
+
+def url_option(command: F) -> F:
+    """Kept for commands written with the former pair `@url_option @token_option`: both
+    options, as `connection_options` gives them."""
+    return connection_options(command)
+
+
+def token_option(command: F) -> F:
+    """See `url_option`, which already adds --token."""
+    return command
+
+
+def yes_option(command: Any) -> Any:
+    """`--yes`/`-y` for a destructive command: do it without asking."""
+    return click.option("--yes", "-y", is_flag=True,
+                        help="Do not ask for confirmation (for scripts).")(command)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive change, unless --yes. Without a terminal to ask on (stdin at
+    its end), the answer is no, and the message says how to go ahead."""
+    if yes:
+        return
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        raise fail("nothing was changed (add --yes to do this without the question)")

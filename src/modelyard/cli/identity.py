@@ -13,7 +13,15 @@ from urllib.parse import quote
 
 import click
 
-from modelyard.cli.common import fail, group, open_database, print_table, token_option, url_option
+from modelyard.cli.common import (
+    confirm,
+    connection_options,
+    fail,
+    group,
+    open_database,
+    print_table,
+    yes_option,
+)
 from modelyard.cli.uc_client import Client, ClientError
 
 SCIM = "/api/2.0/preview/scim/v2"
@@ -41,12 +49,12 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def bootstrap_admin(database: Any, data_dir: Path) -> None:
+def bootstrap_admin(database: Any, data_dir: Path, secret_box: Any) -> None:
     """First start with --auth: create `admin` and write its token (mode 0600)."""
     from modelyard.bootstrap import units_for
     from modelyard.services.identity import IdentityService
 
-    units, _ = units_for(database)  # audited like a change made over HTTP
+    units, _ = units_for(database, secret_box)  # audited like a change made over HTTP
     if IdentityService(units).bootstrap_admin(data_dir):
         click.echo(f"Created the metastore admin 'admin'; its token is in "
                    f"{data_dir / 'admin-token'} (readable by you only).", err=True)
@@ -75,8 +83,7 @@ def _find(client: Client, resource: str, attribute: str, name: str) -> dict[str,
 @click.argument("name")
 @click.option("--email")
 @click.option("--display-name")
-@url_option
-@token_option
+@connection_options
 def users_create(name: str, email: str | None, display_name: str | None, url: str,
                  token: str | None) -> None:
     """Create a user."""
@@ -88,8 +95,7 @@ def users_create(name: str, email: str | None, display_name: str | None, url: st
 
 
 @users.command("list")
-@url_option
-@token_option
+@connection_options
 def users_list(url: str, token: str | None) -> None:
     """List users."""
     found = _run(lambda: _client(url, token).call("GET", f"{SCIM}/Users"))
@@ -99,10 +105,27 @@ def users_list(url: str, token: str | None) -> None:
         for user in found.get("Resources", [])))
 
 
+@users.command("set-password")
+@click.argument("name")
+@connection_options
+def users_set_password(name: str, url: str, token: str | None) -> None:
+    """Set a user's password (metastore admins): asked twice, never echoed, never an argument
+    (arguments show in `ps` and shell history). The server decides what it accepts."""
+    client = _client(url, token)
+    user = _run(lambda: _find(client, "Users", "userName", name))
+    password = click.prompt(f"New password for {user['userName']}", hide_input=True,
+                            confirmation_prompt=True, err=True)
+    if not password:
+        raise fail("the password is empty; nothing was changed")
+    _run(lambda: client.call("PATCH", f"{SCIM}/Users/{user['id']}", body={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "password", "value": password}]}))
+    click.echo(f"password set for {user['userName']}")
+
+
 @groups.command("create")
 @click.argument("name")
-@url_option
-@token_option
+@connection_options
 def groups_create(name: str, url: str, token: str | None) -> None:
     """Create a group."""
     group = _run(lambda: _client(url, token).call("POST", f"{SCIM}/Groups",
@@ -113,8 +136,7 @@ def groups_create(name: str, url: str, token: str | None) -> None:
 @groups.command("add-member")
 @click.argument("group")
 @click.argument("member")
-@url_option
-@token_option
+@connection_options
 def groups_add_member(group: str, member: str, url: str, token: str | None) -> None:
     """Add a user, service principal or group to a group."""
     client = _client(url, token)
@@ -141,8 +163,7 @@ def groups_add_member(group: str, member: str, url: str, token: str | None) -> N
 @click.option("--user", help="Whose token (metastore admins only); default: yours.")
 @click.option("--lifetime-days", type=float)
 @click.option("--comment", default="")
-@url_option
-@token_option
+@connection_options
 def tokens_create(user: str | None, lifetime_days: float | None, comment: str, url: str,
                   token: str | None) -> None:
     """Create a token and print only it on stdout."""
@@ -159,23 +180,32 @@ def tokens_create(user: str | None, lifetime_days: float | None, comment: str, u
     click.echo(created["token_value"])
 
 
+def _date(ms: Any, missing: str) -> str:
+    """A token time (ms since the epoch; -1 or 0: none) as UTC date and time."""
+    from datetime import UTC, datetime
+
+    if not isinstance(ms, int) or ms <= 0:
+        return missing
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 @tokens.command("list")
-@url_option
-@token_option
+@connection_options
 def tokens_list(url: str, token: str | None) -> None:
-    """List your tokens (never their values)."""
+    """List your tokens (never their values): when each was made and when it expires."""
     found = _run(lambda: _client(url, token).call("GET", "/api/2.0/token/list"))
     print_table(["token id", "comment", "created", "expires"], (
-        [info["token_id"], info.get("comment", ""), str(info["creation_time"]),
-         str(info["expiry_time"])] for info in found.get("token_infos", [])))
+        [info["token_id"], info.get("comment", ""), _date(info.get("creation_time"), ""),
+         _date(info.get("expiry_time"), "never")] for info in found.get("token_infos", [])))
 
 
 @tokens.command("delete")
 @click.argument("token_id")
-@url_option
-@token_option
-def tokens_delete(token_id: str, url: str, token: str | None) -> None:
-    """Revoke a token."""
+@yes_option
+@connection_options
+def tokens_delete(token_id: str, yes: bool, url: str, token: str | None) -> None:
+    """Revoke a token (asks first, unless --yes): whatever uses it stops working."""
+    confirm(f"Revoke token {token_id}? Whatever uses it stops working.", yes)
     _run(lambda: _client(url, token).call("POST", "/api/2.0/token/delete",
                                           body={"token_id": token_id}))
     click.echo(f"revoked {token_id}")
@@ -188,8 +218,7 @@ def _permissions_path(securable_type: str, name: str) -> str:
 @grants.command("show")
 @click.argument("securable_type")
 @click.argument("name")
-@url_option
-@token_option
+@connection_options
 def grants_show(securable_type: str, name: str, url: str, token: str | None) -> None:
     """Grants on a catalog, schema or model (`function`/`registered_model`/`model`)."""
     found = _run(lambda: _client(url, token).call("GET", _permissions_path(securable_type,
@@ -208,8 +237,7 @@ def _change_command(verb: str, key: str, done: str, preposition: str, help_text:
     @click.argument("name")
     @click.argument("principal")
     @click.argument("privileges", nargs=-1, required=True)
-    @url_option
-    @token_option
+    @connection_options
     def change(securable_type: str, name: str, principal: str, privileges: tuple[str, ...],
                url: str, token: str | None) -> None:
         _run(lambda: _client(url, token).call(

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modelyard.cli import aliases as alias_commands
+from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
-from modelyard.cli.common import HELP_SETTINGS, Group, open_database
+from modelyard.cli.common import HELP_SETTINGS, Group, connection_params, fail, open_database
 
 if TYPE_CHECKING:
     import socket
@@ -47,7 +49,7 @@ class ByteSize(click.ParamType):
 
 
 @click.group(cls=Group, no_args_is_help=True, context_settings=HELP_SETTINGS,
-             help="Modelyard: a self-hosted model registry.")
+             params=connection_params(), help="Modelyard: a self-hosted model registry.")
 def app() -> None:
     """Modelyard: a self-hosted model registry."""
 
@@ -70,6 +72,10 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
               "PostgreSQL: postgresql+psycopg://user@host/db")
 @_option("--storage-root", envvar="MODELYARD_STORAGE_ROOT",
          help="Where model files live; default: artifacts/ in the data dir.")
+@_option("--allowed-storage-roots", envvar="MODELYARD_ALLOWED_STORAGE_ROOTS",
+         help="Comma-separated locations under which catalogs and schemas may have their own "
+              "storage_root (absolute paths, file:///… or s3://bucket/prefix); default: none, "
+              "all files live under --storage-root.")
 @_option("--workers", envvar="MODELYARD_WORKERS", type=click.IntRange(min=1), default=1,
          help="Worker processes.")
 @_option("--log-level", envvar="MODELYARD_LOG_LEVEL", default="info")
@@ -77,6 +83,17 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          type=click.FloatRange(min=0.1), default=3600.0,
          help="Seconds a Unity Catalog version may stay PENDING_REGISTRATION before it is "
               "failed and its files removed.")
+@_option("--graceful-timeout", envvar="MODELYARD_GRACEFUL_TIMEOUT",
+         type=click.FloatRange(min=0), default=30.0,
+         help="Seconds requests in flight (uploads, say) get to finish when the server is "
+              "stopped (SIGTERM); then they are cut off and their uploads discarded.")
+@_option("--upload-orphan-age", envvar="MODELYARD_UPLOAD_ORPHAN_AGE",
+         type=click.FloatRange(min=0.1), default=3600.0,
+         help="Seconds after which an upload nothing writes to any more (cut off by a crash "
+              "or an outage) is removed: temporary files, S3 multipart uploads.")
+@_option("--upload-sweep-interval", envvar="MODELYARD_UPLOAD_SWEEP_INTERVAL",
+         type=click.FloatRange(min=0.1), default=600.0,
+         help="Seconds between two looks for such uploads.")
 @_option("--auth", envvar="MODELYARD_AUTH", is_flag=True, default=False,
          help="Require a token or password on every request. The first start creates the "
               "metastore admin `admin` and writes its token to <data-dir>/admin-token.")
@@ -100,6 +117,16 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
               "with inputs and outputs (Databricks' rule), whichever client registers it. "
               "--no-uc-require-signature turns it off for the whole metastore.")
+@_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
+         default=120, help="With --auth: refused requests per minute from one client address; "
+                           "past it, its further bad credentials get 429 unchecked (0: no limit).")
+@_option("--audit-refusals-per-minute", envvar="MODELYARD_AUDIT_REFUSALS_PER_MINUTE",
+         type=click.IntRange(min=0), default=10,
+         help="Refused requests per minute from one source (user or address, and reason) "
+              "written to the audit trail one by one; the rest become one summary row.")
+@_option("--audit-refusal-window", envvar="MODELYARD_AUDIT_REFUSAL_WINDOW",
+         type=click.FloatRange(min=1.0), default=60.0,
+         help="Seconds over which --audit-refusals-per-minute counts (and each summary row).")
 @_option("--max-body-size", envvar="MODELYARD_MAX_BODY_SIZE", type=ByteSize(), default="1MiB",
          help="Bytes a JSON or form request body may have (e.g. 1MiB, 512KiB); a bigger one is "
               "answered 413. Uploads through signed URLs are streamed, not bounded by it.")
@@ -127,9 +154,12 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
-          storage_root: str | None, workers: int, log_level: str, pending_timeout: float,
+          storage_root: str | None, allowed_storage_roots: str | None, workers: int,
+          log_level: str, pending_timeout: float, graceful_timeout: float,
+          upload_orphan_age: float, upload_sweep_interval: float,
           auth: bool, tracking_uri: str | None, tracking_token: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
+          refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
           keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
           metrics_token: str | None, uc_require_signature: bool,
@@ -144,6 +174,13 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
         click.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
                    err=True)
         raise click.exceptions.Exit(2)
+    from modelyard.storage.roots import AllowedRoots
+
+    try:  # the managed root's scheme does not matter here: only the syntax is checked
+        AllowedRoots.parse("/", allowed_storage_roots)
+    except ValueError as error:
+        click.echo(f"--allowed-storage-roots: {error}", err=True)
+        raise click.exceptions.Exit(2) from None
 
     from modelyard.observability import tracing
 
@@ -153,25 +190,49 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
         raise click.exceptions.Exit(2)
 
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from modelyard.cli import data_dir as private
     from modelyard.config import Settings
-    from modelyard.store import migrate
+    from modelyard.domain.errors import Unavailable
+    from modelyard.store import migrate, secrets
+    from modelyard.store.database import describe_failure
+    from modelyard.store.secret_box import SecretKeyError, open_box
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    for note in private.prepare(data_dir):  # before anything is created in it
+        click.echo(note, err=True)
     settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url,
-                        storage_root=storage_root, workers=workers,
-                        pending_timeout=pending_timeout, auth=auth,
+                        storage_root=storage_root,
+                        allowed_storage_roots=allowed_storage_roots or None, workers=workers,
+                        pending_timeout=pending_timeout, graceful_timeout=graceful_timeout,
+                        upload_orphan_age=upload_orphan_age,
+                        upload_sweep_interval=upload_sweep_interval, auth=auth,
                         signin_max_failures=signin_max_failures, signin_window=signin_window,
-                        signin_lockout=signin_lockout,
+                        signin_lockout=signin_lockout, refusal_limit=refusal_limit,
+                        audit_refusals_per_minute=audit_refusals_per_minute,
+                        audit_refusal_window=audit_refusal_window,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
                         max_connections=max_connections, metrics=metrics,
                         metrics_token=metrics_token or None, log_format=log_format,
+                        secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
                         uc_require_signature=uc_require_signature)
-    database = open_database(settings.resolved_database_url, migrate.upgrade)
+    database = open_database(settings.resolved_database_url)
+    try:
+        secret_box = open_box(settings.secret_key, settings.secret_key_file)
+        migrate.upgrade(database, secret_box)
+        secrets.check_key(database, secret_box)
+        secrets.seal_plaintext(database, secret_box)
+    except SecretKeyError as error:
+        click.echo(f"Secret key: {error}", err=True)
+        raise click.exceptions.Exit(2) from None
+    except (SQLAlchemyError, Unavailable) as failure:
+        database.dispose()
+        cause = failure.__cause__ if isinstance(failure, Unavailable) else None
+        raise fail(describe_failure(settings.resolved_database_url, cause or failure)) from None
     if auth:
-        identity_commands.bootstrap_admin(database, data_dir)
+        identity_commands.bootstrap_admin(database, data_dir, secret_box)
     from modelyard.api.http_protocol import ConnectionLimits, protocol_factory
     from modelyard.observability.logs import uvicorn_log_config
 
@@ -179,12 +240,15 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                               keep_alive_timeout=keep_alive_timeout,
                               max_connections=max_connections)
     # "auto": uvloop where it is installed (every platform but Windows): less CPU per request.
+    # The lifespan's shutdown lets uploads cut off by a stop clean up (api/in_flight.py).
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "http": protocol_factory(limits), "ws": "none", "loop": "auto",
-              "lifespan": "off", "timeout_keep_alive": keep_alive_timeout,
-              "timeout_graceful_shutdown": 5,
+              "lifespan": "on", "timeout_graceful_shutdown": graceful_timeout,
               "log_config": uvicorn_log_config(log_format, log_level) or _log_config(log_level)}
     if workers == 1:
+        if metrics and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # The operator asked for files even with one process: start them empty too.
+            _share_metrics_between_workers()
         from modelyard.app import create_app
 
         uvicorn.run(create_app(settings, database), **common)
@@ -318,8 +382,10 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 
 uc_commands.register(app)
+alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
+governance_commands.register(app)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from modelyard.cli.common import fail, print_table, token_option, url_option
+from modelyard.cli.common import connection_options, fail, print_table
 
 
 class _Bar:
@@ -76,8 +76,7 @@ def _summary(report: Any) -> None:
               help="Promote the versions into this Unity Catalog schema (files copied into "
                    "governed storage with digests; a signature is required) instead of the "
                    "workspace registry.")
-@url_option
-@token_option
+@connection_options
 def import_mlflow(source_url: str, from_token: str | None, pattern: str,
                   into_catalog: str | None, url: str, token: str | None) -> None:
     """Copy an MLflow server's registered models, versions and prompts into Modelyard.

@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from modelyard.cli.common import fail, group, print_details, print_table, token_option, url_option
+from modelyard.cli.common import (
+    confirm,
+    connection_options,
+    fail,
+    group,
+    print_details,
+    print_table,
+    yes_option,
+)
 from modelyard.cli.uc_client import Client, ClientError
 
 catalogs = group("catalogs", help="Unity Catalog catalogs.")
@@ -55,8 +63,7 @@ def _run(action: Callable[[], None]) -> None:
 # ---- catalogs -------------------------------------------------------------------------------
 
 @catalogs.command("list")
-@url_option
-@token_option
+@connection_options
 def catalogs_list(url: str, token: str | None) -> None:
     """List catalogs."""
     client = Client(url, token)
@@ -67,8 +74,7 @@ def catalogs_list(url: str, token: str | None) -> None:
 
 @catalogs.command("show")
 @click.argument("name")
-@url_option
-@token_option
+@connection_options
 def catalogs_show(name: str, url: str, token: str | None) -> None:
     """Show one catalog."""
     def show() -> None:
@@ -86,8 +92,7 @@ def catalogs_show(name: str, url: str, token: str | None) -> None:
 @click.argument("name")
 @click.option("--comment", help="Description.")
 @click.option("--storage-root", help="Managed storage root.")
-@url_option
-@token_option
+@connection_options
 def catalogs_create(name: str, comment: str | None, storage_root: str | None, url: str,
                     token: str | None) -> None:
     """Create a catalog."""
@@ -102,10 +107,13 @@ def catalogs_create(name: str, comment: str | None, storage_root: str | None, ur
 @click.argument("name")
 @click.option("--force/--no-force", default=False, show_default=True,
               help="Delete its schemas and models too.")
-@url_option
-@token_option
-def catalogs_delete(name: str, force: bool, url: str, token: str | None) -> None:
-    """Delete a catalog."""
+@yes_option
+@connection_options
+def catalogs_delete(name: str, force: bool, yes: bool, url: str, token: str | None) -> None:
+    """Delete a catalog (asks first, unless --yes)."""
+    confirm(f"Delete catalog {name}" + (" with every schema, model, version and file in it"
+                                        if force else "") + "?", yes)
+
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/catalogs/{name}", {"force": force})
         click.echo(f"Deleted catalog {_bold(name)}")
@@ -116,8 +124,7 @@ def catalogs_delete(name: str, force: bool, url: str, token: str | None) -> None
 
 @schemas.command("list")
 @click.argument("catalog")
-@url_option
-@token_option
+@connection_options
 def schemas_list(catalog: str, url: str, token: str | None) -> None:
     """List the schemas of a catalog."""
     client = Client(url, token)
@@ -128,8 +135,7 @@ def schemas_list(catalog: str, url: str, token: str | None) -> None:
 
 @schemas.command("show")
 @click.argument("full_name")
-@url_option
-@token_option
+@connection_options
 def schemas_show(full_name: str, url: str, token: str | None) -> None:
     """Show one schema (catalog.schema)."""
     def show() -> None:
@@ -147,8 +153,7 @@ def schemas_show(full_name: str, url: str, token: str | None) -> None:
 @click.argument("full_name")
 @click.option("--comment", help="Description.")
 @click.option("--storage-root", help="Managed storage root.")
-@url_option
-@token_option
+@connection_options
 def schemas_create(full_name: str, comment: str | None, storage_root: str | None, url: str,
                    token: str | None) -> None:
     """Create a schema (catalog.schema)."""
@@ -165,10 +170,13 @@ def schemas_create(full_name: str, comment: str | None, storage_root: str | None
 @click.argument("full_name")
 @click.option("--force/--no-force", default=False, show_default=True,
               help="Delete its models too.")
-@url_option
-@token_option
-def schemas_delete(full_name: str, force: bool, url: str, token: str | None) -> None:
-    """Delete a schema (catalog.schema)."""
+@yes_option
+@connection_options
+def schemas_delete(full_name: str, force: bool, yes: bool, url: str, token: str | None) -> None:
+    """Delete a schema (catalog.schema; asks first, unless --yes)."""
+    confirm(f"Delete schema {full_name}" + (" with every model, version and file in it"
+                                            if force else "") + "?", yes)
+
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/schemas/{full_name}", {"force": force})
         click.echo(f"Deleted schema {_bold(full_name)}")
@@ -179,8 +187,7 @@ def schemas_delete(full_name: str, force: bool, url: str, token: str | None) -> 
 
 @models.command("list")
 @click.argument("schema", required=False, help="catalog.schema; default: all")
-@url_option
-@token_option
+@connection_options
 def models_list(schema: str | None, url: str, token: str | None) -> None:
     """List registered models, in one schema or everywhere."""
     query: dict[str, Any] = {}
@@ -197,8 +204,7 @@ def models_list(schema: str | None, url: str, token: str | None) -> None:
 
 @models.command("show")
 @click.argument("full_name")
-@url_option
-@token_option
+@connection_options
 def models_show(full_name: str, url: str, token: str | None) -> None:
     """Show a registered model and its versions."""
     def show() -> None:
@@ -218,8 +224,7 @@ def models_show(full_name: str, url: str, token: str | None) -> None:
 @models.command("create")
 @click.argument("full_name")
 @click.option("--comment", help="Description.")
-@url_option
-@token_option
+@connection_options
 def models_create(full_name: str, comment: str | None, url: str, token: str | None) -> None:
     """Create a registered model (catalog.schema.model)."""
     parts = full_name.split(".")
@@ -235,10 +240,13 @@ def models_create(full_name: str, comment: str | None, url: str, token: str | No
 
 @models.command("delete")
 @click.argument("full_name")
-@url_option
-@token_option
-def models_delete(full_name: str, url: str, token: str | None) -> None:
-    """Delete a registered model with all its versions and their files."""
+@yes_option
+@connection_options
+def models_delete(full_name: str, yes: bool, url: str, token: str | None) -> None:
+    """Delete a registered model with all its versions and their files (asks first, unless
+    --yes)."""
+    confirm(f"Delete model {full_name} with all its versions and their files?", yes)
+
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/models/{full_name}")
         click.echo(f"Deleted model {_bold(full_name)}")
@@ -248,8 +256,7 @@ def models_delete(full_name: str, url: str, token: str | None) -> None:
 @models.command("download")
 @click.argument("ref", help="NAME@ALIAS or NAME/VERSION")
 @click.argument("directory", type=click.Path(path_type=Path), help="Where to put the files.")
-@url_option
-@token_option
+@connection_options
 def models_download(ref: str, directory: Path, url: str, token: str | None) -> None:
     """Download a READY version's files, checking every SHA-256 and the root digest."""
     import hashlib
@@ -329,8 +336,7 @@ def _versions_table(client: Client, full_name: str) -> None:
 
 @versions.command("list")
 @click.argument("full_name")
-@url_option
-@token_option
+@connection_options
 def versions_list(full_name: str, url: str, token: str | None) -> None:
     """List the versions of a model."""
     _run(lambda: _versions_table(Client(url, token), full_name))
@@ -339,8 +345,7 @@ def versions_list(full_name: str, url: str, token: str | None) -> None:
 @versions.command("show")
 @click.argument("full_name")
 @click.argument("version", type=int)
-@url_option
-@token_option
+@connection_options
 def versions_show(full_name: str, version: int, url: str, token: str | None) -> None:
     """Show one version: status, lineage, digest and files."""
     def show() -> None:
@@ -370,8 +375,7 @@ def versions_show(full_name: str, version: int, url: str, token: str | None) -> 
 @click.argument("source", type=click.Path(path_type=Path),
                 help="Local directory with the model's files.")
 @click.option("--comment", help="Description.")
-@url_option
-@token_option
+@connection_options
 def versions_create(full_name: str, source: Path, comment: str | None, url: str,
                     token: str | None) -> None:
     """Register a local directory as a new version (server on this host, file:// storage)."""
@@ -401,10 +405,13 @@ def versions_create(full_name: str, source: Path, comment: str | None, url: str,
 @versions.command("delete")
 @click.argument("full_name")
 @click.argument("version", type=int)
-@url_option
-@token_option
-def versions_delete(full_name: str, version: int, url: str, token: str | None) -> None:
-    """Delete a version and its files."""
+@yes_option
+@connection_options
+def versions_delete(full_name: str, version: int, yes: bool, url: str,
+                    token: str | None) -> None:
+    """Delete a version and its files (asks first, unless --yes)."""
+    confirm(f"Delete version {version} of {full_name} and its files?", yes)
+
     def delete() -> None:
         Client(url, token).uc("DELETE", f"/models/{full_name}/versions/{version}")
         click.echo(f"Deleted {_bold(full_name)} version {version}")

@@ -79,3 +79,12 @@ class TooManyAttempts(ModelyardError):
         super().__init__(message)
         #: Whole seconds until the lock ends (the Retry-After header).
         self.retry_after = retry_after
+
+
+class Unavailable(ModelyardError):
+    """A part the request needs (the database, the object store) cannot be reached now; the
+    same request may succeed once it is back (503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

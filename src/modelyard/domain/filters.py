@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Literal
 
 from modelyard.domain.errors import InvalidFilter
+from modelyard.domain.numbers import INT64_MAX, ascii_int
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -100,12 +101,14 @@ VERSION_FILTER = FilterSpec(
 def _scalar_for(spec: FilterSpec, key: str, raw: object) -> Scalar:
     if key in spec.numeric:
         text = raw.text if isinstance(raw, Number) else str(raw)
-        try:
-            return int(text)
-        except ValueError:
+        number = ascii_int(text)
+        if number is None:
             raise InvalidFilter(
-                f"Invalid value for numeric attribute '{key}': {text}. Expected an integer."
-            ) from None
+                f"Invalid value for numeric attribute '{key}': {text}. Expected an integer.")
+        if not -INT64_MAX <= number <= INT64_MAX:
+            raise InvalidFilter(f"Invalid value for numeric attribute '{key}': {text} is out of "
+                                f"range (at most {INT64_MAX}).")
+        return number
     if isinstance(raw, Number):
         raise InvalidFilter(
             f"Parameter value is either not quoted or unidentified quote types used for string "

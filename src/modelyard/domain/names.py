@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 
 MAX_MODEL_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
@@ -108,10 +109,10 @@ def parse_version(value: object) -> int:
         raise InvalidArgument(f"Parameter 'version' must be an integer, got '{value}'.")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
-        number = int(value)
+    elif isinstance(value, str) and (parsed := ascii_int(value.strip())) is not None:
+        number = parsed
     else:
         raise InvalidArgument(f"Parameter 'version' must be an integer, got '{value}'.")
-    if number < 1 or number > 2**62:
+    if number < 1 or number > INT32_MAX:  # what the version column holds
         raise InvalidArgument(f"Parameter 'version' must be a positive integer, got '{value}'.")
     return number

@@ -44,9 +44,11 @@ from modelyard.domain import webhooks
 from modelyard.domain.actor import Actor
 from modelyard.domain.changes import Event
 from modelyard.domain.clock import now_ms
+from modelyard.domain.errors import Unavailable
 from modelyard.domain.webhooks import HttpTarget, Occurrence, Webhook, WebhookStatus
 from modelyard.observability import metrics
 from modelyard.store.database import Database
+from modelyard.store.secret_box import SecretBox
 from modelyard.store.webhooks import PendingDelivery, WebhookRepository
 
 log = logging.getLogger("modelyard.webhooks")
@@ -122,10 +124,11 @@ class WebhookDispatcher:
     """Writes each change's deliveries into the outbox and delivers them from worker
     threads."""
 
-    def __init__(self, database: Database, *, workers: int = 2, timeout: float = 5.0,
-                 attempts: int = 5, backoff: float = 1.0, refresh: float = 1.0,
-                 poll: float = 1.0, batch: int = 10) -> None:
+    def __init__(self, database: Database, box: SecretBox, *, workers: int = 2,
+                 timeout: float = 5.0, attempts: int = 5, backoff: float = 1.0,
+                 refresh: float = 1.0, poll: float = 1.0, batch: int = 10) -> None:
         self.database = database
+        self.box = box
         self.workers = workers
         self.timeout = timeout
         self.attempts = attempts
@@ -155,7 +158,7 @@ class WebhookDispatcher:
         loaded_at, hooks = self._cache
         if not self._fresh(loaded_at):
             loaded_at = time.monotonic()
-            hooks = tuple(WebhookRepository(conn).active())
+            hooks = tuple(WebhookRepository(conn, self.box).active())
             self._cache = (loaded_at, hooks)
         return hooks
 
@@ -208,6 +211,9 @@ class WebhookDispatcher:
         while True:
             try:
                 busy = self.deliver_due()
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("webhook delivery paused: %s", error.message)
+                busy = False
             except Exception:
                 log.exception("webhook delivery failed")
                 busy = False
@@ -223,7 +229,7 @@ class WebhookDispatcher:
                 return False
         lease = now + int((self.timeout + 10) * 1000)
         with self.database.write() as conn:
-            repo = WebhookRepository(conn)
+            repo = WebhookRepository(conn, self.box)
             claimed = repo.claim(now, lease, self.batch)
             hooks = repo.by_ids({d.webhook_id for d in claimed})
         for delivery in claimed:

@@ -42,6 +42,11 @@ _QUERY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
                   0.25, 1.0, 5.0)
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0)
 
+if os.environ.get(MULTIPROC_ENV):
+    # The metrics below open their files there as they are made: a folder the operator named
+    # but did not create must not stop the server.
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+
 REQUESTS = Counter("modelyard_http_requests", "HTTP requests answered, by route template "
                    "(unmatched: no route), method and status.", ["route", "method", "status"])
 REQUEST_DURATION = Histogram("modelyard_http_request_duration_seconds",
@@ -85,10 +90,13 @@ def multiprocess_dir() -> str | None:
 
 
 def prepare_multiprocess_dir(path: str) -> None:
-    """Make `path` an empty metrics folder: values left by an earlier run would be added in."""
+    """Empty the metrics folder `path` of values left by an earlier run (they would be added
+    in), but for this process's own files: when the variable was set before this process
+    imported prometheus-client, its metrics live there already."""
     os.makedirs(path, exist_ok=True)
+    own = f"_{os.getpid()}.db"
     for name in os.listdir(path):
-        if name.endswith(".db"):
+        if name.endswith(".db") and not name.endswith(own):
             os.remove(os.path.join(path, name))
 
 

@@ -9,17 +9,26 @@ and alias history read those).
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from modelyard.domain import aliases
 from modelyard.domain.aliases import AliasRules
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias
+from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork
 
 
-def move(uow: UnitOfWork, rules: AliasRules, model_id: int, model_name: str, alias: str,
-         version: int, status: str) -> Alias:
-    """Point `alias` of the model at `version` (whose status is `status`)."""
-    aliases.check_target(rules, model_name, alias, version, status)
+def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, model_name: str,
+         alias: str, row: Row[Any], approved: bool = False) -> Alias:
+    """Point `alias` of the model at the version `row`, if the registry's rule and the
+    promotion policies that guard the alias allow it (`approved`: the move an approved alias
+    request makes, services/alias_requests.py)."""
+    version = int(row.version)
+    aliases.check_target(rules, model_name, alias, version, row.status)
+    gate.check_alias(uow, rules.registry, model_name, alias, row, approved=approved)
     repo = uow.registry(rules.registry)
     before = repo.alias_version(model_id, alias)
     now = now_ms()

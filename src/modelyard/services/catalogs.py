@@ -7,7 +7,7 @@ removal in the same transaction; they are removed right after commit (services.s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,8 +33,7 @@ from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
-from modelyard.storage.factory import normalize_root
-from modelyard.store import secrets
+from modelyard.storage.roots import AllowedRoots
 from modelyard.store.catalog import CatalogRepository
 
 DEFAULT_PAGE = 100
@@ -61,10 +60,13 @@ def validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class CatalogService:
-    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore) -> None:
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
+                 roots: AllowedRoots, metastore_id: str = "") -> None:
         self.units = units
-        self.store = store
-        self._metastore_id: str | None = None
+        self.artifacts = artifacts
+        self.roots = roots
+        #: Made once and kept in the database (bootstrap.build), the same on every replica.
+        self._metastore_id = metastore_id
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
@@ -83,11 +85,8 @@ class CatalogService:
     # ---- the metastore ---------------------------------------------------------------------
 
     def metastore_id(self) -> str:
-        """The metastore's id: a UUID made once and kept in the database, so that every replica
-        (and every restart) answers the same one. Anyone signed in may read it, as in UC."""
-        if self._metastore_id is None:
-            self._metastore_id = str(uuid.UUID(bytes=secrets.get_or_create(
-                self.units.database, "metastore-id")[:16]))
+        """The metastore's id, the same on every replica and after every restart. Anyone signed
+        in may read it, as in UC."""
         return self._metastore_id
 
     # ---- catalogs --------------------------------------------------------------------------
@@ -97,15 +96,16 @@ class CatalogService:
                        storage_root: str | None = None,
                        tags: Mapping[str, str] | None = None) -> Catalog:
         name = validate_name(name)
-        values = {"comment": validate_comment(comment),
-                  "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.store, storage_root)}
+        values: dict[str, Any] = {"comment": validate_comment(comment),
+                                  "properties": validate_properties(properties)}
         clean_tags = validated_tags(tags)
         catalog_id = str(uuid.uuid4())
-        location = (f"{values['storage_root']}/__unitystorage/catalogs/{catalog_id}"
-                    if values["storage_root"] else None)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "catalog.create")
+            # Only now, for a caller who may create it (and without touching storage).
+            values["storage_root"] = self.roots.normalize(storage_root)
+            location = (f"{values['storage_root']}/__unitystorage/catalogs/{catalog_id}"
+                        if values["storage_root"] else None)
             repo.insert_catalog(id=catalog_id, name=name, storage_location=location,
                                 **{**values, "properties": orjson.dumps(values["properties"])
                                    .decode()}, **self._audit(actor, now_ms()))
@@ -113,6 +113,12 @@ class CatalogService:
                 repo.set_securable_tag("catalog", catalog_id, key, value)
             uow.record("catalog.create", "catalog", name, after={**values, "tags": clean_tags})
             return repo.catalogs([repo.catalog_row(name)])[0]
+
+    def allowed(self, actor: Actor, full_name: str, ops: Iterable[str]) -> dict[str, bool]:
+        """Which of `ops` ("catalog.create" on "", "schema.create" on a catalog, …) the caller
+        may do: the web UI offers only those forms."""
+        with self._read(actor) as repo:
+            return {op: authorization.uc_may(repo.conn, actor, op, full_name) for op in ops}
 
     def get_catalog(self, actor: Actor, name: str) -> Catalog:
         name = validate_name(name)
@@ -155,12 +161,12 @@ class CatalogService:
             if schema_ids and not force:
                 raise NotEmpty(f"Cannot delete catalog with schemas: {name}. "
                                "Use force=true to delete it with everything in it.")
-            locations = self._drop_models(repo, schema_ids)
+            locations = self._drop_models(uow, schema_ids)
             repo.delete_schemas(schema_ids)
             repo.delete_securable_tag_all("catalog", row.id)
             repo.delete_catalog(row.id)
             uow.record("catalog.delete", "catalog", name, before={"force": force})
-        collect_garbage(self.units.database, self.store)
+        collect_garbage(self.units.database, self.artifacts)
         return locations
 
     # ---- schemas ---------------------------------------------------------------------------
@@ -171,16 +177,17 @@ class CatalogService:
                       tags: Mapping[str, str] | None = None) -> Schema:
         catalog_name = validate_name(catalog_name, "catalog_name")
         name = validate_name(name)
-        values = {"comment": validate_comment(comment),
-                  "properties": validate_properties(properties),
-                  "storage_root": normalize_root(self.store, storage_root)}
+        values: dict[str, Any] = {"comment": validate_comment(comment),
+                                  "properties": validate_properties(properties)}
         clean_tags = validated_tags(tags)
         schema_id = str(uuid.uuid4())
-        location = (f"{values['storage_root']}/__unitystorage/schemas/{schema_id}"
-                    if values["storage_root"] else None)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "schema.create", catalog_name)
             catalog = repo.catalog_row(catalog_name)
+            # Only now, for a caller who may create it in a catalog that exists.
+            values["storage_root"] = self.roots.normalize(storage_root)
+            location = (f"{values['storage_root']}/__unitystorage/schemas/{schema_id}"
+                        if values["storage_root"] else None)
             repo.insert_schema(id=schema_id, catalog_id=catalog.id, name=name,
                                storage_location=location,
                                **{**values, "properties": orjson.dumps(values["properties"])
@@ -230,14 +237,14 @@ class CatalogService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "schema.manage", f"{catalog_name}.{name}")
             row = repo.schema_row(catalog_name, name)
-            if repo.count_models([row.id]) and not force:
+            if uow.uc_models.count_models([row.id]) and not force:
                 raise NotEmpty(f"Cannot delete schema with models: {catalog_name}.{name}. "
                                "Use force=true to delete it with its models.")
-            locations = self._drop_models(repo, [row.id])
+            locations = self._drop_models(uow, [row.id])
             repo.delete_schemas([row.id])
             uow.record("schema.delete", "schema", f"{catalog_name}.{name}",
                        before={"force": force})
-        collect_garbage(self.units.database, self.store)
+        collect_garbage(self.units.database, self.artifacts)
         return locations
 
     # ---- tags ------------------------------------------------------------------------------
@@ -267,12 +274,13 @@ class CatalogService:
         raise InvalidArgument(f"Unknown securable type '{kind}'.")
 
     @staticmethod
-    def _drop_models(repo: CatalogRepository, schema_ids: list[str]) -> list[str]:
+    def _drop_models(uow: UnitOfWork, schema_ids: list[str]) -> list[str]:
         """Delete every model below the schemas; queue their files (same transaction)."""
-        model_ids = repo.model_ids_under(schema_ids)
-        locations = repo.storage_locations(model_ids)
-        repo.queue_garbage(locations, "deleted", now_ms())
-        repo.delete_models(model_ids)
+        models = uow.uc_models
+        model_ids = models.model_ids_under(schema_ids)
+        locations = models.storage_locations(model_ids)
+        uow.catalog.queue_garbage(locations, "deleted", now_ms())
+        models.delete_models(model_ids)
         return locations
 
 

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.domain.principals import ALL_USERS, Kind, Principal, TokenInfo, validate_password
 from modelyard.services import authorization
 from modelyard.services.context import Actor
@@ -460,7 +461,7 @@ class IdentityService:
 
 
 def _id(value: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"Principal {value!r} not found.") from None
+    number = ascii_int(value) if isinstance(value, str) else None
+    if number is None or not 0 <= number <= INT32_MAX:  # what the id column holds
+        raise NotFound(f"Principal {value!r} not found.")
+    return number

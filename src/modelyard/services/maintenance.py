@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from modelyard.domain.errors import Unavailable
 from modelyard.observability import metrics
 from modelyard.store.database import Database
+from modelyard.store.failures import translated
 from modelyard.store.table_upkeep import tend_tables
 
 log = logging.getLogger("modelyard.maintenance")
@@ -20,7 +22,8 @@ def tend_database(database: Database) -> list[str]:
     run now; the commands run."""
     if database.dialect != "postgresql":
         return []  # SQLite plans without statistics and reuses freed pages itself
-    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with translated, database.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT") as conn:
         done = tend_tables(conn)
     for command in done:
         log.info("table upkeep: %s", command)
@@ -40,6 +43,9 @@ def start_table_upkeep(database: Database,
                 tend_database(database)
                 failing = False
                 metrics.SWEEPER_RUNS.labels("table_upkeep", "ok").inc()
+            except Unavailable as error:  # an outage: one line, the next round retries
+                metrics.SWEEPER_RUNS.labels("table_upkeep", "failed").inc()
+                log.warning("table upkeep skipped: %s", error.message)
             except Exception:
                 metrics.SWEEPER_RUNS.labels("table_upkeep", "failed").inc()
                 # Not the tables' owner, say: requests are unaffected, only their plans. Logged

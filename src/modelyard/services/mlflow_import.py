@@ -73,7 +73,12 @@ class Rest:
                               f"cannot reach the server ({type(error).__name__})") from None
         if response.status_code >= 400:
             raise self._error(response)
-        result: dict[str, Any] = response.json() if response.content.strip() else {}
+        try:
+            result: dict[str, Any] = response.json() if response.content.strip() else {}
+        except ValueError:
+            raise RemoteError(self.url, response.status_code, "NOT_JSON",
+                              f"{path} answered with something other than JSON; is this "
+                              "the right address?") from None
         return result
 
     def _error(self, response: httpx.Response) -> RemoteError:
@@ -204,7 +209,7 @@ class MlflowImport:
         return [m for name, m in sorted(found.items())
                 if fnmatch.fnmatchcase(name, self.options.models)]
 
-    def _versions(self, server: Rest, prefix: str, name: str,
+    def versions(self, server: Rest, prefix: str, name: str,
                   prompt: bool) -> dict[int, dict[str, Any]]:
         found = self._paged(server, f"{prefix}/model-versions/search", "model_versions",
                             {"filter": _name_filter(name, prompt), "max_results": 1000})
@@ -234,7 +239,7 @@ class MlflowImport:
         name = model["name"]
         prompt = _is_prompt(model)
         try:
-            versions = self._versions(self.source, MLFLOW, name, prompt)
+            versions = self.versions(self.source, MLFLOW, name, prompt)
         except ValueError as error:
             self.report.add("model", name, REFUSED, str(error))
             return
@@ -262,7 +267,7 @@ class _Target:
         if existing is None:
             return
         prompt = _is_prompt(model)
-        present = self.job._versions(self.target, self.prefix, self.name, prompt)
+        present = self.job.versions(self.target, self.prefix, self.name, prompt)
         for number in sorted(versions):
             self._version(versions[number], present.get(number))
         self._aliases(_aliases(model), _aliases(existing), present)

@@ -30,6 +30,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.observability import metrics
 from modelyard.services.context import Actor
 from modelyard.services.uc_models import UcModelService
@@ -57,12 +58,13 @@ def parse_fs_path(raw: str) -> FsPath:
     if len(parts) < 5 or parts[0] != "Models":
         raise InvalidArgument(
             f"Invalid path '{raw}': expected /Models/<catalog>/<schema>/<model>/<version>/...")
-    if not parts[4].isdigit():
+    version = ascii_int(parts[4])
+    if version is None or not 1 <= version <= INT32_MAX:
         raise InvalidArgument(f"Invalid path '{raw}': the version must be a number.")
     relative = parts[5:]
     if any(p in (".", "..") for p in relative):
         raise InvalidArgument(f"Invalid path '{raw}'.")
-    return FsPath(full_model_name(".".join(parts[1:4])), int(parts[4]), "/".join(relative))
+    return FsPath(full_model_name(".".join(parts[1:4])), version, "/".join(relative))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +96,8 @@ class ModelFileService:
         self.url_ttl = url_ttl
 
     @property
-    def store(self) -> ArtifactStore:
-        return self.uc_models.store
+    def artifacts(self) -> ArtifactStore:
+        return self.uc_models.artifacts
 
     # ---- issuing URLs (authenticated callers) -----------------------------------------------
 
@@ -106,6 +108,8 @@ class ModelFileService:
             raise InvalidArgument(f"Path '{fs_path}' names no file.")
         # A writer may hold CREATE MODEL VERSION without EXECUTE: sign what it may write.
         version = self.uc_models.writable_version(actor, target.full_name, target.version)
+        # A name the storage cannot hold is refused now, not by the upload's PUT.
+        self.artifacts.check_file_path(version.storage_location, target.path)
         return self._signed(actor, UPLOAD, target, version)
 
     def download_url(self, actor: Actor, fs_path: str) -> str:
@@ -134,7 +138,7 @@ class ModelFileService:
                query: dict[str, str]) -> Actor:
         expires, signature = query.get("expires", ""), query.get("signature", "")
         who = query.get("actor", "")
-        if query.get("op") != operation or not expires.isdigit() or not signature:
+        if query.get("op") != operation or ascii_int(expires) is None or not signature:
             raise UrlRejected("This URL is not a valid Modelyard file URL.")
         if not self.signer.verify(signature, operation, full_name, version,
                                   query.get("vid", ""), path, who, expires):
@@ -154,7 +158,7 @@ class ModelFileService:
         location = self.uc_models.writable_location(actor, full_name, version)
         # Streamed to a staging object first; made visible only under the version's lock and
         # only while it is still PENDING (services.uc_models.publish_file).
-        staged = await self.store.stage_stream(location, path, chunks)
+        staged = await self.artifacts.stage_stream(location, path, chunks)
         try:
             await to_thread.run_sync(self.uc_models.publish_file, actor, full_name, version,
                                      found.id, staged)
@@ -167,7 +171,7 @@ class ModelFileService:
                 still = None
             if still is None or still.id != found.id or (
                     still.status is VersionStatus.FAILED_REGISTRATION):
-                await to_thread.run_sync(self.store.delete_location, location)
+                await to_thread.run_sync(self.artifacts.delete_location, location)
             raise
         metrics.UPLOAD_BYTES.labels("signed_url").inc(staged.stored.size)
         return staged.stored
@@ -189,7 +193,7 @@ class ModelFileService:
         if found.status is VersionStatus.READY:
             files = [(f.path, f.size) for f in recorded]
         elif found.status is VersionStatus.PENDING_REGISTRATION:
-            files = [(f.path, f.size) for f in self.store.list_files(found.storage_location)]
+            files = [(f.path, f.size) for f in self.artifacts.list_files(found.storage_location)]
         else:
             files = []
         base = f"/Models/{'/'.join(found.full_name.split('.'))}/{found.version}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from modelyard.domain.access import Level
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.domain.principals import ALL_USERS, Kind
 from modelyard.services import authorization
 from modelyard.services.context import Actor
@@ -48,10 +49,9 @@ class WorkspacePermissionService:
             if needed > Level.CAN_READ:
                 authorization.require_admin(actor, action, "registry", ROOT_ID)
             return authorization.ROOT, ROOT_ID
-        try:
-            model_id = int(object_id)
-        except ValueError:
-            raise _not_found(object_id) from None
+        model_id = ascii_int(object_id)
+        if model_id is None or not 0 <= model_id <= INT32_MAX:  # what the id column holds
+            raise _not_found(object_id)
         name = uow.registry().model_name_by_id(model_id)
         if name is None:
             raise _not_found(object_id)

@@ -34,6 +34,7 @@ from modelyard.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from modelyard.domain.numbers import ascii_int
 from modelyard.domain.stages import Stage
 from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
@@ -103,7 +104,7 @@ class Promotion:
                           copied_from=f"models:/{origin.model_name}/{origin.version}")
         version = self.uc_models.create_version(actor, name, source, description, lineage, tags)
         try:
-            asyncio.run(_copy(self.uc_models.store, version.storage_location, files))
+            asyncio.run(_copy(self.uc_models.artifacts, version.storage_location, files))
         except BaseException as error:
             message = getattr(error, "message", None) or str(error) or type(error).__name__
             self.uc_models.fail_version(actor, name, version.version,
@@ -123,7 +124,7 @@ class Promotion:
                            source: str) -> ModelVersion:
         parsed = urlparse(source)
         parts = parsed.path.strip("/").split("/") if parsed.scheme == "models" else []
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or ascii_int(parts[1]) is None:
             raise InvalidArgument(
                 f"Invalid source '{source}' for a Unity Catalog model version created through "
                 "the workspace registry API: expected models:/<workspace model>/<version> "

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.aliases import WORKSPACE as WORKSPACE_ALIASES
@@ -22,6 +23,7 @@ from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import aliases, authorization
 from modelyard.services.context import Actor
+from modelyard.services.policies import PolicyGate
 from modelyard.services.transitions import apply_transition, validate_comment
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.registry import (
@@ -61,8 +63,11 @@ def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bo
 
 
 class RegistryService:
-    def __init__(self, units: UnitOfWorkFactory, promotion: Promotion | None = None) -> None:
+    def __init__(self, units: UnitOfWorkFactory, promotion: Promotion | None = None,
+                 gate: PolicyGate | None = None) -> None:
         self.units = units
+        #: Promotion policies every alias move and stage change passes (services/policies.py).
+        self.gate = gate or PolicyGate()
         #: Three-level names whose schema exists in Unity Catalog are created there
         #: (copy_model_version from the workspace into UC); None: every name stays here.
         self.promotion = promotion
@@ -281,7 +286,7 @@ class RegistryService:
                     f"{target.value} requires.", "model_version.transition_stage",
                     "registered_model", name)
             apply_transition(uow, repo, actor, model_id, row, target, archive_existing_versions,
-                             comment)
+                             comment, gate=self.gate)
             uow.record("model_version.transition_stage", "model_version", f"{name}/{number}",
                        before={"stage": row.stage},
                        after={"stage": target.value,
@@ -390,7 +395,21 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
-            aliases.move(uow, WORKSPACE_ALIASES, model_id, name, alias, number, row.status)
+            aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row)
+
+    def check_alias_target(self, actor: Actor, name: str, alias: str,
+                           version: str | int) -> None:
+        """Raises what `set_registered_model_alias` would about the caller and the version,
+        changing nothing: the web UI asks this before it asks the user to confirm a move."""
+        self._require_name(name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self.units.read(actor) as uow:
+            repo = uow.registry(WORKSPACE)
+            self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
+            row = repo.version_row(name, number)
+            domain_aliases.check_target(WORKSPACE_ALIASES, name, alias, number, row.status)
+            self.gate.check_alias(uow, WORKSPACE, name, alias, row, audited=False)
 
     def delete_registered_model_alias(self, actor: Actor, name: str, alias: str) -> None:
         self._require_name(name)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # imported when a tracking server is configured: httpx costs 
     from modelyard.services.tracking_client import TrackingClient
 
 NOT_CONFIGURED = ("No tracking server is configured (start Modelyard with --tracking-uri), so "
-                  "the run's params and metrics and the model's files cannot be shown.")
+                  "the run's params and metrics, the model's signature and its files cannot be "
+                  "shown.")
 #: Seconds an answer is reused; a failure is retried sooner.
 CACHE_SECONDS = 30.0
 FAILURE_CACHE_SECONDS = 5.0
@@ -160,6 +161,17 @@ class TrackingService:
     @property
     def url(self) -> str:
         return self._client.url if self._client else ""
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    def run_url(self, run_id: str | None) -> str:
+        """The run's page in the tracking server's own UI ("" without one): MLflow's UI finds
+        the experiment from `#/runs/<id>` itself, so no lookup is needed."""
+        if self._client is None or not run_id:
+            return ""
+        return f"{self._client.url.rstrip('/')}/#/runs/{quote(run_id, safe='')}"
 
     async def runs(self, versions: Iterable[tuple[str | None, str | None, str | None]]
                    ) -> list[RunLookup]:

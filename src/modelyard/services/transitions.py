@@ -19,9 +19,11 @@ from modelyard.domain.activities import MAX_COMMENT, Activity, ActivityType, Req
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
 from modelyard.services import authorization
 from modelyard.services.context import Actor
+from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.registry import RegistryRepository
 
@@ -46,11 +48,13 @@ def validate_comment(comment: str | None, required: bool = False) -> str:
 
 def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, model_id: int,
                      row: Row, target: Stage, archive_existing: bool, comment: str,
-                     activity_type: ActivityType = ActivityType.APPLIED_TRANSITION) -> Activity:
+                     activity_type: ActivityType = ActivityType.APPLIED_TRANSITION,
+                     *, gate: PolicyGate) -> Activity:
     """Move a version to `target` and write the activities: one for the move itself and a
     SYSTEM_TRANSITION for each version archived as a side effect. Each archived version is also
     a recorded change of its own (audit trail, MODEL_VERSION_TRANSITIONED_TO_ARCHIVED webhooks);
-    the caller records the move itself."""
+    the caller records the move itself. Every stage change passes `gate`'s stage policies."""
+    gate.check_stage(uow, row.name, target.value, row)
     now = now_ms()
     activities = uow.activities
     if archive_existing:
@@ -70,8 +74,9 @@ def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, mo
 
 
 class TransitionService:
-    def __init__(self, units: UnitOfWorkFactory) -> None:
+    def __init__(self, units: UnitOfWorkFactory, gate: PolicyGate | None = None) -> None:
         self.units = units
+        self.gate = gate or PolicyGate()
 
     # ---- models as Databricks shows them -----------------------------------------------------
 
@@ -132,7 +137,7 @@ class TransitionService:
             model_id = repo.model_id(name, for_update=True)
             activity = apply_transition(uow, repo, actor, model_id, row, target,
                                         archive_existing_versions, comment,
-                                        ActivityType.APPROVED_REQUEST)
+                                        ActivityType.APPROVED_REQUEST, gate=self.gate)
             uow.record("transition_request.approve", "model_version", f"{name}/{number}",
                        before={"stage": row.stage, "request_id": request.id,
                                "requested_by": request.user_id},
@@ -271,10 +276,9 @@ class TransitionService:
 
     def _own_comment(self, uow: UnitOfWork, actor: Actor, comment_id: str, action: str,
                      manager_may: bool = False) -> tuple[Activity, Level]:
-        try:
-            key = int(comment_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"Invalid comment id {comment_id!r}.") from None
+        key = ascii_int(comment_id) if isinstance(comment_id, str) else None
+        if key is None or not 0 <= key <= INT32_MAX:  # what the id column holds
+            raise InvalidArgument(f"Invalid comment id {comment_id!r}.")
         found = uow.activities.find(key)
         if found is None or found[0].activity_type is not ActivityType.NEW_COMMENT:
             raise NotFound(f"Comment {comment_id} not found.")

@@ -6,7 +6,7 @@ dialect, copy_model_version, the CLI) goes through this one service. A version's
     v = svc.create_version(actor, "main.fraud.detector", source, lineage=Lineage(...))
         # -> status PENDING_REGISTRATION, v.storage_location under the managed root of the
         #    schema, else the catalog, else the metastore (the server's storage root)
-    # files arrive at v.storage_location: through `svc.store.write_stream(location, path, it)`
+    # files arrive at v.storage_location: through `svc.artifacts.write_stream(location, path, it)`
     # (upload URLs, copies), or a `file://` client writing directly, or S3 credentials from
     # `svc.temporary_credentials(...)`
     v = svc.finalize_version(actor, "main.fraud.detector", v.version)
@@ -19,7 +19,7 @@ dialect, copy_model_version, the CLI) goes through this one service. A version's
 
 Files of a READY version never change: uploads (the signed upload URLs) check
 `svc.writable_location(actor, name, version)`, stream into a staging object
-(`store.stage_stream`) and make it visible through `svc.publish_file(...)`, which holds the
+(`artifacts.stage_stream`) and make it visible through `svc.publish_file(...)`, which holds the
 version's row lock and refuses anything but a PENDING version; finalize takes the same lock and
 refuses if the files changed while it was hashing them.
 File removal is crash-safe: the transaction that deletes or fails a version queues its location
@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import names
 from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
 from modelyard.domain.catalog import (
@@ -67,6 +68,7 @@ from modelyard.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     ModelyardError,
+    Unavailable,
 )
 from modelyard.domain.filters import NOT_A_PROMPT
 from modelyard.domain.paging import decode_page_token
@@ -74,14 +76,17 @@ from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
+from modelyard.services.policies import PolicyGate
 from modelyard.services.signatures import check_signature
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
 from modelyard.storage.factory import ensure_location, vend_credentials
-from modelyard.store.catalog import (
-    CatalogRepository,
+from modelyard.storage.roots import AllowedRoots
+from modelyard.store.catalog import CatalogRepository
+from modelyard.store.uc_models import (
+    UcModelRepository,
     model_from_point_read,
     model_not_found,
     version_from_point_read,
@@ -99,25 +104,28 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 
 
 class UcModelService:
-    def __init__(self, units: UnitOfWorkFactory, store: ArtifactStore,
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600,
-                 require_signature: bool = True) -> None:
+                 gate: PolicyGate | None = None, require_signature: bool = True) -> None:
         self.units = units
-        self.store = store
+        self.artifacts = artifacts
+        self.roots = roots
+        #: Promotion policies every alias move passes (services/policies.py).
+        self.gate = gate or PolicyGate(artifacts)
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
         #: Databricks' rule, for every finalize whichever dialect asks (services/signatures.py).
         self.require_signature = require_signature
 
     @contextmanager
-    def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
+    def _write(self, actor: Actor) -> Iterator[tuple[UcModelRepository, UnitOfWork]]:
         with self.units.write(actor, scope=UC) as uow:
-            yield uow.catalog, uow
+            yield uow.uc_models, uow
 
     @contextmanager
-    def _read(self, actor: Actor) -> Iterator[CatalogRepository]:
+    def _read(self, actor: Actor) -> Iterator[UcModelRepository]:
         with self.units.read(actor) as uow:
-            yield uow.catalog
+            yield uow.uc_models
 
     def _version_for_writer(self, actor: Actor, full_name: str,
                             version: int | str) -> UcVersion:
@@ -161,8 +169,9 @@ class UcModelService:
                 raise AlreadyExists(f"Registered model already exists: {full_name}")
             authorization.require_uc(repo.conn, actor, "model.create",
                                      full_name.rsplit(".", 1)[0])
-            schema = repo.schema_row(*full_name.split(".")[:2])
-            parent = schema.storage_location or self._catalog_location(repo, schema.catalog_name)
+            schema = uow.catalog.schema_row(*full_name.split(".")[:2])
+            parent = schema.storage_location or self._catalog_location(uow.catalog,
+                                                                       schema.catalog_name)
             now = now_ms()
             model_id = repo.insert_model(
                 name=full_name, uc_id=model_uuid, schema_id=schema.id, description=comment,
@@ -175,7 +184,7 @@ class UcModelService:
 
     def _catalog_location(self, repo: CatalogRepository, catalog_name: str) -> str:
         catalog = repo.catalog_row(catalog_name)
-        return catalog.storage_location or self.store.location_for("__unitystorage")
+        return catalog.storage_location or self.artifacts.location_for("__unitystorage")
 
     def get_model(self, actor: Actor, full_name: str) -> UcModel:
         full_name = full_model_name(full_name)
@@ -211,13 +220,14 @@ class UcModelService:
             raise InvalidArgument("Cannot specify catalog w/o schema or schema w/o catalog: "
                                   "give both catalog_name and schema_name, or neither.")
         limit, offset = page_size(max_results), decode_page_token(page_token)
-        with self._read(actor) as repo:
+        with self.units.read(actor) as uow:
+            repo = uow.uc_models
             schema_id = None
             if catalog_name and schema_name:
                 authorization.require_uc(repo.conn, actor, "schema.read",
                                          f"{catalog_name}.{schema_name}")
-                schema_id = repo.schema_row(validate_name(catalog_name, "catalog_name"),
-                                            validate_name(schema_name, "schema_name")).id
+                schema_id = uow.catalog.schema_row(validate_name(catalog_name, "catalog_name"),
+                                                   validate_name(schema_name, "schema_name")).id
             # Only what the caller may see, filtered in the query so that pages are full.
             rows = repo.models(repo.list_model_rows(schema_id, offset, limit + 1,
                                                     authorization.uc_readers(actor), prompts))
@@ -263,7 +273,7 @@ class UcModelService:
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             row = repo.model_row(full_name, for_update=True)
-            repo.queue_garbage(repo.storage_locations([row.id]), "deleted", now_ms())
+            uow.catalog.queue_garbage(repo.storage_locations([row.id]), "deleted", now_ms())
             repo.delete_models([row.id])
             uow.record("registered_model.delete", "registered_model", full_name)
         self.collect_garbage()
@@ -312,6 +322,8 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
             core = uow.registry(UC)
             model = repo.model_row(full_name)
+            # A catalog made before its root was disallowed gets no new files there.
+            self.roots.check_location(model.storage_location)
             now = now_ms()
             _, number = claim_number(core, full_name, number)
             location = f"{model.storage_location}/versions/{version_uuid}"
@@ -326,7 +338,7 @@ class UcModelService:
                        after={**values, **extra, "storage_location": location,
                               "tags": clean_tags})
             version = repo.versions([repo.version_row(full_name, number)])[0]
-        ensure_location(self.store, location)
+        ensure_location(self.artifacts, location)
         return version
 
     def create_ready_version(self, actor: Actor, full_name: str, comment: str | None,
@@ -406,7 +418,7 @@ class UcModelService:
                 f"Model version not in a pending registration state: "
                 f"{found.full_name}/{found.version} is {found.status.value}.")
         # What the check and the digests saw; compared again under the version's lock below.
-        seen = _fingerprints(self.store.list_files(found.storage_location))
+        seen = _fingerprints(self.artifacts.list_files(found.storage_location))
         if not seen:
             # Most likely a `file://` client on another host wrote to its own disk: the version
             # stays PENDING (the files may still come), and a READY version without files
@@ -416,12 +428,12 @@ class UcModelService:
             check = check_signature
         if check is not None:
             try:
-                check(self.store, found.storage_location)
+                check(self.artifacts, found.storage_location)
             except ModelyardError as error:
                 self.fail_version(actor, found.full_name, found.version, error.message)
                 raise
         # Hash outside the transaction: reading a large model must not hold the write lock.
-        stored = self.store.digest_files(found.storage_location)
+        stored = self.artifacts.digest_files(found.storage_location)
         if not stored:
             raise _no_files(found.storage_location)
         files = [VersionFile(f.path, f.size, f.sha256) for f in stored]
@@ -433,7 +445,7 @@ class UcModelService:
             # record digests of files that are no longer the ones stored.
             if row.status == VersionStatus.PENDING_REGISTRATION.value and not (
                     seen == _fingerprints(stored)
-                    == _fingerprints(self.store.list_files(found.storage_location))):
+                    == _fingerprints(self.artifacts.list_files(found.storage_location))):
                 raise FilesChanged(
                     f"Files of {found.full_name}/{found.version} changed while it was being "
                     "finalized (an upload was still in flight); finalize again once every "
@@ -467,7 +479,7 @@ class UcModelService:
                                            updated_by=actor.name):
                 raise VersionNotPending(
                     f"Model version {full_name}/{number} is not pending registration.")
-            repo.queue_garbage([row.storage_location], "failed", now)
+            uow.catalog.queue_garbage([row.storage_location], "failed", now)
             uow.record("model_version.fail", "model_version", f"{full_name}/{number}",
                        after={"status": "FAILED_REGISTRATION", "status_message": message})
             result = repo.versions([repo.version_row(full_name, number)])[0]
@@ -483,7 +495,7 @@ class UcModelService:
             row = repo.version_row(full_name, number)
             now = now_ms()
             if row.storage_location:
-                repo.queue_garbage([row.storage_location], "deleted", now)
+                uow.catalog.queue_garbage([row.storage_location], "deleted", now)
             uow.registry(UC).delete_version(row.id, model.id, number)
             uow.registry(UC).update_model(model.id, now, updated_by=actor.name)
             uow.record("model_version.delete", "model_version", f"{full_name}/{number}",
@@ -529,13 +541,17 @@ class UcModelService:
         return found
 
     def list_versions(self, actor: Actor, full_name: str, max_results: int | None = None,
-                      page_token: str | None = None) -> Page[UcVersion]:
+                      page_token: str | None = None, newest_first: bool = False
+                      ) -> Page[UcVersion]:
+        """The API lists versions oldest first, as Unity Catalog does; the web UI newest
+        first."""
         full_name = full_model_name(full_name)
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self._read(actor) as repo:
             authorization.require_uc(repo.conn, actor, "model.execute", full_name)
             model = repo.model_row(full_name)
-            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1))
+            rows = repo.versions(repo.list_version_rows(model.id, offset, limit + 1,
+                                                        newest_first))
         return paged(rows, offset, limit)
 
     def update_version(self, actor: Actor, full_name: str, version: int | str,
@@ -572,7 +588,7 @@ class UcModelService:
                 f"Model version {found.full_name}/{found.version} is {found.status.value}.")
         for file in files:
             if file.path == path:
-                return file, self.store.read_stream(found.storage_location, path)
+                return file, self.artifacts.read_stream(found.storage_location, path)
         raise version_not_found(f"{found.full_name}/{found.version}", f"file {path}")
 
     def set_version_tag(self, actor: Actor, full_name: str, version: int | str, key: str,
@@ -628,7 +644,21 @@ class UcModelService:
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
-            return aliases.move(uow, UC_ALIASES, model.id, full_name, alias, number, row.status)
+            return aliases.move(uow, UC_ALIASES, self.gate, model.id, full_name, alias, row)
+
+    def check_alias_target(self, actor: Actor, full_name: str, alias: str,
+                           version: int | str) -> None:
+        """Raises what `set_alias` would about the caller and the version, changing nothing:
+        the web UI asks this before it asks the user to confirm a move."""
+        full_name = full_model_name(full_name)
+        names.validate_alias_name(alias)
+        number = names.parse_version(version)
+        with self.units.read(actor) as uow:
+            repo = uow.uc_models
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.version_row(full_name, number)
+            domain_aliases.check_target(UC_ALIASES, full_name, alias, number, row.status)
+            self.gate.check_alias(uow, UC, full_name, alias, row, audited=False)
 
     def delete_alias(self, actor: Actor, full_name: str, alias: str) -> None:
         full_name = full_model_name(full_name)
@@ -657,14 +687,14 @@ class UcModelService:
                 raise VersionNotReady(f"Model version {full_name}/{found.version} failed "
                                       "registration; it has no files.")
             location = found.storage_location
-        return vend_credentials(self.store, location, wanted is Operation.READ_WRITE,
+        return vend_credentials(self.artifacts, location, wanted is Operation.READ_WRITE,
                                 self.credential_ttl, now_ms())
 
     # ---- sweeping -------------------------------------------------------------------------
 
     def collect_garbage(self) -> int:
         """Remove the files of queued locations (see services.storage_gc)."""
-        return collect_garbage(self.units.database, self.store)
+        return collect_garbage(self.units.database, self.artifacts)
 
     def fail_abandoned(self, actor: Actor, now: int | None = None) -> int:
         """Fail every version PENDING for longer than the pending timeout."""
@@ -710,6 +740,8 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
         while True:
             try:
                 service.sweep(actor)
+            except Unavailable as error:  # an outage: one line, the next round retries
+                log.warning("pending-version sweep skipped: %s", error.message)
             except Exception:
                 metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
                 log.exception("pending-version sweep failed")

@@ -54,6 +54,11 @@ class ArtifactStore(Protocol):
         """The URI of a location below the root (parts are joined with '/')."""
         ...
 
+    def check_file_path(self, location: str, path: str) -> None:
+        """Raise InvalidArgument unless a file can be stored under `path` at `location` (its
+        name, and the whole path's length with the location in front)."""
+        ...
+
     async def write_stream(self, location: str, path: str,
                            chunks: AsyncIterator[bytes]) -> StoredFile:
         """Store one file from a stream of chunks; returns its size and SHA-256."""
@@ -75,6 +80,12 @@ class ArtifactStore(Protocol):
 
     def digest_files(self, location: str) -> list[StoredFile]:
         """Every file below a location with its SHA-256, read back from the store."""
+        ...
+
+    def remove_stale_uploads(self, roots: list[str], older_than: float) -> int:
+        """Remove what uploads cut off by a crash left below these storage roots (local:
+        temporary files; S3: multipart uploads) when nothing has been written to them since
+        `older_than` (epoch seconds); how many were removed."""
         ...
 
     def delete_location(self, location: str) -> None:

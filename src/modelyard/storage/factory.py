@@ -1,5 +1,6 @@
 """Choose the backend for a storage root, and the few things the services ask of any backend
-beyond the ArtifactStore interface (checking user-given roots, temporary credentials).
+beyond the ArtifactStore interface (directories for `file://` clients, temporary credentials).
+Which storage roots users may give is storage/roots.py's business.
 
 For the S3 backend (storage/s3.py) the contract is: a class `S3ArtifactStore(root: str)`
 implementing ArtifactStore, plus, for the `uc:` client's direct uploads, a method
@@ -11,13 +12,12 @@ S3 locations are refused with a clear 400.
 from __future__ import annotations
 
 import logging
-import os
 from urllib.parse import urlparse
 
 from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument
 from modelyard.storage.base import ArtifactStore
-from modelyard.storage.local import LocalArtifactStore, file_uri_to_path, to_file_uri
+from modelyard.storage.local import LocalArtifactStore
 
 log = logging.getLogger("modelyard.storage")
 
@@ -35,40 +35,6 @@ def open_store(root: str) -> ArtifactStore:
 
 def scheme_of(uri: str) -> str:
     return urlparse(uri).scheme or "file"
-
-
-def normalize_root(store: ArtifactStore, uri: object) -> str | None:
-    """A catalog's or schema's `storage_root` as stored; it must use the server's backend."""
-    if uri is None or uri == "":
-        return None
-    if not isinstance(uri, str):
-        raise InvalidArgument("Parameter 'storage_root' must be a string.")
-    if scheme_of(uri) != scheme_of(store.root):
-        raise InvalidArgument(
-            f"Invalid storage_root '{uri}': this server stores files under "
-            f"{scheme_of(store.root)}:// locations.")
-    if "__unitystorage" in uri:
-        raise InvalidArgument("A storage_root may not contain the reserved '__unitystorage'.")
-    if scheme_of(uri) == "file":
-        if not uri.startswith("file:") and not os.path.isabs(uri):
-            # It would be resolved against the server's working directory, which no client
-            # knows (and a fuzzing run filled with directories).
-            raise InvalidArgument(f"Invalid storage_root '{uri}': give an absolute path or a "
-                                  f"file:// URI.")
-        normalized = to_file_uri(uri)
-        path = file_uri_to_path(normalized)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise InvalidArgument(f"Invalid storage_root '{uri}': {error.strerror}.") from None
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise InvalidArgument(f"Invalid storage_root '{uri}': the server cannot write "
-                                  "there.")
-        return normalized
-    parsed = urlparse(uri)
-    if not parsed.netloc or not parsed.path.strip("/"):
-        raise InvalidArgument(f"Invalid storage_root '{uri}': it needs a bucket and a prefix.")
-    return uri.rstrip("/")
 
 
 def ensure_location(store: ArtifactStore, location: str) -> None:

@@ -16,9 +16,15 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.file_paths import shown, too_long, validate_file_path
 from modelyard.storage.base import READ_CHUNK_SIZE, StoredFile
 
 _TMP_PREFIX = ".modelyard-upload-"
+#: Governed locations live below `<root>/__unitystorage/`; uploads are staged in its `.uploads`.
+RESERVED_DIR = "__unitystorage"
+STAGING_DIR = ".uploads"
+#: Linux's PATH_MAX, counting the terminating NUL.
+_PATH_MAX = 4096
 
 
 def to_file_uri(root: str) -> str:
@@ -36,10 +42,10 @@ def file_uri_to_path(uri: str) -> Path:
 
 
 def _relative(path: str) -> PurePosixPath:
-    relative = PurePosixPath(path)
-    if (not path or relative.is_absolute() or ".." in relative.parts
-            or any(part.startswith(_TMP_PREFIX) for part in relative.parts)):
-        raise InvalidArgument(f"Invalid file path '{path}' inside a model version.")
+    relative = PurePosixPath(validate_file_path(path))
+    if any(part.startswith(_TMP_PREFIX) for part in relative.parts):
+        raise InvalidArgument(f"Invalid file path '{shown(path)}': names starting with "
+                              f"'{_TMP_PREFIX}' are reserved.")
     return relative
 
 
@@ -62,15 +68,18 @@ class LocalArtifactStore:
         if not os.access(root, os.W_OK | os.X_OK):
             raise PermissionError(f"the storage root {root} is not writable")
 
-    def normalize_root(self, uri: str) -> str:
-        """A user-given storage root (catalog or schema) in this backend's form."""
-        return to_file_uri(uri)
-
     def _dir(self, location: str) -> Path:
         return file_uri_to_path(location)
 
     def _file(self, location: str, path: str) -> Path:
-        return self._dir(location).joinpath(*_relative(path).parts)
+        full = self._dir(location).joinpath(*_relative(path).parts)
+        size = len(os.fsencode(full))
+        if size >= _PATH_MAX:
+            raise too_long(path, size, _PATH_MAX - 1)
+        return full
+
+    def check_file_path(self, location: str, path: str) -> None:
+        self._file(location, path)
 
     async def write_stream(self, location: str, path: str,
                            chunks: AsyncIterator[bytes]) -> StoredFile:
@@ -81,11 +90,11 @@ class LocalArtifactStore:
     async def stage_stream(self, location: str, path: str,
                            chunks: AsyncIterator[bytes]) -> _LocalStaged:
         target = self._file(location, path)
-        base = self._dir(location)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+        staging = _staging_dir(self._dir(location))
+        staging.mkdir(parents=True, exist_ok=True)
+        temporary = staging / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         digest, size = hashlib.sha256(), 0
-        staged = _LocalStaged(StoredFile(str(_relative(path)), 0), temporary, target, base)
+        staged = _LocalStaged(StoredFile(str(_relative(path)), 0), temporary, target)
         try:
             with temporary.open("wb") as out:
                 async for chunk in chunks:
@@ -153,26 +162,56 @@ class LocalArtifactStore:
         """Create the directory, so that a `file://` client finds it (as UC OSS does)."""
         self._dir(location).mkdir(parents=True, exist_ok=True)
 
+    def remove_stale_uploads(self, roots: list[str], older_than: float) -> int:
+        """Remove the temporary files of uploads below these roots that nothing has written
+        to since `older_than` (epoch seconds): uploads cut off by a crash or a kill. A file
+        still being written keeps a fresh modification time."""
+        removed = 0
+        for root in roots:
+            staging = file_uri_to_path(root) / RESERVED_DIR / STAGING_DIR
+            try:
+                entries = list(os.scandir(staging))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                try:
+                    if (entry.name.startswith(_TMP_PREFIX) and entry.is_file(follow_symlinks=False)
+                            and entry.stat(follow_symlinks=False).st_mtime < older_than):
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass  # finished or removed meanwhile
+        return removed
+
+
+def _staging_dir(location_dir: Path) -> Path:
+    """Where a file is received before it is renamed into place: one flat directory per storage
+    root (`<root>/__unitystorage/.uploads`), so that the sweeper finds what a crash left behind
+    without walking every version (and the rename stays on one filesystem). A location outside
+    the governed layout keeps its temporary files in its own directory."""
+    parts = location_dir.parts
+    if RESERVED_DIR in parts:
+        return Path(*parts[:parts.index(RESERVED_DIR) + 1]) / STAGING_DIR
+    return location_dir
+
 
 class _LocalStaged:
-    """A temporary file beside its target; `publish` renames it into place."""
+    """A temporary file in the staging directory; `publish` renames it into place."""
 
-    def __init__(self, stored: StoredFile, temporary: Path, target: Path, base: Path) -> None:
+    def __init__(self, stored: StoredFile, temporary: Path, target: Path) -> None:
         self.stored = stored
         self._temporary = temporary
         self._target = target
-        self._base = base
 
     def publish(self) -> None:
+        # The target's directories are made only now: an upload that fails leaves none.
+        try:
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            self.discard()
+            raise InvalidArgument(f"Cannot store '{self.stored.path}': a file of the version "
+                                  "has the name of one of its directories.") from None
         os.replace(self._temporary, self._target)
 
     def discard(self) -> None:
         self._temporary.unlink(missing_ok=True)
-        # Directories this upload created stay empty: remove them, up to the location.
-        directory = self._target.parent
-        while directory != self._base and self._base in directory.parents:
-            try:
-                directory.rmdir()
-            except OSError:
-                return
-            directory = directory.parent

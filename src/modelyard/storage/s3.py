@@ -26,11 +26,19 @@ from urllib.parse import urlparse
 import boto3
 from anyio import to_thread
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from modelyard.domain.clock import now_ms
 from modelyard.domain.credentials import TemporaryCredentials
-from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from modelyard.domain.file_paths import too_long, validate_file_path
 from modelyard.storage.base import CHUNK_SIZE, StoredFile
 
 #: Multipart part size: above S3's 5 MiB minimum, and the most one upload holds in memory.
@@ -46,11 +54,10 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def _relative_key(path: str) -> str:
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise InvalidArgument(f"Invalid file path '{path}' inside a model version.")
-    return path
+#: Governed locations live below `<root>/__unitystorage/` (services.uc_models).
+RESERVED_DIR = "__unitystorage"
+#: S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
 
 
 def _endpoint(service: str) -> str | None:
@@ -59,14 +66,46 @@ def _endpoint(service: str) -> str | None:
 
 
 def client_for(service: str, attempts: int = 5, timeout: float | None = None) -> Any:
-    """A boto3 client configured from the standard AWS environment."""
+    """A boto3 client configured from the standard AWS environment; a store that cannot be
+    reached raises Unavailable (a 503 for the client), not botocore's errors (a 500)."""
     style = "path" if _endpoint(service) else "auto"
     timeouts: dict[str, Any] = ({} if timeout is None
                                 else {"connect_timeout": timeout, "read_timeout": timeout})
     config = Config(s3={"addressing_style": style}, signature_version="s3v4",
                     retries={"max_attempts": attempts, "mode": "standard"}, **timeouts)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    client = boto3.session.Session().client(service, region_name=region, config=config)
+    _report_outages(client)
+    return client
+
+
+#: The store did not answer (refused, timed out, hung up), or answered that it cannot now.
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
+                ConnectionClosedError)
+_UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError",
+                                "RequestTimeout", "503", "500"})
+
+
+def _report_outages(client: Any) -> None:
+    """Every operation of `client` (paginators' too) goes through its `_make_api_call`, after
+    botocore's own retries: wrapped here, an outage of the store becomes Unavailable."""
+    call = client._make_api_call
+
+    def make_api_call(operation: str, params: dict[str, Any]) -> Any:
+        try:
+            return call(operation, params)
+        except _UNREACHABLE as error:
+            raise Unavailable("The object store cannot be reached right now; retry in a few "
+                              "seconds.") from error
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = error.response.get("Error", {}).get("Code", "")
+            if status in (500, 502, 503, 504) or code in _UNAVAILABLE_CODES:
+                raise Unavailable("The object store is not answering right now; retry in a "
+                                  "few seconds.") from error
+            raise
+
+    client._make_api_call = make_api_call
 
 
 def scoped_policy(bucket: str, prefix: str, write: bool) -> str:
@@ -116,7 +155,14 @@ class S3ArtifactStore:
 
     def _key(self, location: str, path: str) -> tuple[str, str]:
         bucket, base = self._split(location)
-        return bucket, f"{base}/{_relative_key(path)}"
+        key = f"{base}/{validate_file_path(path)}"
+        size = len(key.encode())
+        if size > MAX_KEY_BYTES:
+            raise too_long(path, size, MAX_KEY_BYTES)
+        return bucket, key
+
+    def check_file_path(self, location: str, path: str) -> None:
+        self._key(location, path)
 
     def _split(self, location: str) -> tuple[str, str]:
         bucket, base = split_s3_uri(location)
@@ -250,6 +296,48 @@ class S3ArtifactStore:
             return
         for upload in uploads.get("Uploads", []):
             self._abort(bucket, upload["Key"], upload["UploadId"])
+
+    def remove_stale_uploads(self, roots: list[str], older_than: float) -> int:
+        """Abort the multipart uploads below these roots' governed prefixes that began before
+        `older_than` (epoch seconds) and got no part since: uploads cut off by a crash, a kill
+        or an outage of the store, which S3 keeps (and bills) until they are aborted."""
+        aborted = 0
+        for bucket, prefix in sorted({self._governed_prefix(root) for root in roots}):
+            for upload in self._uploads(bucket, prefix):
+                initiated = upload.get("Initiated")
+                if initiated is None or initiated.timestamp() >= older_than:
+                    continue
+                if self._last_part_at(bucket, upload) >= older_than:
+                    continue  # a long upload still sending parts
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    aborted += 1
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                        raise
+        return aborted
+
+    @staticmethod
+    def _governed_prefix(root: str) -> tuple[str, str]:
+        bucket, prefix = split_s3_uri(root)
+        return bucket, f"{prefix}/{RESERVED_DIR}/".lstrip("/")
+
+    def _uploads(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            yield from page.get("Uploads", [])
+
+    def _last_part_at(self, bucket: str, upload: dict[str, Any]) -> float:
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        latest = 0.0
+        for page in pages:
+            for part in page.get("Parts", []):
+                if part.get("LastModified") is not None:
+                    latest = max(latest, part["LastModified"].timestamp())
+        return latest
 
     # ---- temporary credentials --------------------------------------------------------------
 

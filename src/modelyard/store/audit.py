@@ -93,7 +93,8 @@ class AuditRepository:
                                     (rm.c.user_id == name) | rm.c.id.in_(managed)))}
         owned |= {("registered_model", row.name) for row in self.conn.execute(
             select(rm.c.name).where(rm.c.registry == "uc", rm.c.owner.in_(who)))}
-        by_id = dict(self.conn.execute(select(uc_catalogs.c.id, uc_catalogs.c.name)).tuples())
+        by_id = {row.id: row.name for row in self.conn.execute(
+            select(uc_catalogs.c.id, uc_catalogs.c.name))}
         owned |= {("catalog", row.name) for row in self.conn.execute(
             select(uc_catalogs.c.name).where(uc_catalogs.c.owner.in_(who)))}
         owned |= {("schema", f"{by_id.get(row.catalog_id, '')}.{row.name}")

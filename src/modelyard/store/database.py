@@ -1,4 +1,5 @@
-"""Engines and the unit of work.
+"""The engine and its transactions (the services' unit of work runs in one of these:
+services/unit_of_work.py).
 
 `Database.write()` opens one transaction that takes the write lock up front (SQLite:
 `BEGIN IMMEDIATE`; PostgreSQL: row locks taken by the statements), so that concurrent writers
@@ -27,11 +28,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
-from modelyard.domain.errors import InvalidArgument
 from modelyard.store.cooperative import holding, poll_readable
+from modelyard.store.failures import translated
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
 
 _WRITE = "modelyard_write"
@@ -123,25 +124,6 @@ def _configure_postgresql(engine: Engine) -> None:
             raise DisconnectionError("PostgreSQL ended this pooled session")
 
 
-# PostgreSQL's refusals of a value too big to store: a string over its column's length
-# (22001) or an index entry over 2,704 bytes (54000, e.g. a name of multi-byte characters).
-_SIZE_LIMIT_STATES = frozenset({"22001", "54000"})
-
-
-@contextmanager
-def _size_limits_refused() -> Iterator[None]:
-    """Report a value PostgreSQL cannot store as the caller's bad input (400), not a 500. The
-    validators keep lengths within the columns; this catches what bytes, not characters, limit."""
-    try:
-        yield
-    except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) in _SIZE_LIMIT_STATES:
-            raise InvalidArgument(
-                "A name, key or value is too long to store (the database's limit is in bytes: "
-                "shorten it or use fewer multi-byte characters).") from None
-        raise
-
-
 def describe_failure(url: str, error: BaseException) -> str:
     """One line for a person: which database (never its password) and what failed, from an
     error raised while opening or migrating it."""
@@ -180,7 +162,12 @@ class Database:
                                         pool_use_lifo=True)
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
+            # A database that does not answer a connection attempt (a dropped route, a host
+            # down) fails it after 5 s, answered as an outage (503), instead of holding the
+            # request; a URL's own connect_timeout wins.
+            connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False,
+                                        connect_args=connect_args)
             _configure_postgresql(self.engine)
         # Reads on PostgreSQL run outside a transaction (autocommit; same pool): in READ
         # COMMITTED a transaction gives a read nothing more, and its BEGIN and COMMIT were two
@@ -196,13 +183,13 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
-        with holding(), _size_limits_refused(), self._write_lock, \
+        with holding(), translated, self._write_lock, \
                 self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with holding(), self._reads.connect() as conn, conn.begin():
+        with holding(), translated, self._reads.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:

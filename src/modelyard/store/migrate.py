@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from modelyard.store import tables
 from modelyard.store.database import Database
+from modelyard.store.secret_box import SecretBox
 
 # Any fixed number: all Modelyard processes agree on it, nothing else on the server uses it.
 _PG_MIGRATION_LOCK = 0x6D6F64656C
@@ -97,9 +98,10 @@ _ALEMBIC_VERSION = Table(
 Outcome = Literal["current", "created", "migrated"]
 
 
-def upgrade(database: Database) -> Outcome:
+def upgrade(database: Database, secret_box: SecretBox | None = None) -> Outcome:
     """Bring the schema to every head: "current" when it was there already, "created" when the
-    database was empty, "migrated" when Alembic upgraded it."""
+    database was empty, "migrated" when Alembic upgraded it. Revisions that encrypt stored
+    secrets use `secret_box` (without one they leave them for the server's start to seal)."""
     heads = script_heads()
     connection = database.engine.connect().execution_options(modelyard_write=True)
     with connection as conn, conn.begin():
@@ -116,6 +118,7 @@ def upgrade(database: Database) -> Outcome:
 
         config = _alembic_config()
         config.attributes["connection"] = conn
+        config.attributes["secret_box"] = secret_box
         # Features add their own revisions off the core; upgrading to every head applies them.
         command.upgrade(config, "heads")
         return "migrated"

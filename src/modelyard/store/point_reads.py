@@ -21,6 +21,7 @@ from sqlalchemy.sql import Select, bindparam
 from modelyard.domain.entities import Alias, ModelVersion, RegisteredModel
 from modelyard.domain.stages import Stage
 from modelyard.store.database import Database, json_names, names_param
+from modelyard.store.failures import translated
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -142,7 +143,7 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     # Unity Catalog's reads are defined with its other queries (store/catalog.py, which imports
     # this module: hence imported here). Their checked rows: the privilege check's row
     # (uc_visibility.path_access), then the read's, `access LEFT JOIN found ON true`.
-    from modelyard.store.catalog import point_read_statements
+    from modelyard.store.uc_models import point_read_statements
 
     uc_reads = point_read_statements(dialect)
     for key, read in uc_reads.items():
@@ -215,6 +216,13 @@ class PointReads:
             from modelyard.store.libpq_reads import LibpqPreparedReads
 
             self._all = LibpqPreparedReads(self._own_connection, self._sql).rows
+        reads = self._all
+
+        def translating(key: str, params: dict[str, Any]) -> list[Any]:
+            with translated:  # out-of-range input: a 400; the database down: a 503
+                return reads(key, params)
+
+        self._all = translating
 
     def _own_connection(self) -> Any:
         """A DBAPI connection of its own, not from the pool (which it would hold forever)."""
@@ -286,7 +294,7 @@ class PointReads:
         return _version(row) if row else None
 
     def uc_model_row(self, full_name: str) -> tuple[Any, ...] | None:
-        """A Unity Catalog model: a row for `store.catalog.model_from_point_read`."""
+        """A Unity Catalog model: a row for `store.uc_models.model_from_point_read`."""
         return self._one("uc_model", {"registry": "uc", "name": full_name})
 
     def uc_checked(self, key: str, full_name: str, principals: frozenset[str],
@@ -303,7 +311,7 @@ class PointReads:
     def uc_version_row(self, full_name: str, *, version: int | None = None,
                        alias: str | None = None) -> tuple[Any, ...] | None:
         """A Unity Catalog version by number or alias: a row for
-        `store.catalog.version_from_point_read`; None if there is none."""
+        `store.uc_models.version_from_point_read`; None if there is none."""
         if alias is not None:
             return self._one("uc_by_alias", {"registry": "uc", "name": full_name, "alias": alias})
         return self._one("uc_by_number", {"registry": "uc", "name": full_name, "version": version})

@@ -332,18 +332,19 @@ signin_failures = Table(
     Index("ix_signin_failures_first_failure_at", "first_failure_at"),
 )
 
-#: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs).
+#: Server-wide secrets every replica shares (e.g. the key that signs upload/download URLs),
+#: encrypted with the key outside the database (store/secret_box.py).
 server_secrets = Table(
     "server_secrets",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(128), nullable=False),
+    Column("value", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
 #: Workspace-registry webhooks (Databricks' registry webhooks). `model_name` NULL: registry-wide.
-#: `secret` and `authorization` are stored as given, not hashed: each delivery needs them back
-#: to sign the body (HMAC) and to send the header. They are never rendered or logged.
+#: `secret` and `authorization` are encrypted, not hashed: each delivery needs them back to
+#: sign the body (HMAC) and to send the header (store/secret_box.py). Never rendered or logged.
 registry_webhooks = Table(
     "registry_webhooks",
     metadata,
@@ -382,4 +383,55 @@ webhook_deliveries = Table(
     Column("claimed_until", BigInteger, nullable=False, default=0, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_webhook_deliveries_due", "next_attempt_at"),
+)
+
+# ---- promotion policies and alias requests (issue 20, revision 0008_h11_policies) -------------
+
+#: What may carry an alias or enter a stage (domain/policies.py).
+promotion_policies = Table(
+    "promotion_policies",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("scope", String(1024), nullable=False),
+    Column("alias", String(255), nullable=True),
+    Column("stage", String(32), nullable=True),
+    Column("condition", Text, nullable=False),
+    Column("approvals", Integer, nullable=False, default=0),
+    Column("created_by", String(256), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+#: A request to move an alias that a policy with approvals guards, and its reviews.
+alias_requests = Table(
+    "alias_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE",
+                                           name="fk_alias_requests_model"),
+           nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("requested_by", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("approvals_needed", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_alias_requests_model", "model_id", "state"),
+)
+
+alias_request_reviews = Table(
+    "alias_request_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("alias_requests.id", ondelete="CASCADE",
+                                             name="fk_alias_request_reviews_request"),
+           nullable=False),
+    Column("user_name", String(256), nullable=False),
+    # APPROVE, REJECT, CANCEL or COMMENT
+    Column("decision", String(16), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alias_request_reviews_request", "request_id"),
 )

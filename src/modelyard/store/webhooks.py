@@ -1,5 +1,7 @@
 """Registry webhooks: rows in `registry_webhooks`, read back as domain webhooks, and the
-outbox of deliveries still to make (`webhook_deliveries`)."""
+outbox of deliveries still to make (`webhook_deliveries`). The secret and the Authorization
+value are encrypted in the row (store/secret_box.py): the repository seals them on the way in
+and opens them on the way out."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy import Connection, Row, and_, delete, func, insert, select, upda
 
 from modelyard.domain.errors import NotFound
 from modelyard.domain.webhooks import HttpTarget, Webhook, WebhookEvent, WebhookStatus
+from modelyard.store.secret_box import SecretBox
 from modelyard.store.tables import registry_webhooks, webhook_deliveries
 
 wh, wd = registry_webhooks, webhook_deliveries
@@ -20,12 +23,13 @@ def webhook_not_found(webhook_id: str) -> NotFound:
     return NotFound(f"Webhook with ID {webhook_id} does not exist.")
 
 
-def _webhook(row: Row[Any]) -> Webhook:
+def _webhook(row: Row[Any], box: SecretBox) -> Webhook:
     return Webhook(
         id=row.id, model_name=row.model_name,
         events=tuple(WebhookEvent(e) for e in orjson.loads(row.events)),
         status=WebhookStatus(row.status), description=row.description,
-        target=HttpTarget(row.url, row.secret, row.authorization,
+        target=HttpTarget(row.url, box.open_optional(row.secret),
+                          box.open_optional(row.authorization),
                           bool(row.enable_ssl_verification)),
         creation_timestamp=row.created_at, last_updated_timestamp=row.updated_at,
         last_delivery_timestamp=row.last_delivery_at,
@@ -33,33 +37,44 @@ def _webhook(row: Row[Any]) -> Webhook:
         last_delivery_error=row.last_delivery_error)
 
 
-def _values(webhook: Webhook) -> dict[str, Any]:
+def _values(webhook: Webhook, box: SecretBox) -> dict[str, Any]:
     t = webhook.target
     return {"model_name": webhook.model_name,
             "events": orjson.dumps([e.value for e in webhook.events]).decode(),
             "status": webhook.status.value, "description": webhook.description,
-            "url": t.url, "secret": t.secret, "authorization": t.authorization,
+            "url": t.url, "secret": box.seal_optional(t.secret),
+            "authorization": box.seal_optional(t.authorization),
             "enable_ssl_verification": t.enable_ssl_verification,
             "updated_at": webhook.last_updated_timestamp}
 
 
 class WebhookRepository:
-    def __init__(self, conn: Connection) -> None:
+    """`box` is needed by the methods that read or write whole webhooks."""
+
+    def __init__(self, conn: Connection, box: SecretBox | None = None) -> None:
         self.conn = conn
+        self._box = box
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            raise RuntimeError("WebhookRepository needs the SecretBox to read or write webhooks")
+        return self._box
 
     def get(self, webhook_id: str) -> Webhook:
         row = self.conn.execute(select(wh).where(wh.c.id == webhook_id)).first()
         if row is None:
             raise webhook_not_found(webhook_id)
-        return _webhook(row)
+        return _webhook(row, self.box)
 
     def insert(self, webhook: Webhook) -> None:
         self.conn.execute(insert(wh).values(id=webhook.id,
                                             created_at=webhook.creation_timestamp,
-                                            **_values(webhook)))
+                                            **_values(webhook, self.box)))
 
     def replace(self, webhook: Webhook) -> None:
-        self.conn.execute(update(wh).where(wh.c.id == webhook.id).values(**_values(webhook)))
+        self.conn.execute(update(wh).where(wh.c.id == webhook.id).values(
+            **_values(webhook, self.box)))
 
     def delete(self, webhook_id: str) -> None:
         self.conn.execute(delete(wh).where(wh.c.id == webhook_id))
@@ -69,12 +84,12 @@ class WebhookRepository:
         query = select(wh).where(wh.c.id > after_id).order_by(wh.c.id).limit(limit)
         if model_name is not None:
             query = query.where(wh.c.model_name == model_name)
-        return [_webhook(row) for row in self.conn.execute(query)]
+        return [_webhook(row, self.box) for row in self.conn.execute(query)]
 
     def active(self) -> list[Webhook]:
         """Every ACTIVE webhook (few: they are matched in memory)."""
         query = select(wh).where(wh.c.status == WebhookStatus.ACTIVE.value)
-        return [_webhook(row) for row in self.conn.execute(query)]
+        return [_webhook(row, self.box) for row in self.conn.execute(query)]
 
     def rename_model(self, old: str, new: str) -> None:
         self.conn.execute(update(wh).where(wh.c.model_name == old).values(model_name=new))
@@ -136,7 +151,7 @@ class WebhookRepository:
     def by_ids(self, ids: set[str]) -> dict[str, Webhook]:
         if not ids:
             return {}
-        return {row.id: _webhook(row)
+        return {row.id: _webhook(row, self.box)
                 for row in self.conn.execute(select(wh).where(wh.c.id.in_(sorted(ids))))}
 
 

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.domain import prompts
 from modelyard.domain.catalog import VersionStatus
 from modelyard.domain.errors import InvalidArgument, ModelyardError
 from modelyard.services.context import Actor
 from modelyard.services.grants import parse_change
-from modelyard.web.handlers import MetadataCalls, back_to, metadata_action, uc_url, web
+from modelyard.web import snippets
+from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
+from modelyard.web.handlers import (
+    MetadataCalls,
+    back_to,
+    json_ok,
+    metadata_action,
+    uc_url,
+    url_part,
+    web,
+    web_json,
+)
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
@@ -40,9 +54,11 @@ def _full_name(request: Request) -> str:
 
 @web
 async def catalogs_page(request: Request, actor: Actor) -> Response:
-    found = _state(request).uc_catalogs.list_catalogs(actor, PAGE_SIZE, _token(request))
+    state = _state(request)
+    found = state.uc_catalogs.list_catalogs(actor, PAGE_SIZE, _token(request))
     return page(request, "catalogs.html", catalogs=found.items, next_token=found.next_page_token,
-                first_page=_token(request) is None, section="uc")
+                first_page=_token(request) is None, section="uc",
+                may=state.uc_catalogs.allowed(actor, "", ["catalog.create"]))
 
 
 @web
@@ -52,39 +68,111 @@ async def catalog_page(request: Request, actor: Actor) -> Response:
     found = state.uc_catalogs.list_schemas(actor, name, PAGE_SIZE, _token(request))
     return page(request, "catalog.html", catalog=catalog, schemas=found.items,
                 next_token=found.next_page_token, first_page=_token(request) is None,
-                section="uc")
+                section="uc",
+                may=state.uc_catalogs.allowed(actor, name, ["catalog.manage", "schema.create"]))
 
 
 @web
 async def schema_page(request: Request, actor: Actor) -> Response:
     state = _state(request)
     catalog_name, schema_name = request.path_params["catalog"], request.path_params["schema"]
-    schema = state.uc_catalogs.get_schema(actor, f"{catalog_name}.{schema_name}")
+    full_name = f"{catalog_name}.{schema_name}"
+    schema = state.uc_catalogs.get_schema(actor, full_name)
     found = state.uc_models.list_models(actor, catalog_name, schema_name, PAGE_SIZE,
                                         _token(request))
     return page(request, "schema.html", schema=schema, models=found.items,
                 next_token=found.next_page_token, first_page=_token(request) is None,
-                section="uc")
+                section="uc",
+                may=state.uc_catalogs.allowed(actor, full_name, ["schema.manage", "model.create"]))
+
+
+# ---- creating and deleting catalogs, schemas and models --------------------------------------
+
+def _force(data: dict[str, str]) -> bool:
+    return data.get("force") == "on"
+
+
+@web
+async def metastore_action(request: Request, actor: Actor) -> Response:
+    data = await form(request)
+    if data.get("action") != "create-catalog":
+        raise InvalidArgument(f"Unknown action {data.get('action', '')!r}.")
+    catalog = _state(request).uc_catalogs.create_catalog(
+        actor, data.get("name", "").strip(), comment=data.get("comment", "").strip() or None)
+    return back_to(f"/catalogs/{url_part(catalog.name)}", f"Catalog {catalog.name} created.")
+
+
+@web
+async def catalog_action(request: Request, actor: Actor) -> Response:
+    state, name = _state(request), request.path_params["catalog"]
+    data = await form(request)
+    action = data.get("action", "")
+    if action == "create-schema":
+        schema = state.uc_catalogs.create_schema(
+            actor, name, data.get("name", "").strip(),
+            comment=data.get("comment", "").strip() or None)
+        return back_to(uc_url(schema.full_name), f"Schema {schema.full_name} created.")
+    if action == "delete":
+        # Off the event loop: the files go too, and a store may be slow to delete them.
+        await run_in_threadpool(state.uc_catalogs.delete_catalog, actor, name, _force(data))
+        return back_to("/catalogs", f"Catalog {name} deleted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
+
+
+@web
+async def schema_action(request: Request, actor: Actor) -> Response:
+    state = _state(request)
+    catalog_name, schema_name = request.path_params["catalog"], request.path_params["schema"]
+    full_name = f"{catalog_name}.{schema_name}"
+    data = await form(request)
+    action = data.get("action", "")
+    if action == "create-model":
+        model = state.uc_models.create_model(
+            actor, catalog_name, schema_name, data.get("name", "").strip(),
+            comment=data.get("comment", "").strip() or None)
+        return back_to(uc_url(model.full_name), f"Model {model.full_name} created.")
+    if action == "delete":
+        await run_in_threadpool(state.uc_catalogs.delete_schema, actor, full_name, _force(data))
+        return back_to(uc_url(catalog_name), f"Schema {full_name} deleted.")
+    raise InvalidArgument(f"Unknown action {action!r}.")
 
 
 @web
 async def uc_model_page(request: Request, actor: Actor) -> Response:
     state, full_name = _state(request), _full_name(request)
     model = state.uc_models.get_model(actor, full_name)
-    versions = state.uc_models.list_versions(actor, full_name, 100, _token(request))
+    versions = state.uc_models.list_versions(actor, full_name, 100, _token(request),
+                                             newest_first=True)
     tab = request.query_params.get("tab", "overview")
-    grants = None
+    grants, events = None, None
     if tab == "permissions":
         try:
             grants = state.grants.get(actor, "function", full_name)
         except ModelyardError as error:
             grants = str(error)
+    elif tab == "activity":
+        events = model_events(state, actor, full_name)
+    else:
+        tab = "overview"
     may = state.uc_models.allowed(actor, full_name, _OPS)
     return page(request, "uc_model.html", model=model, versions=versions.items, may=may,
                 privileges=_MODEL_PRIVILEGES,
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
-                tab=tab, grants=grants, section="uc")
+                tab=tab, grants=grants, events=events, run_url=state.tracking.run_url,
+                section="uc",
+                alias_requests=alias_requests(state, actor, full_name) if tab == "overview"
+                else [])
+
+
+@web_json
+async def uc_alias_check(request: Request, actor: Actor) -> Response:
+    """Whether the version can carry an alias, before the page asks to confirm a move."""
+    query = request.query_params
+    _state(request).uc_models.check_alias_target(actor, _full_name(request),
+                                                 query.get("alias", "").strip(),
+                                                 query.get("version", "").strip())
+    return json_ok()
 
 
 def _model_info(state: Any, actor: Actor, full_name: str, version: Any,
@@ -114,9 +202,19 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
     alias = version.aliases[0] if version.aliases else ""
     load_uri = f"models:/{full_name}@{alias}" if alias else f"models:/{full_name}/{number}"
     may = state.uc_models.allowed(actor, full_name, _OPS)
+    lineage = version.lineage
+    run_id = lineage.run_id
+    if not run_id and state.tracking.configured:
+        # A `uc:` or databricks-uc client registering from models:/m-… records no run id:
+        # the tracking server knows the logged model's run (the answer is cached).
+        found = await state.tracking.run(None, lineage.model_id, lineage.source)
+        run_id = found.run.run_id if found.run else None
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                info=info, load_uri=load_uri, total_size=sum(f.size for f in files),
-                section="uc")
+                info=info, total_size=sum(f.size for f in files), run_id=run_id,
+                snippet=snippets.unity_catalog(load_uri,
+                                               snippets.server_url(str(request.base_url)),
+                                               request.app.state.settings.auth),
+                run_url=state.tracking.run_url(run_id), section="uc")
 
 
 @web
@@ -131,7 +229,7 @@ async def uc_compare_page(request: Request, actor: Actor) -> Response:
         version, files = state.uc_models.version_files(actor, full_name, number)
         columns.append((version, _model_info(state, actor, full_name, version, files)))
     versions = [v for v, _ in columns]
-    tag_keys = sorted({key for v in versions for key in v.tags})
+    tag_keys = sorted({key for v in versions for key in prompts.shown_tags(v.tags)})
     lookups = await state.tracking.runs(
         (v.lineage.run_id, v.lineage.model_id, v.lineage.source) for v in versions)
     notes = missing_notes([str(v.version) for v in versions], [x.reason for x in lookups])
@@ -159,12 +257,18 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name)
+    if action == "delete":
+        await run_in_threadpool(models.delete_model, actor, full_name)
+        schema = full_name.rsplit(".", 1)[0]
+        return back_to(uc_url(schema), f"Model {full_name} deleted.")
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: models.update_model(actor, full_name, comment=text),
         set_tag=lambda key, value: models.set_model_tag(actor, full_name, key, value),
         delete_tag=lambda key: models.delete_model_tag(actor, full_name, key),
         set_alias=lambda alias, version: models.set_alias(actor, full_name, alias, version),
         delete_alias=lambda alias: models.delete_alias(actor, full_name, alias)), here)
+    if done is None:
+        done = alias_request_action(state, actor, full_name, action, data, here)
     if done is not None:
         return done
     if action in ("grant", "revoke"):
@@ -185,6 +289,9 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     data = await form(request)
     models = state.uc_models
     here = uc_url(full_name, number)
+    if action == "delete":
+        await run_in_threadpool(models.delete_version, actor, full_name, number)
+        return back_to(uc_url(full_name), f"Version {number} deleted.")
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: models.update_version(actor, full_name, number, text),
         set_tag=lambda key, value: models.set_version_tag(actor, full_name, number, key, value),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import (
     AlreadyExists,
@@ -22,6 +22,7 @@ from modelyard.domain.errors import (
     PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from modelyard.services.context import Actor
 from modelyard.web.render import page
@@ -33,7 +34,7 @@ log = logging.getLogger("modelyard")
 _STATUS: list[tuple[type[ModelyardError], int]] = [
     (NotFound, 404), (PermissionDenied, 403), (Unauthenticated, 401), (AlreadyExists, 409),
     (Conflict, 409), (FailedPrecondition, 400), (InvalidArgument, 400),
-    (PayloadTooLarge, 413),
+    (PayloadTooLarge, 413), (Unavailable, 503),
 ]
 
 
@@ -46,20 +47,47 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
+        try:
+            actor = await current_actor(request)
+            if actor is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.method != "GET":
+                    target = request.headers.get("referer", "/")
+                return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
+            request.state.actor = actor
+            return await handler(request, actor)
+        except ModelyardError as error:
+            response = page(request, "error.html", status_code=status_for(error),
+                            message=str(error), back=request.headers.get("referer", "/"))
+            if isinstance(error, Unavailable):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
+
+    return endpoint
+
+
+def web_json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """For the pages' own scripts: a JSON answer; a service's refusal becomes
+    `{"ok": false, "message": …}` so the page can show it where the user is looking."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
         actor = await current_actor(request)
         if actor is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            if request.method != "GET":
-                target = request.headers.get("referer", "/")
-            return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
+            return JSONResponse({"ok": False, "message": "Sign in again: the session ended."},
+                                status_code=401)
         request.state.actor = actor
         try:
             return await handler(request, actor)
         except ModelyardError as error:
-            return page(request, "error.html", status_code=status_for(error),
-                        message=str(error), back=request.headers.get("referer", "/"))
+            return JSONResponse({"ok": False, "message": str(error)},
+                                headers={"Cache-Control": "no-store"})
 
     return endpoint
+
+
+def json_ok(**fields: object) -> JSONResponse:
+    return JSONResponse({"ok": True, **fields}, headers={"Cache-Control": "no-store"})
 
 
 def error_page(request: Request, status: int, message: str,

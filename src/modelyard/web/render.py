@@ -6,10 +6,13 @@ import datetime as dt
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from modelyard.domain import prompts
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -50,6 +53,29 @@ def filesize(size: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
+def web_link(url: str | None) -> str:
+    """A link a client recorded (MLflow's `run_link`), only when it is http(s): never a
+    `javascript:` or `data:` URL in an href."""
+    text = (url or "").strip()
+    return text if urlsplit(text).scheme in ("http", "https") else ""
+
+
+def lineage_entity(entity: Any) -> str:
+    """One entity of an `emit-lineage` report, as words: `notebook 1234`, `job 77 (run 9)`."""
+    if not isinstance(entity, dict) or not entity:
+        return str(entity)
+    parts = []
+    for kind, detail in entity.items():
+        if isinstance(detail, dict):
+            ident = detail.get("id", "")
+            extra = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in detail.items()
+                              if key != "id" and value not in (None, ""))
+            parts.append(f"{kind} {ident}" + (f" ({extra})" if extra else ""))
+        else:
+            parts.append(f"{kind} {detail}")
+    return "; ".join(parts)
+
+
 @functools.cache
 def environment() -> Environment:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -57,7 +83,9 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize)
+    env.filters.update(markdown=markdown, timestamp=timestamp, filesize=filesize,
+                       shown_tags=prompts.shown_tags, web_link=web_link,
+                       lineage_entity=lineage_entity)
     _markdown()
     return env
 

@@ -10,14 +10,14 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
-from modelyard.api.auth import record_refusal
+from modelyard.api.auth import record_refusal, request_facts
 from modelyard.domain.errors import ModelyardError, TooManyAttempts
-from modelyard.web import catalog, workspace
+from modelyard.web import catalog, governance, workspace
 from modelyard.web.handlers import status_for
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -73,22 +73,35 @@ async def signin(request: Request) -> Response:
         return RedirectResponse(target, status_code=303)
     token, token_id = data.get("token", "").strip(), ""
     actor = None
+    client = request_facts(request)[1]
     # Off the event loop: a password check (argon2) takes tens of milliseconds.
+    wait = state.address_limit.take(client)  # None: a refusal reserved, released on success
     if token:
         actor = await run_in_threadpool(state.identity.authenticate_token, token)
+        if actor is not None and wait is None:
+            state.address_limit.release(client)
     elif data.get("username"):
+        if wait is not None:  # too many refusals from this address: no password is checked
+            await run_in_threadpool(_record_refusal, request, "authenticate.limited")
+            return _throttled(request, wait, target, data["username"], "from your address")
         try:
             actor = await run_in_threadpool(state.identity.authenticate_password,
                                             data["username"].strip(), data.get("password", ""))
         except TooManyAttempts as error:
             await run_in_threadpool(_record_refusal, request, "authenticate.throttled")
-            return _throttled(request, error, target, data["username"])
+            return _throttled(request, error.retry_after, target, data["username"],
+                              "for this user name")
         if actor is not None:
+            state.address_limit.release(client)
             # The password is never stored: the session carries a token that expires.
             new = await run_in_threadpool(state.identity.create_token, actor, SESSION_SECONDS,
                                           "web UI session")
             token, token_id = new.value, new.info.token_id
     if actor is None:
+        if wait is not None:
+            await run_in_threadpool(_record_refusal, request, "authenticate.limited")
+            return _throttled(request, wait, target, data.get("username", ""),
+                              "from your address")
         await run_in_threadpool(_record_refusal, request, "authenticate")
         return page(request, "signin.html", status_code=401, next=target,
                     error="Sign-in failed: check the token, or the user name and password.",
@@ -102,14 +115,14 @@ def _record_refusal(request: Request, action: str) -> None:
     record_refusal(request.app.state.units, request, action, "POST /signin")
 
 
-def _throttled(request: Request, error: TooManyAttempts, target: str,
-               username: str) -> Response:
-    minutes = math.ceil(error.retry_after / 60)
+def _throttled(request: Request, retry_after: int, target: str, username: str,
+               whose: str) -> Response:
+    minutes = math.ceil(retry_after / 60)
     response = page(request, "signin.html", status_code=429, next=target, username=username,
-                    error=f"Too many failed sign-in attempts for this user name. Password "
+                    error=f"Too many failed sign-in attempts {whose}. Password "
                           f"sign-in is paused: try again in {minutes} minute"
                           f"{'s' if minutes != 1 else ''}, or sign in with a token.")
-    response.headers["Retry-After"] = str(error.retry_after)
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -130,6 +143,12 @@ async def signout(request: Request) -> Response:
     return response
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: the same icon."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", workspace.explorer, methods=["GET"]),
@@ -137,17 +156,26 @@ def routes() -> list[BaseRoute]:
         Route("/signin", signin, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),
         Mount("/static", app=_StaticFiles(directory=STATIC), name="static"),
+        Route("/favicon.ico", favicon, methods=["GET"]),
+        Route("/prompts", workspace.prompts_page, methods=["GET"]),
         Route("/models/{name}", workspace.model_page, methods=["GET"]),
         Route("/models/{name}/compare", workspace.compare_page, methods=["GET"]),
+        Route("/models/{name}/alias-check", workspace.alias_check, methods=["GET"]),
         Route("/models/{name}/{action}", workspace.model_action, methods=["POST"]),
         Route("/models/{name}/versions/{version}", workspace.version_page, methods=["GET"]),
         Route("/models/{name}/versions/{version}/{action}", workspace.version_action,
               methods=["POST"]),
+        Route("/policies", governance.policies_page, methods=["GET"]),
+        Route("/policies/{action}", governance.policies_action, methods=["POST"]),
         Route("/catalogs", catalog.catalogs_page, methods=["GET"]),
+        Route("/catalogs", catalog.metastore_action, methods=["POST"]),
         Route("/catalogs/{catalog}", catalog.catalog_page, methods=["GET"]),
+        Route("/catalogs/{catalog}", catalog.catalog_action, methods=["POST"]),
         Route("/catalogs/{catalog}/{schema}", catalog.schema_page, methods=["GET"]),
+        Route("/catalogs/{catalog}/{schema}", catalog.schema_action, methods=["POST"]),
         Route(_UC_MODEL, catalog.uc_model_page, methods=["GET"]),
         Route(_UC_MODEL + "/compare", catalog.uc_compare_page, methods=["GET"]),
+        Route(_UC_MODEL + "/alias-check", catalog.uc_alias_check, methods=["GET"]),
         Route(_UC_MODEL + "/{action}", catalog.uc_model_action, methods=["POST"]),
         Route(_UC_MODEL + "/versions/{version}", catalog.uc_version_page, methods=["GET"]),
         Route(_UC_MODEL + "/versions/{version}/{action}", catalog.uc_version_action,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.api.http import read_body
+from modelyard.api.input_guard import nul_error, nul_in
 from modelyard.domain.errors import InvalidArgument, PermissionDenied
 from modelyard.observability.requests import PRINCIPAL
 from modelyard.services.context import LOCAL_ADMIN, Actor
@@ -88,4 +89,7 @@ async def form(request: Request, limit: int | None = None) -> dict[str, str]:
         fields = parse_qs(body, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
     except ValueError:
         raise InvalidArgument(f"The form has more than {_MAX_FIELDS} fields.") from None
-    return {key: values[-1] for key, values in fields.items()}
+    found = {key: values[-1] for key, values in fields.items()}
+    if ("%00" in body or "\x00" in body) and (field := nul_in(found, "")):
+        raise nul_error(field)  # no text column of PostgreSQL can hold it (api/input_guard.py)
+    return found

@@ -8,20 +8,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.domain import prompts
 from modelyard.domain.access import Level, level_for_transition
-from modelyard.domain.audit import AuditQuery
 from modelyard.domain.entities import ModelVersion
-from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.domain.errors import InvalidArgument
 from modelyard.domain.stages import Stage
-from modelyard.services.audit import AuditEvent
 from modelyard.services.context import Actor
+from modelyard.services.tracking import NOT_CONFIGURED
+from modelyard.web import snippets
+from modelyard.web.activity import model_events
+from modelyard.web.governance import alias_request_action, alias_requests
 from modelyard.web.handlers import (
     MetadataCalls,
     back_to,
+    json_ok,
     metadata_action,
     model_url,
     version_url,
     web,
+    web_json,
 )
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
@@ -53,9 +58,10 @@ async def explorer(request: Request, actor: Actor) -> Response:
     # The MLflow filter language, for what one search box cannot say (tags.team = 'risk').
     where = request.query_params.get("filter", "").strip()
     token = request.query_params.get("page") or None
+    # Prompts have a list of their own (/prompts), as in MLflow's UI.
     found = _services(request).registry.search_registered_models(
-        actor, filter_string=where or None, max_results=PAGE_SIZE, order_by=SORTS[sort][1],
-        page_token=token, text=query)
+        actor, filter_string=prompts.models_only(where), max_results=PAGE_SIZE,
+        order_by=SORTS[sort][1], page_token=token, text=query)
     # Unity Catalog models matching the same words, on the first page only (their own
     # paging lives in the catalog explorer).
     uc_models = []
@@ -66,17 +72,33 @@ async def explorer(request: Request, actor: Actor) -> Response:
                 first_page=token is None, section="workspace")
 
 
+@web
+async def prompts_page(request: Request, actor: Actor) -> Response:
+    """MLflow prompts (`mlflow.genai.register_prompt`), apart from the models."""
+    query = request.query_params.get("q", "").strip()
+    token = request.query_params.get("page") or None
+    found = _services(request).registry.search_registered_models(
+        actor, filter_string=prompts.prompts_only(), max_results=PAGE_SIZE,
+        order_by=SORTS["name"][1], page_token=token, text=query)
+    return page(request, "prompts.html", prompts=found.items, next_token=found.next_page_token,
+                query=query, first_page=token is None, section="prompts")
+
+
 def _model_context(request: Request, actor: Actor, name: str) -> dict[str, Any]:
     state = _services(request)
     model, object_id, level = state.transitions.get_model_with_level(actor, name)
     token = request.query_params.get("page") or None
+    is_prompt = prompts.is_prompt(model.tags)
+    by_name = f"name = '{_quoted(name)}'"
     versions = state.registry.search_model_versions(
-        actor, filter_string=f"name = '{_quoted(name)}'", max_results=VERSIONS_PAGE,
-        order_by=["version_number DESC"], page_token=token)
+        actor, filter_string=prompts.prompts_only(by_name) if is_prompt else by_name,
+        max_results=VERSIONS_PAGE, order_by=["version_number DESC"], page_token=token)
     return {"model": model, "object_id": object_id, "level": level, "Level": Level,
             "alias_map": {a.alias: a.version for a in model.aliases},
             "versions": versions.items, "next_token": versions.next_page_token,
-            "first_page": token is None, "section": "workspace"}
+            "first_page": token is None, "is_prompt": is_prompt,
+            "section": "prompts" if is_prompt else "workspace",
+            "run_url": state.tracking.run_url}
 
 
 def _quoted(value: str) -> str:
@@ -93,23 +115,21 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["permissions"] = state.workspace_permissions.get(actor, str(context["object_id"]))
         context["levels"] = [lv.name for lv in Level if lv is not Level.NONE]
     elif tab == "activity":
-        context["events"] = _model_events(state, actor, name)
+        context["events"] = model_events(state, actor, name)
     else:
         tab = "overview"
+        context["alias_requests"] = alias_requests(state, actor, name)
     return page(request, "model.html", tab=tab, **context)
 
 
-def _model_events(state: Any, actor: Actor, name: str) -> list[AuditEvent] | None:
-    """The model's audit trail, newest first; None when the caller may not read it."""
-    try:
-        events, _ = state.audit.search(
-            actor, AuditQuery(object_type="registered_model", object_name=name),
-            max_results=200)
-    except ModelyardError:
-        return None
-    events = list(events)
-    events.reverse()
-    return events
+@web_json
+async def alias_check(request: Request, actor: Actor) -> Response:
+    """Whether the version can carry the alias, before the page asks to confirm a move."""
+    query = request.query_params
+    _services(request).registry.check_alias_target(actor, request.path_params["name"],
+                                                   query.get("alias", "").strip(),
+                                                   query.get("version", "").strip())
+    return json_ok()
 
 
 @web
@@ -118,25 +138,37 @@ async def version_page(request: Request, actor: Actor) -> Response:
     name, number = request.path_params["name"], request.path_params["version"]
     version, level, _ = state.transitions.version_with_level(actor, name, number)
     model = state.registry.get_registered_model(actor, name)
+    tracking = state.tracking
+    server = snippets.server_url(str(request.base_url))
+    auth = request.app.state.settings.auth
+    if prompts.is_prompt(model.tags):
+        uri = _load_uri("prompts", name, version)
+        return page(request, "prompt_version.html", model=model, version=version, level=level,
+                    Level=Level, load_uri=uri, section="prompts",
+                    template_text=version.tags.get(prompts.TEXT_TAG, ""),
+                    snippet=snippets.prompt(uri, server, auth))
     activities = state.transitions.list_activities(actor, name, number)
     current = Stage(version.current_stage)
     allowed = [stage for stage in STAGES if stage != current.value
                and level >= level_for_transition(current, Stage(stage))]
-    lookup, found = await asyncio.gather(state.tracking.run(version.run_id,
-                                                            version.logged_model_id,
-                                                            version.source),
-                                         state.tracking.model_files(version.source,
-                                                                    version.run_id))
+    lookup, found = await asyncio.gather(tracking.run(version.run_id, version.logged_model_id,
+                                                      version.source),
+                                         tracking.model_files(version.source, version.run_id))
+    uri = _load_uri("models", name, version)
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
-                load_uri=_load_uri(name, version), lookup=lookup, found=found,
-                info=model_info(found), section="workspace")
+                load_uri=uri, lookup=lookup, found=found, info=model_info(found),
+                tracking_missing="" if tracking.configured else NOT_CONFIGURED,
+                run_url=tracking.run_url(version.run_id or (lookup.run.run_id if lookup.run
+                                                            else None)),
+                snippet=snippets.workspace(uri, server, version.source, tracking.url, auth),
+                section="workspace")
 
 
-def _load_uri(name: str, version: ModelVersion) -> str:
+def _load_uri(scheme: str, name: str, version: ModelVersion) -> str:
     if version.aliases:
-        return f"models:/{name}@{version.aliases[0]}"
-    return f"models:/{name}/{version.version}"
+        return f"{scheme}:/{name}@{version.aliases[0]}"
+    return f"{scheme}:/{name}/{version.version}"
 
 
 @web
@@ -149,7 +181,7 @@ async def compare_page(request: Request, actor: Actor) -> Response:
     model = state.registry.get_registered_model(actor, name)
     versions = sorted((state.registry.get_model_version(actor, name, v)
                        for v in dict.fromkeys(wanted)), key=lambda v: v.version)
-    tag_keys = sorted({key for v in versions for key in v.tags})
+    tag_keys = sorted({key for v in versions for key in prompts.shown_tags(v.tags)})
     lookups, found = await asyncio.gather(
         state.tracking.runs((v.run_id, v.logged_model_id, v.source) for v in versions),
         asyncio.gather(*(state.tracking.model_files(v.source, v.run_id) for v in versions)))
@@ -192,6 +224,13 @@ async def model_action(request: Request, actor: Actor) -> Response:
     ), model_url(name))
     if done is not None:
         return done
+    done = alias_request_action(state, actor, name, action, data, model_url(name))
+    if done is not None:
+        return done
+    if action == "delete":
+        registry.delete_registered_model(actor, name)
+        kind = "Prompt" if data.get("prompt") == "on" else "Model"
+        return back_to("/prompts" if kind == "Prompt" else "/", f"{kind} {name} deleted.")
     if action == "permission":
         level = data.get("level", "")
         if level not in Level.__members__ or level == "NONE":

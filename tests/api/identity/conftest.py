@@ -13,7 +13,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from tests.conftest import database_url_for
-from tests.support.server import ServerProcess
+from tests.support.server import PER_REFUSAL, ServerProcess
 
 SCIM = "/api/2.0/preview/scim/v2"
 
@@ -102,7 +102,8 @@ def auth_database_url(engine: str, pg_available: bool) -> Iterator[str | None]:
 def auth_server(auth_database_url: str | None, engine: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     data_dir = tmp_path_factory.mktemp(f"auth-{engine}")
-    process = ServerProcess(data_dir, auth_database_url, extra_args=["--auth"]).start()
+    process = ServerProcess(data_dir, auth_database_url,
+                            extra_args=["--auth", *PER_REFUSAL]).start()
     server = AuthServer(process, auth_database_url)
     server.admin_token = (data_dir / "admin-token").read_text().strip()
     server.secrets.append(server.admin_token)

@@ -16,7 +16,7 @@ import pytest
 
 from modelyard.services.identity import AUTH_CACHE_SECONDS
 from tests.conftest import database_url_for
-from tests.support.server import ServerProcess
+from tests.support.server import PER_REFUSAL, ServerProcess
 
 SCIM = "/api/2.0/preview/scim/v2"
 SEARCH = "/api/2.0/mlflow/registered-models/search"
@@ -62,7 +62,7 @@ def server(engine: str, pg_available: bool,
     memory."""
     database = database_url_for(engine, pg_available)
     data_dir = tmp_path_factory.mktemp(f"password-checks-{engine}")
-    process = ServerProcess(data_dir, next(database), extra_args=["--auth"]).start()
+    process = ServerProcess(data_dir, next(database), extra_args=["--auth", *PER_REFUSAL]).start()
     try:
         yield Server(process, (data_dir / "admin-token").read_text().strip())
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from modelyard.store.database import sqlite_url_for
 from tests.api.identity.conftest import AuthServer, Principal
-from tests.support.server import ServerProcess
+from tests.support.server import PER_REFUSAL, ServerProcess
 
 PASSWORD = "correct horse battery staple"
 WRONG = "wrong-guess"
@@ -133,7 +133,7 @@ def test_the_lock_ends_and_is_shared_by_workers(auth_server: AuthServer,
     data_dir = tmp_path_factory.mktemp("throttle")
     database_url = auth_server.database_url or sqlite_url_for(auth_server.process.data_dir)
     process = ServerProcess(data_dir, database_url, workers=2,
-                            extra_args=["--auth", "--signin-lockout", "3"]).start()
+                            extra_args=["--auth", "--signin-lockout", "3", *PER_REFUSAL]).start()
     try:
         path = SURFACES["mlflow"][0]
         user: Principal = auth_server.new_user("shortlock", password=PASSWORD)

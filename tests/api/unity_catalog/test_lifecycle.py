@@ -107,44 +107,6 @@ def test_abandoned_pending_versions_fail_and_lose_their_files(
         assert [p.name for p in files_under(artifacts)] == ["MLmodel"]
 
 
-def test_storage_location_follows_schema_then_catalog_then_metastore(
-        uc: httpx.Client, server: ServerProcess, tmp_path: Path) -> None:
-    catalog = f"roots_{uuid.uuid4().hex[:8]}"
-    catalog_root, schema_root = tmp_path / "catalog-root", tmp_path / "schema-root"
-    created = uc.post("/catalogs", json={"name": catalog,
-                                         "storage_root": catalog_root.as_uri()}).json()
-    assert created["storage_location"] == (
-        f"{catalog_root.as_uri()}/__unitystorage/catalogs/{created['id']}")
-    own = uc.post("/schemas", json={"catalog_name": catalog, "name": "own",
-                                    "storage_root": str(schema_root)}).json()
-    uc.post("/schemas", json={"catalog_name": catalog, "name": "inherits"})
-    try:
-        locations = {}
-        for schema_name in ("own", "inherits"):
-            uc.post("/models", json={"catalog_name": catalog, "schema_name": schema_name,
-                                     "name": "m"})
-            version = uc.post("/models/versions", json={
-                "catalog_name": catalog, "schema_name": schema_name, "model_name": "m",
-                "source": "runs:/r/m"}).json()
-            locations[schema_name] = version["storage_location"]
-            (local_path(version["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
-            ready = uc.patch(f"/models/{catalog}.{schema_name}.m/versions/1/finalize").json()
-            assert ready["status"] == "READY"
-        assert locations["own"].startswith(own["storage_location"] + "/models/")
-        assert locations["inherits"].startswith(created["storage_location"] + "/models/")
-        default = uc.post("/models", json={"catalog_name": "main", "schema_name": "default",
-                                           "name": f"m_{uuid.uuid4().hex[:8]}"}).json()
-        artifacts = (server.data_dir / "artifacts").resolve().as_uri()
-        assert default["storage_location"].startswith(f"{artifacts}/__unitystorage/models/")
-        uc.delete(f"/models/{default['full_name']}")
-    finally:
-        uc.delete(f"/catalogs/{catalog}", params={"force": "true"})
-    assert files_under(catalog_root) == [] and files_under(schema_root) == []
-    refused = uc.post("/catalogs", json={"name": f"bad_{uuid.uuid4().hex[:6]}",
-                                         "storage_root": "file:///proc/modelyard"})
-    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_ARGUMENT"
-
-
 def test_renaming_a_catalog_or_schema_renames_its_models(uc: httpx.Client) -> None:
     catalog = f"ren_{uuid.uuid4().hex[:8]}"
     uc.post("/catalogs", json={"name": catalog})

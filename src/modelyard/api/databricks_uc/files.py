@@ -90,9 +90,10 @@ async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
 async def signed_upload(request: Request) -> Response:
     params = request.path_params
     try:
-        await _service(request).receive_upload(
-            params["full_name"], params["version"], params["path"],
-            dict(request.query_params), _body_chunks(request))
+        with request.app.state.in_flight.track():  # cleanup runs even if the server stops
+            await _service(request).receive_upload(
+                params["full_name"], params["version"], params["path"],
+                dict(request.query_params), _body_chunks(request))
     except ModelyardError as error:
         return domain_error_response(error)
     return JSONResponse({})

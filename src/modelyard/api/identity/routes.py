@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from modelyard.api.identity.endpoint import endpoint
 from modelyard.api.mlflow.params import Params
 from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.domain.principals import Kind, Member, Principal, TokenInfo
 from modelyard.services.context import Actor
 from modelyard.services.identity import IdentityService
@@ -73,10 +74,10 @@ def _ids(value: Any, field: str) -> list[int]:
     ids = []
     for item in value:
         raw = item.get("value") if isinstance(item, dict) else item
-        try:
-            ids.append(int(str(raw)))
-        except ValueError:
-            raise InvalidArgument(f"Unknown principal id {raw!r} in '{field}'.") from None
+        number = ascii_int(str(raw))
+        if number is None or not 0 <= number <= INT32_MAX:  # what the id column holds
+            raise InvalidArgument(f"Unknown principal id {raw!r} in '{field}'.")
+        ids.append(number)
     return ids
 
 

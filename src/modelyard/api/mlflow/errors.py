@@ -34,6 +34,11 @@ def domain_error_response(error: errors.ModelyardError) -> JSONResponse:
         response = error_response("REQUEST_LIMIT_EXCEEDED", error.message, 429)
         response.headers["Retry-After"] = str(error.retry_after)
         return response
+    if isinstance(error, errors.Unavailable):
+        # An outage, not the request's fault: the mlflow client and databricks-sdk retry 503s.
+        response = error_response("TEMPORARILY_UNAVAILABLE", error.message, 503)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     for kind, code, status in _MAPPING:
         if isinstance(error, kind):
             return error_response(code, error.message, status)

@@ -12,18 +12,9 @@ from starlette.requests import Request
 
 from modelyard.api.http import json_object, read_body
 from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.numbers import INT64_MAX, ascii_int
 
 _DOCS = "See the API docs for more information about request parameters."
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
@@ -40,14 +31,9 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
 
 
 class Params:
-    def __init__(self, values: dict[str, Any], multi: dict[str, list[str]] | None = None,
-                 check_nul: bool = True) -> None:
-        # No text column of either database can hold a NUL character; refuse it up front.
-        # `check_nul=False`: the caller saw in the raw request that none can be there.
-        if check_nul:
-            for key, value in values.items():
-                if _has_nul(key) or _has_nul(value) or (multi and _has_nul(multi.get(key))):
-                    raise InvalidArgument(f"Parameter '{key}' contains a NUL character.")
+    def __init__(self, values: dict[str, Any], multi: dict[str, list[str]] | None = None) -> None:
+        # A NUL in the query string was refused before routing (api/input_guard.py), one in
+        # the body where it was parsed (api/http.json_object).
         self._values = values
         self._multi = multi
 
@@ -59,11 +45,8 @@ class Params:
             multi: dict[str, list[str]] = {}
             for key, value in _query_pairs(query):
                 multi.setdefault(key, []).append(value)
-            return cls({k: v[-1] for k, v in multi.items()}, multi,
-                       check_nul="%00" in query or "\x00" in query)
-        raw = await read_body(request)
-        # JSON carries a NUL only as the escape \u0000: its strings cannot hold a raw one.
-        return cls(await json_object(raw), check_nul=b"\\u0000" in raw)
+            return cls({k: v[-1] for k, v in multi.items()}, multi)
+        return cls(await json_object(await read_body(request)))
 
     def with_path(self, path: dict[str, Any]) -> Params:
         """These parameters and the request's path parameters (which win)."""
@@ -109,14 +92,13 @@ class Params:
             return None
         if isinstance(value, bool):
             raise self._invalid(name, value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise self._invalid(name, value)
+        number = value if isinstance(value, int) else (
+            ascii_int(value.strip()) if isinstance(value, str) else None)
+        if number is None:
+            raise self._invalid(name, value)
+        if not -INT64_MAX <= number <= INT64_MAX:
+            raise InvalidArgument(f"Parameter '{name}' is out of range: at most {INT64_MAX}.")
+        return number
 
     def optional_bool(self, name: str) -> bool:
         value = self._values.get(name)

@@ -41,6 +41,10 @@ def domain_error_response(error: errors.ModelyardError) -> JSONResponse:
         response = error_response("RESOURCE_EXHAUSTED", error.message, 429)
         response.headers["Retry-After"] = str(error.retry_after)
         return response
+    if isinstance(error, errors.Unavailable):
+        response = error_response("UNAVAILABLE", error.message, 503)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     for kind, code, status in _MAPPING:
         if isinstance(error, kind):
             return error_response(code, error.message, status)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from modelyard.api.http import json_body
 from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.numbers import parse_int
 
 
 class Params:
@@ -48,13 +49,7 @@ class Params:
         value = self.get(name)
         if value is None or value == "":
             return None
-        if isinstance(value, bool):
-            raise InvalidArgument(f"Parameter '{name}' must be an integer.")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise InvalidArgument(f"Parameter '{name}' must be an integer, got '{value}'.")
+        return parse_int(value, name)
 
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.get(name)

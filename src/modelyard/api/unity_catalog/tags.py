@@ -25,6 +25,7 @@ from modelyard.api.unity_catalog.routes import (
     uc_endpoint,
 )
 from modelyard.domain.errors import InvalidArgument, NotFound
+from modelyard.domain.numbers import ascii_int
 from modelyard.services.context import Actor
 
 _TYPES = {"catalogs": "catalog", "catalog": "catalog", "schemas": "schema", "schema": "schema",
@@ -45,7 +46,7 @@ def _kind(entity_type: str) -> str:
 
 def _version_ref(entity_name: str) -> tuple[str, str]:
     model, _, version = entity_name.rpartition(".")
-    if not model or not version.isdigit():
+    if not model or ascii_int(version) is None:
         raise InvalidArgument(f"Invalid model version name '{entity_name}': "
                               "expected catalog.schema.model.VERSION.")
     return model, version

@@ -25,18 +25,48 @@ function setUpCopyButtons() {
   }
 }
 
-// Moving an alias asks first, naming the version it leaves and the one it moves to.
+// Moving an alias first asks the server whether the version can carry it (it exists and,
+// in Unity Catalog, is READY), then asks the user, naming the version it leaves and the one it
+// moves to. Without this script the form posts at once and the server still refuses a bad one.
 function setUpAliasConfirmation() {
   const form = document.querySelector("form[data-confirm-alias]");
   const dialog = document.getElementById("alias-dialog");
   if (!form || !dialog || typeof dialog.showModal !== "function") return;
   const current = JSON.parse(form.dataset.current || "{}");
+  const error = document.getElementById("alias-error");
   let confirmed = false;
-  form.addEventListener("submit", (event) => {
+
+  function refuse(message) {
+    error.textContent = message;
+    error.hidden = false;
+    form.elements.version.setAttribute("aria-invalid", "true");
+    form.elements.version.focus();
+  }
+
+  async function check(alias, version) {
+    const query = new URLSearchParams({alias, version});
+    try {
+      const answer = await fetch(`${form.dataset.check}?${query}`,
+                                 {headers: {Accept: "application/json"},
+                                  credentials: "same-origin"});
+      return await answer.json();
+    } catch (failure) {
+      return {ok: true};  // the server will still refuse on submit; do not block the form
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
     if (confirmed) return;
     event.preventDefault();
+    error.hidden = true;
+    form.elements.version.removeAttribute("aria-invalid");
     const alias = form.elements.alias.value.trim();
     const version = form.elements.version.value.trim();
+    const verdict = await check(alias, version);
+    if (!verdict.ok) {
+      refuse(verdict.message);
+      return;
+    }
     const old = current[alias];
     const text = document.getElementById("alias-dialog-text");
     if (old === undefined) {
@@ -58,7 +88,18 @@ function setUpAliasConfirmation() {
   document.getElementById("alias-cancel").addEventListener("click", () => dialog.close());
 }
 
+// Deleting asks first, saying what goes. Without this script the form's own "Delete …"
+// button, inside a closed "Delete this …" section, is the only safeguard.
+function setUpDeleteConfirmation() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
   setUpAliasConfirmation();
+  setUpDeleteConfirmation();
 });
