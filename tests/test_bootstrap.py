@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from modelyard import bootstrap
 from modelyard.config import Settings
-from modelyard.services import audit, grants, webhooks
+from modelyard.services import audit, grants, history, webhooks
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
 from modelyard.store.secret_box import SecretBox
@@ -18,7 +18,7 @@ from modelyard.store.secret_box import SecretBox
 def test_commit_hooks_run_in_the_stated_order(tmp_path: Path) -> None:
     box = SecretBox(Fernet.generate_key())
     units, dispatcher = bootstrap.units_for(Database(sqlite_url_for(tmp_path)), box)
-    assert units.before_commit == [audit.append, grants.follow_changes,
+    assert units.before_commit == [audit.append, history.record, grants.follow_changes,
                                    webhooks.follow_models, dispatcher.before_commit]
     assert units.after_commit == [dispatcher.after_commit]
     assert units.on_denied == [audit.append]
@@ -37,5 +37,8 @@ def test_build_wires_collaborators_and_starts_nothing(tmp_path: Path) -> None:
         assert built.uc_models.artifacts is built.artifacts is built.uc_catalogs.artifacts
         assert built.webhooks.units is built.units is built.registry.units
         assert built.cooperative is None  # SQLite answers in process
+        # The event stream's follower is woken by this process's commits.
+        assert built.events.wake in built.units.after_commit
+        assert built.history.registry is built.registry
     finally:
         database.dispose()

@@ -23,17 +23,21 @@ from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
 from modelyard.api.databricks_uc import prompts as databricks_prompts
 from modelyard.api.databricks_uc import routes as databricks_routes
+from modelyard.api.history import routes as history_routes
+from modelyard.api.history import stream as stream_routes
 from modelyard.api.identity import grants as grant_routes
 from modelyard.api.identity import routes as identity_routes
 from modelyard.api.imports import routes as import_routes
 from modelyard.api.in_flight import InFlight
 from modelyard.api.input_guard import RefuseNul
 from modelyard.api.mlflow import routes as mlflow_routes
+from modelyard.api.mlflow import webhooks as mlflow_webhook_routes
 from modelyard.api.policies import routes as policy_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.unity_catalog import files as uc_files
 from modelyard.api.unity_catalog import routes as uc_routes
 from modelyard.api.unity_catalog import tags as uc_tags
+from modelyard.api.workspace import deliveries as delivery_routes
 from modelyard.api.workspace import routes as workspace_routes
 from modelyard.api.workspace import webhooks as webhook_routes
 from modelyard.bootstrap import bootstrap
@@ -127,10 +131,11 @@ class ModelyardApp(Starlette):
 
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in the order they are matched."""
-    return [*operations.routes(), *mlflow_routes.routes(),
+    return [*operations.routes(), *mlflow_webhook_routes.routes(), *mlflow_routes.routes(),
             *uc_routes.routes(), *uc_tags.routes(), *uc_files.routes(),
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
-            *grant_routes.routes(), *webhook_routes.routes(),
+            *grant_routes.routes(), *webhook_routes.routes(), *delivery_routes.routes(),
+            *history_routes.routes(), *stream_routes.routes(),
             *databricks_routes.routes(), *databricks_prompts.routes(),
             *databricks_files.routes(), *import_routes.routes(),
             *policy_routes.routes(),

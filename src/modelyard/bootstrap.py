@@ -21,12 +21,15 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
+from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
-from modelyard.services import audit, grants, webhooks
+from modelyard.services import audit, grants, history, webhooks
 from modelyard.services.alias_requests import AliasRequestService
 from modelyard.services.catalogs import CatalogService
+from modelyard.services.event_stream import EventHub
 from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
+from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
@@ -59,6 +62,9 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
 
     In the change's own transaction (a failure rolls the change back):
       1. the audit trail appends one hash-chained row per event (services/audit.py);
+         then the model history (services/history.py): alias, stage, tag and description
+         changes, the live event stream's source; after the audit row, whose chain-head lock
+         makes history ids grow in commit order;
       2. Unity Catalog grants follow a renamed or deleted securable (services/grants.py);
       3. registry webhooks follow a renamed or deleted model (services/webhooks.py);
       4. each matching webhook's delivery is written to the outbox (events/webhooks.py), after
@@ -67,8 +73,8 @@ def commit_hooks(units: UnitOfWorkFactory, dispatcher: WebhookDispatcher) -> Non
     For a refused request (rolled back): the audit trail records the refusal, in a
     transaction of its own.
     """
-    units.before_commit.extend([audit.append, grants.follow_changes, webhooks.follow_models,
-                                dispatcher.before_commit])
+    units.before_commit.extend([audit.append, history.record, grants.follow_changes,
+                                webhooks.follow_models, dispatcher.before_commit])
     units.after_commit.append(dispatcher.after_commit)
     units.on_denied.append(audit.append)
 
@@ -78,13 +84,26 @@ def units_for(database: Database, secret_box: SecretBox, settings: Settings | No
     """The unit-of-work factory with every commit hook; the dispatcher is not started (the
     server's `bootstrap` starts it; a CLI command leaves its deliveries in the outbox).
     `secret_box` seals and opens the webhooks' secrets (store/secret_box.py); `settings`: how
-    refusals are summarized in the audit trail (services/denied_log.py)."""
+    refusals are summarized in the audit trail (services/denied_log.py), and the webhook
+    delivery's retries and allowed targets."""
     settings = settings or Settings()
     units = UnitOfWorkFactory(database, secret_box, settings.audit_refusals_per_minute,
                               settings.audit_refusal_window)
-    dispatcher = WebhookDispatcher(database, secret_box)
+    dispatcher = webhook_dispatcher(database, secret_box, settings)
     commit_hooks(units, dispatcher)
     return units, dispatcher
+
+
+def webhook_dispatcher(database: Database, secret_box: SecretBox, settings: Settings
+                       ) -> WebhookDispatcher:
+    """The webhook delivery of both dialects, with the operator's retry and target
+    settings."""
+    return WebhookDispatcher(
+        database, secret_box, timeout=settings.webhook_timeout,
+        attempts=settings.webhook_max_attempts, backoff=settings.webhook_backoff,
+        backoff_max=settings.webhook_backoff_max,
+        retention=settings.webhook_retention,
+        allow=AllowList.parse(settings.webhook_allow_hosts))
 
 
 @dataclass
@@ -108,7 +127,10 @@ class Modelyard:
     grants: grants.GrantService
     identity: IdentityService
     audit: audit.AuditService
+    history: history.HistoryService  # alias/stage/tag history, compare-and-set, rollback
+    events: EventHub  # the live event stream's follower of the history table
     webhooks: webhooks.WebhookService
+    mlflow_webhooks: MlflowWebhookService
     tracking: TrackingService  # read by the web pages only
     operations: OperationsService  # /ready and the database's side of /metrics
     version_import: VersionImportService  # import-mlflow's versions under given numbers
@@ -132,6 +154,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     artifacts = open_store(settings.resolved_storage_root)
     roots = AllowedRoots.parse(artifacts.root, settings.allowed_storage_roots)
     units, dispatcher = units_for(database, secret_box, settings)
+    events = EventHub(database, keepalive=settings.stream_keepalive)
+    # A commit in this process wakes the stream's follower at once (other processes' commits
+    # reach it by polling).
+    units.after_commit.append(events.wake)
 
     # Services: collaborators first.
     metastore_id = str(uuid.UUID(bytes=secrets.get_or_create(database, "metastore-id",
@@ -157,7 +183,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         grants=grants.GrantService(units),
         identity=IdentityService(units, throttle),
         audit=audit.AuditService(units),
+        history=history.HistoryService(units, registry, uc_models),
+        events=events,
         webhooks=webhooks.WebhookService(units, dispatcher),
+        mlflow_webhooks=MlflowWebhookService(units, dispatcher),
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),

@@ -89,6 +89,20 @@ class Settings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
+    #: Seconds between two keep-alive comments on an idle event stream
+    #: (/api/modelyard/v1/events/stream).
+    stream_keepalive: float = 15.0
+    #: Webhook targets allowed although not public (comma-separated host names, addresses,
+    #: CIDRs); see domain/webhook_targets.py.
+    webhook_allow_hosts: str = ""
+    #: Attempts per webhook delivery before it is marked failed; the first retry waits
+    #: `webhook_backoff` seconds, each next one twice as long (with jitter), at most
+    #: `webhook_backoff_max`. Finished deliveries stay in the log `webhook_retention` seconds.
+    webhook_max_attempts: int = 8
+    webhook_backoff: float = 1.0
+    webhook_backoff_max: float = 300.0
+    webhook_timeout: float = 5.0
+    webhook_retention: float = 7 * 86400.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -126,6 +140,13 @@ class Settings:
                "MODELYARD_BODY_TIMEOUT": str(self.body_timeout),
                "MODELYARD_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
                "MODELYARD_MAX_CONNECTIONS": str(self.max_connections),
+               "MODELYARD_STREAM_KEEPALIVE": str(self.stream_keepalive),
+               "MODELYARD_WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
+               "MODELYARD_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
+               "MODELYARD_WEBHOOK_BACKOFF": str(self.webhook_backoff),
+               "MODELYARD_WEBHOOK_BACKOFF_MAX": str(self.webhook_backoff_max),
+               "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
+               "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
                "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
@@ -180,4 +201,15 @@ class Settings:
             keep_alive_timeout=float(env.get("MODELYARD_KEEP_ALIVE_TIMEOUT",
                                              cls.keep_alive_timeout)),
             max_connections=int(env.get("MODELYARD_MAX_CONNECTIONS", cls.max_connections)),
+            stream_keepalive=float(env.get("MODELYARD_STREAM_KEEPALIVE",
+                                           cls.stream_keepalive)),
+            webhook_allow_hosts=env.get("MODELYARD_WEBHOOK_ALLOW_HOSTS", ""),
+            webhook_max_attempts=int(env.get("MODELYARD_WEBHOOK_MAX_ATTEMPTS",
+                                             cls.webhook_max_attempts)),
+            webhook_backoff=float(env.get("MODELYARD_WEBHOOK_BACKOFF", cls.webhook_backoff)),
+            webhook_backoff_max=float(env.get("MODELYARD_WEBHOOK_BACKOFF_MAX",
+                                              cls.webhook_backoff_max)),
+            webhook_timeout=float(env.get("MODELYARD_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
+            webhook_retention=float(env.get("MODELYARD_WEBHOOK_RETENTION",
+                                            cls.webhook_retention)),
         )

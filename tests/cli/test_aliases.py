@@ -103,3 +103,20 @@ def test_three_part_workspace_name_and_bad_references(server: ServerProcess) -> 
 
     bad = run_cli("aliases", "set", "no-alias-here", "1", url=server.url, ok=None)
     assert bad.returncode == 2 and "is not NAME@ALIAS" in bad.stderr
+
+
+def test_aliases_history_and_rollback(server: ServerProcess) -> None:
+    name = _workspace_model(server)
+    run_cli("aliases", "set", f"{name}@champion", "1", url=server.url)
+    run_cli("aliases", "set", f"{name}@champion", "2", url=server.url)
+    back = run_cli("aliases", "rollback", f"{name}@champion", "--reason", "v2 regressed",
+                   url=server.url).stdout
+    assert "rolled back to version 1" in back
+    shown = run_cli("aliases", "show", f"{name}@champion", url=server.url).stdout
+    assert shown.strip() == "1"
+    table = run_cli("aliases", "history", f"{name}@champion", url=server.url).stdout
+    lines = [line for line in table.splitlines() if "v2 regressed" in line or " 2 " in line]
+    assert "v2 regressed" in lines[0], table
+    assert table.index("v2 regressed") < table.rindex("admin")  # newest first
+    none = run_cli("aliases", "rollback", f"{name}@shadow", url=server.url, ok=False)
+    assert none.returncode == 1 and "no previous target" in none.stderr

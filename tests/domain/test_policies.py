@@ -68,3 +68,14 @@ def test_validation(fields: dict[str, object], message: str) -> None:
                                  "require": "status = 'READY'", "approvals": 0, **fields}
     with pytest.raises(InvalidArgument, match=message):
         validate(**values)  # type: ignore[arg-type]
+
+
+def test_an_alias_request_comment_fires_comment_created() -> None:
+    from modelyard.domain.webhooks import TRIGGERING_ACTIONS, WebhookEvent, occurrences
+
+    assert "alias_request.comment" in TRIGGERING_ACTIONS
+    [fired] = occurrences("alias_request.comment", "fraud/3",
+                          None, {"id": "7", "alias": "champion", "comment": "looks good"}, "ann")
+    assert fired.event is WebhookEvent.COMMENT_CREATED
+    assert fired.fields["comment"] == "looks good" and fired.fields["version"] == "3"
+    assert "request 7 to move alias 'champion'" in fired.fields["text"]

@@ -146,3 +146,14 @@ def _level(name: str) -> object:
     from modelyard.domain.access import Level
 
     return Level[name]
+
+
+def test_a_three_part_workspace_name_is_requested_in_the_workspace(built: Modelyard,
+                                                                   unique: str) -> None:
+    name = f"team.fraud.{unique}"
+    _workspace_model(built, name, 1)
+    built.policies.create(ADMIN, f"p-{unique}", f"workspace:{name}", "champion", None,
+                          "status = 'READY'", approvals=1)
+    request = built.alias_requests.create(ADMIN, name, "champion", 1, "")
+    assert (request.registry, request.model_name) == ("workspace", name)
+    built.policies.delete(ADMIN, f"p-{unique}")

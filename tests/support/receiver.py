@@ -59,10 +59,11 @@ class Receiver:
         self._server.server_close()
 
     def about(self, model_name: str) -> list[Received]:
-        """The requests whose payload names `model_name` (a registry-wide webhook also hears
-        other tests' models)."""
+        """The requests whose payload names `model_name` (Databricks' `model_name`, MLflow's
+        `data.name`; a registry-wide webhook also hears other tests' models)."""
         with self._changed:
-            return [r for r in self.requests if r.json.get("model_name") == model_name]
+            return [r for r in self.requests if model_name in (
+                r.json.get("model_name"), (r.json.get("data") or {}).get("name"))]
 
     def wait_for(self, model_name: str, count: int, timeout: float = 30.0) -> list[Received]:
         """Wait until `count` requests about the model arrived (deliveries are asynchronous)."""

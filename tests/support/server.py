@@ -29,7 +29,10 @@ class ServerProcess:
     """One server process; `url` is its base URL, its output goes to `log_path`."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None, workers: int = 1,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 webhook_allow_hosts: str | None = "127.0.0.1") -> None:
+        """`webhook_allow_hosts`: the tests' receivers listen on 127.0.0.1, which webhooks may
+        reach only when listed; None starts the server with the default (public only)."""
         self.data_dir = data_dir
         self.database_url = database_url
         self.port = free_port()
@@ -37,6 +40,8 @@ class ServerProcess:
         self.log_path = data_dir / f"server-{self.port}.log"
         self.args = [MODELYARD, "serve", "--port", str(self.port), "--data-dir", str(data_dir),
                      "--workers", str(workers), *(extra_args or [])]
+        if webhook_allow_hosts is not None:
+            self.args += ["--webhook-allow-hosts", webhook_allow_hosts]
         if database_url:
             self.args += ["--database-url", database_url]
         self.env = {**os.environ, **(env or {})}

@@ -107,5 +107,10 @@ def test_alias_request_from_the_model_page(page: Page, server: ServerProcess) ->
             page.locator("#alias-requests tbody tr").first.get_by_role(
                 "button", name="Cancel").click()
             expect(page.locator("#alias-requests .state").first).to_have_text("CANCELLED")
+            # The version's page shows its requests with their reviews too.
+            page.goto(f"{server.url}/models/{name}/versions/1")
+            expect(page.locator("#alias-requests")).to_contain_text("passed review")
+            expect(page.locator("#alias-requests")).to_contain_text("cancel")
+            expect(page.locator("#alias-request-form")).to_have_count(0)
         finally:
             http.delete(f"/api/modelyard/v1/policies/{policy}")

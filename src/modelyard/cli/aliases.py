@@ -1,4 +1,5 @@
-"""`modelyard aliases set|delete|show NAME@ALIAS …`: aliases in either registry.
+"""`modelyard aliases set|delete|show|history|rollback NAME@ALIAS …`: aliases in either
+registry (history and rollback: through /api/modelyard/v1/models/NAME/aliases/ALIAS/...).
 
 A three-level name (catalog.schema.model) is a Unity Catalog model, as everywhere in the CLI;
 any other name is a workspace-registry model. `--workspace` says so for a workspace model whose
@@ -8,14 +9,23 @@ name happens to hold two dots.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from modelyard.cli.common import confirm, connection_options, fail, group, yes_option
+from modelyard.cli.common import (
+    confirm,
+    connection_options,
+    fail,
+    group,
+    print_table,
+    yes_option,
+)
 from modelyard.cli.uc_client import Client, ClientError
 
 MLFLOW_ALIAS = "/api/2.0/mlflow/registered-models/alias"
+NATIVE = "/api/modelyard/v1/models"
 
 aliases = group("aliases", help="Aliases (@champion …) of a model, in either registry.")
 
@@ -133,6 +143,53 @@ def aliases_delete(ref: str, workspace: bool, yes: bool, url: str, token: str | 
     _run(lambda: target.delete(client))
     click.echo(f"Deleted @{target.alias} of {click.style(target.name, bold=True)} "
                f"(it pointed to version {before})")
+
+
+def _native(target: AliasRef) -> tuple[str, dict[str, str]]:
+    """The alias's path on Modelyard's own API, and the registry it names."""
+    return (f"{NATIVE}/{target.name}/aliases/{target.alias}",
+            {"registry": "uc" if target.unity_catalog else "workspace"})
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@aliases.command("history")
+@click.argument("ref", metavar="NAME@ALIAS")
+@click.option("--max-results", type=click.IntRange(1, 1000), default=50, show_default=True)
+@workspace_option
+@connection_options
+def aliases_history(ref: str, max_results: int, workspace: bool, url: str,
+                    token: str | None) -> None:
+    """Who moved NAME@ALIAS, when, from which version to which, and why (newest first)."""
+    target = parse_ref(ref, workspace)
+    path, query = _native(target)
+    found = _run(lambda: Client(url, token).call("GET", path + "/history",
+                                                 {**query, "max_results": max_results}))
+    rows = [[_when(e["time"]), e["version"] or "(removed)", e["previous_version"] or "",
+             e["actor"], e["reason"] or ""] for e in found["history"]]
+    if not rows:
+        click.echo(f"{target.label}: no history recorded")
+        return
+    print_table(["time (UTC)", "version", "previous", "actor", "reason"], rows,
+                title=f"History of {target.label}")
+
+
+@aliases.command("rollback")
+@click.argument("ref", metavar="NAME@ALIAS")
+@click.option("--reason", default=None, help="Why: recorded in the history.")
+@workspace_option
+@connection_options
+def aliases_rollback(ref: str, reason: str | None, workspace: bool, url: str,
+                     token: str | None) -> None:
+    """Move NAME@ALIAS back to the version it pointed to before its latest move."""
+    target = parse_ref(ref, workspace)
+    path, query = _native(target)
+    moved = _run(lambda: Client(url, token).call("POST", path + "/rollback", query,
+                                                 body={"reason": reason}))
+    click.echo(f"@{target.alias} of {click.style(target.name, bold=True)} ({_where(target)}): "
+               f"rolled back to version {moved['version']}")
 
 
 def register(app: click.Group) -> None:

@@ -17,6 +17,7 @@ from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
+from modelyard.cli import webhooks as webhook_commands
 from modelyard.cli.common import HELP_SETTINGS, Group, connection_params, fail, open_database
 
 if TYPE_CHECKING:
@@ -143,6 +144,9 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--max-connections", envvar="MODELYARD_MAX_CONNECTIONS", type=click.IntRange(min=16),
          default=1000, help="Connections each worker keeps open; past it, the one that has "
                             "waited longest on its client is closed.")
+@_option("--stream-keepalive", envvar="MODELYARD_STREAM_KEEPALIVE",
+         type=click.FloatRange(min=0.1), default=15.0,
+         help="Seconds between two keep-alive comments on an idle event stream.")
 @_option("--log-format", envvar="MODELYARD_LOG_FORMAT", type=click.Choice(["text", "json"]),
          default="text", help="json: every log line one JSON object, and one line per request "
                               "(request id, route, status, duration, principal).")
@@ -151,6 +155,26 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--metrics-token", envvar="MODELYARD_METRICS_TOKEN", show_default=False,
          help="When set, /metrics answers only 'Authorization: Bearer <token>' (prefer the "
               "variable: a flag shows in `ps`).")
+@_option("--webhook-allow-hosts", envvar="MODELYARD_WEBHOOK_ALLOW_HOSTS", default="",
+         help="Comma-separated host names, addresses or CIDRs webhooks may be delivered to "
+              "although not public (loopback, private and link-local ones are refused "
+              "otherwise), e.g. 'hooks.internal,10.0.0.0/8'.")
+@_option("--webhook-max-attempts", envvar="MODELYARD_WEBHOOK_MAX_ATTEMPTS",
+         type=click.IntRange(min=1), default=8,
+         help="Attempts per webhook delivery before it is marked failed.")
+@_option("--webhook-backoff", envvar="MODELYARD_WEBHOOK_BACKOFF",
+         type=click.FloatRange(min=0.01), default=1.0,
+         help="Seconds before the first retry of a webhook delivery; each next one waits "
+              "twice as long (with jitter).")
+@_option("--webhook-backoff-max", envvar="MODELYARD_WEBHOOK_BACKOFF_MAX",
+         type=click.FloatRange(min=0.01), default=300.0,
+         help="The longest wait between two attempts of a webhook delivery, in seconds.")
+@_option("--webhook-timeout", envvar="MODELYARD_WEBHOOK_TIMEOUT",
+         type=click.FloatRange(min=0.1), default=5.0,
+         help="Seconds a webhook receiver has to answer one attempt.")
+@_option("--webhook-retention", envvar="MODELYARD_WEBHOOK_RETENTION",
+         type=click.FloatRange(min=1.0), default=7 * 86400.0,
+         help="Seconds finished webhook deliveries stay in the delivery log.")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
@@ -161,10 +185,20 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           signin_max_failures: int, signin_window: float, signin_lockout: float,
           refusal_limit: int, audit_refusals_per_minute: int, audit_refusal_window: float,
           max_body_size: int, header_timeout: float, body_timeout: float,
-          keep_alive_timeout: float, max_connections: int, log_format: str, metrics: bool,
-          metrics_token: str | None, uc_require_signature: bool,
+          keep_alive_timeout: float, max_connections: int, stream_keepalive: float,
+          log_format: str, metrics: bool,
+          metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
+          webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
+          webhook_retention: float, uc_require_signature: bool,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
+    from modelyard.domain.webhook_targets import AllowList
+
+    try:
+        AllowList.parse(webhook_allow_hosts)
+    except ValueError as error:
+        click.echo(f"--webhook-allow-hosts: {error}.", err=True)
+        raise click.exceptions.Exit(2) from None
     if not auth and not insecure_no_auth and not identity_commands.is_loopback(host):
         click.echo(f"Refusing to listen on {host} without --auth: anyone who can reach it "
                    f"would act as the admin. Add --auth, or --insecure-no-auth to accept that.",
@@ -214,8 +248,14 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         tracking_uri=tracking_uri or None, tracking_token=tracking_token or None,
                         max_body_size=max_body_size, header_timeout=header_timeout,
                         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout,
-                        max_connections=max_connections, metrics=metrics,
+                        max_connections=max_connections, stream_keepalive=stream_keepalive,
+                        metrics=metrics,
                         metrics_token=metrics_token or None, log_format=log_format,
+                        webhook_allow_hosts=webhook_allow_hosts,
+                        webhook_max_attempts=webhook_max_attempts,
+                        webhook_backoff=webhook_backoff,
+                        webhook_backoff_max=webhook_backoff_max,
+                        webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
                         secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
                         uc_require_signature=uc_require_signature)
     database = open_database(settings.resolved_database_url)
@@ -382,6 +422,7 @@ def _reuse_port_supervisor(config: Config) -> Multiprocess:
 
 
 uc_commands.register(app)
+webhook_commands.register(app)
 alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)

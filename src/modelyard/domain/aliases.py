@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard.domain.catalog import VersionNotReady, VersionStatus
-from modelyard.domain.errors import AliasNotFound
+from modelyard.domain.errors import AliasNotFound, Conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +53,35 @@ def image(alias: str, version: int | None) -> dict[str, Any] | None:
     """The alias as the audit trail records it before and after a change (None: not set).
     Alias history and rollback read these."""
     return None if version is None else {"alias": alias, "version": version}
+
+
+class AnyTarget:
+    """`expected` of a move that does not compare: the alias moves wherever it points."""
+
+    def __repr__(self) -> str:
+        return "ANY_TARGET"
+
+
+ANY_TARGET = AnyTarget()
+#: What a compare-and-set expects the alias to point at: a version, None (unset), ANY_TARGET.
+Expected = int | None | AnyTarget
+
+
+class AliasMoved(Conflict):
+    """A compare-and-set found the alias pointing elsewhere than expected."""
+
+    def __init__(self, message: str, current: int | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def check_expected(model_name: str, alias: str, current: int | None,
+                   expected: Expected) -> None:
+    """Raise AliasMoved unless the alias points where the caller expects (compare-and-set)."""
+    if isinstance(expected, AnyTarget) or expected == current:
+        return
+    where = "is not set" if current is None else f"points at version {current}"
+    wanted = "to be unset" if expected is None else f"at version {expected}"
+    raise AliasMoved(f"Alias {model_name}@{alias} {where}, expected {wanted}: it was moved "
+                     "meanwhile. Read its current target and retry with that as "
+                     "expected_version.", current)

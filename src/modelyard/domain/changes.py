@@ -23,3 +23,6 @@ class Event:
     #: Which registry the change is in: "workspace" or "uc" (only workspace events fire
     #: registry webhooks).
     registry: str = "workspace"
+    #: Why the change was made, when the caller said (alias moves, rollbacks...): the model
+    #: history (services/history.py) records it.
+    reason: str | None = None

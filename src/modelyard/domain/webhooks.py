@@ -35,6 +35,13 @@ class WebhookEvent(StrEnum):
     TRANSITION_REQUEST_TO_ARCHIVED_CREATED = "TRANSITION_REQUEST_TO_ARCHIVED_CREATED"
 
 
+class Dialect(StrEnum):
+    """The API a webhook was created through: it decides its events, payloads and headers."""
+
+    DATABRICKS = "databricks"  # /api/2.0/mlflow/registry-webhooks (X-Databricks-Signature)
+    MLFLOW = "mlflow"  # /api/2.0/mlflow/webhooks (X-MLflow-Signature)
+
+
 class WebhookStatus(StrEnum):
     ACTIVE = "ACTIVE"  # fires on real events
     TEST_MODE = "TEST_MODE"  # fires only through the test call
@@ -64,7 +71,8 @@ class HttpTarget:
 class Webhook:
     id: str
     model_name: str | None  # None: registry-wide
-    events: tuple[WebhookEvent, ...]
+    #: WebhookEvent for Databricks' webhooks, mlflow_webhooks.MlflowEvent for MLflow's.
+    events: tuple[StrEnum, ...]
     status: WebhookStatus
     description: str
     target: HttpTarget
@@ -74,6 +82,8 @@ class Webhook:
     last_delivery_timestamp: int | None = None
     last_delivery_status_code: int | None = None
     last_delivery_error: str | None = None
+    dialect: Dialect = Dialect.DATABRICKS
+    name: str | None = None  # MLflow's webhook name
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +154,7 @@ def parse_http_spec(raw: Any) -> HttpTarget:
 
 
 def matches(webhook: Webhook, occurrence: Occurrence) -> bool:
-    return (occurrence.event in webhook.events
+    return (webhook.dialect is Dialect.DATABRICKS and occurrence.event in webhook.events
             and (webhook.model_name is None or webhook.model_name == occurrence.model_name))
 
 
@@ -201,6 +211,15 @@ def occurrences(action: str, object_name: str, before: dict[str, Any] | None,
         return [Occurrence(WebhookEvent.COMMENT_CREATED, name, {
             "version": version, "comment": after.get("comment", ""),
             "text": f"{user} commented on registered model '{name}' version {version}."})]
+    if action == "alias_request.comment":
+        # Databricks' registry webhooks have no alias events (Unity Catalog, where aliases
+        # live there, has no webhooks); a comment on an alias request is a comment on the
+        # version, so it fires what a version comment fires.
+        return [Occurrence(WebhookEvent.COMMENT_CREATED, name, {
+            "version": version, "comment": after.get("comment", ""),
+            "text": f"{user} commented on the request {after.get('id')} to move alias "
+                    f"'{after.get('alias')}' of registered model '{name}' to version "
+                    f"{version}."})]
     if action == "model_version.set_tag":
         key, value = after.get("key"), after.get("value")
         return [Occurrence(WebhookEvent.MODEL_VERSION_TAG_SET, name, {
@@ -214,7 +233,7 @@ def occurrences(action: str, object_name: str, before: dict[str, Any] | None,
 TRIGGERING_ACTIONS = frozenset({
     "registered_model.create", "model_version.create", "model_version.transition_stage",
     "transition_request.approve", "transition_request.create", "comment.create",
-    "model_version.set_tag"})
+    "model_version.set_tag", "alias_request.comment"})
 
 
 def test_occurrence(webhook: Webhook, event: WebhookEvent) -> Occurrence:

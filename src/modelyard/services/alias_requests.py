@@ -140,14 +140,15 @@ class AliasRequestService:
                moving: bool) -> Iterator[tuple[UnitOfWork, AliasRules, int]]:
         """A write unit on the model `name` (either registry), its row locked, once the caller
         may read it (or, with `moving`, move its aliases)."""
-        uc = _is_uc(name)
-        with self.units.write(actor, scope="uc" if uc else "workspace") as uow:
-            if uc:
+        with self.units.write(actor, scope="uc" if _is_uc(name) else "workspace") as uow:
+            if _is_uc(name) and not _workspace_model_exists(uow, name):
+                uow.scope = "uc"
                 authorization.require_uc(uow.conn, actor,
                                          "model.manage" if moving else "model.read", name)
                 model_id = int(uow.uc_models.model_row(name, for_update=True).id)
                 yield uow, UNITY_CATALOG, model_id
             else:
+                uow.scope = "workspace"
                 authorization.require_workspace_model(
                     uow.conn, actor, name, Level.CAN_EDIT if moving else Level.CAN_READ, action)
                 yield uow, WORKSPACE, uow.registry("workspace").model_id(name, for_update=True)
@@ -175,6 +176,15 @@ def aliases_rule_check(rules: AliasRules, name: str, alias: str, row: Row[Any]) 
 def _is_uc(name: str) -> bool:
     parts = name.split(".")
     return len(parts) == 3 and all(parts)
+
+
+def _workspace_model_exists(uow: UnitOfWork, name: str) -> bool:
+    """A workspace model may have a three-part name too; it wins, as the CLI's --workspace."""
+    try:
+        uow.registry("workspace").model_id(name)
+    except NotFound:
+        return False
+    return True
 
 
 def _find(uow: UnitOfWork, model_id: int, name: str, alias: str,

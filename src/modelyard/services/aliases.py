@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from modelyard.domain import aliases
-from modelyard.domain.aliases import AliasRules
+from modelyard.domain.aliases import ANY_TARGET, AliasRules, Expected
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias
 from modelyard.services.policies import PolicyGate
@@ -22,15 +22,19 @@ from modelyard.services.unit_of_work import UnitOfWork
 
 
 def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, model_name: str,
-         alias: str, row: Row[Any], approved: bool = False) -> Alias:
+         alias: str, row: Row[Any], approved: bool = False,
+         expected: Expected = ANY_TARGET) -> Alias:
     """Point `alias` of the model at the version `row`, if the registry's rule and the
     promotion policies that guard the alias allow it (`approved`: the move an approved alias
-    request makes, services/alias_requests.py)."""
+    request makes, services/alias_requests.py); with `expected`, only if the alias still
+    points there (compare-and-set). The caller holds the model's row lock (SQLite: the write
+    lock), so no other move can land between the read and the write."""
     version = int(row.version)
     aliases.check_target(rules, model_name, alias, version, row.status)
     gate.check_alias(uow, rules.registry, model_name, alias, row, approved=approved)
     repo = uow.registry(rules.registry)
     before = repo.alias_version(model_id, alias)
+    aliases.check_expected(model_name, alias, before, expected)
     now = now_ms()
     repo.set_alias(model_id, alias, version, now=None if rules.records_updater else now)
     _touch(uow, rules, model_id, now)

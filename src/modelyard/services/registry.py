@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import filters, names
 from modelyard.domain.access import Level, level_for_transition
+from modelyard.domain.aliases import ANY_TARGET, Expected
 from modelyard.domain.aliases import WORKSPACE as WORKSPACE_ALIASES
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
@@ -73,8 +74,9 @@ class RegistryService:
         self.promotion = promotion
 
     @contextmanager
-    def _write(self, actor: Actor) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
-        with self.units.write(actor) as uow:
+    def _write(self, actor: Actor,
+               reason: str | None = None) -> Iterator[tuple[RegistryRepository, UnitOfWork]]:
+        with self.units.write(actor, reason=reason) as uow:
             yield uow.registry(WORKSPACE), uow
 
     @contextmanager
@@ -386,16 +388,19 @@ class RegistryService:
     # ---- aliases --------------------------------------------------------------------------
 
     def set_registered_model_alias(
-        self, actor: Actor, name: str, alias: str, version: str | int
+        self, actor: Actor, name: str, alias: str, version: str | int,
+        expected: Expected = ANY_TARGET, reason: str | None = None
     ) -> None:
+        """Move the alias; with `expected`, only if it still points there (409 otherwise)."""
         self._require_name(name)
         names.validate_alias_name(alias)
         number = names.parse_version(version)
-        with self._write(actor) as (repo, uow):
+        with self._write(actor, reason) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
-            aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row)
+            aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row,
+                         expected=expected)
 
     def check_alias_target(self, actor: Actor, name: str, alias: str,
                            version: str | int) -> None:

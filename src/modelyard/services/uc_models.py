@@ -41,6 +41,7 @@ import orjson
 
 from modelyard.domain import aliases as domain_aliases
 from modelyard.domain import names
+from modelyard.domain.aliases import ANY_TARGET, Expected
 from modelyard.domain.aliases import UNITY_CATALOG as UC_ALIASES
 from modelyard.domain.catalog import (
     Lineage,
@@ -118,8 +119,9 @@ class UcModelService:
         self.require_signature = require_signature
 
     @contextmanager
-    def _write(self, actor: Actor) -> Iterator[tuple[UcModelRepository, UnitOfWork]]:
-        with self.units.write(actor, scope=UC) as uow:
+    def _write(self, actor: Actor,
+               reason: str | None = None) -> Iterator[tuple[UcModelRepository, UnitOfWork]]:
+        with self.units.write(actor, scope=UC, reason=reason) as uow:
             yield uow.uc_models, uow
 
     @contextmanager
@@ -636,15 +638,18 @@ class UcModelService:
 
     # ---- aliases --------------------------------------------------------------------------
 
-    def set_alias(self, actor: Actor, full_name: str, alias: str, version: int | str) -> Alias:
+    def set_alias(self, actor: Actor, full_name: str, alias: str, version: int | str,
+                  expected: Expected = ANY_TARGET, reason: str | None = None) -> Alias:
+        """Move the alias; with `expected`, only if it still points there (409 otherwise)."""
         full_name = full_model_name(full_name)
         names.validate_alias_name(alias)
         number = names.parse_version(version)
-        with self._write(actor) as (repo, uow):
+        with self._write(actor, reason) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
-            return aliases.move(uow, UC_ALIASES, self.gate, model.id, full_name, alias, row)
+            return aliases.move(uow, UC_ALIASES, self.gate, model.id, full_name, alias, row,
+                                expected=expected)
 
     def check_alias_target(self, actor: Actor, full_name: str, alias: str,
                            version: int | str) -> None:

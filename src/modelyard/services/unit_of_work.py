@@ -35,6 +35,7 @@ from modelyard.store.activities import ActivityRepository
 from modelyard.store.audit import AuditRepository
 from modelyard.store.catalog import CatalogRepository
 from modelyard.store.database import Database
+from modelyard.store.history import HistoryRepository
 from modelyard.store.identity import IdentityRepository
 from modelyard.store.point_reads import PointReads
 from modelyard.store.policies import PolicyRepository
@@ -55,6 +56,8 @@ class UnitOfWork:
     events: list[Event] = field(default_factory=list)
     #: The registry the unit's changes are in; stamped on every recorded event.
     scope: str = "workspace"
+    #: Why the changes are made, when the caller said; stamped on every recorded event.
+    reason: str | None = None
     #: Seals and opens the secrets kept in the database (webhooks'); store/secret_box.py.
     secret_box: SecretBox | None = None
 
@@ -90,6 +93,11 @@ class UnitOfWork:
         return WebhookRepository(self.conn, self.secret_box)
 
     @cached_property
+    def history(self) -> HistoryRepository:
+        """Alias, stage, tag and description history (services/history.py)."""
+        return HistoryRepository(self.conn)
+
+    @cached_property
     def policies(self) -> PolicyRepository:
         """Promotion policies and alias requests (issue 20)."""
         return PolicyRepository(self.conn)
@@ -100,7 +108,8 @@ class UnitOfWork:
 
     def record(self, action: str, object_type: str, object_name: str,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-        self.events.append(Event(action, object_type, object_name, before, after, self.scope))
+        self.events.append(Event(action, object_type, object_name, before, after, self.scope,
+                                 self.reason))
 
 
 class UnitOfWorkFactory:
@@ -124,10 +133,12 @@ class UnitOfWorkFactory:
                                     round(refusal_window * 1000))
 
     @contextmanager
-    def write(self, actor: Actor, scope: str = "workspace") -> Iterator[UnitOfWork]:
+    def write(self, actor: Actor, scope: str = "workspace",
+              reason: str | None = None) -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor, scope=scope, secret_box=self.secret_box)
+                uow = UnitOfWork(conn, actor, scope=scope, reason=reason,
+                                 secret_box=self.secret_box)
                 yield uow
                 if uow.events:
                     for hook in self.before_commit:

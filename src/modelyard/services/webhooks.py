@@ -1,5 +1,5 @@
 """Registry webhooks: create, update, delete, list and test, as Databricks' workspace Model
-Registry offers them.
+Registry offers them; and, for webhooks of both dialects, the delivery log and redelivery.
 
 A model-specific webhook needs CAN MANAGE on its model; a registry-wide one (no model name) a
 metastore admin. Every change and every test is recorded, so it reaches the audit trail; the
@@ -19,6 +19,7 @@ from modelyard.domain.access import Level
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument, ModelyardError
 from modelyard.domain.webhooks import (
+    Dialect,
     HttpTarget,
     Webhook,
     WebhookEvent,
@@ -33,7 +34,7 @@ from modelyard.events.webhooks import Outcome, WebhookDispatcher
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import Event, UnitOfWork, UnitOfWorkFactory
-from modelyard.store.webhooks import WebhookRepository
+from modelyard.store.webhooks import DeliveryRecord, WebhookRepository, webhook_not_found
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -61,6 +62,15 @@ def _audit_object(webhook: Webhook) -> tuple[str, str]:
     if webhook.model_name is None:
         return "registry", "root"
     return "registered_model", webhook.model_name
+
+
+def of_dialect(repo: WebhookRepository, webhook_id: str,
+         dialect: Dialect = Dialect.DATABRICKS) -> Webhook:
+    """The webhook, if the dialect asking created it (each API sees its own only)."""
+    webhook = repo.get(webhook_id)
+    if webhook.dialect is not dialect:
+        raise webhook_not_found(webhook_id)
+    return webhook
 
 
 def follow_models(conn: Connection, actor: Actor, events: list[Event]) -> None:
@@ -108,6 +118,7 @@ class WebhookService:
             description=validate_description(description),
             target=parse_http_spec(http_url_spec),
             creation_timestamp=now, last_updated_timestamp=now)
+        self.dispatcher.check_target(webhook.target.url)
         with self.units.write(actor) as uow:
             self._require_manage(uow, actor, model_name, "registry_webhook.create")
             if model_name is not None:
@@ -122,7 +133,7 @@ class WebhookService:
         _refuse_job_spec(job_spec)
         with self.units.write(actor) as uow:
             repo = uow.webhooks
-            current = repo.get(webhook_id)
+            current = of_dialect(repo, webhook_id)
             self._require_manage(uow, actor, current.model_name, "registry_webhook.update")
             changed = current
             if events is not None:
@@ -131,6 +142,7 @@ class WebhookService:
             if http_url_spec is not None:
                 changed = replace(changed, target=self._new_target(current.target,
                                                                    http_url_spec))
+                self.dispatcher.check_target(changed.target.url)
             if description is not None:
                 changed = replace(changed, description=validate_description(description))
             if status is not None:
@@ -157,7 +169,7 @@ class WebhookService:
     def delete(self, actor: Actor, webhook_id: str) -> None:
         with self.units.write(actor) as uow:
             repo = uow.webhooks
-            current = repo.get(webhook_id)
+            current = of_dialect(repo, webhook_id)
             self._require_manage(uow, actor, current.model_name, "registry_webhook.delete")
             repo.delete(webhook_id)
             self._record(uow, "registry_webhook.delete", current, _state(current), None)
@@ -211,9 +223,9 @@ class WebhookService:
         """Send one mock event now, whatever the status, and answer what the receiver said;
         a receiver that does not answer at all is an error naming why."""
         with self.units.read(actor) as uow:
-            webhook = uow.webhooks.get(webhook_id)
+            webhook = of_dialect(uow.webhooks, webhook_id)
             self._require_manage(uow, actor, webhook.model_name, "registry_webhook.test")
-        chosen = webhook.events[0]
+        chosen = WebhookEvent(webhook.events[0])
         if event:
             try:
                 chosen = WebhookEvent(event)
@@ -227,3 +239,43 @@ class WebhookService:
         if outcome.status_code is None:
             raise FailedPrecondition(f"The webhook receiver did not answer: {outcome.error}")
         return outcome
+
+    # ---- the delivery log (both dialects) ------------------------------------------------------
+
+    def deliveries(self, actor: Actor, webhook_id: str, max_results: int | None = None,
+                   page_token: str | None = None) -> tuple[list[DeliveryRecord], str]:
+        """The webhook's deliveries, newest first, with every attempt; the token is the last
+        delivery id shown."""
+        limit = max_results or DEFAULT_PAGE
+        if limit < 1 or limit > MAX_PAGE:
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_PAGE}.")
+        before = None
+        if page_token:
+            if not page_token.isdigit():
+                raise InvalidArgument("Invalid page_token: pass the next_page_token of the "
+                                      "previous page.")
+            before = int(page_token)
+        with self.units.read(actor) as uow:
+            webhook = uow.webhooks.get(webhook_id)
+            self._require_manage(uow, actor, webhook.model_name, "webhook.deliveries")
+            found = uow.webhooks.deliveries(webhook_id, before, limit)
+        return found, (str(found[-1].id) if len(found) == limit else "")
+
+    def redeliver(self, actor: Actor, webhook_id: str, delivery_id: int) -> int:
+        """Send one logged delivery again, as a new delivery (same event and body) at the end
+        of the webhook's queue; its id."""
+        with self.units.write(actor) as uow:
+            webhook = uow.webhooks.get(webhook_id)
+            self._require_manage(uow, actor, webhook.model_name, "webhook.redeliver")
+            if webhook.status is not WebhookStatus.ACTIVE:
+                raise FailedPrecondition(f"Webhook {webhook_id} is {webhook.status.value}: "
+                                         f"make it ACTIVE to redeliver.")
+            event, body = uow.webhooks.delivery(webhook_id, delivery_id)
+            [new_id] = uow.webhooks.enqueue([(webhook_id, event, body)], now_ms(),
+                                            redelivery_of=delivery_id)
+            object_type, object_name = _audit_object(webhook)
+            uow.record("webhook.redeliver", object_type, object_name,
+                       after={"id": webhook_id, "delivery": delivery_id,
+                              "new_delivery": new_id})
+        self.dispatcher.wake()
+        return new_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from modelyard.domain.errors import AlreadyExists, NotFound
 from modelyard.domain.policies import AliasRequest, Policy, Review
@@ -28,6 +28,10 @@ def _policy(row: Row[Any]) -> Policy:
 
 
 _REQUEST_COLUMNS = (ar, rm.c.registry, rm.c.name.label("model_name"))
+# Read on every alias move and stage change: built once, not per call (building and keying a
+# statement cost more than running it).
+_ALL_POLICIES = select(pp).order_by(pp.c.name)
+_VERSION_TAGS = select(mvt.c.key, mvt.c.value).where(mvt.c.version_id == bindparam("b_id"))
 
 
 class PolicyRepository:
@@ -37,7 +41,7 @@ class PolicyRepository:
     # ---- policies --------------------------------------------------------------------------
 
     def all(self) -> list[Policy]:
-        return [_policy(r) for r in self.conn.execute(select(pp).order_by(pp.c.name))]
+        return [_policy(r) for r in self.conn.execute(_ALL_POLICIES)]
 
     def get(self, name: str) -> Policy:
         row = self.conn.execute(select(pp).where(pp.c.name == name)).first()
@@ -111,5 +115,4 @@ class PolicyRepository:
 
 def version_tags(conn: Connection, version_id: int) -> dict[str, str]:
     """A version's tags, for the facts a policy's condition reads."""
-    return {k: v for k, v in conn.execute(select(mvt.c.key, mvt.c.value)
-                                          .where(mvt.c.version_id == version_id))}
+    return {k: v for k, v in conn.execute(_VERSION_TAGS, {"b_id": version_id})}

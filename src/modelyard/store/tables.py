@@ -363,6 +363,11 @@ registry_webhooks = Table(
     Column("last_delivery_at", BigInteger, nullable=True),
     Column("last_delivery_status", Integer, nullable=True),
     Column("last_delivery_error", Text, nullable=True),
+    # Revision 0008: the dialect it was created through ("databricks", "mlflow") and MLflow's
+    # webhook name; both dialects' webhooks share the outbox and the delivery workers.
+    # No Python-side default: an insert written for an older schema must not name it.
+    Column("dialect", String(16), nullable=False, server_default="databricks"),
+    Column("name", String(256), nullable=True),
     Index("ix_registry_webhooks_model", "model_name"),
 )
 
@@ -382,7 +387,36 @@ webhook_deliveries = Table(
     # A worker delivering the row holds it until then; a crashed one's claim lapses.
     Column("claimed_until", BigInteger, nullable=False, default=0, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
+    # Revision 0008: rows stay once finished (the delivery log), for the retention period.
+    Column("delivery_uuid", String(36), nullable=True),  # X-MLflow-Delivery-Id, per delivery
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("status_code", Integer, nullable=True),  # of the last attempt
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("response", Text, nullable=True),  # the start of the last answer's body
+    Column("redelivery_of", Integer, nullable=True),  # a manual redelivery: the original's id
     Index("ix_webhook_deliveries_due", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    Index("ix_webhook_deliveries_pending", "state", "next_attempt_at"),
+)
+
+#: One row per delivery attempt (revision 0008), shown in the delivery log.
+webhook_delivery_attempts = Table(
+    "webhook_delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer,
+           ForeignKey("webhook_deliveries.id", ondelete="CASCADE",
+                      name="fk_webhook_delivery_attempts_delivery"),
+           nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("response", Text, nullable=True),
+    Index("ix_webhook_delivery_attempts_delivery", "delivery_id", "attempt"),
 )
 
 # ---- promotion policies and alias requests (issue 20, revision 0008_h11_policies) -------------
@@ -434,4 +468,28 @@ alias_request_reviews = Table(
     Column("comment", Text, nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_alias_request_reviews_request", "request_id"),
+)
+
+#: Alias, stage, tag and description history and the live event stream's source (revision
+#: 0008_h10_history): one row per change, written in the change's transaction by a commit hook
+#: (services/history.py). `id` orders the stream (SSE ids); `kind` is "alias", "stage", "tag"
+#: or "description"; `subject` the alias name or tag key ("" for stages and descriptions);
+#: `version` the model version a stage, tag or description belongs to (NULL: the model's own).
+model_history = Table(
+    "model_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry", String(16), nullable=False),
+    Column("model_name", String(1024), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(256), nullable=False, default="", server_default=""),
+    Column("version", Integer, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("value", Text, nullable=True),
+    Column("previous", Text, nullable=True),
+    Column("actor", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Index("ix_model_history_subject", "registry", "model_name", "kind", "subject", "id"),
+    Index("ix_model_history_time", "time"),
 )

@@ -209,7 +209,10 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
         # the tracking server knows the logged model's run (the answer is cached).
         found = await state.tracking.run(None, lineage.model_id, lineage.source)
         run_id = found.run.run_id if found.run else None
+    requests = [r for r in alias_requests(state, actor, model.full_name)
+                if r.version == version.version]
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
+                alias_requests=requests,
                 info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
                                                snippets.server_url(str(request.base_url)),

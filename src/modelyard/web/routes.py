@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from modelyard.api.auth import record_refusal, request_facts
 from modelyard.domain.errors import ModelyardError, TooManyAttempts
-from modelyard.web import catalog, governance, workspace
+from modelyard.web import catalog, governance, webhooks, workspace
 from modelyard.web.handlers import status_for
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -165,6 +165,7 @@ def routes() -> list[BaseRoute]:
         Route("/models/{name}/versions/{version}", workspace.version_page, methods=["GET"]),
         Route("/models/{name}/versions/{version}/{action}", workspace.version_action,
               methods=["POST"]),
+        Route("/webhooks/{webhook_id}/deliveries", webhooks.deliveries_page, methods=["GET"]),
         Route("/policies", governance.policies_page, methods=["GET"]),
         Route("/policies/{action}", governance.policies_action, methods=["POST"]),
         Route("/catalogs", catalog.catalogs_page, methods=["GET"]),

@@ -116,6 +116,16 @@ async def model_page(request: Request, actor: Actor) -> Response:
         context["levels"] = [lv.name for lv in Level if lv is not Level.NONE]
     elif tab == "activity":
         context["events"] = model_events(state, actor, name)
+    elif tab == "history":
+        entries, _ = state.history.entries(actor, name, "workspace", max_results=200)
+        context["history"] = entries
+        # Each alias's latest move, if it came from another version, can be rolled back.
+        latest: dict[str, Any] = {}
+        for entry in entries:
+            if entry.kind == "alias":
+                latest.setdefault(entry.subject, entry)
+        context["rollbackable"] = {e.id for e in latest.values()
+                                   if e.value is not None and e.previous is not None}
     else:
         tab = "overview"
         context["alias_requests"] = alias_requests(state, actor, name)
@@ -155,8 +165,11 @@ async def version_page(request: Request, actor: Actor) -> Response:
                                                       version.source),
                                          tracking.model_files(version.source, version.run_id))
     uri = _load_uri("models", name, version)
+    requests = [r for r in alias_requests(state, actor, name)
+                if str(r.version) == str(version.version)]
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
+                alias_requests=requests,
                 load_uri=uri, lookup=lookup, found=found, info=model_info(found),
                 tracking_missing="" if tracking.configured else NOT_CONFIGURED,
                 run_url=tracking.run_url(version.run_id or (lookup.run.run_id if lookup.run
@@ -224,6 +237,12 @@ async def model_action(request: Request, actor: Actor) -> Response:
     ), model_url(name))
     if done is not None:
         return done
+    if action == "rollback":
+        alias = data.get("alias", "")
+        target = state.history.rollback(actor, name, alias, data.get("reason", "").strip()
+                                        or None, "workspace")
+        return back_to(model_url(name) + "?tab=history",
+                       f"@{alias} rolled back to version {target}.")
     done = alias_request_action(state, actor, name, action, data, model_url(name))
     if done is not None:
         return done

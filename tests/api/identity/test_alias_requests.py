@@ -9,9 +9,11 @@ import uuid
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from modelyard.cli.main import app
 from tests.api.identity.conftest import AuthServer
 
 REQUESTS = "/api/modelyard/v1/models/{name}/aliases/champion/requests"
@@ -59,7 +61,13 @@ def test_two_approvals_move_champion(auth_server: AuthServer,
                 "state"] == "OPEN"
             assert one.post(f"{step}/approve", json={}).status_code == 400  # not twice
             _ok(two.post(f"{step}/comment", json={"comment": "checked the eval"}))
-            done = _ok(two.post(f"{step}/approve", json={}))["request"]
+            # The second approval through the CLI, as that user.
+            approved = CliRunner().invoke(app, [
+                "aliases", "approve", f"{name}@champion", created["id"], "--url",
+                auth_server.url, "--token", second.token])
+            assert approved.exit_code == 0, approved.output
+            assert "APPROVED, 2/2 approval(s)" in approved.output
+            [done] = [r for r in _ok(req.get(path))["requests"] if r["id"] == created["id"]]
             assert done["state"] == "APPROVED"
             assert done["approved_by"] == [first.name, second.name]
             alias = _ok(req.get("/api/2.0/mlflow/registered-models/alias",

@@ -38,6 +38,8 @@ def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitab
             return domain_error_response(error)
         except BodyError as error:
             return error_response("MALFORMED_REQUEST", str(error), 400)
+        if isinstance(result, Response):  # a handler that shapes its own answer (a 409 body)
+            return result
         return JSONResponse({} if result is None else result, status_code=status)
 
     run.__name__ = handler.__name__

@@ -52,6 +52,10 @@ class Params:
         """These parameters and the request's path parameters (which win)."""
         return Params({**self._values, **path}, self._multi)
 
+    def has(self, name: str) -> bool:
+        """Whether the field was sent at all (a null counts): `null` may mean something."""
+        return name in self._values
+
     def raw(self, name: str) -> Any:
         """The field as the client sent it, for structured values other dialects read."""
         return self._values.get(name)

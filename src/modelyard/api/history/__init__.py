@@ -1,0 +1,1 @@
+"""The model history API and the live event stream (Modelyard's own surface)."""

@@ -1,0 +1,144 @@
+"""The live event stream over HTTP: filtered delivery, Last-Event-ID replay, keep-alives."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.history.conftest import NATIVE, workspace_model
+from tests.support.server import ServerProcess
+
+STREAM = "/api/modelyard/v1/events/stream"
+
+
+class Subscriber:
+    """Reads one stream in a thread; events (and comments) land in a queue."""
+
+    def __init__(self, base_url: str, params: dict[str, str],
+                 headers: dict[str, str] | None = None) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.comments = 0
+        self.status = 0
+        self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None),
+                                   headers=headers or {})
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(params,), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _run(self, params: dict[str, str]) -> None:
+        try:
+            with self.client.stream("GET", STREAM, params=params) as answer:
+                self.status = answer.status_code
+                self.ready.set()
+                event: dict[str, Any] = {}
+                for line in answer.iter_lines():
+                    if line.startswith(":"):
+                        self.comments += 1
+                    elif line.startswith("id: "):
+                        event["id"] = line[4:]
+                    elif line.startswith("data: "):
+                        event["data"] = json.loads(line[6:])
+                    elif line == "" and "data" in event:
+                        event["received"] = time.monotonic()
+                        self.events.put(event)
+                        event = {}
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.ready.set()
+
+    def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def test_filtered_subscriber_sees_an_alias_move_within_a_second(http: httpx.Client) -> None:
+    name, other = workspace_model(http, 2), workspace_model(http, 1)
+    sub = Subscriber(str(http.base_url), {"model": name, "alias": "champion"})
+    try:
+        assert sub.status == 200
+        http.put(f"{NATIVE}/{other}/aliases/champion", json={"version": "1"})
+        http.put(f"{NATIVE}/{name}/aliases/shadow", json={"version": "1"})
+        started = time.monotonic()
+        assert http.put(f"{NATIVE}/{name}/aliases/champion",
+                        json={"version": "2", "reason": "go"}).status_code == 200
+        event = sub.next()
+        assert event["received"] - started < 1.0
+        data = event["data"]
+        assert (data["model"], data["type"], data["alias"], data["version"],
+                data["previous_version"], data["reason"]) == (
+            name, "registered_model.set_alias", "champion", "2", None, "go")
+        assert event["id"] == str(data["id"])
+        assert sub.events.empty()  # the other model's and the other alias's moves filtered
+    finally:
+        sub.close()
+
+
+def test_reconnect_with_last_event_id_gets_exactly_what_was_missed(
+        http: httpx.Client) -> None:
+    name = workspace_model(http, 3)
+    sub = Subscriber(str(http.base_url), {"model": name})
+    http.put(f"{NATIVE}/{name}/aliases/champion", json={"version": "1"})
+    seen = sub.next()
+    sub.close()
+    for version in (2, 3):
+        http.put(f"{NATIVE}/{name}/aliases/champion", json={"version": str(version)})
+    http.post("/api/2.0/mlflow/model-versions/set-tag",
+              json={"name": name, "version": "3", "key": "k", "value": "v"})
+    again = Subscriber(str(http.base_url), {"model": name},
+                       headers={"Last-Event-ID": seen["id"]})
+    try:
+        missed = [again.next() for _ in range(3)]
+        assert [(m["data"]["type"], m["data"].get("alias"), m["data"]["version"])
+                for m in missed] == [
+            ("registered_model.set_alias", "champion", "2"),
+            ("registered_model.set_alias", "champion", "3"),
+            ("model_version.set_tag", None, "3")]
+        ids = [int(m["id"]) for m in missed]
+        assert ids == sorted(ids) and ids[0] > int(seen["id"])
+        time.sleep(0.3)
+        assert again.events.empty()
+    finally:
+        again.close()
+
+
+def test_bad_last_event_id_is_a_400(http: httpx.Client) -> None:
+    answer = http.get(STREAM, headers={"Last-Event-ID": "abc"})
+    assert answer.status_code == 400
+    assert "Last-Event-ID" in answer.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def quick_keepalive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Keep-alives are not about the database: one SQLite server, comments every 0.3 s, an
+    idle keep-alive timeout shorter than the wait below."""
+    process = ServerProcess(tmp_path_factory.mktemp("keepalive"), extra_args=[
+        "--stream-keepalive", "0.3", "--keep-alive-timeout", "0.5"]).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_idle_stream_gets_keepalive_comments_and_outlives_idle_timeout(
+        quick_keepalive_server: ServerProcess) -> None:
+    sub = Subscriber(quick_keepalive_server.url, {})
+    try:
+        time.sleep(2.0)  # four times the idle keep-alive timeout
+        assert sub.comments >= 3, sub.comments
+        with httpx.Client(base_url=quick_keepalive_server.url, timeout=30) as http:
+            name = workspace_model(http, 1)
+            http.put(f"{NATIVE}/{name}/aliases/champion", json={"version": "1"})
+        assert sub.next()["data"]["model"] == name  # the stream is still open
+    finally:
+        sub.close()
