@@ -21,6 +21,7 @@ from modelyard.api import fallback, operations
 from modelyard.api.audit import routes as audit_routes
 from modelyard.api.auth import Authenticator
 from modelyard.api.databricks_uc import files as databricks_files
+from modelyard.api.databricks_uc import prompts as databricks_prompts
 from modelyard.api.databricks_uc import routes as databricks_routes
 from modelyard.api.history import routes as history_routes
 from modelyard.api.history import stream as stream_routes
@@ -135,7 +136,8 @@ def routes() -> list[BaseRoute]:
             *identity_routes.routes(), *workspace_routes.routes(), *audit_routes.routes(),
             *grant_routes.routes(), *webhook_routes.routes(), *delivery_routes.routes(),
             *history_routes.routes(), *stream_routes.routes(),
-            *databricks_routes.routes(), *databricks_files.routes(), *import_routes.routes(),
+            *databricks_routes.routes(), *databricks_prompts.routes(),
+            *databricks_files.routes(), *import_routes.routes(),
             *policy_routes.routes(),
             *web_routes.routes()]
 

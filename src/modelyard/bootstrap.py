@@ -14,6 +14,7 @@ like one made over HTTP. Nothing is wired later by setting attributes.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ from modelyard.services.storage_gc import start_upload_sweeper
 from modelyard.services.tracking import TrackingService
 from modelyard.services.transitions import TransitionService
 from modelyard.services.uc_models import UcModelService, start_sweeper
+from modelyard.services.uc_prompts import UcPromptService
 from modelyard.services.unit_of_work import UnitOfWorkFactory
 from modelyard.services.version_import import VersionImportService
 from modelyard.storage.base import ArtifactStore
@@ -119,6 +121,7 @@ class Modelyard:
     policies: PolicyService
     alias_requests: AliasRequestService
     model_files: ModelFileService
+    uc_prompts: UcPromptService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
     grants: grants.GrantService
@@ -157,10 +160,13 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     units.after_commit.append(events.wake)
 
     # Services: collaborators first.
-    uc_catalogs = CatalogService(units, artifacts, roots)
+    metastore_id = str(uuid.UUID(bytes=secrets.get_or_create(database, "metastore-id",
+                                                               secret_box)[:16]))
+    uc_catalogs = CatalogService(units, artifacts, roots, metastore_id)
     # Promotion policies: every alias move and stage change of every registry passes this gate.
     gate = PolicyGate(artifacts)
-    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate)
+    uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
+                               require_signature=settings.uc_require_signature)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
@@ -169,6 +175,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
+        uc_prompts=UcPromptService(uc_models),
         transitions=TransitionService(units, gate),
         policies=PolicyService(units),
         alias_requests=AliasRequestService(units, gate),

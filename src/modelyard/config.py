@@ -66,6 +66,9 @@ class Settings:
     tracking_uri: str | None = None
     #: Bearer token for that server; kept out of repr() so that it never reaches a log.
     tracking_token: str | None = field(default=None, repr=False)
+    #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
+    #: to be finalized, whichever client registers it. Off: for the whole metastore.
+    uc_require_signature: bool = True
     #: The key that encrypts the secrets kept in the database (store/secret_box.py); only from
     #: MODELYARD_SECRET_KEY (a flag would show in `ps`). None: `<data-dir>/secret-key`.
     secret_key: str | None = field(default=None, repr=False)
@@ -143,7 +146,8 @@ class Settings:
                "MODELYARD_WEBHOOK_BACKOFF": str(self.webhook_backoff),
                "MODELYARD_WEBHOOK_BACKOFF_MAX": str(self.webhook_backoff_max),
                "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
-               "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention)}
+               "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
+               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -185,6 +189,8 @@ class Settings:
                                                cls.audit_refusal_window)),
             tracking_uri=env.get("MODELYARD_TRACKING_URI") or None,
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
+            uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
+            not in ("0", "false", "no"),
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
             metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,

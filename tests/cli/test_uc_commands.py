@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.server import MODELYARD, ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 def _cli(server: ServerProcess, *args: str, ok: bool = True) -> str:
@@ -31,7 +32,7 @@ def test_browse_register_download_delete(server: ServerProcess, tmp_path: Path) 
 
     source = tmp_path / "model"
     (source / "data").mkdir(parents=True)
-    (source / "MLmodel").write_text("flavors: {}\n")
+    (source / "MLmodel").write_text(SIGNED_MLMODEL)
     (source / "data" / "weights.bin").write_bytes(bytes(range(256)) * 4096)
     name = f"{catalog}.fraud.detector"
     assert "READY" in _cli(server, "versions", "create", name, str(source))
@@ -48,7 +49,7 @@ def test_browse_register_download_delete(server: ServerProcess, tmp_path: Path) 
                                       str(target))
     assert (target / "data" / "weights.bin").read_bytes() == (
         source / "data" / "weights.bin").read_bytes()
-    assert (target / "MLmodel").read_text() == "flavors: {}\n"
+    assert (target / "MLmodel").read_text() == SIGNED_MLMODEL
 
     # Errors come back as UC's code and message, with exit status 1.
     assert "NOT_FOUND" in _cli(server, "models", "show", f"{catalog}.fraud.nope", ok=False)
@@ -69,6 +70,7 @@ def test_download_refuses_files_that_changed(server: ServerProcess, tmp_path: Pa
     source = tmp_path / "model"
     source.mkdir()
     (source / "model.bin").write_bytes(b"original")
+    (source / "MLmodel").write_text(SIGNED_MLMODEL)
     _cli(server, "versions", "create", f"{schema}.m", str(source))
     location = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/{schema}.m/versions/1"
                          ).json()["storage_location"]

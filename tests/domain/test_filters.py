@@ -15,6 +15,7 @@ from modelyard.domain.filters import (
     VERSION_DEFAULT_ORDER,
     VERSION_FILTER,
     VERSION_ORDER_FIELDS,
+    VERSION_TIE_BREAK,
     Clause,
     Op,
     missing_tag_matches,
@@ -71,8 +72,15 @@ def test_prompt_marker_defaults_to_false() -> None:
 
 
 def test_order_by() -> None:
-    assert parse_order_by(["version_number ASC"], VERSION_ORDER_FIELDS, VERSION_DEFAULT_ORDER) \
-        == [("version_number", False), ("last_updated_timestamp", True), ("name", False)]
+    # MLflow's SQL store: ties after an order_by go by name, then version descending; without
+    # one, the newest change comes first.
+    assert parse_order_by(["version_number ASC"], VERSION_ORDER_FIELDS, VERSION_TIE_BREAK,
+                          VERSION_DEFAULT_ORDER) == [("version_number", False), ("name", False)]
+    assert parse_order_by(["creation_timestamp"], VERSION_ORDER_FIELDS, VERSION_TIE_BREAK,
+                          VERSION_DEFAULT_ORDER) == [("creation_timestamp", False),
+                                                     ("name", False), ("version_number", True)]
+    assert parse_order_by([], VERSION_ORDER_FIELDS, VERSION_TIE_BREAK,
+                          VERSION_DEFAULT_ORDER) == list(VERSION_DEFAULT_ORDER)
     assert parse_order_by(None, MODEL_ORDER_FIELDS, (("name", False),)) == [("name", False)]
     with pytest.raises(InvalidFilter, match="duplicate"):
         parse_order_by(["timestamp", "last_updated_timestamp DESC"], MODEL_ORDER_FIELDS, ())

@@ -20,6 +20,7 @@ from modelyard.storage.local import file_uri_to_path
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
 from tests.conftest import database_url_for
+from tests.support.uc_models import SIGNED_MLMODEL
 
 ADMIN = LOCAL_ADMIN
 
@@ -69,5 +70,5 @@ def ready_version(built: Modelyard, full_name: str) -> int:
     # Where a `uc:` client on the same host writes its files (governed local storage).
     directory = file_uri_to_path(version.storage_location)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "MLmodel").write_bytes(b"artifact_path: model\n")
+    (directory / "MLmodel").write_text(SIGNED_MLMODEL)
     return built.uc_models.finalize_version(ADMIN, full_name, version.version).version

@@ -58,7 +58,8 @@ def test_unity_catalog_privileges_follow_the_path(built: Modelyard, unique: str,
         built.grants.update(ADMIN, kind, name, [parse_change(user.name, [privilege], [])])
     assert may("model.read") and may("model.execute")
     assert not may("model.manage")
-    with built.units.read(user) as uow, pytest.raises(PermissionDenied, match="missing"):
+    with built.units.read(user) as uow, pytest.raises(PermissionDenied,
+                                                      match="does not have MANAGE"):
         authorization.require_uc(uow.conn, user, "model.manage", full_name)
 
 

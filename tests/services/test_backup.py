@@ -19,6 +19,7 @@ import pytest
 
 from tests.support import postgres
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 API = "/api/2.0/mlflow"
@@ -61,7 +62,7 @@ def populated(server: ServerProcess, http: httpx.Client, tmp_path: Path) -> dict
                      json={"catalog_name": "main", "name": schema}).status_code == 200
     files = tmp_path / "model"
     files.mkdir()
-    (files / "MLmodel").write_text("flavors: {}\n")
+    (files / "MLmodel").write_text(SIGNED_MLMODEL)
     (files / "weights.bin").write_bytes(uuid.uuid4().bytes * 50_000)
     uc_model = f"main.{schema}.detector"
     for args in (["models", "create", uc_model], ["versions", "create", uc_model, str(files)]):

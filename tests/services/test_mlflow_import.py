@@ -55,7 +55,9 @@ def mlflow_source(tracking_server: MlflowServerProcess) -> Iterator[dict[str, An
 
     frame = pd.DataFrame({"x": [1.0, 2.0]})
     try:
-        with mlflow.start_run() as run:
+        # The fresh server's default experiment: not whichever experiment an earlier test
+        # left active in this process (mlflow keeps it globally).
+        with mlflow.start_run(experiment_id="0") as run:
             signed = mlflow.pyfunc.log_model(name="model", python_model=Echo(),
                                              signature=infer_signature(frame, frame),
                                              pip_requirements=["mlflow"])

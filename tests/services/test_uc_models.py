@@ -13,6 +13,7 @@ from modelyard.domain.errors import ModelyardError, PermissionDenied
 from modelyard.services.grants import parse_change
 from modelyard.storage.local import file_uri_to_path
 from tests.services.conftest import ADMIN, events, ready_version, uc_model
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 def _grant(built: Modelyard, kind: str, name: str, user: Actor, *privileges: str) -> None:
@@ -28,12 +29,12 @@ def test_a_version_goes_from_pending_to_ready_with_digests(built: Modelyard,
     assert f"/versions/{version.id}" in version.storage_location
     directory = file_uri_to_path(version.storage_location)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "MLmodel").write_bytes(b"flavors: {}\n")
+    (directory / "MLmodel").write_text(SIGNED_MLMODEL)
 
     ready = built.uc_models.finalize_version(ADMIN, full_name, version.version)
     assert ready.status is VersionStatus.READY and len(ready.root_digest) == 64
     _, files = built.uc_models.version_files(ADMIN, full_name, version.version)
-    assert [(f.path, f.size) for f in files] == [("MLmodel", 12)]
+    assert [(f.path, f.size) for f in files] == [("MLmodel", len(SIGNED_MLMODEL))]
     with pytest.raises(VersionNotPending):
         built.uc_models.writable_location(ADMIN, full_name, version.version)
     [finalized] = events(built, "model_version.finalize", f"{full_name}/{version.version}")

@@ -22,6 +22,15 @@ class AddN(mlflow.pyfunc.PythonModel):
         return model_input.apply(lambda column: column + self.n)
 
 
+#: The smallest MLmodel a Unity Catalog version may be finalized with (Databricks' rule: a
+#: signature with inputs and outputs; services/signatures.py).
+SIGNED_MLMODEL = (
+    "flavors: {}\n"
+    "signature:\n"
+    "  inputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n"
+    "  outputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n")
+
+
 def signature() -> ModelSignature:
     frame = pd.DataFrame({"x": [1, 2, 3]})
     return infer_signature(frame, frame + 1)

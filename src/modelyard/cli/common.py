@@ -11,9 +11,12 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from modelyard.store.database import Database
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,6 +145,30 @@ def print_details(title: str, fields: dict[str, Any]) -> None:
     click.echo(click.style(title, italic=True))
     for key, value in shown:
         click.echo(f"{click.style(key.ljust(width), bold=True)}  {value}")
+
+
+def open_database(url: str, prepare: Callable[[Database], Any] | None = None) -> Database:
+    """Open the database at `url` and run `prepare` on it (migrations, a check); a database
+    that cannot be reached or used ends the command with one line saying which database and
+    what failed (exit status 1), not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelyard.domain.errors import Unavailable
+    from modelyard.store.database import Database, describe_failure
+
+    database = None
+    try:
+        database = Database(url)
+        if prepare is not None:
+            prepare(database)
+    except (SQLAlchemyError, OSError, ImportError, Unavailable) as problem:
+        if database is not None:
+            database.dispose()
+        # A unit of work reports an unreachable database as Unavailable; what failed is in
+        # the error it was raised from.
+        cause = problem.__cause__ if isinstance(problem, Unavailable) else None
+        raise fail(describe_failure(url, cause or problem)) from None
+    return database
 
 
 def url_option(command: F) -> F:

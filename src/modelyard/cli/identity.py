@@ -18,6 +18,7 @@ from modelyard.cli.common import (
     connection_options,
     fail,
     group,
+    open_database,
     print_table,
     yes_option,
 )
@@ -262,7 +263,7 @@ def audit_verify(data_dir: Path, database_url: str | None, expect_head: str | No
     """Check the audit chain; exit 1 naming every edited, inserted or deleted row. Prints the
     head (SEQ:HASH) to keep for --expect-head."""
     from modelyard.services.audit import verify
-    from modelyard.store.database import Database, sqlite_url_for
+    from modelyard.store.database import sqlite_url_for
 
     expected = None
     if expect_head is not None:
@@ -273,11 +274,10 @@ def audit_verify(data_dir: Path, database_url: str | None, expect_head: str | No
     url = database_url or sqlite_url_for(data_dir)
     if not database_url and not (data_dir / "modelyard.db").exists():
         raise fail(f"no database in {data_dir}", 2)
-    database = Database(url)
-    try:
-        problems, head = verify(database, expected)
-    finally:
-        database.dispose()
+    found: list[tuple[list[str], tuple[int, str] | None]] = []
+    database = open_database(url, lambda db: found.append(verify(db, expected)))
+    database.dispose()
+    problems, head = found[0]
     if problems:
         for problem in problems:
             click.echo(f"TAMPERED: {problem}")

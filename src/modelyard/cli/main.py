@@ -18,7 +18,7 @@ from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
 from modelyard.cli import uc as uc_commands
 from modelyard.cli import webhooks as webhook_commands
-from modelyard.cli.common import HELP_SETTINGS, Group, connection_params
+from modelyard.cli.common import HELP_SETTINGS, Group, connection_params, fail, open_database
 
 if TYPE_CHECKING:
     import socket
@@ -113,6 +113,11 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          type=click.FloatRange(min=1.0), default=300.0,
          help="Seconds a locked user name must wait (answered with 429 and Retry-After); "
               "tokens keep working.")
+@_option("--uc-require-signature/--no-uc-require-signature",
+         envvar="MODELYARD_UC_REQUIRE_SIGNATURE", default=True,
+         help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
+              "with inputs and outputs (Databricks' rule), whichever client registers it. "
+              "--no-uc-require-signature turns it off for the whole metastore.")
 @_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
          default=120, help="With --auth: refused requests per minute from one client address; "
                            "past it, its further bad credentials get 429 unchecked (0: no limit).")
@@ -184,7 +189,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           log_format: str, metrics: bool,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
-          webhook_retention: float, insecure_no_auth: bool) -> None:
+          webhook_retention: float, uc_require_signature: bool,
+          insecure_no_auth: bool) -> None:
     """Start the registry server."""
     from modelyard.domain.webhook_targets import AllowList
 
@@ -218,11 +224,13 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
         raise click.exceptions.Exit(2)
 
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
     from modelyard.cli import data_dir as private
     from modelyard.config import Settings
+    from modelyard.domain.errors import Unavailable
     from modelyard.store import migrate, secrets
-    from modelyard.store.database import Database
+    from modelyard.store.database import describe_failure
     from modelyard.store.secret_box import SecretKeyError, open_box
 
     for note in private.prepare(data_dir):  # before anything is created in it
@@ -248,8 +256,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         webhook_backoff=webhook_backoff,
                         webhook_backoff_max=webhook_backoff_max,
                         webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
-                        secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None)
-    database = Database(settings.resolved_database_url)
+                        secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
+                        uc_require_signature=uc_require_signature)
+    database = open_database(settings.resolved_database_url)
     try:
         secret_box = open_box(settings.secret_key, settings.secret_key_file)
         migrate.upgrade(database, secret_box)
@@ -258,6 +267,10 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     except SecretKeyError as error:
         click.echo(f"Secret key: {error}", err=True)
         raise click.exceptions.Exit(2) from None
+    except (SQLAlchemyError, Unavailable) as failure:
+        database.dispose()
+        cause = failure.__cause__ if isinstance(failure, Unavailable) else None
+        raise fail(describe_failure(settings.resolved_database_url, cause or failure)) from None
     if auth:
         identity_commands.bootstrap_admin(database, data_dir, secret_box)
     from modelyard.api.http_protocol import ConnectionLimits, protocol_factory

@@ -60,13 +60,26 @@ class Client:
             raw = error.read()
             try:
                 payload = json.loads(raw)
-                raise ClientError(error.code, payload.get("error_code", ""),
-                                  payload.get("message", raw.decode(errors="replace"))) from None
+                code = payload.get("error_code", "")
+                message = payload.get("message", raw.decode(errors="replace"))
             except (ValueError, AttributeError):
-                raise ClientError(error.code, "", raw.decode(errors="replace")) from None
+                code, message = "", raw.decode(errors="replace")
+            if error.code == 401:
+                message = f"{message.rstrip('.')}. {self._token_hint()}"
+            raise ClientError(error.code, code, message) from None
         except urllib.error.URLError as error:
             raise ClientError(0, "UNREACHABLE",
                               f"cannot reach {self.url}: {error.reason}") from None
+
+    def _token_hint(self) -> str:
+        if self.token:
+            return ("The token given (--token or MODELYARD_TOKEN) was refused: it may be "
+                    "mistyped, expired or revoked; create a new one with "
+                    "`modelyard tokens create`.")
+        return ("This server requires a token: pass it with --token TOKEN or the "
+                "MODELYARD_TOKEN variable. The server's first start with --auth wrote the "
+                "admin's token to <data-dir>/admin-token, e.g. "
+                "MODELYARD_TOKEN=$(cat modelyard-data/admin-token).")
 
     def call(self, method: str, path: str, query: dict[str, Any] | None = None,
              body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -89,7 +89,10 @@ def parse_privilege(value: object) -> Privilege:
     try:
         return Privilege(text)
     except ValueError:
-        raise InvalidArgument(f"Invalid privilege {value!r}.") from None
+        raise InvalidArgument(
+            f"Invalid privilege {value!r}; valid privileges are "
+            f"{', '.join(p.value.replace(' ', '_') for p in Privilege)} "
+            "(with underscores or spaces, any letter case).") from None
 
 
 class Securable(StrEnum):
@@ -222,8 +225,10 @@ UC_RULES: dict[str, Rule] = {
         Owns(MODEL), _holds(MODEL, _P.EXECUTE, _P.MANAGE, _P.APPLY_TAG,
                             _P.CREATE_MODEL_VERSION)))),
     "model.execute": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.EXECUTE))),
+    # MANAGE acts "similar to an owner" (Databricks), and an owner adds versions.
     "model.create_version": _all(USES_SCHEMA, _any(Owns(MODEL),
-                                                   _holds(MODEL, _P.CREATE_MODEL_VERSION))),
+                                                   _holds(MODEL, _P.CREATE_MODEL_VERSION,
+                                                          _P.MANAGE))),
     "model.manage": _any(Owns(MODEL), _all(USES_SCHEMA, _holds(MODEL, _P.MANAGE))),
     "model.own": Owns(MODEL),
     "model.tag": _all(USES_SCHEMA, _any(Owns(MODEL), _holds(MODEL, _P.APPLY_TAG, _P.MANAGE))),
@@ -232,3 +237,31 @@ UC_RULES: dict[str, Rule] = {
 #: The rule that decides whether an object is visible at all (else: indistinguishable from
 #: a missing one).
 VISIBLE = {CATALOG: "catalog.read", SCHEMA: "schema.read", MODEL: "model.read"}
+
+
+# ---- explaining a refusal ---------------------------------------------------------------------
+
+#: How Databricks names each kind of object in its permission errors.
+_OBJECT_WORD = {CATALOG: "Catalog", SCHEMA: "Schema", MODEL: "Registered Model"}
+_DEPTH = {CATALOG: 1, SCHEMA: 2, MODEL: 3}
+
+
+def missing_privilege(rule: Rule, view: UcView, parts: list[str]) -> str:
+    """Databricks' sentence for what the caller lacks under `rule` on the path `parts`
+    ("User does not have CREATE MODEL on Schema 'main.fraud'."): the first requirement of the
+    rule that the caller does not meet, named by its main privilege."""
+    if isinstance(rule, AllOf):
+        failing = [r for r in rule.rules if not permits(r, view)]
+        return missing_privilege(failing[0] if failing else rule.rules[-1], view, parts)
+    if isinstance(rule, AnyOf):
+        # Explain the alternative a grant would satisfy: a compound one (it says what is
+        # needed along the path) before a single privilege, and ownership only as a last resort.
+        chosen = (next((r for r in rule.rules if isinstance(r, AllOf)), None)
+                  or next((r for r in rule.rules if not isinstance(r, Owns)), rule.rules[0]))
+        return missing_privilege(chosen, view, parts)
+    if isinstance(rule, HoldsOnMetastore):
+        return f"User does not have {rule.privilege.value} on Metastore."
+    name = ".".join(parts[:_DEPTH[rule.level]])
+    if isinstance(rule, Owns):
+        return f"User is not an owner of {_OBJECT_WORD[rule.level]} '{name}'."
+    return f"User does not have {rule.privileges[0].value} on {_OBJECT_WORD[rule.level]} '{name}'."

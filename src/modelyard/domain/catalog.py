@@ -225,6 +225,9 @@ class Lineage:
     model_version_dependencies: list[Any] = field(default_factory=list)
     datasets: list[Any] = field(default_factory=list)
     copied_from: str = ""  # e.g. "models:/fraud-model/3" for copy_model_version
+    #: What clients reported afterwards (`emit-lineage`): one record per distinct report
+    #: ({direction, entities, securable}), with who reported it first and last, and when.
+    emitted: list[dict[str, Any]] = field(default_factory=list)
 
     def extra(self) -> dict[str, Any]:
         """The parts stored as JSON (run_id, source, model_id and server id have columns)."""
@@ -237,7 +240,28 @@ class Lineage:
             data["datasets"] = self.datasets
         if self.copied_from:
             data["copied_from"] = self.copied_from
+        if self.emitted:
+            data["emitted"] = self.emitted
         return data
+
+
+#: At most this many distinct lineage reports are kept per version (the oldest go first).
+MAX_EMITTED_LINEAGE = 100
+
+
+def record_emitted(emitted: list[dict[str, Any]], report: dict[str, Any], actor: str,
+                   now: int) -> list[dict[str, Any]]:
+    """`emitted` with `report` added: a report equal to one already kept (same direction,
+    entities and securable) refreshes its `last_*` fields instead of adding a record, so a
+    consumer that reports on every load does not grow the list."""
+    kept = [dict(item) for item in emitted]
+    for item in kept:
+        if all(item.get(k) == report.get(k) for k in ("direction", "entities", "securable")):
+            item.update(last_reported_by=actor, last_reported_at=now)
+            return kept
+    kept.append({**report, "first_reported_by": actor, "first_reported_at": now,
+                 "last_reported_by": actor, "last_reported_at": now})
+    return kept[-MAX_EMITTED_LINEAGE:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,11 @@ class Clause:
     value: Value
 
 
+#: The clause that leaves prompts out of a search (a missing marker counts as 'false').
+NOT_A_PROMPT = Clause("tag", PROMPT_TAG, Op.NE, "true")
+ONLY_PROMPTS = Clause("tag", PROMPT_TAG, Op.EQ, "true")
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     text: str
@@ -186,14 +191,22 @@ VERSION_ORDER_FIELDS = {"name": "name", "version_number": "version_number",
                         "creation_timestamp": "creation_timestamp",
                         "last_updated_timestamp": "last_updated_timestamp"}
 MODEL_DEFAULT_ORDER: tuple[OrderKey, ...] = (("name", False),)
+#: MLflow's SQL store (`_parse_search_model_versions_order_by`): without an order_by, newest
+#: change first; after any order_by, ties go by name ascending, then version descending.
 VERSION_DEFAULT_ORDER: tuple[OrderKey, ...] = (
     ("last_updated_timestamp", True), ("name", False), ("version_number", True))
+VERSION_TIE_BREAK: tuple[OrderKey, ...] = (("name", False), ("version_number", True))
 
 
 def parse_order_by(
-    clauses: Iterable[str] | None, fields: Mapping[str, str], tie_break: tuple[OrderKey, ...]
+    clauses: Iterable[str] | None, fields: Mapping[str, str], tie_break: tuple[OrderKey, ...],
+    default: tuple[OrderKey, ...] | None = None,
 ) -> list[OrderKey]:
-    """Parse `"<key> [ASC|DESC]"` clauses, then append the tie-break keys not yet used."""
+    """Parse `"<key> [ASC|DESC]"` clauses, then append the tie-break keys not yet used;
+    without clauses, `default` (when given) is the order."""
+    clauses = list(clauses or ())
+    if not clauses and default is not None:
+        return list(default)
     order: list[OrderKey] = []
     seen: set[str] = set()
     for clause in clauses or ():

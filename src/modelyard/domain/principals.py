@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from modelyard.domain.errors import InvalidArgument
+
 #: Every user and service principal belongs to this group implicitly, as on Databricks.
 ALL_USERS = "users"
+
+#: Shorter passwords are refused: a user's password signs in on every surface.
+MIN_PASSWORD_LENGTH = 12
+
+
+def validate_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidArgument(
+            f"The password is too short ({len(password)} characters): a password must have at "
+            f"least {MIN_PASSWORD_LENGTH} characters. A passphrase of several words is easy to "
+            "remember and hard to guess.")
+    return password
 
 
 class Kind(StrEnum):

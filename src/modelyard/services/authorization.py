@@ -26,6 +26,7 @@ from modelyard.domain.access import (
     Securable,
     UcView,
     expand,
+    missing_privilege,
     permits,
 )
 from modelyard.domain.catalog import CatalogNotFound, SchemaNotFound
@@ -113,8 +114,8 @@ def readers_filter(actor: Actor, root_level: int) -> frozenset[str] | None:
 def require_admin(actor: Actor, action: str, object_type: str, name: str) -> None:
     if not actor.is_admin:
         raise _denied(PermissionDenied(
-            f"Only a metastore admin may {action.replace('.', ' ').replace('_', ' ')}."),
-            action, object_type, name)
+            f"User '{actor.name}' is not a metastore admin; only a metastore admin may do "
+            f"this ({action})."), action, object_type, name)
 
 
 def deny(message: str, action: str, object_type: str, name: str) -> PermissionDenied:
@@ -215,10 +216,8 @@ def check_uc(actor: Actor, op: str, full_name: str, view: UcView,
             raise _denied(_missing(level, parts, catalog_visible), op, _SECURABLE[level],
                           full_name)
     if not permits(UC_RULES[op], view):
-        raise _denied(PermissionDenied(
-            f"User '{actor.name}' may not {op.replace('.', ' ').replace('_', ' ')} on "
-            f"{full_name or 'the metastore'}: missing privilege."), op,
-            _SECURABLE.get(level or "", "metastore"), full_name or "metastore")
+        raise _denied(PermissionDenied(missing_privilege(UC_RULES[op], view, parts)), op,
+                      _SECURABLE.get(level or "", "metastore"), full_name or "metastore")
 
 
 def uc_readers(actor: Actor) -> frozenset[str] | None:

@@ -61,10 +61,12 @@ def validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 class CatalogService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
-                 roots: AllowedRoots) -> None:
+                 roots: AllowedRoots, metastore_id: str = "") -> None:
         self.units = units
         self.artifacts = artifacts
         self.roots = roots
+        #: Made once and kept in the database (bootstrap.build), the same on every replica.
+        self._metastore_id = metastore_id
 
     @contextmanager
     def _write(self, actor: Actor) -> Iterator[tuple[CatalogRepository, UnitOfWork]]:
@@ -79,6 +81,13 @@ class CatalogService:
     def _audit(self, actor: Actor, now: int) -> dict[str, Any]:
         return {"owner": actor.name, "created_at": now, "created_by": actor.name,
                 "updated_at": now, "updated_by": actor.name}
+
+    # ---- the metastore ---------------------------------------------------------------------
+
+    def metastore_id(self) -> str:
+        """The metastore's id, the same on every replica and after every restart. Anyone signed
+        in may read it, as in UC."""
+        return self._metastore_id
 
     # ---- catalogs --------------------------------------------------------------------------
 

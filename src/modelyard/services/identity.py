@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelyard.domain.numbers import INT32_MAX, ascii_int
-from modelyard.domain.principals import ALL_USERS, Kind, Principal, TokenInfo
+from modelyard.domain.principals import ALL_USERS, Kind, Principal, TokenInfo, validate_password
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.signin_throttle import SigninThrottle, ThrottlePolicy
@@ -83,6 +83,7 @@ def _verified(password_hash: str, password: str) -> bool:
 
 
 def _hashed(password: str) -> str:
+    validate_password(password)
     with _ARGON2_AT_ONCE:
         return _hasher.hash(password)
 
@@ -412,6 +413,39 @@ class IdentityService:
                 return repo.list_tokens(None)
             principal = repo.principal_by_name(actor.name)
             return repo.list_tokens(principal.id) if principal else []
+
+    def get_token(self, actor: Actor, token_id: str) -> TokenInfo:
+        """One token's info: the caller's own, or any token for a metastore admin."""
+        with self.units.read(actor) as uow:
+            found = IdentityRepository(uow.conn).token(token_id or "")
+        if found is None or (found[0].owner != actor.name and not actor.is_admin):
+            raise NotFound(f"Token {token_id} not found.")
+        return found[0]
+
+    def update_token(self, actor: Actor, token_id: str, comment: str | None,
+                     fields: list[str]) -> TokenInfo:
+        """Change a token's comment (the only field of a token that may change here: its
+        scopes are not modelled). `fields` is the request's update mask."""
+        unknown = [f for f in fields if f not in ("comment", "*")]
+        if unknown or not fields:
+            raise InvalidArgument(
+                f"Only a token's comment can be updated; update_mask was "
+                f"{','.join(fields) or 'empty'}. Send update_mask 'comment'.")
+        comment = comment or ""
+        if len(comment) > 1000:
+            raise InvalidArgument("A token's comment has at most 1000 characters.")
+        with self.units.write(actor) as uow:
+            repo = IdentityRepository(uow.conn)
+            found = repo.token(token_id or "")
+            if found is None or (found[0].owner != actor.name and not actor.is_admin):
+                raise NotFound(f"Token {token_id} not found.")
+            repo.set_token_comment(token_id, comment)
+            uow.record("token.update", "user", found[0].owner,
+                       before={"token_id": token_id, "comment": found[0].comment},
+                       after={"token_id": token_id, "comment": comment})
+            updated = repo.token(token_id)
+        assert updated is not None
+        return updated[0]
 
     def delete_token(self, actor: Actor, token_id: str) -> None:
         """Revoke a token: the caller's own, or any token for a metastore admin."""

@@ -23,14 +23,13 @@ from urllib.parse import quote, urlencode
 
 from anyio import to_thread
 
-from modelyard.domain.catalog import VersionFile, VersionStatus, full_model_name
+from modelyard.domain.catalog import UcVersion, VersionFile, VersionStatus, full_model_name
 from modelyard.domain.errors import (
     InvalidArgument,
     ModelyardError,
     NotFound,
     PermissionDenied,
 )
-from modelyard.domain.mlmodel import signature_problem
 from modelyard.domain.numbers import INT32_MAX, ascii_int
 from modelyard.observability import metrics
 from modelyard.services.context import Actor
@@ -40,10 +39,6 @@ from modelyard.storage.base import ArtifactStore, StoredFile
 #: Where the signed URLs point (the API layer serves these paths).
 SIGNED_PREFIX = "/api/modelyard/v1/signed-files"
 UPLOAD, DOWNLOAD = "upload", "download"
-
-class SignatureMissing(InvalidArgument):
-    """A UC model version without a signature with inputs and outputs (Databricks' rule)."""
-
 
 class UrlRejected(PermissionDenied):
     """A signed URL that is forged, expired, or for a version that no longer accepts it."""
@@ -111,10 +106,11 @@ class ModelFileService:
         target = parse_fs_path(fs_path)
         if not target.path:
             raise InvalidArgument(f"Path '{fs_path}' names no file.")
-        location = self.uc_models.writable_location(actor, target.full_name, target.version)
+        # A writer may hold CREATE MODEL VERSION without EXECUTE: sign what it may write.
+        version = self.uc_models.writable_version(actor, target.full_name, target.version)
         # A name the storage cannot hold is refused now, not by the upload's PUT.
-        self.artifacts.check_file_path(location, target.path)
-        return self._signed(actor, UPLOAD, target)
+        self.artifacts.check_file_path(version.storage_location, target.path)
+        return self._signed(actor, UPLOAD, target, version)
 
     def download_url(self, actor: Actor, fs_path: str) -> str:
         target = parse_fs_path(fs_path)
@@ -125,10 +121,9 @@ class ModelFileService:
                 "only READY versions can be downloaded.")
         if not any(f.path == target.path for f in files):
             raise NotFound(f"File {fs_path} does not exist.")
-        return self._signed(actor, DOWNLOAD, target)
+        return self._signed(actor, DOWNLOAD, target, found)
 
-    def _signed(self, actor: Actor, operation: str, target: FsPath) -> str:
-        version = self.uc_models.get_version(actor, target.full_name, target.version)
+    def _signed(self, actor: Actor, operation: str, target: FsPath, version: UcVersion) -> str:
         expires = str(int(time.time()) + self.url_ttl)
         signature = self.signer.sign(operation, version.full_name, str(version.version),
                                      version.id, target.path, actor.name, expires)
@@ -213,16 +208,3 @@ class ModelFileService:
         if not entries and target.path:
             raise NotFound(f"The directory {fs_path} does not exist.")
         return sorted(entries.values(), key=lambda e: e.name)
-
-
-def check_signature(store: ArtifactStore, location: str) -> None:
-    """Databricks' rule, checked again on the server at finalize: the MLmodel file must carry a
-    signature with inputs and outputs (domain/mlmodel.py)."""
-    try:
-        raw: bytes | None = b"".join(store.read_stream(location, "MLmodel"))
-    except NotFound:
-        raw = None
-    problem = signature_problem(raw)
-    if problem is not None:
-        raise SignatureMissing(problem)
-

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from modelyard.domain.catalog import Lineage, UcVersion, split_model_name
+from modelyard.domain.catalog import Lineage, SchemaNotFound, UcVersion, split_model_name
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.errors import (
     InvalidArgument,
@@ -39,7 +39,6 @@ from modelyard.domain.stages import Stage
 from modelyard.observability import metrics
 from modelyard.services.catalogs import CatalogService
 from modelyard.services.context import Actor
-from modelyard.services.model_files import check_signature
 from modelyard.services.uc_models import UcModelService
 from modelyard.storage.base import CHUNK_SIZE, ArtifactStore
 
@@ -54,13 +53,26 @@ class Promotion:
         self.catalogs = catalogs
         self.uc_models = uc_models
 
-    def claims(self, actor: Actor, name: str) -> bool:
-        """Does this name, given to the workspace API, address Unity Catalog?"""
+    def claims(self, actor: Actor, name: str, workspace: RegistryService | None = None) -> bool:
+        """Does this name, given to the `workspace` API, address Unity Catalog?"""
         parts = name.split(".") if isinstance(name, str) else []
         if len(parts) != 3 or not all(parts):
             return False
         try:
             self.catalogs.get_schema(actor, f"{parts[0]}.{parts[1]}")
+        except SchemaNotFound:
+            # The catalog exists (and the caller may see it) but not the schema: most likely a
+            # typo in a promotion. Creating a workspace model of that name would be a guess;
+            # only an existing workspace model of exactly that name is not one.
+            if workspace is not None and _workspace_model_exists(workspace, actor, name):
+                return False
+            catalog = parts[0].lower()
+            raise SchemaNotFound(
+                f"Schema '{catalog}.{parts[1].lower()}' does not exist in Unity Catalog "
+                f"catalog '{catalog}', so '{name}' names no Unity Catalog model. Create the "
+                f"schema first (modelyard schemas create {catalog}.{parts[1].lower()}), or "
+                "give the workspace model a name that does not start with a catalog's name."
+            ) from None
         except NotFound:
             return False
         except PermissionDenied:
@@ -102,8 +114,8 @@ class Promotion:
             raise InvalidArgument(
                 f"Could not copy the files of models:/{origin.model_name}/{origin.version} "
                 f"from {origin.source}: {message}") from error
-        ready = self.uc_models.finalize_version(actor, name, version.version,
-                                                check=check_signature)
+        # Finalize checks the signature (Databricks' rule for copies into UC too).
+        ready = self.uc_models.finalize_version(actor, name, version.version)
         return _as_workspace_entity(ready, origin)
 
     # ---- reading the source ------------------------------------------------------------------
@@ -140,6 +152,14 @@ class Promotion:
             f"Cannot copy models:/{origin.model_name}/{origin.version}: its source '{source}' "
             "lives in an MLflow tracking server Modelyard cannot read. Register the workspace "
             "version with an s3:// or file:// source to promote it.")
+
+
+def _workspace_model_exists(workspace: RegistryService, actor: Actor, name: str) -> bool:
+    try:
+        workspace.get_registered_model(actor, name)
+    except NotFound:
+        return False
+    return True
 
 
 def _s3_files(source: str) -> Iterator[tuple[str, object]]:

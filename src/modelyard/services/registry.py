@@ -18,7 +18,7 @@ from modelyard.domain.aliases import WORKSPACE as WORKSPACE_ALIASES
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import ModelVersion, Page, RegisteredModel
 from modelyard.domain.errors import AliasNotFound, InvalidArgument, ModelyardError
-from modelyard.domain.filters import PROMPT_TAG, Clause, Op
+from modelyard.domain.filters import PROMPT_TAG
 from modelyard.domain.hits import ModelHit
 from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.domain.stages import Stage, check_archive_existing, parse_stage
@@ -41,7 +41,8 @@ T = TypeVar("T")
 WORKSPACE = "workspace"
 MAX_MODELS_PAGE = 1_000
 MAX_VERSIONS_PAGE = 200_000
-_EXCLUDE_PROMPTS = Clause("tag", PROMPT_TAG, Op.NE, "true")
+_EXCLUDE_PROMPTS = filters.NOT_A_PROMPT
+_MODELS_SCHEME = "models:/"
 
 
 def _validated_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -89,7 +90,7 @@ class RegistryService:
         self, actor: Actor, name: str, tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> RegisteredModel:
-        if self.promotion is not None and self.promotion.claims(actor, name):
+        if self.promotion is not None and self.promotion.claims(actor, name, self):
             return self.promotion.create_model(actor, name, tags, description)
         names.validate_model_name(name)
         clean_tags = _validated_tags(tags)
@@ -160,6 +161,10 @@ class RegistryService:
         """`search_registered_models` as database rows (domain.hits.ModelHit), for the MLflow
         API to render straight to JSON: building entities first cost more CPU than the queries."""
         clauses = filters.parse_filter(filter_string, filters.MODEL_FILTER)
+        if not filters.mentions_tag(clauses, PROMPT_TAG):
+            # As MLflow's server: prompts are registered models tagged as such, and a search
+            # that does not ask for them leaves them out (search_prompts asks).
+            clauses.append(_EXCLUDE_PROMPTS)
         order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS,
                                        filters.MODEL_DEFAULT_ORDER)
         limit = _page_size(max_results, 100, MAX_MODELS_PAGE, allow_zero=True)
@@ -198,7 +203,7 @@ class RegistryService:
         tags: Mapping[str, str] | None = None, run_link: str | None = None,
         description: str | None = None, logged_model_id: str | None = None,
     ) -> ModelVersion:
-        if self.promotion is not None and self.promotion.claims(actor, name):
+        if self.promotion is not None and self.promotion.claims(actor, name, self):
             return self.promotion.copy_version(
                 self, actor, name, source, run_id, tags, description, logged_model_id)
         self._require_name(name)
@@ -211,6 +216,11 @@ class RegistryService:
             "logged_model_id": names.validate_short_text("model_id", logged_model_id),
             "description": names.validate_description(description),
         }
+        # A copy (`copy_model_version` sends `models:/<name>/<version>`) downloads from where its
+        # origin does, as on MLflow's server; its `source` stays as given.
+        storage_location = self._origin_download_uri(actor, source)
+        if storage_location is not None:
+            values["storage_location"] = storage_location
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.create")
             now = now_ms()
@@ -314,7 +324,7 @@ class RegistryService:
         if not filters.mentions_tag(clauses, PROMPT_TAG):
             clauses.append(_EXCLUDE_PROMPTS)
         order = filters.parse_order_by(order_by, filters.VERSION_ORDER_FIELDS,
-                                       filters.VERSION_DEFAULT_ORDER)
+                                       filters.VERSION_TIE_BREAK, filters.VERSION_DEFAULT_ORDER)
         limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
         offset = decode_page_token(page_token)
         readers = self._readers(actor)
@@ -323,7 +333,33 @@ class RegistryService:
         return _page(rows, offset, limit)
 
     def get_model_version_download_uri(self, actor: Actor, name: str, version: str | int) -> str:
-        return self.get_model_version(actor, name, version).source
+        found = self.get_model_version(actor, name, version)
+        if not found.source.startswith(_MODELS_SCHEME):
+            return found.source
+        # Created from another version: where that one's files are (recorded at creation).
+        with self._read(actor) as repo:
+            return repo.download_location(name, found.version) or found.source
+
+    def _origin_download_uri(self, actor: Actor, source: str) -> str | None:
+        """For a `models:/<name>/<version>` or `models:/<name>@<alias>` source, the download
+        URI of that version (the caller must be able to read it); None for other sources,
+        `models:/m-…` (a logged model in the tracking server) included."""
+        if not source.startswith(_MODELS_SCHEME):
+            return None
+        path = source[len(_MODELS_SCHEME):].lstrip("/")
+        name, _, version = path.rpartition("/")
+        try:
+            if name and version.isdigit():
+                return self.get_model_version_download_uri(actor, name, version)
+            if "@" in path and "/" not in path:
+                name, _, alias = path.rpartition("@")
+                found = self.get_model_version_by_alias(actor, name, alias)
+                return self.get_model_version_download_uri(actor, name, found.version)
+        except ModelyardError as error:
+            raise InvalidArgument(
+                f"Unable to fetch model from model URI source artifact location '{source}': "
+                f"{error.message}") from None
+        return None
 
     def set_model_version_tag(
         self, actor: Actor, name: str, version: str | int, key: str, value: str

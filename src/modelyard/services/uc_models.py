@@ -9,10 +9,11 @@ dialect, copy_model_version, the CLI) goes through this one service. A version's
     # files arrive at v.storage_location: through `svc.artifacts.write_stream(location, path, it)`
     # (upload URLs, copies), or a `file://` client writing directly, or S3 credentials from
     # `svc.temporary_credentials(...)`
-    v = svc.finalize_version(actor, "main.fraud.detector", v.version, check=my_check)
-        # -> SHA-256 of every file + root digest stored, status READY; `check(store, location)`
-        #    runs first and may raise a ModelyardError (e.g. no signature in MLmodel): the
-        #    version then ends FAILED_REGISTRATION with that message and its files are removed
+    v = svc.finalize_version(actor, "main.fraud.detector", v.version)
+        # -> SHA-256 of every file + root digest stored, status READY; a check runs first
+        #    (default: the signature rule, services/signatures.py, unless the service was built
+        #    with require_signature=False) and may raise a ModelyardError: the version then ends
+        #    FAILED_REGISTRATION with that message and its files are removed
     svc.fail_version(actor, name, version, "upload aborted")   # explicit failure
     svc.delete_version(...) / svc.delete_model(...)            # rows and files both go
 
@@ -28,6 +29,7 @@ in `storage_garbage`; `collect_garbage()` runs after commit and again from the p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -52,6 +54,7 @@ from modelyard.domain.catalog import (
     VersionNotReady,
     VersionStatus,
     full_model_name,
+    record_emitted,
     split_model_name,
     validate_comment,
     validate_name,
@@ -62,17 +65,20 @@ from modelyard.domain.credentials import TemporaryCredentials
 from modelyard.domain.entities import Alias, Page, RegisteredModel
 from modelyard.domain.errors import (
     AliasNotFound,
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     ModelyardError,
     Unavailable,
 )
+from modelyard.domain.filters import NOT_A_PROMPT
 from modelyard.domain.paging import decode_page_token
 from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.policies import PolicyGate
+from modelyard.services.signatures import check_signature
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
@@ -101,7 +107,7 @@ FinalizeCheck = Callable[[ArtifactStore, str], None]
 class UcModelService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600,
-                 gate: PolicyGate | None = None) -> None:
+                 gate: PolicyGate | None = None, require_signature: bool = True) -> None:
         self.units = units
         self.artifacts = artifacts
         self.roots = roots
@@ -109,6 +115,8 @@ class UcModelService:
         self.gate = gate or PolicyGate(artifacts)
         self.pending_timeout = pending_timeout
         self.credential_ttl = credential_ttl
+        #: Databricks' rule, for every finalize whichever dialect asks (services/signatures.py).
+        self.require_signature = require_signature
 
     @contextmanager
     def _write(self, actor: Actor,
@@ -154,6 +162,13 @@ class UcModelService:
         owner = validate_owner(owner) if owner else actor.name
         model_uuid = str(uuid.uuid4())
         with self._write(actor) as (repo, uow):
+            # Clients create the model first and go on to add a version when told it exists
+            # (mlflow's register_model): a caller who may see the existing model learns that
+            # it exists, even without CREATE MODEL on the schema; one who may not see it gets
+            # the schema's answer, as if it were not there.
+            if authorization.uc_may(repo.conn, actor, "model.read", full_name) and \
+                    repo.model_exists(full_name):
+                raise AlreadyExists(f"Registered model already exists: {full_name}")
             authorization.require_uc(repo.conn, actor, "model.create",
                                      full_name.rsplit(".", 1)[0])
             schema = uow.catalog.schema_row(*full_name.split(".")[:2])
@@ -195,13 +210,14 @@ class UcModelService:
         limit, offset = page_size(max_results), decode_page_token(page_token)
         with self.units.read(actor) as uow:
             rows = uow.registry(UC).search_models(
-                [], [("name", False)], offset, limit + 1, text=text.strip(),
+                [NOT_A_PROMPT], [("name", False)], offset, limit + 1, text=text.strip(),
                 uc_readers=authorization.uc_readers(actor))
         return paged(rows, offset, limit)
 
     def list_models(self, actor: Actor, catalog_name: str | None = None,
                     schema_name: str | None = None, max_results: int | None = None,
-                    page_token: str | None = None) -> Page[UcModel]:
+                    page_token: str | None = None, prompts: bool = False) -> Page[UcModel]:
+        """Models (prompts are left out), or with `prompts` only the prompts."""
         if bool(catalog_name) != bool(schema_name):
             raise InvalidArgument("Cannot specify catalog w/o schema or schema w/o catalog: "
                                   "give both catalog_name and schema_name, or neither.")
@@ -216,7 +232,7 @@ class UcModelService:
                                                    validate_name(schema_name, "schema_name")).id
             # Only what the caller may see, filtered in the query so that pages are full.
             rows = repo.models(repo.list_model_rows(schema_id, offset, limit + 1,
-                                                    authorization.uc_readers(actor)))
+                                                    authorization.uc_readers(actor), prompts))
         return paged(rows, offset, limit)
 
     def update_model(self, actor: Actor, full_name: str, comment: str | None = None,
@@ -327,14 +343,46 @@ class UcModelService:
         ensure_location(self.artifacts, location)
         return version
 
+    def create_ready_version(self, actor: Actor, full_name: str, comment: str | None,
+                             tags: Mapping[str, str], source_scheme: str) -> UcVersion:
+        """A version without files, READY at once (a prompt version: its content is in its
+        tags); its source is `<source_scheme>:/<full name>/<number>`. Needs what adding a
+        version needs."""
+        full_name = full_model_name(full_name)
+        clean_tags = validated_tags(tags)
+        description = validate_comment(comment)
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.create_version", full_name)
+            core = uow.registry(UC)
+            model = repo.model_row(full_name)
+            now = now_ms()
+            _, number = core.allocate_version(full_name)
+            source = f"{source_scheme}:/{full_name}/{number}"
+            core.insert_version(
+                model_id=model.id, version=number, uc_id=str(uuid.uuid4()), run_link="",
+                stage="None", status=VersionStatus.READY.value, status_message="",
+                storage_location=None, lineage=None, user_id=actor.name,
+                updated_by=actor.name, created_at=now, updated_at=now, tags=clean_tags,
+                source=source, run_id="", logged_model_id="", run_tracking_server_id="",
+                description=description)
+            uow.record("model_version.create", "model_version", f"{full_name}/{number}",
+                       after={"source": source, "description": description,
+                              "tags": clean_tags})
+            return repo.versions([repo.version_row(full_name, number)])[0]
+
     def writable_location(self, actor: Actor, full_name: str, version: int | str) -> str:
         """The location files may still be written to; refused unless PENDING_REGISTRATION."""
+        return self.writable_version(actor, full_name, version).storage_location
+
+    def writable_version(self, actor: Actor, full_name: str, version: int | str) -> UcVersion:
+        """The version, for a caller who may write its files (CREATE MODEL VERSION: reading
+        it is not needed); refused unless PENDING_REGISTRATION."""
         found = self._version_for_writer(actor, full_name, version)
         if found.status is not VersionStatus.PENDING_REGISTRATION:
             raise VersionNotPending(
                 f"Model version {found.full_name}/{found.version} is {found.status.value}: "
                 "its files can no longer change.")
-        return found.storage_location
+        return found
 
     def publish_file(self, actor: Actor, full_name: str, version: int | str, version_id: str,
                      staged: StagedFile) -> None:
@@ -373,6 +421,13 @@ class UcModelService:
                 f"{found.full_name}/{found.version} is {found.status.value}.")
         # What the check and the digests saw; compared again under the version's lock below.
         seen = _fingerprints(self.artifacts.list_files(found.storage_location))
+        if not seen:
+            # Most likely a `file://` client on another host wrote to its own disk: the version
+            # stays PENDING (the files may still come), and a READY version without files
+            # would only fail later, at load time.
+            raise _no_files(found.storage_location)
+        if check is None and self.require_signature:
+            check = check_signature
         if check is not None:
             try:
                 check(self.artifacts, found.storage_location)
@@ -382,12 +437,7 @@ class UcModelService:
         # Hash outside the transaction: reading a large model must not hold the write lock.
         stored = self.artifacts.digest_files(found.storage_location)
         if not stored:
-            # Most likely a `file://` client on another host wrote to its own disk: a READY
-            # version without files would only fail later, at load time.
-            raise VersionHasNoFiles(
-                f"No files were uploaded to {found.storage_location}; nothing to finalize. "
-                "A client on another host cannot write file:// locations: register through "
-                "the databricks-uc registry URI (upload URLs) or use S3 storage.")
+            raise _no_files(found.storage_location)
         files = [VersionFile(f.path, f.size, f.sha256) for f in stored]
         digest = root_digest(stored)
         with self._write(actor) as (repo, uow):
@@ -565,6 +615,27 @@ class UcModelService:
             uow.record("model_version.delete_tag", "model_version", f"{full_name}/{number}",
                        before={"key": key})
 
+    def emit_lineage(self, actor: Actor, full_name: str, version: int | str,
+                     report: dict[str, Any]) -> UcVersion:
+        """Record what a client reports about a version's lineage (`emit-lineage`: the
+        notebook, job or pipeline that read it, and the direction); kept on the version and
+        shown with its lineage. Reading the version is what such a report describes, so it
+        needs what reading does (EXECUTE)."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        if len(orjson.dumps(report)) > 16_384:
+            raise InvalidArgument("The lineage report is too large (at most 16 KiB).")
+        with self._write(actor) as (repo, uow):
+            authorization.require_uc(repo.conn, actor, "model.execute", full_name)
+            row = repo.version_row(full_name, number, for_update=True)
+            current = repo.versions([row])[0].lineage
+            updated = dataclasses.replace(current, emitted=record_emitted(
+                current.emitted, report, actor.name, now_ms()))
+            repo.set_version_lineage(row.id, updated.extra())
+            uow.record("model_version.emit_lineage", "model_version", f"{full_name}/{number}",
+                       after=report)
+            return repo.versions([repo.version_row(full_name, number)])[0]
+
     # ---- aliases --------------------------------------------------------------------------
 
     def set_alias(self, actor: Actor, full_name: str, alias: str, version: int | str,
@@ -648,6 +719,13 @@ class UcModelService:
 
     def sweep(self, actor: Actor) -> tuple[int, int]:
         return self.fail_abandoned(actor), self.collect_garbage()
+
+
+def _no_files(location: str) -> VersionHasNoFiles:
+    return VersionHasNoFiles(
+        f"No files were uploaded to {location}; nothing to finalize. A client on another "
+        "host cannot write file:// locations: register through the databricks-uc registry "
+        "URI (upload URLs) or use S3 storage.")
 
 
 class FilesChanged(FailedPrecondition):

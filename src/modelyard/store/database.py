@@ -124,6 +124,25 @@ def _configure_postgresql(engine: Engine) -> None:
             raise DisconnectionError("PostgreSQL ended this pooled session")
 
 
+def describe_failure(url: str, error: BaseException) -> str:
+    """One line for a person: which database (never its password) and what failed, from an
+    error raised while opening or migrating it."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return f"cannot use --database-url: it is not a SQLAlchemy URL ({error})"
+    if parsed.get_backend_name() == "sqlite":
+        where = f"the SQLite database {parsed.database or ':memory:'}"
+    else:
+        host = parsed.host or "localhost"
+        where = (f"the {parsed.get_backend_name()} database '{parsed.database or ''}' at "
+                 f"{host}:{parsed.port or 5432}")
+    reason = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(reason).splitlines()
+             if line.strip() and not line.strip().startswith("(Background on this error")]
+    return f"cannot use {where}: {'; '.join(lines) or type(reason).__name__}"
+
+
 class Database:
     """One engine and the unit-of-work contexts every repository runs in."""
 

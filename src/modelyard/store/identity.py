@@ -202,6 +202,9 @@ class IdentityRepository:
     def delete_token(self, token_id: str) -> None:
         self.conn.execute(delete(tok).where(tok.c.id == token_id))
 
+    def set_token_comment(self, token_id: str, comment: str) -> None:
+        self.conn.execute(update(tok).where(tok.c.id == token_id).values(comment=comment))
+
     # ---- workspace permission levels --------------------------------------------------------
 
     def workspace_levels(self, model_ids: Iterable[int]) -> list[tuple[int, str, int]]:

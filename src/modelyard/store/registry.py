@@ -409,6 +409,14 @@ class RegistryRepository:
             raise version_not_found(name, version)
         return row
 
+    def download_location(self, name: str, version: int) -> str | None:
+        """The version's recorded storage location, if it has one."""
+        location: str | None = self.conn.execute(
+            select(mv.c.storage_location).join(rm, rm.c.id == mv.c.model_id).where(
+                rm.c.registry == self.registry, rm.c.name == name, mv.c.version == version)
+        ).scalar()
+        return location
+
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self.versions_with_details([self.version_row(name, version)])[0]
 

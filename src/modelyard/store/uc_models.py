@@ -14,12 +14,25 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.domain.catalog import Audit, Lineage, UcModel, UcVersion, VersionFile, VersionStatus
 from modelyard.domain.entities import Alias
 from modelyard.domain.errors import AlreadyExists, ModelVersionNotFound, RegisteredModelNotFound
+from modelyard.domain.filters import PROMPT_TAG
 from modelyard.store import model_summary, uc_visibility
 from modelyard.store.model_tag_names import rename_tag_owner
 from modelyard.store.point_reads import (
@@ -45,6 +58,7 @@ sch = uc_schemas
 rm = registered_models
 mv = model_versions
 rma = registered_model_aliases
+rmt = registered_model_tags
 files_table = model_version_files
 
 MODEL_COLUMNS = (rm.c.id, rm.c.uc_id, rm.c.name, rm.c.description, rm.c.storage_location,
@@ -88,9 +102,19 @@ class UcModelRepository:
             raise model_not_found(full_name)
         return row
 
+    def model_exists(self, full_name: str) -> bool:
+        return self.conn.execute(select(rm.c.id).where(
+            rm.c.registry == UC, rm.c.name == full_name)).first() is not None
+
     def list_model_rows(self, schema_id: str | None, offset: int, limit: int,
-                        readers: frozenset[str] | None = None) -> Sequence[Row]:
-        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC)
+                        readers: frozenset[str] | None = None,
+                        prompts: bool = False) -> Sequence[Row]:
+        """Models (or, with `prompts`, prompts: models tagged `mlflow.prompt.is_prompt`) in
+        name order."""
+        is_prompt = exists(select(1).select_from(rmt).where(
+            rmt.c.model_id == rm.c.id, rmt.c.key == PROMPT_TAG, rmt.c.value == "true"))
+        query = select(*MODEL_COLUMNS).where(rm.c.registry == UC,
+                                             is_prompt if prompts else not_(is_prompt))
         if schema_id is not None:
             query = query.where(rm.c.schema_id == schema_id)
         if readers is not None:
@@ -143,6 +167,12 @@ class UcModelRepository:
                 for row in rows]
 
     # ---- versions --------------------------------------------------------------------------
+
+    def set_version_lineage(self, version_id: int, lineage: dict[str, Any]) -> None:
+        """The version's JSON lineage (Lineage.extra()); not a change of the version itself,
+        so its update time stays."""
+        self.conn.execute(update(mv).where(mv.c.id == version_id).values(
+            lineage=orjson.dumps(lineage).decode() if lineage else None))
 
     def version_row(self, full_name: str, version: int, *, for_update: bool = False) -> Row:
         query = (select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
@@ -308,7 +338,8 @@ def _version(row: Row | VersionRecord, tags: dict[str, str], aliases: list[str])
         run_tracking_server_id=row.run_tracking_server_id or "",
         run_workspace_id=extra.get("run_workspace_id"),
         model_version_dependencies=extra.get("model_version_dependencies", []),
-        datasets=extra.get("datasets", []), copied_from=extra.get("copied_from", ""))
+        datasets=extra.get("datasets", []), copied_from=extra.get("copied_from", ""),
+        emitted=extra.get("emitted", []))
     return UcVersion(
         id=row.uc_id or "", full_name=row.name, version=row.version, comment=row.description,
         status=VersionStatus(row.status), status_message=row.status_message,

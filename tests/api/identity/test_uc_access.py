@@ -33,7 +33,7 @@ MATRIX: dict[str, str] = {
     "get_version":      " U    H   H   A    D    D   D   A   D   A   A",
     "list_versions":    " U    H   H   A    D    D   D   A   D   A   A",
     "read_credentials": " U    H   H   A    D    D   D   A   D   A   A",
-    "create_version":   " U    H   H   D    A    D   D   A   D   A   D",
+    "create_version":   " U    H   H   D    A    D   A   A   D   A   D",
     "update_model":     " U    H   H   D    D    D   A   A   D   A   D",
     "delete_version":   " U    H   H   D    D    D   A   A   D   A   D",
     "delete_model":     " U    H   H   D    D    D   A   A   D   A   D",
@@ -42,14 +42,14 @@ MATRIX: dict[str, str] = {
     "create_model":     " U    H   D   D    D    D   D   A   H   A   D",
     "get_schema":       " U    H   A   A    A    A   A   A   H   A   A",
     "get_catalog":      " U    H   A   A    A    A   A   A   H   A   A",
-    "write_credentials": " U   H   H   D    A    D   D   A   D   A   D",
+    "write_credentials": " U   H   H   D    A    D   A   A   D   A   D",
     "set_alias":        " U    H   H   D    D    D   A   A   D   A   D",
     "update_schema":    " U    H   D   D    D    D   D   D   H   A   D",
     # The same rules through the Databricks UC dialect (registry URI databricks-uc).
     "dbx_get_model":    " U    H   H   A    A    A   A   A   A   A   A",
     "dbx_get_version":  " U    H   H   A    D    D   D   A   D   A   A",
     "dbx_search_versions": " U H   H   A    D    D   D   A   D   A   A",
-    "dbx_create_version": " U  H   H   D    A    D   D   A   D   A   D",
+    "dbx_create_version": " U  H   H   D    A    D   A   A   D   A   D",
 }
 _ON_MODEL = {"execute": ["EXECUTE"], "create_version": ["CREATE_MODEL_VERSION"],
              "apply_tag": ["APPLY_TAG"], "manage": ["MANAGE"], "browse": ["BROWSE"]}

@@ -15,6 +15,7 @@ from databricks.sdk.service.catalog import EntityTagAssignment, ModelVersionInfo
 
 from tests.api.unity_catalog.conftest import local_path
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 @pytest.fixture()
@@ -30,6 +31,7 @@ def _ready_version(uc: httpx.Client, full_name: str, payload: bytes = b"weights"
         "source": "runs:/r1/model", "run_id": "r1"}).json()
     directory = local_path(created["storage_location"])
     (directory / "model.bin").write_bytes(payload)
+    (directory / "MLmodel").write_text(SIGNED_MLMODEL)
     version = created["version"]
     finalized = uc.patch(f"/models/{full_name}/versions/{version}/finalize",
                          json={"full_name": full_name, "version": version})

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.unity_catalog.conftest import local_path
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -87,7 +88,7 @@ def test_bad_requests(uc: httpx.Client, schema: str) -> None:
     _assert_error(uc.patch(f"/models/{schema}.m/versions/1/finalize"), 400,
                   "FAILED_PRECONDITION")
     assert uc.get(f"/models/{schema}.m/versions/1").json()["status"] == "PENDING_REGISTRATION"
-    (local_path(created["storage_location"]) / "MLmodel").write_text("x")
+    (local_path(created["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
     assert uc.patch(f"/models/{schema}.m/versions/1/finalize").status_code == 200
     _assert_error(uc.patch(f"/models/{schema}.m/versions/1/finalize"), 400, "INVALID_ARGUMENT")
     _assert_error(uc.post("/temporary-model-version-credentials", json={

@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 def test_finalize_records_digests_and_lineage(uc: httpx.Client, schema: str,
@@ -35,7 +36,7 @@ def test_finalize_records_digests_and_lineage(uc: httpx.Client, schema: str,
     assert credentials["url"] == created["storage_location"]  # file://: nothing to vend
     directory = local_path(created["storage_location"])
     (directory / "sub").mkdir()
-    (directory / "MLmodel").write_bytes(b"flavors: {}\n")
+    (directory / "MLmodel").write_text(SIGNED_MLMODEL)
     (directory / "sub" / "weights.bin").write_bytes(b"\x00" * 1000)
 
     ready = uc.patch(f"/models/{schema}.m/versions/1/finalize",
@@ -50,8 +51,8 @@ def test_finalize_records_digests_and_lineage(uc: httpx.Client, schema: str,
         listing = http.get(f"/api/modelyard/v1/uc/models/{schema}.m/versions/1/files").json()
         assert listing["root_digest"] == ready["root_digest"]
         assert listing["files"] == [
-            {"path": "MLmodel", "size": 12,
-             "sha256": hashlib.sha256(b"flavors: {}\n").hexdigest()},
+            {"path": "MLmodel", "size": len(SIGNED_MLMODEL),
+             "sha256": hashlib.sha256(SIGNED_MLMODEL.encode()).hexdigest()},
             {"path": "sub/weights.bin", "size": 1000,
              "sha256": hashlib.sha256(b"\x00" * 1000).hexdigest()}]
         download = http.get(f"/api/modelyard/v1/uc/models/{schema}.m/versions/1/files/"
@@ -97,7 +98,7 @@ def test_abandoned_pending_versions_fail_and_lose_their_files(
         late = uc.patch("/models/main.sweep.m/versions/1/finalize")
         assert late.status_code == 400 and late.json()["error_code"] == "INVALID_ARGUMENT"
         fresh = uc.post("/models/versions", json=body).json()
-        (local_path(fresh["storage_location"]) / "MLmodel").write_text("ok")
+        (local_path(fresh["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
         done = uc.patch("/models/main.sweep.m/versions/2/finalize").json()
         assert done["status"] == "READY"
         time.sleep(1.5)  # a READY version is never swept
@@ -113,7 +114,7 @@ def test_renaming_a_catalog_or_schema_renames_its_models(uc: httpx.Client) -> No
     uc.post("/models", json={"catalog_name": catalog, "schema_name": "a", "name": "m"})
     version = uc.post("/models/versions", json={"catalog_name": catalog, "schema_name": "a",
                                                 "model_name": "m", "source": "x"}).json()
-    (local_path(version["storage_location"]) / "f").write_text("1")
+    (local_path(version["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
     uc.patch(f"/models/{catalog}.a.m/versions/1/finalize")
     uc.put(f"/models/{catalog}.a.m/aliases/prod", json={"version_num": 1})
     try:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.unity_catalog.conftest import local_path
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 DB_UC = "/api/2.0/mlflow/unity-catalog"
 
@@ -29,7 +30,7 @@ def _ready_version(uc: httpx.Client, schema: str, model: str) -> int:
         "catalog_name": catalog_name, "schema_name": schema_name, "model_name": model,
         "source": "runs:/run-9/model", "run_id": "run-9", "comment": "c",
         "datasets": [{"name": "train", "digest": "d1", "source": "main.raw.tx"}]}).json()
-    (local_path(created["storage_location"]) / "MLmodel").write_bytes(b"flavors: {}\n")
+    (local_path(created["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
     number = created["version"]
     ready = uc.patch(f"/models/{schema}.{model}/versions/{number}/finalize",
                      json={"full_name": f"{schema}.{model}", "version": number})

@@ -25,6 +25,7 @@ from unitycatalog.client.exceptions import ApiException, BadRequestException, No
 from tests.api.unity_catalog.conftest import UC, local_path
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 
 def test_catalog_schema_model_version_finalize_list_get(server: ServerProcess) -> None:
@@ -53,7 +54,7 @@ def test_catalog_schema_model_version_finalize_list_get(server: ServerProcess) -
             assert pending.version == 1 and pending.status.value == "PENDING_REGISTRATION"
             assert pending.storage_location.startswith(model.storage_location + "/versions/")
             # A client on this host writes the files straight into the governed location.
-            (local_path(pending.storage_location) / "MLmodel").write_text("flavors: {}\n")
+            (local_path(pending.storage_location) / "MLmodel").write_text(SIGNED_MLMODEL)
 
             ready = await versions.finalize_model_version(
                 full_name, 1, FinalizeModelVersion(full_name=full_name, version=1))

@@ -48,6 +48,8 @@ def model_version(item: UcVersion) -> dict[str, Any]:
         body["copied_from"] = lineage.copied_from
     if lineage.model_version_dependencies:
         body["model_version_dependencies"] = lineage.model_version_dependencies
+    if lineage.emitted:
+        body["lineage_events"] = lineage.emitted
     if item.root_digest:
         body["root_digest"] = item.root_digest
     return body

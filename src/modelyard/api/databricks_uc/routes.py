@@ -25,7 +25,7 @@ from modelyard.domain.catalog import Lineage, VersionStatus, split_model_name
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import InvalidArgument
 from modelyard.services.context import Actor
-from modelyard.services.model_files import ModelFileService, check_signature
+from modelyard.services.model_files import ModelFileService
 from modelyard.services.uc_models import UcModelService
 
 PREFIX = "/api/2.0/mlflow/unity-catalog"
@@ -154,9 +154,10 @@ def create_model_version(state: State, actor: Actor, params: Params) -> dict[str
 
 @in_thread
 def finalize_model_version(state: State, actor: Actor, params: Params) -> dict[str, Any]:
-    # Databricks requires a signature; the client checks it, and so do we, on the stored files.
+    # Databricks requires a signature; the client checks it, and finalize checks it again on
+    # the stored files (UcModelService.require_signature).
     version = _models(state).finalize_version(actor, params.required_str("name"),
-                                              params.required_version(), check=check_signature)
+                                              params.required_version())
     return {"model_version": render.model_version(version)}
 
 
@@ -233,8 +234,28 @@ def sdk_artifact_repo_enabled(state: State, actor: Actor, params: Params) -> dic
 
 
 @in_thread
-def emit_lineage(state: State, actor: Actor, params: Params) -> None:
-    _models(state).get_version(actor, params.required_str("name"), params.required_version())
+def emit_lineage(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    """What mlflow sends when a consumer loads a version (EmitModelVersionLineageRequest):
+    recorded on the version (its `lineage_events`), and answered with them."""
+    info = params.raw("model_version_lineage_info") or {}
+    securable = params.raw("securable")
+    if not isinstance(info, dict) or (securable is not None and not isinstance(securable,
+                                                                               dict)):
+        raise InvalidArgument("'model_version_lineage_info' and 'securable' must be objects.")
+    entities = info.get("entities") or []
+    if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
+        raise InvalidArgument("'model_version_lineage_info.entities' must be a list of objects "
+                              "(notebook, job or pipeline).")
+    direction = str(info.get("direction") or "DOWNSTREAM").upper()
+    if direction not in ("UPSTREAM", "DOWNSTREAM"):
+        raise InvalidArgument(f"Invalid lineage direction '{direction}': use UPSTREAM or "
+                              "DOWNSTREAM.")
+    report: dict[str, Any] = {"direction": direction, "entities": entities}
+    if securable:
+        report["securable"] = securable
+    version = _models(state).emit_lineage(actor, params.required_str("name"),
+                                           params.required_version(), report)
+    return {"lineage_events": version.lineage.emitted}
 
 
 _TABLE: list[tuple[str, str, Handler]] = [

@@ -110,10 +110,42 @@ def get_effective(grants: GrantService, actor: Actor, request: Request,
     return _effective(found, _databricks(request))
 
 
+def _page_size(request: Request) -> None:
+    """Databricks' rule for the paged grant lists: 0 (the server's page) or at least 150.
+    Every assignment fits in the one page this answers."""
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return
+    try:
+        size = int(raw)
+    except ValueError:
+        raise InvalidArgument(f"Invalid page_size {raw!r}: expected an integer.") from None
+    if size < 0 or 0 < size < 150:
+        raise InvalidArgument(f"Invalid page_size {size}: use 0 (the server's page length) or "
+                              "a value of at least 150.")
+
+
+def list_assignments(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
+    """databricks-sdk `grants.list` (the paged successor of `grants.get`)."""
+    _page_size(request)
+    return get_permissions(s, a, request, body)
+
+
+def list_effective(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
+    """databricks-sdk `grants.list_effective` (the paged successor of `get_effective`)."""
+    _page_size(request)
+    found = get_effective(s, a, request, body)
+    return {"effective_privilege_assignments": found["privilege_assignments"]}
+
+
 def routes() -> list[BaseRoute]:
     where = "{securable_type}/{full_name}"
     return [
         Route(f"{PREFIX}/permissions/{where}", _endpoint(get_permissions), methods=["GET"]),
+        Route(f"{PREFIX}/privilege-assignments/{where}", _endpoint(list_assignments),
+              methods=["GET"]),
+        Route(f"{PREFIX}/effective-privilege-assignments/{where}", _endpoint(list_effective),
+              methods=["GET"]),
         Route(f"{PREFIX}/permissions/{where}", _endpoint(update_permissions),
               methods=["PATCH"]),
         Route(f"{PREFIX}/effective-permissions/{where}", _endpoint(get_effective),

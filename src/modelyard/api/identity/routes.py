@@ -268,6 +268,28 @@ def list_all_tokens(request: Request, actor: Actor, p: Params) -> dict[str, Any]
     return {"token_infos": [_token_info(t, owner=True) for t in tokens]}
 
 
+def update_token(request: Request, actor: Actor, p: Params) -> dict[str, Any]:
+    """databricks-sdk `tokens.update`: PATCH /token/{id} with `token` and `update_mask`."""
+    token = p.raw("token")
+    if token is not None and not isinstance(token, dict):
+        raise InvalidArgument("'token' must be an object with the fields to change.")
+    mask = p.raw("update_mask")
+    if isinstance(mask, dict):  # a FieldMask as an object: {"paths": [...]}
+        mask = ",".join(str(path) for path in mask.get("paths") or [])
+    fields = [f.strip() for f in str(mask or "").split(",") if f.strip()]
+    comment = (token or {}).get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidArgument("'token.comment' must be a string.")
+    _identity(request).update_token(actor, request.path_params["token_id"], comment, fields)
+    return {}
+
+
+def get_managed_token(request: Request, actor: Actor, p: Params) -> dict[str, Any]:
+    """databricks-sdk `token_management.get`."""
+    info = _identity(request).get_token(actor, request.path_params["token_id"])
+    return {"token_info": _token_info(info, owner=True)}
+
+
 def delete_token(request: Request, actor: Actor, p: Params) -> None:
     _identity(request).delete_token(actor, p.required_str("token_id"))
 
@@ -297,5 +319,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/2.0/token-management/tokens", endpoint(list_all_tokens), methods=["GET"]),
         Route("/api/2.0/token-management/tokens/{token_id}", endpoint(delete_managed_token),
               methods=["DELETE"]),
+        Route("/api/2.0/token-management/tokens/{token_id}", endpoint(get_managed_token),
+              methods=["GET"]),
+        Route("/api/2.0/token/{token_id}", endpoint(update_token), methods=["PATCH"]),
     ]
     return table

@@ -48,6 +48,10 @@ class Params:
             return cls({k: v[-1] for k, v in multi.items()}, multi)
         return cls(await json_object(await read_body(request)))
 
+    def with_path(self, path: dict[str, Any]) -> Params:
+        """These parameters and the request's path parameters (which win)."""
+        return Params({**self._values, **path}, self._multi)
+
     def has(self, name: str) -> bool:
         """Whether the field was sent at all (a null counts): `null` may mean something."""
         return name in self._values

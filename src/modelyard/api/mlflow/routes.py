@@ -86,6 +86,19 @@ def search_registered_models(registry: RegistryService, actor: Actor,
     return body
 
 
+def list_registered_models(registry: RegistryService, actor: Actor,
+                           params: Params) -> dict[str, Any]:
+    """`GET registered-models/list` (databricks-sdk `model_registry.list_models`): a search
+    without filter or order."""
+    page = registry.search_registered_model_hits(actor, None, params.optional_int("max_results"),
+                                                 None, params.optional_str("page_token"))
+    body: dict[str, Any] = {"registered_models": [render.registered_model_hit(h)
+                                                  for h in page.items]}
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body
+
+
 def get_latest_versions(registry: RegistryService, actor: Actor, params: Params) -> dict[str, Any]:
     versions = registry.get_latest_versions(actor, params.required_str("name"),
                                             params.str_list("stages"))
@@ -202,6 +215,7 @@ _TABLE: list[tuple[str, list[str], Handler]] = [
     ("/registered-models/delete", ["DELETE"], delete_registered_model),
     ("/registered-models/get", ["GET"], get_registered_model),
     ("/registered-models/search", ["GET"], search_registered_models),
+    ("/registered-models/list", ["GET"], list_registered_models),
     ("/registered-models/get-latest-versions", ["POST", "GET"], get_latest_versions),
     ("/registered-models/set-tag", ["POST"], set_registered_model_tag),
     ("/registered-models/delete-tag", ["DELETE"], delete_registered_model_tag),

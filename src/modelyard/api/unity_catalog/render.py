@@ -77,6 +77,7 @@ def version(item: UcVersion, include_aliases: bool = True) -> dict[str, Any]:
         "model_version_dependencies": ({"dependencies": lineage.model_version_dependencies}
                                        if lineage.model_version_dependencies else None),
         "datasets": lineage.datasets or None, "copied_from": lineage.copied_from or None,
+        "lineage_events": lineage.emitted or None,
         "root_digest": item.root_digest or None, "tags": _tags(item.tags),
     }
     if include_aliases:

@@ -57,6 +57,13 @@ def _page(key: str, items: list[dict[str, Any]], token: str) -> dict[str, Any]:
     return body
 
 
+# ---- the metastore --------------------------------------------------------------------------
+
+def metastore_summary(s: State, a: Actor, p: Params) -> dict[str, Any]:
+    """unitycatalog-client `MetastoresApi.summary`, databricks-sdk `metastores.summary`."""
+    return {"metastore_id": catalog_service(s).metastore_id(), "name": "metastore"}
+
+
 # ---- catalogs -------------------------------------------------------------------------------
 
 def create_catalog(state: State, actor: Actor, params: Params) -> dict[str, Any]:
@@ -272,6 +279,7 @@ def temporary_credentials(state: State, actor: Actor, params: Params) -> dict[st
 
 
 _TABLE: list[tuple[str, str, Handler]] = [
+    ("/metastore_summary", "GET", metastore_summary),
     ("/catalogs", "POST", create_catalog),
     ("/catalogs", "GET", list_catalogs),
     ("/catalogs/{name}", "GET", get_catalog),

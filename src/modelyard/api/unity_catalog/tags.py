@@ -30,7 +30,9 @@ from modelyard.services.context import Actor
 
 _TYPES = {"catalogs": "catalog", "catalog": "catalog", "schemas": "schema", "schema": "schema",
           "registered_models": "registered_model", "registered_model": "registered_model",
-          "model_versions": "model_version", "model_version": "model_version"}
+          "model_versions": "model_version", "model_version": "model_version",
+          # mlflow's native UC store files models under FUNCTION, as Databricks' grants do.
+          "function": "registered_model"}
 
 
 def _kind(entity_type: str) -> str:
@@ -108,15 +110,60 @@ def list_assignments(state: State, actor: Actor, params: Params) -> dict[str, An
 
 
 def delete_assignment(state: State, actor: Actor, params: Params) -> None:
-    entity_type, name, key = params.path_str(
-        "type"), params.path_str("name"), params.path_str("key")
-    kind = _kind(entity_type)
+    entity_type, name, key = (params.path_str("type"), params.path_str("name"),
+                              params.path_str("key"))
+    _delete(state, actor, _kind(entity_type), name, key)
+
+
+def _delete(state: State, actor: Actor, kind: str, name: str, key: str) -> None:
     if kind in ("catalog", "schema"):
         catalog_service(state).delete_tag(actor, kind, name, key)
     elif kind == "registered_model":
         model_service(state).delete_model_tag(actor, name, key)
     else:
         model_service(state).delete_version_tag(actor, *_version_ref(name), key)
+
+
+def _changes(params: Params) -> tuple[list[tuple[str, str]], list[str]]:
+    """`{"changes": {"add_tags": [{key, value}], "remove": [key]}}` of the native store."""
+    changes = params.body.get("changes") or {}
+    if not isinstance(changes, dict):
+        raise InvalidArgument("'changes' must be an object with 'add_tags' and 'remove'.")
+    add, remove = changes.get("add_tags") or [], changes.get("remove") or []
+    if not isinstance(add, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str)
+                                            for t in add):
+        raise InvalidArgument("'changes.add_tags' must be a list of {key, value} objects.")
+    if not isinstance(remove, list) or not all(isinstance(k, str) for k in remove):
+        raise InvalidArgument("'changes.remove' must be a list of tag keys.")
+    return [(t["key"], str(t.get("value") or "")) for t in add], list(remove)
+
+
+def update_securable_tags(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    """PATCH /securable-tags/{type}/{name}: mlflow's native UC store (MLFLOW_ENABLE_UC_NATIVE_
+    MODEL_REGISTRY) sets and deletes model tags through it."""
+    kind = _kind(params.path_str("securable_type"))
+    if kind == "model_version":
+        raise InvalidArgument("Model version tags go through /subentity-tags/.")
+    name = params.path_str("securable_full_name")
+    add, remove = _changes(params)
+    for key, value in add:
+        _set(state, actor, kind, name, key, value)
+    for key in remove:
+        _delete(state, actor, kind, name, key)
+    return {}
+
+
+def update_subentity_tags(state: State, actor: Actor, params: Params) -> dict[str, Any]:
+    """PATCH /subentity-tags/{type}/{model}/{version}: a model version's tags."""
+    if _kind(params.path_str("securable_type")) != "registered_model":
+        raise InvalidArgument("Only a model's versions have tags as sub-entities.")
+    name = f"{params.path_str('securable_full_name')}.{params.path_str('subentity_name')}"
+    add, remove = _changes(params)
+    for key, value in add:
+        _set(state, actor, "model_version", name, key, value)
+    for key in remove:
+        _delete(state, actor, "model_version", name, key)
+    return {}
 
 
 _BASE = PREFIX + "/entity-tag-assignments"
@@ -130,5 +177,9 @@ _TABLE: list[tuple[str, str, Handler]] = [
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(_BASE + path, uc_endpoint(handler), methods=[method])
-            for path, method, handler in _TABLE]
+    return [*(Route(_BASE + path, uc_endpoint(handler), methods=[method])
+              for path, method, handler in _TABLE),
+            Route(PREFIX + "/securable-tags/{securable_type}/{securable_full_name}",
+                  uc_endpoint(update_securable_tags), methods=["PATCH"]),
+            Route(PREFIX + "/subentity-tags/{securable_type}/{securable_full_name}/"
+                  "{subentity_name}", uc_endpoint(update_subentity_tags), methods=["PATCH"])]
