@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.unity_catalog.conftest import local_path
+from tests.support.uc_models import SIGNED_MLMODEL
 
 MLFLOW = "/api/2.0/mlflow"
 UC = "/api/2.1/unity-catalog"
@@ -35,7 +36,7 @@ def uc_model(http: httpx.Client, versions: int = 3) -> str:
             "catalog_name": "main", "schema_name": schema, "model_name": "m",
             "source": "runs:/r/m"})
         assert made.is_success, made.text
-        (local_path(made.json()["storage_location"]) / "MLmodel").write_text("ok")
+        (local_path(made.json()["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
         done = http.patch(f"{UC}/models/main.{schema}.m/versions/{number}/finalize")
         assert done.is_success, done.text
     return f"main.{schema}.m"

@@ -24,6 +24,7 @@ from modelyard.cli.main import app
 from tests.api.unity_catalog.conftest import UC, local_path
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 POLICIES = "/api/modelyard/v1/policies"
 REQUIRE = "tags.validation = 'passed'"
@@ -155,7 +156,7 @@ def _uc_model(http: httpx.Client) -> tuple[str, list[int]]:
         created = http.post(f"{UC}/models/versions", json={
             "catalog_name": "main", "schema_name": schema, "model_name": "m",
             "source": "s3://bucket/m"}).json()
-        (local_path(created["storage_location"]) / "MLmodel").write_text("flavors: {}\n")
+        (local_path(created["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
         done = http.patch(f"{UC}/models/{full_name}/versions/{created['version']}/finalize",
                           json={"full_name": full_name, "version": created["version"]})
         assert done.status_code == 200, done.text

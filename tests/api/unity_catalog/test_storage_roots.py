@@ -22,6 +22,7 @@ from tests.api.identity.conftest import AuthServer
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
 from tests.conftest import database_url_for
 from tests.support.server import MODELYARD, ServerProcess
+from tests.support.uc_models import SIGNED_MLMODEL
 
 NOT_ALLOWED = "is not allowed: catalogs and schemas may keep their files only under"
 
@@ -165,7 +166,7 @@ def test_allowed_root_is_accepted_and_touched_only_by_files(
                 "catalog_name": catalog, "schema_name": schema_name, "model_name": "m",
                 "source": "runs:/r/m"}).json()
             locations[schema_name] = version["storage_location"]
-            (local_path(version["storage_location"]) / "MLmodel").write_text("x")
+            (local_path(version["storage_location"]) / "MLmodel").write_text(SIGNED_MLMODEL)
             ready = admin.patch(f"/models/{catalog}.{schema_name}.m/versions/1/finalize")
             assert ready.json()["status"] == "READY", ready.text
         assert locations["own"].startswith(own["storage_location"] + "/models/")
