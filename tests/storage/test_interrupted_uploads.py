@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import database_url_for
 from tests.storage.conftest import Backend
 from tests.support.server import ServerProcess
-from tests.support.uc_models import create_pending_version, fs_prefix
+from tests.support.uc_models import SIGNED_MLMODEL, create_pending_version, fs_prefix
 
 MIB = 1024 * 1024
 UC = "/api/2.1/unity-catalog"
@@ -181,7 +181,7 @@ def test_the_sweeper_removes_what_a_kill_left(store: Store, database_url: str | 
         version, upload = _begin(store, server, uc_model_name)
         with httpx.Client(base_url=server.url, timeout=30) as http:
             small = httpx.put(_upload_url(http, uc_model_name, version, "MLmodel"),
-                              content=b"flavors: {}\n")
+                              content=SIGNED_MLMODEL.encode())
             assert small.status_code == 200, small.text
         _signal(server, signal.SIGKILL)
         server.process.wait(10)  # type: ignore[union-attr]
