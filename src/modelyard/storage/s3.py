@@ -65,9 +65,11 @@ def _endpoint(service: str) -> str | None:
             or os.environ.get("AWS_ENDPOINT_URL") or None)
 
 
-def client_for(service: str, attempts: int = 5, timeout: float | None = None) -> Any:
+def client_for(service: str, attempts: int = 5, timeout: float | None = None,
+               report_outages: bool = True) -> Any:
     """A boto3 client configured from the standard AWS environment; a store that cannot be
-    reached raises Unavailable (a 503 for the client), not botocore's errors (a 500)."""
+    reached raises Unavailable (a 503 for the client), not botocore's errors (a 500), unless
+    `report_outages` is off (the caller turns every failure into an answer of its own)."""
     style = "path" if _endpoint(service) else "auto"
     timeouts: dict[str, Any] = ({} if timeout is None
                                 else {"connect_timeout": timeout, "read_timeout": timeout})
@@ -75,7 +77,8 @@ def client_for(service: str, attempts: int = 5, timeout: float | None = None) ->
                     retries={"max_attempts": attempts, "mode": "standard"}, **timeouts)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     client = boto3.session.Session().client(service, region_name=region, config=config)
-    _report_outages(client)
+    if report_outages:
+        _report_outages(client)
     return client
 
 
@@ -352,7 +355,9 @@ class S3ArtifactStore:
         bucket, prefix = self._split(location)
         policy = scoped_policy(bucket, prefix, write)
         duration = max(900, min(int(ttl_seconds), 43_200))
-        sts = client_for("sts", attempts=2)  # a store without STS should fail fast
+        # A store without STS should fail fast; whatever STS answers (S3-compatible stores
+        # often have none: SeaweedFS answers 500), the client is told to use upload URLs.
+        sts = client_for("sts", attempts=2, report_outages=False)
         role = os.environ.get("MODELYARD_S3_ROLE_ARN")
         try:
             if role:
