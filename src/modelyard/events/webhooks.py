@@ -333,8 +333,10 @@ class WebhookDispatcher:
             except Unavailable as error:  # an outage: one line, the next round retries
                 log.warning("webhook delivery paused: %s", error.message)
                 busy = False
-            except Exception:
-                log.exception("webhook delivery failed")
+            except Exception as error:
+                # One line (the next round retries); the traceback only at DEBUG.
+                log.error("webhook delivery failed: %s: %s", type(error).__name__, error)
+                log.debug("webhook delivery failed", exc_info=True)
                 busy = False
             if not busy:
                 self._wake.wait(self.poll)

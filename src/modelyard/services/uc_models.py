@@ -747,9 +747,11 @@ def start_sweeper(service: UcModelService, actor: Actor, interval: float) -> thr
                 service.sweep(actor)
             except Unavailable as error:  # an outage: one line, the next round retries
                 log.warning("pending-version sweep skipped: %s", error.message)
-            except Exception:
+            except Exception as error:
                 metrics.SWEEPER_RUNS.labels("uc_pending", "failed").inc()
-                log.exception("pending-version sweep failed")
+                # One line (the next round retries); the traceback only at DEBUG.
+                log.error("pending-version sweep failed: %s: %s", type(error).__name__, error)
+                log.debug("pending-version sweep failed", exc_info=True)
             else:
                 metrics.SWEEPER_RUNS.labels("uc_pending", "ok").inc()
             if stop.wait(interval):
