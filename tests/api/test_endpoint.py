@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
@@ -15,6 +14,7 @@ from starlette.routing import Route
 from modelyard.api.endpoint import Dialect, in_thread, in_thread_when
 from modelyard.api.http import JSONResponse
 from modelyard.domain.actor import LOCAL_ADMIN, Actor
+from tests.support.asyncio_thread import run_async
 
 
 class _Admin:
@@ -44,9 +44,12 @@ def sometimes(target: Any, actor: Actor, params: dict[str, str]) -> dict[str, st
     return _where(target, actor, params)
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_marked_handlers_leave_the_event_loop(anyio_backend: str) -> None:
+def test_marked_handlers_leave_the_event_loop() -> None:
+    # In a thread of its own: Playwright (tests/web) leaves a loop running on the main thread.
+    run_async(_marked_handlers_leave_the_event_loop())
+
+
+async def _marked_handlers_leave_the_event_loop() -> None:
     dialect: Dialect[dict[str, str]] = Dialect(
         read_params=_params, target=lambda request: None,
         domain_error=lambda error: JSONResponse({}, status_code=400),
