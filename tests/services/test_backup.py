@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import database_url_for
 from tests.support import postgres
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
@@ -27,6 +28,20 @@ API = "/api/2.0/mlflow"
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([MODELYARD, *args], capture_output=True, text=True, timeout=300)
+
+
+
+@pytest.fixture(scope="module")
+def server(engine: str, pg_available: bool,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of its own: the session's shared server holds files that other tests damage on
+    purpose, which a backup rightly refuses to take."""
+    for url in database_url_for(engine, pg_available):
+        process = ServerProcess(tmp_path_factory.mktemp(f"backup-{engine}"), url).start()
+        try:
+            yield process
+        finally:
+            process.stop()
 
 
 def _where(server: ServerProcess) -> list[str]:
