@@ -40,7 +40,7 @@ from modelyard.api.unity_catalog import tags as uc_tags
 from modelyard.api.workspace import deliveries as delivery_routes
 from modelyard.api.workspace import routes as workspace_routes
 from modelyard.api.workspace import webhooks as webhook_routes
-from modelyard.bootstrap import bootstrap
+from modelyard.bootstrap import build, start_background
 from modelyard.config import Settings
 from modelyard.domain.errors import ModelyardError, Unavailable
 from modelyard.observability import metrics, tracing
@@ -159,7 +159,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     )
     # Before the first request builds the stack on it.
     app.router = IndexedRouter(routes(), lifespan=_lifespan)
-    built = bootstrap(settings, database)
+    # Built first, its workers started last: the metrics' engine listeners must be in place
+    # before any worker thread uses the engine (SQLAlchemy's listener lists are not safe to
+    # change while another thread runs them: "deque mutated during iteration").
+    built = build(settings, database)
     for name, value in vars(built).items():
         setattr(app.state, name, value)
     # Authentication is the HTTP adapters' own (api/auth.py), over the identity service.
@@ -168,6 +171,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
                                            app.state.address_limit)
     app.state.in_flight = InFlight()
     _observe(app, settings, built.database)
+    start_background(built)
     _settle_heap()
     return app
 
