@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlencode, urlparse
 
 import httpx
 
+from artifacts import MLMODEL
 from auth import SCIM
 from databases import Databases, PgConfig
 from httpraw import build_request
@@ -81,7 +82,8 @@ def populate(base: str, models: int, admin_token: str | None) -> list[str]:
                 "source": f"runs:/run-{i}/model", "run_id": f"run-{i}"})
             created.raise_for_status()
             location = urlparse(created.json()["storage_location"])
-            Path(unquote(location.path), "MLmodel").write_bytes(b"flavors: {}\n")
+            # Unity Catalog requires a signature at finalize (the same MLmodel as artifacts.py).
+            Path(unquote(location.path), "MLmodel").write_bytes(MLMODEL)
             http.patch(f"{UC}/models/{full}/versions/1/finalize",
                        json={"full_name": full, "version": 1}).raise_for_status()
             for path, body in [
