@@ -256,6 +256,19 @@ class _Target:
 
     prefix = MLFLOW
 
+    def _refused_unless(self, label: str, path: str, body: dict[str, Any]) -> bool:
+        """POST `body` to the target; True when it refused this version (a 4xx, reported as
+        refused). What stops the whole run (no answer, credentials, the server failing) is
+        raised."""
+        try:
+            self.target.call("POST", path, body=body)
+        except RemoteError as error:
+            if error.status in (0, 401, 403) or error.status >= 500:
+                raise
+            self.report.add("version", label, REFUSED, error.message)
+            return True
+        return False
+
     def __init__(self, job: MlflowImport, name: str) -> None:
         self.job = job
         self.target = job.target
@@ -376,12 +389,7 @@ class _WorkspaceTarget(_Target):
                 "user_id": version.get("user_id") or "",
                 "creation_timestamp": version.get("creation_timestamp"),
                 "last_updated_timestamp": version.get("last_updated_timestamp")}
-        try:
-            self.target.call("POST", IMPORT, body=body)
-        except RemoteError as error:
-            if error.status in (0, 401, 403) or error.status >= 500:
-                raise
-            self.report.add("version", label, REFUSED, error.message)
+        if self._refused_unless(label, IMPORT, body):
             return
         self.report.add("version", label, IMPORTED)
 
@@ -424,21 +432,11 @@ class _UcTarget(_Target):
                     "source": version.get("source") or "", "run_id": version.get("run_id") or "",
                     "description": version.get("description") or "",
                     "tags": version.get("tags") or [], "model_id": version.get("model_id") or ""}
-            try:
-                self.target.call("POST", IMPORT, body=body)
-            except RemoteError as error:
-                if error.status in (0, 401, 403) or error.status >= 500:
-                    raise
-                self.report.add("version", label, REFUSED, error.message)
+            if self._refused_unless(label, IMPORT, body):
                 return
         self._upload(number, files)
-        try:
-            self.target.call("POST", f"{UC_MLFLOW}/model-versions/finalize",
-                             body={"name": self.name, "version": str(number)})
-        except RemoteError as error:
-            if error.status in (0, 401, 403) or error.status >= 500:
-                raise
-            self.report.add("version", label, REFUSED, error.message)
+        if self._refused_unless(label, f"{UC_MLFLOW}/model-versions/finalize",
+                                {"name": self.name, "version": str(number)}):
             return
         self.report.add("version", label, IMPORTED)
         stage = version.get("current_stage") or "None"
