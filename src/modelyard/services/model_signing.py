@@ -138,6 +138,10 @@ class _Verifiers:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] | None = None
         self._certificates: Any = None
+        #: The certificate verifier sets its X509Store's time to each signing certificate's
+        #: start before checking the chain: one verification at a time (finalize runs in
+        #: worker threads).
+        self.certificate_lock = threading.Lock()
 
     def _build(self) -> None:
         with self._lock:
@@ -280,7 +284,8 @@ class ModelSigningService:
         from OpenSSL import crypto
 
         try:
-            manifest = verifier.verify(signature)
+            with self._verifiers.certificate_lock:
+                manifest = verifier.verify(signature)
         except crypto.X509StoreContextError as error:
             return Signing(SigningStatus.UNTRUSTED_SIGNER, subject, (
                 f"The signing certificate ({subject}) does not chain to a trusted CA "
