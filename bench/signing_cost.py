@@ -56,7 +56,8 @@ def main() -> None:
         sign_with_key(directory, keys)
         sign_s = time.perf_counter() - start
 
-        service = ModelSigningService(None, TrustedSigners.load(str(keys.public)))  # type: ignore[arg-type]
+        service = ModelSigningService(None, store,  # type: ignore[arg-type]
+                                      TrustedSigners.load(str(keys.public)))
         digests, verifies = [], []
         first_verify = 0.0
         for round_ in range(args.repeat):
@@ -64,7 +65,7 @@ def main() -> None:
             stored = store.digest_files(location)
             digests.append(time.perf_counter() - start)
             start = time.perf_counter()
-            verdict = service.verify_files(store, location, stored)
+            verdict = service.verify_files(location, stored)
             elapsed = time.perf_counter() - start
             assert verdict.signed, verdict
             if round_ == 0:

@@ -168,7 +168,8 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     # Promotion policies: every alias move and stage change of every registry passes this gate.
     gate = PolicyGate(artifacts)
     # Model signing: model.sig verified at finalize against --trusted-signers.
-    model_signing = ModelSigningService(units, TrustedSigners.load(settings.trusted_signers))
+    model_signing = ModelSigningService(units, artifacts,
+                                        TrustedSigners.load(settings.trusted_signers))
     uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
                                require_signature=settings.uc_require_signature,
                                signing=model_signing)

@@ -13,10 +13,10 @@ import pytest
 
 from modelyard.bootstrap import Modelyard, build
 from modelyard.config import Settings
-from modelyard.domain.catalog import Lineage
+from modelyard.domain.catalog import Lineage, VersionNotReady
 from modelyard.domain.model_signing import SigningStatus
 from modelyard.domain.policies import PolicyViolation
-from modelyard.services.model_signing import TrustedSigners
+from modelyard.services.model_signing import ModelSigningService, TrustedSigners
 from modelyard.storage.local import file_uri_to_path
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
@@ -173,3 +173,23 @@ def test_trusted_signers_refuse_what_is_no_public_key(keys: Keys, tmp_path: Path
     shutil.copy(keys.trusted_ca.ca, directory)
     loaded = TrustedSigners.load(f"{directory}, {keys.other.public}")
     assert len(loaded.keys) == 2 and len(loaded.certificates) == 1
+
+
+def test_verified_again_once_the_signer_is_trusted(built: Modelyard, keys: Keys, unique: str,
+                                                   tmp_path: Path) -> None:
+    source = model_dir(tmp_path / "m")
+    sign_with_key(source, keys.other)
+    full_name, number = _register(built, unique, source)
+    assert built.model_signing.get(ADMIN, full_name, number)[1].status is \
+        SigningStatus.UNTRUSTED_SIGNER
+    # The administrator adds the key to --trusted-signers (a server started anew).
+    now_trusted = ModelSigningService(built.units, built.artifacts,
+                                      TrustedSigners.load(str(keys.other.public)))
+    _, signing = now_trusted.verify_again(ADMIN, full_name, number)
+    assert signing.signed
+    assert built.model_signing.get(ADMIN, full_name, number)[1].signed
+    assert len(events(built, "model_version.verify_signing", f"{full_name}/{number}")) == 2
+
+    pending = built.uc_models.create_version(ADMIN, full_name, "s3://b/y", lineage=Lineage())
+    with pytest.raises(VersionNotReady, match="only a READY version's files"):
+        built.model_signing.verify_again(ADMIN, full_name, pending.version)

@@ -34,7 +34,7 @@ from typing import Any
 
 from modelyard.domain import model_signing as domain
 from modelyard.domain import names
-from modelyard.domain.catalog import UcVersion, full_model_name
+from modelyard.domain.catalog import UcVersion, VersionNotReady, VersionStatus, full_model_name
 from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import ModelyardError
 from modelyard.domain.model_signing import SIGNATURE_FILE, Signing, SigningStatus
@@ -172,15 +172,16 @@ class _Verifiers:
 class ModelSigningService:
     """Verifies model signatures at finalize and answers what was concluded."""
 
-    def __init__(self, units: UnitOfWorkFactory, trusted: TrustedSigners | None = None) -> None:
+    def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
+                 trusted: TrustedSigners | None = None) -> None:
         self.units = units
+        self.artifacts = artifacts
         self.trusted = trusted or TrustedSigners()
         self._verifiers = _Verifiers(self.trusted)
 
     # ---- at finalize --------------------------------------------------------------------
 
-    def verify_files(self, artifacts: ArtifactStore, location: str,
-                     stored: list[StoredFile]) -> Signing:
+    def verify_files(self, location: str, stored: list[StoredFile]) -> Signing:
         """The verdict on a version whose files (with their SHA-256) finalize just computed.
         Never raises for what the files hold: a bad signature is a verdict, not an error."""
         files = {f.path: f.sha256 for f in stored}
@@ -193,7 +194,7 @@ class ModelSigningService:
                 "bundle."))
         else:
             try:
-                raw = b"".join(artifacts.read_stream(location, SIGNATURE_FILE))
+                raw = b"".join(self.artifacts.read_stream(location, SIGNATURE_FILE))
             except (ModelyardError, OSError) as error:
                 log.warning("model signing: %s of %s could not be read: %s", SIGNATURE_FILE,
                             location, error)
@@ -305,6 +306,36 @@ class ModelSigningService:
         SigningRepository(uow.conn).put(version_id, signing)
         uow.record("model_version.verify_signing", "model_version", f"{full_name}/{version}",
                    after=signing.as_dict())
+
+    def verify_again(self, actor: Actor, full_name: str,
+                     version: int | str) -> tuple[UcVersion, Signing]:
+        """Verify a READY version's signature anew against the signers trusted now (after a
+        key was added to --trusted-signers, say), from the file digests recorded at finalize:
+        the files of a READY version never change, so nothing but model.sig is read. Needs
+        what managing the version needs (MANAGE); the new verdict replaces the old one and is
+        audited."""
+        full_name = full_model_name(full_name)
+        number = names.parse_version(version)
+        with self.units.read(actor) as uow:
+            repo = uow.uc_models
+            authorization.require_uc(repo.conn, actor, "model.manage", full_name)
+            row = repo.version_row(full_name, number)
+            found = repo.versions([row])[0]
+            recorded = repo.files(row.id)
+        if found.status is not VersionStatus.READY or not recorded:
+            raise VersionNotReady(
+                f"Model version {full_name}/{number} is {found.status.value}"
+                f"{'' if recorded else ' without files'}: only a READY version's files can be "
+                "verified.")
+        signing = self.verify_files(found.storage_location, [
+            StoredFile(f.path, f.size, f.sha256) for f in recorded])
+        with self.units.write(actor, scope="uc") as uow:
+            row = uow.uc_models.version_row(full_name, number, for_update=True)
+            if row.uc_id != found.id:
+                raise VersionNotReady(f"Model version {full_name}/{number} was replaced "
+                                      "meanwhile; verify again.")
+            self.record(uow, row.id, full_name, number, signing)
+        return found, signing
 
     def get(self, actor: Actor, full_name: str, version: int | str) -> tuple[UcVersion,
                                                                                Signing]:

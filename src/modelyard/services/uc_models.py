@@ -121,7 +121,7 @@ class UcModelService:
         self.require_signature = require_signature
         #: Model signing (issue 20 item 4): `model.sig` verified at finalize against the
         #: trusted signers (services/model_signing.py); not the MLmodel's schema signature.
-        self.signing = signing or ModelSigningService(units)
+        self.signing = signing or ModelSigningService(units, artifacts)
 
     @contextmanager
     def _write(self, actor: Actor,
@@ -448,7 +448,7 @@ class UcModelService:
         # ---- model signing (issue 20 item 4, services/model_signing.py): `model.sig` checked
         # against the digests just computed (no second read); the verdict is stored below, in
         # the finalizing transaction. It never fails the finalize: policies decide what needs it.
-        signing = self.signing.verify_files(self.artifacts, found.storage_location, stored)
+        signing = self.signing.verify_files(found.storage_location, stored)
         with self._write(actor) as (repo, uow):
             row = repo.version_row(found.full_name, found.version, for_update=True)
             # Uploads publish under this same lock: if one landed while we were hashing (outside

@@ -178,10 +178,16 @@ def test_unsigned_model_shows_why_on_the_page_and_in_the_audit_trail(
     assert 'id="model-signing" data-status="UNSIGNED"' in page.text
     assert "not signed" in page.text and "has no model.sig" in page.text
 
+    shown = run_cli("versions", "signing", model_name, "1", url=signing_server.url).stdout
+    assert "UNSIGNED" in shown and "has no model.sig" in shown
+    # Verified again (after a change of --trusted-signers, say): the same verdict, audited again.
+    again = run_cli("versions", "signing", model_name, "1", "--verify",
+                    url=signing_server.url).stdout
+    assert "UNSIGNED" in again
+
     audit = http.get("/api/modelyard/v1/audit", params={
         "action": "model_version.verify_signing", "object": f"{model_name}/1"}).json()
-    [event] = audit["events"]
-    assert event["after"]["status"] == "UNSIGNED"
+    assert [e["after"]["status"] for e in audit["events"]] == ["UNSIGNED", "UNSIGNED"]
 
 
 def test_signing_of_what_does_not_exist_is_a_404(http: httpx.Client, model_name: str) -> None:
