@@ -193,3 +193,31 @@ def test_verified_again_once_the_signer_is_trusted(built: Modelyard, keys: Keys,
     pending = built.uc_models.create_version(ADMIN, full_name, "s3://b/y", lineage=Lineage())
     with pytest.raises(VersionNotReady, match="only a READY version's files"):
         built.model_signing.verify_again(ADMIN, full_name, pending.version)
+
+
+def test_keyless_and_malformed_bundles_are_named(keys: Keys, tmp_path: Path) -> None:
+    import base64
+    import json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    service = ModelSigningService(None, None, TrustedSigners.load(  # type: ignore[arg-type]
+        str(keys.trusted.public)))
+    leaf = x509.load_pem_x509_certificate(keys.trusted_ca.certificate.read_bytes())
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    keyless = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+               "verificationMaterial": {"certificate": {
+                   "rawBytes": base64.b64encode(der).decode()}, "tlogEntries": []},
+               "dsseEnvelope": {}}
+    verdict = service.verify(json.dumps(keyless).encode(), {})
+    assert verdict.status is SigningStatus.UNSUPPORTED
+    assert verdict.signer == keys.trusted_ca.subject and "keyless" in verdict.detail
+
+    source = model_dir(tmp_path / "m")
+    sign_with_key(source, keys.trusted)
+    bundle = json.loads((source / "model.sig").read_text())
+    bundle["verificationMaterial"]["publicKey"]["hint"] = "x" * 5000
+    verdict = service.verify(json.dumps(bundle).encode(), {})
+    assert verdict.status is SigningStatus.INVALID and "malformed hint" in verdict.detail
+    assert len(verdict.detail) < 300

@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import json
 import logging
+import re
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -47,6 +48,7 @@ from modelyard.store.model_signing import SigningRepository
 log = logging.getLogger("modelyard.model_signing")
 
 _SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,10 @@ class ModelSigningService:
                     files: Mapping[str, str]) -> Signing:
         key = material.get("publicKey")
         hint = str(key.get("hint") or "") if isinstance(key, dict) else ""
+        if hint and not _HEX_SHA256.fullmatch(hint):
+            return Signing(SigningStatus.INVALID, detail=(
+                f"{SIGNATURE_FILE} names its key by a malformed hint (expected the SHA-256 of "
+                "the PEM public key, in hex)."))
         named = domain.key_fingerprint(hint) if hint else "an unnamed key"
         if not self.trusted.keys:
             return Signing(SigningStatus.UNTRUSTED_SIGNER, named if hint else "", (
