@@ -211,8 +211,10 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
         run_id = found.run.run_id if found.run else None
     requests = [r for r in alias_requests(state, actor, model.full_name)
                 if r.version == version.version]
+    # Model signing (issue 20 item 4): the verdict on the version's model.sig.
+    _, signing = state.model_signing.get(actor, full_name, number)
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                alias_requests=requests,
+                alias_requests=requests, signing=signing,
                 info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
                                                snippets.server_url(str(request.base_url)),
