@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,10 +27,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from modelyard.api.auth import authenticate
+from modelyard.api.http_protocol import chunk, direct_writer
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.domain.errors import ModelyardError
 from modelyard.domain.history import ALIAS, Entry
-from modelyard.services.event_stream import EventHub, StreamFilter, Visibility
+from modelyard.services.event_stream import EventHub, Sink, StreamFilter, Visibility
 
 PATH = "/api/modelyard/v1/events/stream"
 _HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
@@ -60,8 +62,18 @@ def frame(e: Entry) -> bytes:
                                                  orjson.dumps(event_data(e)))
 
 
+def render_chunked(entries: list[Entry]) -> bytes:
+    """Events as one chunk of a chunked response: what the hub writes to sinks (one shared
+    function: its result is shared by every subscriber with the same filter)."""
+    return chunk(b"".join(frame(e) for e in entries))
+
+
+_KEEPALIVE_CHUNK = chunk(_KEEPALIVE)
+
+
 class EventStream(Response):
-    """The streaming answer: replays from the cursor, then follows the hub."""
+    """The streaming answer: replays from the cursor, then follows the hub: written to by the
+    hub directly while caught up (our own HTTP protocol), else sent through ASGI."""
 
     def __init__(self, hub: EventHub, cursor: int, wanted: StreamFilter,
                  visibility: Visibility) -> None:
@@ -74,21 +86,21 @@ class EventStream(Response):
         await send({"type": "http.response.body", "body": b"retry: 2000\n\n",
                     "more_body": True})
         hub = self.hub
+        write = direct_writer(scope)
         gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnect(receive))
         hub.subscribers += 1
         try:
             while True:
-                pending = await hub.after(self.cursor)
-                while pending:
-                    chunk = []
-                    for entry in pending:
-                        self.cursor = entry.id
-                        if self.wanted.matches(entry) and await self.visibility.allows(entry):
-                            chunk.append(frame(entry))
-                    if chunk:
-                        await send({"type": "http.response.body", "body": b"".join(chunk),
+                await self._send_pending(send)
+                if write is not None and self.cursor >= hub.last_id:
+                    stalled = await self._attached(write, gone)
+                    if gone.done():
+                        return
+                    if stalled and self.cursor >= hub.last_id:
+                        # The client stopped reading: wait for it through ASGI.
+                        await send({"type": "http.response.body", "body": _KEEPALIVE,
                                     "more_body": True})
-                    pending = await hub.after(self.cursor) if self.cursor < hub.last_id else []
+                    continue
                 if await hub.wait(gone):
                     return
                 if self.cursor >= hub.last_id:  # nothing new: a keep-alive comment
@@ -99,6 +111,44 @@ class EventStream(Response):
         finally:
             hub.subscribers -= 1
             gone.cancel()
+
+    async def _send_pending(self, send: Send) -> None:
+        """What arrived after the cursor, filtered, through ASGI."""
+        hub = self.hub
+        pending = await hub.after(self.cursor)
+        while pending:
+            chunk_ = []
+            for entry in pending:
+                self.cursor = entry.id
+                if self.wanted.matches(entry) and await self.visibility.allows(entry):
+                    chunk_.append(frame(entry))
+            if chunk_:
+                await send({"type": "http.response.body", "body": b"".join(chunk_),
+                            "more_body": True})
+            pending = await hub.after(self.cursor) if self.cursor < hub.last_id else []
+
+    async def _attached(self, write: Callable[[bytes], bool],
+                        gone: asyncio.Future[Any]) -> bool:
+        """Let the hub write to this stream until it hands it back or the client leaves;
+        True when a write was refused (the client is not reading)."""
+        handback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        sink = Sink(self.wanted, self.visibility, render_chunked, write, _KEEPALIVE_CHUNK,
+                    self.cursor, handback)
+        if not self.hub.attach(sink):
+            return False
+
+        def left(_: object) -> None:
+            if not handback.done():
+                handback.set_result(None)
+
+        gone.add_done_callback(left)
+        try:
+            await handback
+        finally:
+            gone.remove_done_callback(left)
+            self.hub.detach(sink)
+            self.cursor = sink.cursor
+        return sink.stalled
 
 
 async def _disconnect(receive: Receive) -> None:
