@@ -29,11 +29,14 @@ from tests.support.server import MODELYARD, ServerProcess, free_port
 
 ALIAS_CREATED = WebhookEvent("model_version_alias", "created")
 SECRET = "whsec-test"
-#: Retries every 0.2-0.4 s: a receiver that is down for a few seconds is reached in seconds.
+#: Retries every 0.2-0.4 s: a receiver that is down for a while is reached within 0.4 s of
+#: coming up; 300 attempts outlast a receiver down for 60 s.
 #: The receivers' address, and one private network (nothing else private may be a target).
 ALLOWED = "127.0.0.1,10.1.2.0/24"
 FAST_RETRIES = ["--webhook-backoff", "0.2", "--webhook-backoff-max", "0.4",
-                "--webhook-max-attempts", "40", "--webhook-timeout", "2"]
+                "--webhook-max-attempts", "300", "--webhook-timeout", "2"]
+#: How long the receiver of test_receiver_down_then_up_log_and_redelivery stays down.
+RECEIVER_DOWN_SECONDS = 30.0
 
 
 def verified_by_mlflow(received: Received, secret: str) -> bool:
@@ -162,9 +165,9 @@ def test_test_call_sends_mlflows_example_payload(hooks_server: ServerProcess) ->
 
 
 def test_receiver_down_then_up_log_and_redelivery(hooks_server: ServerProcess) -> None:
-    """The receiver is down: attempts fail and are logged with backoff; it comes up and the
-    delivery arrives; the log (API, CLI, web page) shows every attempt; a manual redelivery
-    sends the same payload again under a new delivery id."""
+    """The receiver is down for 30 s: attempts fail and are logged with backoff; it comes up
+    and the delivery arrives; the log (API, CLI, web page) shows every attempt; a manual
+    redelivery sends the same payload again under a new delivery id."""
     client = _client(hooks_server)
     port = free_port()
     hook = client.create_webhook(name="flaky", url=f"http://127.0.0.1:{port}/hook",
@@ -172,9 +175,12 @@ def test_receiver_down_then_up_log_and_redelivery(hooks_server: ServerProcess) -
     try:
         name = _model_with_versions(client, 1)
         client.set_registered_model_alias(name, "champion", "1")
+        moved = time.monotonic()
         # Three failed attempts, each logged with its error; nothing is lost meanwhile.
         _wait(lambda: (d := _deliveries(hooks_server, hook.webhook_id))
               and d[0]["attempt_count"] >= 3)
+        # The receiver stays down for 30 s: the delivery keeps being retried, not given up.
+        time.sleep(max(0.0, moved + RECEIVER_DOWN_SECONDS - time.monotonic()))
         [pending] = _deliveries(hooks_server, hook.webhook_id)
         assert pending["state"] == "pending" and pending["next_attempt_at"]
         assert all(a["status_code"] is None and a["error"] for a in pending["attempts"])
