@@ -59,6 +59,8 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
+#: Long-lived answers (server-sent events): read up to the status line only.
+_STREAMS = {path for _, path in ROUTES if path.endswith("/events/stream")}
 
 
 def _fill(path: str, values: list[str]) -> str:
@@ -91,6 +93,12 @@ def test_no_route_answers_5xx(client: httpx.Client, route: tuple[str, str],
                               as_form: bool) -> None:
     method, template = route
     path = _fill(template, path_values)
+    if template in _STREAMS:
+        # A stream that opens never ends: its status is all there is to check.
+        with client.stream(method, path, params=query) as opened:
+            status = opened.status_code
+        assert status < 500, (method, path, query)
+        return
     if method == "GET":
         response = client.get(path, params=query)
     elif as_form and isinstance(body, dict):
