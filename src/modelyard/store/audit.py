@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from modelyard.domain.access import Level
 from modelyard.domain.audit import GENESIS, AuditQuery
-from modelyard.store.compiled import fetch_all
+from modelyard.store.compiled import fetch_all, insert_rows
 from modelyard.store.tables import (
     audit_events,
     registered_models,
@@ -30,7 +30,6 @@ COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.
 # Built once: every write runs it, and building it cost more CPU than running it.
 # The last row, without LIMIT (whose value SQLite binds as a parameter): compiled once.
 _HEAD = select(ae.c.seq, ae.c.hash).where(ae.c.seq == select(func.max(ae.c.seq)).scalar_subquery())
-_INSERT = insert(ae)
 
 
 class AuditRepository:
@@ -49,8 +48,7 @@ class AuditRepository:
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(_INSERT, rows)
+        insert_rows(self.conn, ae, rows)
 
     def search(self, query: AuditQuery, after_seq: int, limit: int) -> list[Any]:
         stmt = select(*COLUMNS).where(ae.c.seq > after_seq)
