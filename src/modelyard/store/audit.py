@@ -21,6 +21,7 @@ from modelyard.store.tables import (
 ae = audit_events
 # Any fixed number: every Modelyard process agrees on it (the migration lock uses another).
 _PG_AUDIT_LOCK = 0x61756469
+_PG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"
 
 COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.object_name,
            ae.c.before, ae.c.after, ae.c.request_id, ae.c.client_address, ae.c.prev_hash,
@@ -43,7 +44,11 @@ class AuditRepository:
         a transaction-scoped advisory lock, released at commit or rollback.
         """
         if self.conn.dialect.name == "postgresql":
-            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
+            cursor = self.conn.connection.cursor()  # the driver's: cheaper than exec_driver_sql
+            try:
+                cursor.execute(_PG_LOCK_SQL)
+            finally:
+                cursor.close()
         rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 

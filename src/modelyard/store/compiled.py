@@ -79,9 +79,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         lambda: insert(table).values({name: bindparam(name) for name in columns}))
     cursor = conn.connection.cursor()
     try:
-        if positions is None:
-            cursor.executemany(sql, rows)
+        # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which
+        # costs more than one statement's round trip.
+        values: Sequence[Any] = rows if positions is None else \
+            [[row[name] for name in positions] for row in rows]
+        if len(values) == 1:
+            cursor.execute(sql, values[0])
         else:
-            cursor.executemany(sql, [[row[name] for name in positions] for row in rows])
+            cursor.executemany(sql, values)
     finally:
         cursor.close()
