@@ -246,14 +246,6 @@ def clauses_to_sql(
                                    _tag_value_matches(joined, clause, i, value, params)))
             continue
         owner = tags.c[tag_owner] == owner_id
-        if missing_tag_matches(clause) and clause.op is Op.NE:
-            # "Its value differs, or it has no such tag" (the prompt marker every search that
-            # does not ask for prompts carries): an owner has at most one value per key, so
-            # that is "no such tag with this value", one probe of the (owner, key) key instead
-            # of two sub-queries.
-            conditions.append(not_(exists(select(1).select_from(tags).where(
-                and_(owner, tags.c.key == key, tags.c.value == value)))))
-            continue
         value_matches = _tag_value_matches(tags, clause, i, value, params)
         if missing_tag_matches(clause):
             match = exists(select(1).select_from(tags).where(
