@@ -251,6 +251,19 @@ def _search_tag(req: Requests, ds: Dataset, rng: random.Random) -> Probe:
     )
 
 
+def _move_alias(req: Requests, ds: Dataset, rng: random.Random) -> Probe:
+    # A write: the alias `champion` of a random model moves to a random version, as a
+    # deployment pipeline moves aliases. Last of the scenarios: the alias reads run before it.
+    # (An alias every model already has: MLflow 3.17's server answers a 400, a UNIQUE
+    # violation, when two requests create the same model's new alias at once.)
+    i, v = rng.randrange(ds.models), rng.randint(1, ds.versions)
+    return Probe(
+        req.post("/registered-models/alias",
+                 {"name": ds.name(i), "alias": ALIAS, "version": str(v)}),
+        None,  # MLflow and Modelyard answer {}: the status is checked
+    )
+
+
 READ_SCENARIOS: tuple[ReadScenario, ...] = (
     ReadScenario("get_version_by_alias", "GET registered-models/alias", _by_alias),
     ReadScenario("get_version", "GET model-versions/get", _get_version),
@@ -268,6 +281,11 @@ READ_SCENARIOS: tuple[ReadScenario, ...] = (
         "search_models_by_tag",
         f"GET registered-models/search tags.team = '…' (max_results={PAGE})",
         _search_tag,
+    ),
+    ReadScenario(
+        "move_alias",
+        f"POST registered-models/alias: `{ALIAS}` to a random version (a write)",
+        _move_alias,
     ),
 )
 POPULATE = "populate"

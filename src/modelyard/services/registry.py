@@ -30,7 +30,9 @@ from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.registry import (
     RegistryRepository,
     model_from_hit,
+    version_from_row,
     version_not_found,
+    version_search,
 )
 
 if TYPE_CHECKING:
@@ -328,6 +330,13 @@ class RegistryService:
         limit = _page_size(max_results, 10_000, MAX_VERSIONS_PAGE, allow_zero=False)
         offset = decode_page_token(page_token)
         readers = self._readers(actor)
+        # One statement, run as the point reads are (no unit of work: a consistent snapshot
+        # on its own); in a unit of work when it cannot run there.
+        shape, build, params = version_search(self.units.database.dialect, WORKSPACE, clauses,
+                                              order, offset, limit + 1, readers)
+        found = self.units.point_reads.search(shape, build, params)
+        if found is not None:
+            return _page([version_from_row(row) for row in found], offset, limit)
         with self._read(actor) as repo:
             rows = repo.search_versions(clauses, order, offset, limit + 1, readers)
         return _page(rows, offset, limit)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from modelyard.domain.access import Level
 from modelyard.domain.audit import GENESIS, AuditQuery
-from modelyard.store.compiled import fetch_all
+from modelyard.store.compiled import fetch_all, insert_rows
 from modelyard.store.tables import (
     audit_events,
     registered_models,
@@ -21,6 +21,7 @@ from modelyard.store.tables import (
 ae = audit_events
 # Any fixed number: every Modelyard process agrees on it (the migration lock uses another).
 _PG_AUDIT_LOCK = 0x61756469
+_PG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"
 
 COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.object_name,
            ae.c.before, ae.c.after, ae.c.request_id, ae.c.client_address, ae.c.prev_hash,
@@ -30,7 +31,6 @@ COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.
 # Built once: every write runs it, and building it cost more CPU than running it.
 # The last row, without LIMIT (whose value SQLite binds as a parameter): compiled once.
 _HEAD = select(ae.c.seq, ae.c.hash).where(ae.c.seq == select(func.max(ae.c.seq)).scalar_subquery())
-_INSERT = insert(ae)
 
 
 class AuditRepository:
@@ -44,13 +44,16 @@ class AuditRepository:
         a transaction-scoped advisory lock, released at commit or rollback.
         """
         if self.conn.dialect.name == "postgresql":
-            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
+            cursor = self.conn.connection.cursor()  # the driver's: cheaper than exec_driver_sql
+            try:
+                cursor.execute(_PG_LOCK_SQL)
+            finally:
+                cursor.close()
         rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(_INSERT, rows)
+        insert_rows(self.conn, ae, rows)
 
     def search(self, query: AuditQuery, after_seq: int, limit: int) -> list[Any]:
         stmt = select(*COLUMNS).where(ae.c.seq > after_seq)

@@ -12,10 +12,10 @@ arrays): no SQLAlchemy type processing is applied.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, bindparam, insert
 from sqlalchemy.sql import ClauseElement
 
 _MAX_ENTRIES = 512
@@ -62,5 +62,30 @@ def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
         cursor.execute(sql, params if positions is None else [params[name] for name in positions])
         rowcount: int = cursor.rowcount
         return rowcount
+    finally:
+        cursor.close()
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT `rows` (each with the same columns, plain driver values) into `table` with one
+    statement compiled once per table and set of columns, executed on the DBAPI cursor (one
+    `executemany`). SQLAlchemy's own `conn.execute(insert(table), rows)` cost ~0.2 ms of CPU per
+    call in the audit and history hooks every write runs, several times the insert itself."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, positions = _compiled(
+        conn, ("insert_rows", table.name, columns),
+        lambda: insert(table).values({name: bindparam(name) for name in columns}))
+    cursor = conn.connection.cursor()
+    try:
+        # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which
+        # costs more than one statement's round trip.
+        values: Sequence[Any] = rows if positions is None else \
+            [[row[name] for name in positions] for row in rows]
+        if len(values) == 1:
+            cursor.execute(sql, values[0])
+        else:
+            cursor.executemany(sql, values)
     finally:
         cursor.close()

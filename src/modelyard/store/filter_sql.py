@@ -181,6 +181,27 @@ def _tag_value_matches(tags: Any, clause: Clause, i: int, value: Any,
     return and_(tags.c.value_head == head, tags.c.value == value)
 
 
+def clause_params(clauses: list[Clause], params: dict[str, Any]) -> None:
+    """Put into `params` the values `clauses_to_sql` binds, without building its SQL: a search
+    whose statement is already compiled for the filter's shape needs only these (building the
+    expressions cost ~0.6 ms, most of a version search's CPU)."""
+    for i, clause in enumerate(clauses):
+        if isinstance(clause.value, tuple):
+            params.update(zip([f"f{i}_{j}" for j in range(len(clause.value))], clause.value,
+                              strict=True))
+        else:
+            params[f"f{i}"] = clause.value
+        if clause.kind == "attribute":
+            prefix = like_prefix(clause.value) if clause.op is Op.LIKE else None
+            if prefix is not None:
+                params[f"f{i}_low"], params[f"f{i}_high"] = prefix, _prefix_end(prefix)
+            continue
+        params[f"k{i}"] = clause.key
+        equal = _tag_equal_value(clause)
+        if equal is not None:
+            params[f"h{i}"] = tag_value_head(equal)
+
+
 def clauses_to_sql(
     clauses: list[Clause],
     attributes: Mapping[str, ColumnElement],
@@ -193,7 +214,8 @@ def clauses_to_sql(
     """SQL conditions for `clauses`; `tags.c[tag_owner]` references `owner_id`.
 
     Every value and tag key becomes a named bind parameter (`f0`, `f0_1`, `k0`…) whose value is
-    put in `params`: the SQL then depends only on `filter_shape(clauses)`.
+    put in `params` (the same values `clause_params` gives): the SQL then depends only on
+    `filter_shape(clauses)`.
     With `driving` = (i, alias of `tags` joined to the owners), clause `i` (see
     `ordering_tag_clause`) is a condition on that alias's row instead of a sub-query.
     """

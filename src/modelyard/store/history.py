@@ -5,12 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, select, update
 
 from modelyard.domain.history import Change, Entry
+from modelyard.store.compiled import fetch_all, insert_rows
 from modelyard.store.tables import model_history
 
 h = model_history
+
+
+def _last_value(with_version: bool) -> Any:
+    """The latest value of one subject (of one version, or of the model itself)."""
+    where = and_(h.c.registry == bindparam("b_registry"),
+                 h.c.model_name == bindparam("b_name"), h.c.kind == bindparam("b_kind"),
+                 h.c.subject == bindparam("b_subject"),
+                 h.c.version == bindparam("b_version") if with_version
+                 else h.c.version.is_(None))
+    # LIMIT as a parameter (SQLite's dialect then binds OFFSET too): compiled once.
+    return (select(h.c.value).where(where).order_by(h.c.id.desc())
+            .limit(bindparam("b_limit")).offset(bindparam("b_offset")))
 
 
 def _entry(row: Row[Any]) -> Entry:
@@ -32,16 +45,19 @@ class HistoryRepository:
 
     def last_value(self, change: Change) -> str | None:
         """The value the subject of `change` was given by its latest entry (None: none)."""
-        where = self._subject(change.registry, change.model_name, change.kind, change.subject,
-                              change.version)
-        if change.version is None:
-            where = and_(where, h.c.version.is_(None))
-        return self.conn.execute(
-            select(h.c.value).where(where).order_by(h.c.id.desc()).limit(1)).scalar()
+        # Precompiled (store/compiled.py): every tag change of every write runs it.
+        with_version = change.version is not None
+        params: dict[str, Any] = {"b_registry": change.registry, "b_name": change.model_name,
+                                  "b_kind": change.kind, "b_subject": change.subject, "b_limit": 1,
+                                  "b_offset": 0}
+        if with_version:
+            params["b_version"] = change.version
+        rows = fetch_all(self.conn, ("history_last_value", with_version),
+                         lambda: _last_value(with_version), params)
+        return rows[0][0] if rows else None
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(h), rows)
+        insert_rows(self.conn, h, rows)
 
     def rename(self, registry: str, old: str, new: str) -> None:
         self.conn.execute(update(h).where(and_(h.c.registry == registry,

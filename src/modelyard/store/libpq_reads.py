@@ -83,6 +83,10 @@ class LibpqPreparedReads:
         self._lock = threading.Lock()
         self._suspended = 0
 
+    def add(self, key: str, sql: str, order: list[str]) -> None:
+        """One more statement (a search compiled on first use: PointReads.search)."""
+        self._statements[key] = (f"modelyard_{key}".encode(), sql.encode(), order)
+
     def _take(self) -> _Session:
         with self._lock:
             if self._idle:

@@ -113,8 +113,31 @@ def lock(conn: Connection, model_id: int) -> None:
 
     Every change of a model takes it first, so a version's row is always locked after its
     model's (no deadlock), and `refresh` then reads every change committed before."""
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and not holds_lock(conn, model_id):
         fetch_all(conn, "summary_lock", lambda: _LOCK, {"model_id": model_id})
+        note_locked(conn, model_id)
+
+
+_HELD = "modelyard_model_locks"
+
+
+def note_locked(conn: Connection, model_id: int) -> None:
+    """Record that this transaction holds the model's row lock (PostgreSQL: a `FOR UPDATE`
+    read of it, e.g. allocating a version number), so that `lock` need not take it again: a
+    round trip less per write. Not inside a savepoint, whose rollback would release it."""
+    if conn.dialect.name != "postgresql" or conn.in_nested_transaction():
+        return
+    transaction = conn.get_transaction()
+    held: tuple[Any, set[int]] | None = conn.info.get(_HELD)
+    if held is None or held[0] is not transaction:
+        held = conn.info[_HELD] = (transaction, set())
+    held[1].add(model_id)
+
+
+def holds_lock(conn: Connection, model_id: int) -> bool:
+    """Whether this transaction took the model's row lock (see `note_locked`)."""
+    held = conn.info.get(_HELD)
+    return held is not None and held[0] is conn.get_transaction() and model_id in held[1]
 
 
 def lock_version_owner(conn: Connection, version_id: int) -> int | None:

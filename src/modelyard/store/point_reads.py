@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import and_, func, literal_column, or_, select, true
@@ -31,6 +31,9 @@ from modelyard.store.tables import (
     workspace_permissions,
 )
 from modelyard.store.uc_visibility import path_access, path_access_params
+
+if TYPE_CHECKING:
+    from modelyard.store.libpq_reads import LibpqPreparedReads
 
 rm, mv = registered_models, model_versions
 mvt, rma, rmt = model_version_tags, registered_model_aliases, registered_model_tags
@@ -206,7 +209,12 @@ class PointReads:
             from sqlalchemy.dialects.postgresql import psycopg  # PostgreSQL servers only
 
             dialect = psycopg.dialect(paramstyle="numeric_dollar")
+        self._dialect = dialect
         self._sql: dict[str, tuple[str, list[str]]] = {}
+        #: Searches compiled on first use (`search`): their shape -> statement key.
+        self._searches: dict[Hashable, str] = {}
+        self._searches_lock = threading.Lock()
+        self._libpq: LibpqPreparedReads | None = None
         for key, statement in _statements(database.dialect).items():
             compiled = statement.compile(dialect=dialect)
             self._sql[key] = (compiled.string, list(compiled.positiontup or []))
@@ -215,7 +223,8 @@ class PointReads:
         if database.dialect == "postgresql":
             from modelyard.store.libpq_reads import LibpqPreparedReads
 
-            self._all = LibpqPreparedReads(self._own_connection, self._sql).rows
+            self._libpq = LibpqPreparedReads(self._own_connection, self._sql)
+            self._all = self._libpq.rows
         reads = self._all
 
         def translating(key: str, params: dict[str, Any]) -> list[Any]:
@@ -223,6 +232,34 @@ class PointReads:
                 return reads(key, params)
 
         self._all = translating
+
+    #: At most this many search shapes are kept (they come from user filters); others are run
+    #: by the caller in a unit of work (None from `search`).
+    MAX_SEARCHES = 64
+
+    def search(self, shape: Hashable, build: Callable[[], Any],
+               params: dict[str, Any]) -> list[Any] | None:
+        """Rows of a search statement (`build()`, the same SQL for every call of one `shape`),
+        compiled on its shape's first call and then run as the point reads are: one statement
+        on a connection of their own, prepared on PostgreSQL. None when it cannot run here (too
+        many shapes, or a NULL value, which the prepared reads do not bind)."""
+        key = self._searches.get(shape)
+        if key is None:
+            with self._searches_lock:
+                key = self._searches.get(shape)
+                if key is None:
+                    if len(self._searches) >= self.MAX_SEARCHES:
+                        return None
+                    compiled = build().compile(dialect=self._dialect)
+                    key = f"search_{len(self._searches)}"
+                    order = list(compiled.positiontup or [])
+                    self._sql[key] = (compiled.string, order)
+                    if self._libpq is not None:
+                        self._libpq.add(key, compiled.string, order)
+                    self._searches[shape] = key
+        if any(params[name] is None for name in self._sql[key][1]):
+            return None
+        return self._all(key, params)
 
     def _own_connection(self) -> Any:
         """A DBAPI connection of its own, not from the pool (which it would hold forever)."""

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select, updat
 
 from modelyard.domain.errors import AlreadyExists, NotFound
 from modelyard.domain.policies import AliasRequest, Policy, Review
+from modelyard.store.compiled import fetch_all
 from modelyard.store.tables import (
     alias_request_reviews,
     alias_requests,
@@ -30,7 +31,8 @@ def _policy(row: Row[Any]) -> Policy:
 _REQUEST_COLUMNS = (ar, rm.c.registry, rm.c.name.label("model_name"))
 # Read on every alias move and stage change: built once, not per call (building and keying a
 # statement cost more than running it).
-_ALL_POLICIES = select(pp).order_by(pp.c.name)
+_ALL_POLICIES = select(pp.c.name, pp.c.scope, pp.c.condition, pp.c.alias, pp.c.stage,
+                       pp.c.approvals, pp.c.created_by, pp.c.created_at).order_by(pp.c.name)
 _VERSION_TAGS = select(mvt.c.key, mvt.c.value).where(mvt.c.version_id == bindparam("b_id"))
 
 
@@ -41,7 +43,11 @@ class PolicyRepository:
     # ---- policies --------------------------------------------------------------------------
 
     def all(self) -> list[Policy]:
-        return [_policy(r) for r in self.conn.execute(_ALL_POLICIES)]
+        # Precompiled on the driver's cursor (store/compiled.py): every alias move reads it.
+        return [Policy(name=name, scope=scope, require=condition, alias=alias, stage=stage,
+                       approvals=approvals, created_by=created_by, created_at=created_at)
+                for name, scope, condition, alias, stage, approvals, created_by, created_at
+                in fetch_all(self.conn, "all_policies", lambda: _ALL_POLICIES, {})]
 
     def get(self, name: str) -> Policy:
         row = self.conn.execute(select(pp).where(pp.c.name == name)).first()

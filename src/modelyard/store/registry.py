@@ -9,7 +9,7 @@ refreshes in the same transaction (store/model_summary.py).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -36,10 +36,11 @@ from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.hits import ModelHit, VersionHit
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, uc_visibility
-from modelyard.store.compiled import fetch_all
+from modelyard.store.compiled import execute, fetch_all
 from modelyard.store.database import upsert_insert
 from modelyard.store.filter_sql import (
     PatternOrder,
+    clause_params,
     clauses_to_sql,
     filter_shape,
     has_name_prefix,
@@ -94,6 +95,55 @@ def _model_select(dialect: str) -> Any:
     return select(*_MODEL_COLUMNS, rm.c.summary)
 
 
+def _version_select(dialect: str) -> Any:
+    """Version columns with the version's tags and aliases aggregated as JSON."""
+    return select(*_VERSION_COLUMNS, *version_aggregates(dialect))
+
+
+def version_search(
+    dialect: str, registry: str, clauses: list[Clause], order: list[OrderKey], offset: int,
+    limit: int, readers: frozenset[str] | None = None,
+) -> tuple[Hashable, Callable[[], Any], dict[str, Any]]:
+    """A version search as (shape, build, params): the statement `build()` depends only on the
+    shape, so it is compiled once per shape (store/compiled.py, or PointReads.search) and run
+    with `params`; its rows are read by `version_from_row`."""
+    params: dict[str, Any] = {"registry": registry, "offset": offset, "limit": limit}
+    # Only the values are needed per call: building the expressions cost more than the query.
+    clause_params(clauses, params)
+    _visible_params(readers, params)
+    shape = ("search_versions", filter_shape(clauses), tuple(order),
+             -1 if readers is None else len(readers), offset == 0)
+
+    def conditions(values: dict[str, Any]) -> list[Any]:
+        return clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id,
+                              values) + _visible_to(readers, values)
+
+    def build(where: list[Any]) -> Any:
+        return (_version_select(dialect).join(rm, rm.c.id == mv.c.model_id)
+                .where(rm.c.registry == bindparam("registry"), *where)
+                .order_by(*RegistryRepository._order(order, _VERSION_ORDER_COLUMNS))
+                .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
+
+    return shape, lambda: _built(build, conditions, params), params
+
+
+def _built(build: Any, conditions: Any, params: dict[str, Any]) -> Any:
+    """A search statement, built when its shape is first compiled, from conditions whose
+    values must be exactly those the caller put in `params` (checked: a mismatch would run the
+    compiled statement with wrong values)."""
+    values = {k: params[k] for k in ("registry", "offset", "limit")}
+    statement = build(conditions(values))
+    if values != params:
+        raise AssertionError(f"search parameters differ: {sorted(values)} != {sorted(params)}")
+    return statement
+
+
+def _visible_params(readers: frozenset[str] | None, params: dict[str, Any]) -> None:
+    """The values `_visible_to` binds."""
+    if readers is not None:
+        params.update((f"r{i}", name) for i, name in enumerate(sorted(readers)))
+
+
 def _visible_to(readers: frozenset[str] | None, params: dict[str, Any]) -> list[Any]:
     """Search conditions for a caller who may not read every model: models it created, or on
     which one of `readers` (its name and groups) holds a permission level. The names go into
@@ -109,11 +159,16 @@ def _visible_to(readers: frozenset[str] | None, params: dict[str, Any]) -> list[
     return [rm.c.user_id.in_([bindparam(n) for n in names]) | rm.c.id.in_(levels)]
 
 
+def _matches_text_param(text: str, params: dict[str, Any]) -> None:
+    """The value `_matches_text` binds."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params["text"] = f"%{escaped}%"
+
+
 def _matches_text(text: str, params: dict[str, Any]) -> Any:
     """The web UI's one search box: a model whose name, a tag key or value, or an alias
     contains `text`, case-insensitively (LIKE wildcards in `text` are taken literally)."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    params["text"] = f"%{escaped}%"
+    _matches_text_param(text, params)
 
     def has(column: Any) -> Any:
         return func.lower(column).like(bindparam("text"), escape="\\")
@@ -258,6 +313,8 @@ class RegistryRepository:
         if not rows:
             raise _model_not_found(name)
         model_id: int = rows[0][0]
+        if lock:
+            model_summary.note_locked(self.conn, model_id)
         return model_id
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
@@ -325,38 +382,48 @@ class RegistryRepository:
         order_columns = _MODEL_ORDER_COLUMNS
         if driver is not None:
             source, order_columns = _DRIVEN_SOURCE, _DRIVEN_ORDER_COLUMNS
-        conditions = clauses_to_sql(clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id,
-                                    params,
-                                    driving=None if driver is None else (driver, _DRIVING_TAG))
-        conditions += _visible_to(readers, params)
-        if text:
-            conditions.append(_matches_text(text, params))
         if uc_readers is not None:
             source = (source.join(uc_schemas, uc_schemas.c.id == rm.c.schema_id)
                       .join(uc_catalogs, uc_catalogs.c.id == uc_schemas.c.catalog_id))
-            conditions.append(uc_visibility.model_visible(uc_readers))
 
-        ordering = self._order(order, order_columns)
-        if driver is None and order and order[0][0] == "name" and has_name_prefix(clauses):
-            ordering[0] = PatternOrder(rm.c.name, order[0][1])
+        def conditions(values: dict[str, Any]) -> list[Any]:
+            found = clauses_to_sql(
+                clauses, {"name": rm.c.name}, rmt, "model_id", rm.c.id, values,
+                driving=None if driver is None else (driver, _DRIVING_TAG))
+            found += _visible_to(readers, values)
+            if text:
+                found.append(_matches_text(text, values))
+            if uc_readers is not None:
+                found.append(uc_visibility.model_visible(uc_readers))
+            return found
 
-        def build() -> Any:
+        def build(where: list[Any]) -> Any:
+            ordering = self._order(order, order_columns)
+            if driver is None and order and order[0][0] == "name" and has_name_prefix(clauses):
+                ordering[0] = PatternOrder(rm.c.name, order[0][1])
             return (_model_select(dialect).select_from(source)
-                    .where(rm.c.registry == bindparam("registry"), *conditions)
+                    .where(rm.c.registry == bindparam("registry"), *where)
                     .order_by(*ordering)
                     .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
 
         if uc_readers is not None:
             # The UC rule's SQL holds the caller's principals as values: built for this call,
             # not compiled once per shape (the web UI's search box is the only caller).
-            return [_hit(row) for row in self.conn.execute(build(), params)]
+            return [_hit(row) for row in self.conn.execute(build(conditions(params)), params)]
+        # The statement is compiled once per shape: only the values are needed per call.
+        clause_params(clauses, params)
+        _visible_params(readers, params)
+        if text:
+            _matches_text_param(text, params)
         shape = ("search_models", filter_shape(clauses), tuple(order),
                  -1 if readers is None else len(readers), bool(text), offset == 0)
-        return [_hit(row) for row in fetch_all(self.conn, shape, build, params)]
+        return [_hit(row) for row in fetch_all(self.conn, shape,
+                                               lambda: _built(build, conditions, params),
+                                               params)]
 
     def _version_select(self) -> Any:
         """Version columns with the version's tags and aliases aggregated as JSON."""
-        return select(*_VERSION_COLUMNS, *version_aggregates(self.conn.dialect.name))
+        return _version_select(self.conn.dialect.name)
 
     def set_model_tag(self, model_id: int, model_name: str, key: str, value: str,
                       now: int | None = None) -> None:
@@ -387,13 +454,17 @@ class RegistryRepository:
                         {"b_registry": self.registry, "b_name": name})
         if not row:
             raise _model_not_found(name)
+        model_summary.note_locked(self.conn, row[0][0])  # FOR UPDATE: insert_version's lock
         return row[0][0], row[0][1]
 
     def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
         """Insert the version `allocate_version` handed out (and its `tags`); the model's last
         version number, update time and summary are current on return."""
         model_summary.lock(self.conn, values["model_id"])
-        version_id: int = self.conn.execute(_INSERT_VERSION, values).scalar_one()
+        columns = tuple(values)
+        version_id: int = fetch_all(
+            self.conn, ("insert_version", columns),
+            lambda: _INSERT_VERSION.values({c: bindparam(c) for c in columns}), values)[0][0]
         if tags:
             self._insert_version_tags(version_id, tags)
         model_summary.refresh_after_new_version(self.conn, values["model_id"], values["version"],
@@ -467,20 +538,8 @@ class RegistryRepository:
         self, clauses: list[Clause], order: list[OrderKey], offset: int, limit: int,
         readers: frozenset[str] | None = None,
     ) -> list[ModelVersion]:
-        dialect = self.conn.dialect.name
-        params: dict[str, Any] = {"registry": self.registry, "offset": offset, "limit": limit}
-        conditions = clauses_to_sql(clauses, _VERSION_FILTER_COLUMNS, mvt, "version_id", mv.c.id,
-                                    params)
-        conditions += _visible_to(readers, params)
-        shape = ("search_versions", filter_shape(clauses), tuple(order),
-                 -1 if readers is None else len(readers), offset == 0)
-
-        def build() -> Any:
-            return (self._version_select().join(rm, rm.c.id == mv.c.model_id)
-                    .where(rm.c.registry == bindparam("registry"), *conditions)
-                    .order_by(*self._order(order, _VERSION_ORDER_COLUMNS))
-                    .offset(_page_offset(dialect, offset)).limit(bindparam("limit")))
-
+        shape, build, params = version_search(self.conn.dialect.name, self.registry, clauses,
+                                              order, offset, limit, readers)
         return [_version_from_tuple(row) for row in fetch_all(self.conn, shape, build, params)]
 
     def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
@@ -560,6 +619,13 @@ class RegistryRepository:
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: list[str],
                 changes: dict[str, Any]) -> None:
-        statement = _upsert_statement(self.conn.dialect.name, table, tuple(values),
-                                      tuple(keys), tuple(changes))
-        self.conn.execute(statement, {f"b_{k}": v for k, v in values.items()})
+        # Compiled once per shape (store/compiled.py): every tag a write sets runs it.
+        dialect, shape = self.conn.dialect.name, (tuple(values), tuple(keys), tuple(changes))
+        execute(self.conn, ("upsert", table.name, *shape),
+                lambda: _upsert_statement(dialect, table, *shape),
+                {f"b_{k}": v for k, v in values.items()})
+
+
+def version_from_row(row: Sequence[Any]) -> ModelVersion:
+    """A version found by `version_search`'s statement."""
+    return _version_from_tuple(row)
