@@ -7,13 +7,13 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
-import anyio
 import pytest
 
 from modelyard.domain.errors import InvalidArgument, NotFound
 from modelyard.storage.base import ArtifactStore, root_digest
 from modelyard.storage.factory import open_store
 from tests.storage.conftest import Backend
+from tests.support.asyncio_thread import run_async
 
 
 def _store(backend: Backend) -> ArtifactStore:
@@ -29,7 +29,7 @@ def _write(store: ArtifactStore, location: str, path: str, *parts: bytes) -> Non
     async def run() -> None:
         await store.write_stream(location, path, _chunks(*parts))
 
-    anyio.run(run)
+    run_async(run())
 
 
 def test_write_list_read_digest_delete(backend_env: Backend) -> None:
@@ -44,7 +44,7 @@ def test_write_list_read_digest_delete(backend_env: Backend) -> None:
         assert stored.sha256 == hashlib.sha256(big).hexdigest()
         await store.write_stream(location, "MLmodel", _chunks(b"flavors: {}\n"))
 
-    anyio.run(run)
+    run_async(run())
     assert [(f.path, f.size) for f in store.list_files(location)] == [
         ("MLmodel", 12), ("data/big.bin", len(big))]
     assert b"".join(store.read_stream(location, "data/big.bin")) == big
@@ -88,7 +88,7 @@ def test_a_broken_stream_leaves_no_file(backend_env: Backend) -> None:
         await store.write_stream(location, "model.bin", broken())
 
     with pytest.raises(ConnectionError):
-        anyio.run(run)
+        run_async(run())
     assert store.list_files(location) == []
     if backend_env.s3 is not None:  # nor a dangling multipart upload
         client = backend_env.s3.client()

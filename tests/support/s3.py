@@ -123,7 +123,7 @@ def seaweedfs(workdir: Path) -> S3Process:
             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-volume.max=20", "-master.volumeSizeLimitMB=256"]
+            "-volume.max=100", "-master.volumeSizeLimitMB=256"]
     return S3Process(args, s3, workdir / "weed.log")
 
 

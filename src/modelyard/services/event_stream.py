@@ -140,6 +140,11 @@ class EventHub:
         self.wake_event = asyncio.Event()
         self.task = self.loop.create_task(self._follow())
 
+    async def head(self) -> int:
+        """The newest event committed now, whether or not the follower has read it yet: where a
+        new subscriber without a Last-Event-ID starts (nothing from before it subscribed)."""
+        return await asyncio.to_thread(self._last_id)
+
     def _last_id(self) -> int:
         with self.database.read() as conn:
             return HistoryRepository(conn).last_id()

@@ -168,7 +168,9 @@ async def stream(request: Request) -> Response:
                                   "event received (a whole number).", 400)
         cursor = int(last)
     else:
-        cursor = hub.last_id
+        # Not the hub's own cursor, which may lag a commit that just happened (the follower
+        # reads it a moment later): that event predates this subscriber.
+        cursor = max(hub.last_id, await hub.head())
     types = q.get("type")
     wanted = StreamFilter(q.get("model") or None, q.get("alias") or None,
                           frozenset(t.strip() for t in types.split(",") if t.strip())
