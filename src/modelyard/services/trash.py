@@ -159,14 +159,13 @@ class TrashService:
 
     def purge(self, actor: Actor, name: str, version: object = None,
               registry: object = None) -> list[TrashItem]:
-        """Remove every trashed item of that name (and version) for good: rows and files."""
+        """Remove the most recently deleted item of that name (and version) for good, rows
+        and files (a model with its versions deleted before it); what was purged."""
         name, number, namespace = _target(name, version, registry)
         with self.units.write(actor, scope=namespace) as uow:
             repo = uow.trash
-            items = [self._find(uow, repo, actor, namespace, name, number, "purge")]
-            items += [i for i in repo.items(namespace, name, number, any_version=False)
-                      if i.id != items[0].id and _may_manage(actor, i)]
-            purged = self._purge(uow, repo, items)
+            item = self._find(uow, repo, actor, namespace, name, number, "purge")
+            purged = self._purge(uow, repo, [item])
         self._collect()
         return purged
 
