@@ -69,16 +69,18 @@ class TrashBin:
         self.retention_days = retention_days
 
     def check_deletable(self, uow: UnitOfWork, registry: str, name: str,
-                        version: int | None = None, doing: str = "delete") -> None:
+                        version: int | None = None, doing: str = "delete",
+                        audited: bool = True) -> None:
         """Raise when a legal hold protects the model (or version); deleting a model is refused
-        while any of its versions is held."""
+        while any of its versions is held. `audited`: the refusal is in the audit trail as
+        `denied.<kind>.<doing>` (not the sweep's, which meets the same hold every round)."""
         hold = blocking_hold(uow.trash.holds(registry, [name]), version)
         if hold is not None:
             what = f"model {name}" if version is None else f"model version {name}/{version}"
             error = held_error(hold, doing, what)
-            error.denied = (f"{'registered_model' if version is None else 'model_version'}"
-                            f".{doing}", "registered_model" if version is None
-                            else "model_version", _label(name, version))
+            if audited:
+                kind = "registered_model" if version is None else "model_version"
+                error.denied = (f"{kind}.{doing}", kind, _label(name, version))
             raise error
 
     def _expiry(self, now: int) -> int:
@@ -91,9 +93,8 @@ class TrashBin:
         self.check_deletable(uow, registry, name)
         now = now_ms()
         expires = self._expiry(now)
-        item_id = uow.trash.trash_model(registry, model_id, name, owner,
-                                                        schema_id, uow.actor.name, now,
-                                                        expires)
+        item_id = uow.trash.trash_model(registry, model_id, name, owner, schema_id,
+                                        uow.actor.name, now, expires)
         return {"trash": {"id": str(item_id), "expires_at": expires}}
 
     def delete_version(self, uow: UnitOfWork, registry: str, model_id: int, name: str,
@@ -104,6 +105,7 @@ class TrashBin:
         item_id = uow.trash.trash_version(
             registry, model_id, name, version_id, version, owner, uow.actor.name, now, expires)
         return {"trash": {"id": str(item_id), "expires_at": expires}}
+
 
 class TrashService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore,
@@ -199,12 +201,13 @@ class TrashService:
         everything: dict[int, TrashItem] = {}
         for item in items:
             self.bin.check_deletable(uow, item.registry, item.name, item.version,
-                                     doing="purge")
+                                     doing="purge", audited=not expired)
             everything[item.id] = item
             if item.version is None:  # its versions trashed one by one go with it
                 for version in repo.version_items_of(item.model_id):
                     self.bin.check_deletable(uow, version.registry, version.name,
-                                             version.version, doing="purge")
+                                             version.version, doing="purge",
+                                             audited=not expired)
                     everything[version.id] = version
         purged = list(everything.values())
         rows = [i.holder_id if i.version is not None else i.model_id for i in purged]

@@ -91,6 +91,7 @@ class TrashRepository:
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.version == version))
         self.conn.execute(update(mv).where(mv.c.id == version_id).values(model_id=holder_id))
         model_summary.refresh(self.conn, model_id, touched_at=now)
+        model_summary.refresh(self.conn, holder_id)  # kept true, like every model row's
         return item_id
 
     # ---- reading -----------------------------------------------------------------------------
