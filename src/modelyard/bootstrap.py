@@ -31,6 +31,7 @@ from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
+from modelyard.services.model_signing import ModelSigningService, TrustedSigners
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.policies import PolicyGate, PolicyService
@@ -125,6 +126,7 @@ class Modelyard:
     trash: TrashService  # the trash (list, restore, purge, its sweep) and legal holds
     alias_requests: AliasRequestService
     model_files: ModelFileService
+    model_signing: ModelSigningService  # model.sig verdicts (issue 20 item 4)
     uc_prompts: UcPromptService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
@@ -169,11 +171,14 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     uc_catalogs = CatalogService(units, artifacts, roots, metastore_id)
     # Promotion policies: every alias move and stage change of every registry passes this gate.
     gate = PolicyGate(artifacts)
+    # Model signing: model.sig verified at finalize against --trusted-signers.
+    model_signing = ModelSigningService(units, artifacts,
+                                        TrustedSigners.load(settings.trusted_signers))
     # Deleting a model or a version moves it to the trash for the retention period.
     trash_bin = TrashBin(settings.retention_days)
     uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
                                require_signature=settings.uc_require_signature,
-                               trash=trash_bin)
+                               signing=model_signing, trash=trash_bin)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate,
                                trash=trash_bin)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
@@ -183,6 +188,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
+        model_signing=model_signing,
         uc_prompts=UcPromptService(uc_models),
         transitions=TransitionService(units, gate),
         policies=PolicyService(units),

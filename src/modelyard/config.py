@@ -69,6 +69,10 @@ class Settings:
     #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
     #: to be finalized, whichever client registers it. Off: for the whole metastore.
     uc_require_signature: bool = True
+    #: Model signing (issue 20 item 4): the PEM public keys and CA certificates (files or
+    #: directories, comma-separated) whose `model.sig` signatures make a UC version `signed`
+    #: (services/model_signing.py). Not the MLmodel's schema signature above.
+    trusted_signers: str = ""
     #: The key that encrypts the secrets kept in the database (store/secret_box.py); only from
     #: MODELYARD_SECRET_KEY (a flag would show in `ps`). None: `<data-dir>/secret-key`.
     secret_key: str | None = field(default=None, repr=False)
@@ -153,7 +157,8 @@ class Settings:
                "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
                "MODELYARD_RETENTION_DAYS": str(self.retention_days),
                "MODELYARD_TRASH_SWEEP_INTERVAL": str(self.trash_sweep_interval),
-               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
+               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0",
+               "MODELYARD_TRUSTED_SIGNERS": self.trusted_signers}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -197,6 +202,7 @@ class Settings:
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
+            trusted_signers=env.get("MODELYARD_TRUSTED_SIGNERS", ""),
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
             metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,
