@@ -107,6 +107,10 @@ class Settings:
     webhook_backoff_max: float = 300.0
     webhook_timeout: float = 5.0
     webhook_retention: float = 7 * 86400.0
+    #: Deleted models and versions stay in the trash this many days (fractions allowed), then
+    #: the trash sweep, every `trash_sweep_interval` seconds, purges them (services/trash.py).
+    retention_days: float = 30.0
+    trash_sweep_interval: float = 3600.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -151,6 +155,8 @@ class Settings:
                "MODELYARD_WEBHOOK_BACKOFF_MAX": str(self.webhook_backoff_max),
                "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
                "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
+               "MODELYARD_RETENTION_DAYS": str(self.retention_days),
+               "MODELYARD_TRASH_SWEEP_INTERVAL": str(self.trash_sweep_interval),
                "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0",
                "MODELYARD_TRUSTED_SIGNERS": self.trusted_signers}
         if self.tracking_uri:
@@ -218,4 +224,7 @@ class Settings:
             webhook_timeout=float(env.get("MODELYARD_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
             webhook_retention=float(env.get("MODELYARD_WEBHOOK_RETENTION",
                                             cls.webhook_retention)),
+            retention_days=float(env.get("MODELYARD_RETENTION_DAYS", cls.retention_days)),
+            trash_sweep_interval=float(env.get("MODELYARD_TRASH_SWEEP_INTERVAL",
+                                               cls.trash_sweep_interval)),
         )

@@ -88,10 +88,13 @@ def test_abandoned_pending_versions_are_failed(built: Modelyard, unique: str) ->
     assert built.uc_models.get_version(ADMIN, full_name, kept).status is VersionStatus.READY
 
 
-def test_deleting_a_model_deletes_its_versions_files(built: Modelyard, unique: str) -> None:
+def test_deleting_a_model_keeps_its_files_until_it_is_purged(built: Modelyard,
+                                                              unique: str) -> None:
     full_name = uc_model(built, unique)
     number = ready_version(built, full_name)
     location = built.uc_models.get_version(ADMIN, full_name, number).storage_location
     assert file_uri_to_path(location).exists()
-    built.uc_models.delete_model(ADMIN, full_name)
+    built.uc_models.delete_model(ADMIN, full_name)  # to the trash
+    assert file_uri_to_path(location).exists()
+    built.trash.purge(ADMIN, full_name)
     assert not file_uri_to_path(location).exists()

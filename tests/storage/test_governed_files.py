@@ -23,6 +23,7 @@ from tests.support.uc_models import (
 )
 
 API = "/api/2.0/mlflow/unity-catalog"
+TRASH = "/api/modelyard/v1/trash"
 
 
 def _storage_key(backend: Backend, location: str) -> str:
@@ -60,17 +61,22 @@ def test_upload_finalize_download_delete(backend: Backend, storage_http: httpx.C
         assert hashlib.sha256(body).hexdigest() == sha256
         assert body == (source / path).read_bytes()
 
-    # Deleting the version deletes its files; deleting the model deletes the rest.
+    # Deleting moves to the trash, files kept; purging the version deletes its files, purging
+    # the model the rest.
     second = create_pending_version(storage_http, uc_model_name)
     upload_dir(storage_http, uc_model_name, second, source)
     assert finalize(storage_http, uc_model_name, second).status_code == 200
     assert storage_http.request("DELETE", f"{API}/model-versions/delete", json={
+        "name": uc_model_name, "version": version}).status_code == 200
+    assert [n for n in backend.leftover_files() if n.startswith(key + "/")]
+    assert storage_http.post(f"{TRASH}/purge", json={
         "name": uc_model_name, "version": version}).status_code == 200
     assert not [n for n in backend.leftover_files() if n.startswith(key + "/")]
     model_key = key.rsplit("/versions/", 1)[0]
     assert [n for n in backend.leftover_files() if n.startswith(model_key + "/")]
     assert storage_http.request("DELETE", f"{API}/registered-models/delete", json={
         "name": uc_model_name}).status_code == 200
+    assert storage_http.post(f"{TRASH}/purge", json={"name": uc_model_name}).status_code == 200
     assert not [n for n in backend.leftover_files() if n.startswith(model_key + "/")]
 
 

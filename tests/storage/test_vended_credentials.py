@@ -85,4 +85,6 @@ def test_uc_client_writes_s3_with_vended_credentials(
         "version": 1, "operation": "READ_WRITE_MODEL_VERSION"})
     assert refused.status_code == 400
     assert http.delete(f"/api/2.1/unity-catalog/models/{name}").status_code == 200
+    assert moto.keys(bucket, key + "/") != []  # kept while in the trash
+    assert http.post("/api/modelyard/v1/trash/purge", json={"name": name}).status_code == 200
     assert moto.keys(bucket, key + "/") == []

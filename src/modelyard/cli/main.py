@@ -16,6 +16,7 @@ from modelyard.cli import aliases as alias_commands
 from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
+from modelyard.cli import trash as trash_commands
 from modelyard.cli import uc as uc_commands
 from modelyard.cli import webhooks as webhook_commands
 from modelyard.cli.common import HELP_SETTINGS, Group, connection_params, fail, open_database
@@ -180,6 +181,13 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
 @_option("--webhook-retention", envvar="MODELYARD_WEBHOOK_RETENTION",
          type=click.FloatRange(min=1.0), default=7 * 86400.0,
          help="Seconds finished webhook deliveries stay in the delivery log.")
+@_option("--retention-days", envvar="MODELYARD_RETENTION_DAYS",
+         type=click.FloatRange(min=0), default=30.0,
+         help="Days a deleted model or version stays in the trash (restorable by its owner or "
+              "an admin) before it and its files are purged; fractions allowed.")
+@_option("--trash-sweep-interval", envvar="MODELYARD_TRASH_SWEEP_INTERVAL",
+         type=click.FloatRange(min=0.1), default=3600.0, hidden=True,
+         help="Seconds between two purges of what outlived --retention-days.")
 @_option("--insecure-no-auth", is_flag=True, default=False,
          help="Allow binding to a non-loopback address without --auth (everyone is admin).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None,
@@ -195,6 +203,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
           webhook_retention: float, uc_require_signature: bool, trusted_signers: str,
+          retention_days: float, trash_sweep_interval: float,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
     from modelyard.domain.webhook_targets import AllowList
@@ -270,7 +279,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
                         secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
                         uc_require_signature=uc_require_signature,
-                        trusted_signers=trusted_signers)
+                        trusted_signers=trusted_signers,
+                        retention_days=retention_days,
+                        trash_sweep_interval=trash_sweep_interval)
     database = open_database(settings.resolved_database_url)
     try:
         secret_box = open_box(settings.secret_key, settings.secret_key_file)
@@ -440,6 +451,7 @@ alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
 governance_commands.register(app)
+trash_commands.register(app)
 
 
 def main() -> None:

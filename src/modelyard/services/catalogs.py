@@ -31,6 +31,7 @@ from modelyard.domain.paging import decode_page_token, encode_page_token
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.storage_gc import collect_garbage
+from modelyard.services.trash import refuse_held_models
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
 from modelyard.storage.roots import AllowedRoots
@@ -278,6 +279,7 @@ class CatalogService:
         """Delete every model below the schemas; queue their files (same transaction)."""
         models = uow.uc_models
         model_ids = models.model_ids_under(schema_ids)
+        refuse_held_models(uow, "uc", model_ids, "the models below it")
         locations = models.storage_locations(model_ids)
         uow.catalog.queue_garbage(locations, "deleted", now_ms())
         models.delete_models(model_ids)

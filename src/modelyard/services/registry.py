@@ -26,6 +26,7 @@ from modelyard.services import aliases, authorization
 from modelyard.services.context import Actor
 from modelyard.services.policies import PolicyGate
 from modelyard.services.transitions import apply_transition, validate_comment
+from modelyard.services.trash import TrashBin
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.store.registry import (
     RegistryRepository,
@@ -67,8 +68,10 @@ def _page_size(max_results: int | None, default: int, limit: int, allow_zero: bo
 
 class RegistryService:
     def __init__(self, units: UnitOfWorkFactory, promotion: Promotion | None = None,
-                 gate: PolicyGate | None = None) -> None:
+                 gate: PolicyGate | None = None, trash: TrashBin | None = None) -> None:
         self.units = units
+        #: Deleting moves to the trash for the retention period (services/trash.py).
+        self.trash = trash or TrashBin()
         #: Promotion policies every alias move and stage change passes (services/policies.py).
         self.gate = gate or PolicyGate()
         #: Three-level names whose schema exists in Unity Catalog are created there
@@ -141,9 +144,10 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "registered_model.delete")
             model_id = repo.model_id(name, for_update=True)
-            repo.delete_model(model_id)
-            uow.identity.clear_workspace_levels(model_id)
-            uow.record("registered_model.delete", "registered_model", name)
+            # To the trash: its permission levels stay with it (cleared when it is purged).
+            trashed = self.trash.delete_model(uow, WORKSPACE, model_id, name,
+                                              repo.model_creator(model_id) or "")
+            uow.record("registered_model.delete", "registered_model", name, after=trashed)
 
     def search_registered_models(
         self, actor: Actor, filter_string: str | None = None, max_results: int | None = None,
@@ -305,9 +309,10 @@ class RegistryService:
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "model_version.delete")
             model_id = repo.model_id(name, for_update=True)
             row = repo.version_row(name, number)
-            repo.delete_version(row.id, model_id, number, now=now_ms())
+            trashed = self.trash.delete_version(uow, WORKSPACE, model_id, name, row.id, number,
+                                                repo.model_creator(model_id) or "")
             uow.record("model_version.delete", "model_version", f"{name}/{number}",
-                       before={"source": row.source, "stage": row.stage})
+                       before={"source": row.source, "stage": row.stage}, after=trashed)
 
     def get_latest_versions(
         self, actor: Actor, name: str, stages: Iterable[str] | None = None

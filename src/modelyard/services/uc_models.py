@@ -15,7 +15,7 @@ dialect, copy_model_version, the CLI) goes through this one service. A version's
         #    with require_signature=False) and may raise a ModelyardError: the version then ends
         #    FAILED_REGISTRATION with that message and its files are removed
     svc.fail_version(actor, name, version, "upload aborted")   # explicit failure
-    svc.delete_version(...) / svc.delete_model(...)            # rows and files both go
+    svc.delete_version(...) / svc.delete_model(...)            # to the trash (services/trash.py)
 
 Files of a READY version never change: uploads (the signed upload URLs) check
 `svc.writable_location(actor, name, version)`, stream into a staging object
@@ -81,6 +81,7 @@ from modelyard.services.model_signing import ModelSigningService
 from modelyard.services.policies import PolicyGate
 from modelyard.services.signatures import check_signature
 from modelyard.services.storage_gc import collect_garbage
+from modelyard.services.trash import TrashBin
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.services.version_import import claim_number
 from modelyard.storage.base import ArtifactStore, StagedFile, StoredFile, root_digest
@@ -109,8 +110,11 @@ class UcModelService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600,
                  gate: PolicyGate | None = None, require_signature: bool = True,
-                 signing: ModelSigningService | None = None) -> None:
+                 signing: ModelSigningService | None = None,
+                 trash: TrashBin | None = None) -> None:
         self.units = units
+        #: Deleting moves to the trash for the retention period (services/trash.py).
+        self.trash = trash or TrashBin()
         self.artifacts = artifacts
         self.roots = roots
         #: Promotion policies every alias move passes (services/policies.py).
@@ -275,15 +279,16 @@ class UcModelService:
             return repo.models([repo.model_row(target)])[0]
 
     def delete_model(self, actor: Actor, full_name: str) -> None:
-        """Deletes the model with all its versions and their files (as Databricks does)."""
+        """Moves the model with all its versions to the trash (services/trash.py): gone from
+        every API at once, its files kept until it is purged."""
         full_name = full_model_name(full_name)
         with self._write(actor) as (repo, uow):
             authorization.require_uc(repo.conn, actor, "model.manage", full_name)
             row = repo.model_row(full_name, for_update=True)
-            uow.catalog.queue_garbage(repo.storage_locations([row.id]), "deleted", now_ms())
-            repo.delete_models([row.id])
-            uow.record("registered_model.delete", "registered_model", full_name)
-        self.collect_garbage()
+            trashed = self.trash.delete_model(uow, UC, row.id, full_name,
+                                              row.owner or row.user_id, row.schema_id)
+            uow.record("registered_model.delete", "registered_model", full_name,
+                       after=trashed)
 
     def set_model_tag(self, actor: Actor, full_name: str, key: str, value: str) -> None:
         full_name = full_model_name(full_name)
@@ -506,14 +511,12 @@ class UcModelService:
             model = repo.model_row(full_name, for_update=True)
             row = repo.version_row(full_name, number)
             now = now_ms()
-            if row.storage_location:
-                uow.catalog.queue_garbage([row.storage_location], "deleted", now)
-            uow.registry(UC).delete_version(row.id, model.id, number)
+            trashed = self.trash.delete_version(uow, UC, model.id, full_name, row.id, number,
+                                                model.owner or model.user_id)
             uow.registry(UC).update_model(model.id, now, updated_by=actor.name)
             uow.record("model_version.delete", "model_version", f"{full_name}/{number}",
                        before={"source": row.source, "status": row.status,
-                               "root_digest": row.root_digest})
-        self.collect_garbage()
+                               "root_digest": row.root_digest}, after=trashed)
 
     # ---- versions: reads and metadata -----------------------------------------------------
 

@@ -41,6 +41,7 @@ from modelyard.store.point_reads import PointReads
 from modelyard.store.policies import PolicyRepository
 from modelyard.store.registry import RegistryRepository
 from modelyard.store.secret_box import SecretBox
+from modelyard.store.trash import TrashRepository
 from modelyard.store.uc_models import UcModelRepository
 from modelyard.store.webhooks import WebhookRepository
 
@@ -101,6 +102,11 @@ class UnitOfWork:
     def policies(self) -> PolicyRepository:
         """Promotion policies and alias requests (issue 20)."""
         return PolicyRepository(self.conn)
+
+    @cached_property
+    def trash(self) -> TrashRepository:
+        """Trashed models and versions, and legal holds (services/trash.py)."""
+        return TrashRepository(self.conn)
 
     @cached_property
     def audit(self) -> AuditRepository:

@@ -510,3 +510,43 @@ model_history = Table(
     Index("ix_model_history_subject", "registry", "model_name", "kind", "subject", "id"),
     Index("ix_model_history_time", "time"),
 )
+
+# ---- trash and legal holds (issue 20, revision 0008_h14_trash) --------------------------------
+
+#: A deleted model or version, kept until `expires_at` (services/trash.py). A trashed model's
+#: own row stays, its `registry` set to `trash:<item id>` (and its schema to NULL): no query of
+#: either registry sees it, and its name is free at once. A trashed version moves to a holder
+#: row of that kind (`holder_id`), its tags, files and activities with it. `model_id` is the
+#: model it belongs to; `aliases` (JSON [[alias, version]…]) what pointed at the version.
+trash_items = Table(
+    "trash_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry", String(16), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("model_id", Integer, nullable=False),
+    Column("holder_id", Integer, nullable=True),
+    Column("schema_id", String(36), nullable=True),
+    Column("owner", String(256), nullable=False, default=""),
+    Column("aliases", Text, nullable=False, default="[]"),
+    Column("deleted_by", String(256), nullable=False),
+    Column("deleted_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_trash_items_name", "registry", "name", "version"),
+    Index("ix_trash_items_expires", "expires_at"),
+    Index("ix_trash_items_model", "model_id"),
+)
+
+#: Legal holds: while one exists, what it names (a model, `version` 0, or one version of it) can
+#: be neither deleted nor purged, live or in the trash.
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("registry", String(16), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

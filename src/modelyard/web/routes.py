@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from modelyard.api.auth import record_refusal, request_facts
 from modelyard.domain.errors import ModelyardError, TooManyAttempts
-from modelyard.web import catalog, governance, webhooks, workspace
+from modelyard.web import catalog, governance, trash, webhooks, workspace
 from modelyard.web.handlers import status_for
 from modelyard.web.render import page
 from modelyard.web.session import (
@@ -168,6 +168,8 @@ def routes() -> list[BaseRoute]:
         Route("/webhooks/{webhook_id}/deliveries", webhooks.deliveries_page, methods=["GET"]),
         Route("/policies", governance.policies_page, methods=["GET"]),
         Route("/policies/{action}", governance.policies_action, methods=["POST"]),
+        Route("/trash", trash.trash_page, methods=["GET"]),
+        Route("/trash/{action}", trash.trash_action, methods=["POST"]),
         Route("/catalogs", catalog.catalogs_page, methods=["GET"]),
         Route("/catalogs", catalog.metastore_action, methods=["POST"]),
         Route("/catalogs/{catalog}", catalog.catalog_page, methods=["GET"]),

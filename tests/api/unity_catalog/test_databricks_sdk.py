@@ -128,7 +128,7 @@ def test_model_versions(workspace: WorkspaceClient, catalog: str, server: Server
     location = local_path(version.storage_location or "")
     assert location.exists()
     workspace.model_versions.delete(full_name, 2)
-    assert not location.exists(), "deleting a version deletes its files"
+    assert location.exists(), "a deleted version's files stay while it is in the trash"
     with pytest.raises(NotFound):
         workspace.model_versions.get(full_name, 2)
     with pytest.raises(NotFound):  # its alias went with it
@@ -140,7 +140,12 @@ def test_model_versions(workspace: WorkspaceClient, catalog: str, server: Server
     model_location = local_path(workspace.registered_models.get(full_name).storage_location
                                 or "")
     workspace.registered_models.delete(full_name)
-    assert not model_location.exists(), "deleting a model deletes every version's files"
+    assert model_location.exists()
+    with httpx.Client(base_url=server.url) as native:  # purging the trash removes them
+        assert native.post("/api/modelyard/v1/trash/purge",
+                           json={"name": full_name}).status_code == 200
+    assert not model_location.exists(), "purging a model removes every version's files"
+    assert not location.exists()
 
 
 def test_tags_on_catalogs_schemas_models_and_versions(workspace: WorkspaceClient, catalog: str,

@@ -83,4 +83,8 @@ def test_log_register_load_predict_delete(uc_registry: MlflowClient, schema: str
     uc_registry.delete_model_version(name, "1")
     assert [int(v.version) for v in uc_registry.search_model_versions(f"name='{name}'")] == [2]
     uc_registry.delete_registered_model(name)
-    assert not model_dir.exists(), "deleting the model leaves no files behind"
+    assert model_dir.exists(), "a deleted model's files stay while it is in the trash"
+    with httpx.Client(base_url=server.url) as native:  # purging the trash removes them
+        assert native.post("/api/modelyard/v1/trash/purge",
+                           json={"name": name}).status_code == 200
+    assert not model_dir.exists(), "purging the model leaves no files behind"

@@ -46,7 +46,13 @@ class Params:
             for key, value in _query_pairs(query):
                 multi.setdefault(key, []).append(value)
             return cls({k: v[-1] for k, v in multi.items()}, multi)
-        return cls(await json_object(await read_body(request)))
+        values = await json_object(await read_body(request))
+        if request.method == "DELETE" and request.scope["query_string"]:
+            # databricks-sdk sends a DELETE's fields in the query string (model_registry's
+            # delete_model, delete_model_version …); a field in the body wins.
+            query = request.scope["query_string"].decode("latin-1")
+            values = {**dict(_query_pairs(query)), **values}
+        return cls(values)
 
     def with_path(self, path: dict[str, Any]) -> Params:
         """These parameters and the request's path parameters (which win)."""
