@@ -21,6 +21,7 @@ from typing import Any
 
 from modelyard.config import Settings
 from modelyard.domain.actor import SYSTEM
+from modelyard.domain.scans import parse_mode
 from modelyard.domain.webhook_targets import AllowList
 from modelyard.events.webhooks import WebhookDispatcher
 from modelyard.services import audit, grants, history, webhooks
@@ -36,6 +37,7 @@ from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.policies import PolicyGate, PolicyService
 from modelyard.services.promotion import Promotion
 from modelyard.services.registry import RegistryService
+from modelyard.services.scanning import ScanService
 from modelyard.services.signin_throttle import ThrottlePolicy
 from modelyard.services.storage_gc import start_upload_sweeper
 from modelyard.services.tracking import TrackingService
@@ -119,6 +121,7 @@ class Modelyard:
     uc_catalogs: CatalogService
     uc_models: UcModelService
     policies: PolicyService
+    scans: ScanService  # the model scan: on demand (finalize calls it through uc_models)
     alias_requests: AliasRequestService
     model_files: ModelFileService
     uc_prompts: UcPromptService
@@ -165,8 +168,10 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     uc_catalogs = CatalogService(units, artifacts, roots, metastore_id)
     # Promotion policies: every alias move and stage change of every registry passes this gate.
     gate = PolicyGate(artifacts)
+    # The model scan every UC version's files get at finalize (services/scanning.py).
+    scans = ScanService(units, artifacts, parse_mode(settings.scan_mode))
     uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
-                               require_signature=settings.uc_require_signature)
+                               require_signature=settings.uc_require_signature, scanner=scans)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
@@ -178,6 +183,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         uc_prompts=UcPromptService(uc_models),
         transitions=TransitionService(units, gate),
         policies=PolicyService(units),
+        scans=scans,
         alias_requests=AliasRequestService(units, gate),
         workspace_permissions=WorkspacePermissionService(units),
         grants=grants.GrantService(units),

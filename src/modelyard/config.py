@@ -69,6 +69,9 @@ class Settings:
     #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
     #: to be finalized, whichever client registers it. Off: for the whole metastore.
     uc_require_signature: bool = True
+    #: The model scan at finalize (services/scanning.py): "flag" (an UNSAFE version becomes
+    #: READY, marked) or "reject" (it ends FAILED_REGISTRATION).
+    scan_mode: str = "flag"
     #: The key that encrypts the secrets kept in the database (store/secret_box.py); only from
     #: MODELYARD_SECRET_KEY (a flag would show in `ps`). None: `<data-dir>/secret-key`.
     secret_key: str | None = field(default=None, repr=False)
@@ -147,7 +150,8 @@ class Settings:
                "MODELYARD_WEBHOOK_BACKOFF_MAX": str(self.webhook_backoff_max),
                "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
                "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
-               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0"}
+               "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0",
+               "MODELYARD_SCAN_MODE": self.scan_mode}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -191,6 +195,7 @@ class Settings:
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
+            scan_mode=env.get("MODELYARD_SCAN_MODE", cls.scan_mode),
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
             metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,

@@ -118,6 +118,12 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
               "with inputs and outputs (Databricks' rule), whichever client registers it. "
               "--no-uc-require-signature turns it off for the whole metastore.")
+@_option("--scan-mode", envvar="MODELYARD_SCAN_MODE", type=click.Choice(["flag", "reject"]),
+         default="flag", show_default=True,
+         help="What finalize does with a Unity Catalog version whose files would run code "
+              "when loaded (the model scan finds it UNSAFE): flag = it becomes READY, marked "
+              "UNSAFE (policies can require scan = 'CLEAN'); reject = it ends "
+              "FAILED_REGISTRATION with the findings as its status message.")
 @_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
          default=120, help="With --auth: refused requests per minute from one client address; "
                            "past it, its further bad credentials get 429 unchecked (0: no limit).")
@@ -189,7 +195,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           log_format: str, metrics: bool,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
-          webhook_retention: float, uc_require_signature: bool,
+          webhook_retention: float, uc_require_signature: bool, scan_mode: str,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
     from modelyard.domain.webhook_targets import AllowList
@@ -257,7 +263,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         webhook_backoff_max=webhook_backoff_max,
                         webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
                         secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
-                        uc_require_signature=uc_require_signature)
+                        uc_require_signature=uc_require_signature, scan_mode=scan_mode)
     database = open_database(settings.resolved_database_url)
     try:
         secret_box = open_box(settings.secret_key, settings.secret_key_file)
