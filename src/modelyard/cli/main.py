@@ -16,6 +16,7 @@ from modelyard.cli import aliases as alias_commands
 from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
+from modelyard.cli import scan as scan_commands
 from modelyard.cli import uc as uc_commands
 from modelyard.cli import webhooks as webhook_commands
 from modelyard.cli.common import HELP_SETTINGS, Group, connection_params, fail, open_database
@@ -433,6 +434,7 @@ alias_commands.register(app)
 identity_commands.register(app)
 operations_commands.register(app)
 governance_commands.register(app)
+scan_commands.register(app)
 
 
 def main() -> None:
