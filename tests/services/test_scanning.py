@@ -94,8 +94,17 @@ def test_a_pickle_that_runs_os_system_is_unsafe_naming_the_call(built: Modelyard
     assert audited.after["calls"] == ["posix.system"]
 
 
+#: Hand-written gadgets: names reached through the memo, and builtins.getattr(__import__('os'),
+#: 'system')('echo') without naming os.system at all.
+MEMO_GADGET = (b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93\x94\x8c\x04echo"
+               b"\x94\x85\x94R\x94.")
+GETATTR_GADGET = (b"\x80\x04\x8c\x08builtins\x94\x8c\x07getattr\x94\x93\x94\x8c\x08builtins\x94"
+                  b"\x8c\n__import__\x94\x93\x94\x8c\x02os\x94\x85\x94R\x94\x8c\x06system\x94"
+                  b"\x86\x94R\x94\x8c\x04echo\x94\x85\x94R\x94.")
+
+
 @pytest.mark.parametrize("kind", ["joblib", "joblib-compressed", "torch", "subprocess",
-                                  "eval", "keras", "noext"])
+                                  "eval", "keras", "noext", "memo", "getattr", "npy"])
 def test_every_format_that_runs_code_on_load_is_unsafe(built: Modelyard, unique: str,
                                                        tmp_path: Path, kind: str) -> None:
     evil = RunsCommand()
@@ -117,6 +126,13 @@ def test_every_format_that_runs_code_on_load_is_unsafe(built: Modelyard, unique:
                 "class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}}}]}}
         buffer = _zip({"config.json": json.dumps(config).encode(), "metadata.json": b"{}"})
         files = {"model.keras": buffer}
+    elif kind == "memo":
+        files = {"model.pkl": MEMO_GADGET}
+    elif kind == "getattr":
+        files = {"model.pkl": GETATTR_GADGET}
+    elif kind == "npy":
+        np.save(tmp_path / "a.npy", np.array([evil], dtype=object), allow_pickle=True)
+        files = {"arrays.npz": _zip({"a.npy": (tmp_path / "a.npy").read_bytes()})}
     else:
         files = {"weights": pickle.dumps(evil)}
     full_name = uc_model(built, unique)
@@ -124,7 +140,7 @@ def test_every_format_that_runs_code_on_load_is_unsafe(built: Modelyard, unique:
     scan = built.scans.get(ADMIN, full_name, number)
     assert scan.status is ScanStatus.UNSAFE, scan
     expected = {"subprocess": "subprocess.check_output", "eval": "builtins.eval",
-                "keras": "Keras.Lambda"}.get(kind, "posix.system")
+                "keras": "Keras.Lambda", "getattr": "builtins.getattr"}.get(kind, "posix.system")
     assert expected in {f.call for f in scan.unsafe_findings}
 
 

@@ -27,6 +27,7 @@ large weights file inside a zip (a PyTorch checkpoint) not at all; bench/scan.py
 
 from __future__ import annotations
 
+import ast
 import bz2
 import gzip
 import importlib.metadata
@@ -36,6 +37,7 @@ import logging
 import lzma
 import os
 import pickle
+import pickletools
 import tempfile
 import zipfile
 import zlib
@@ -199,7 +201,6 @@ def scan_file(store: ArtifactStore, location: str, path: str, report: ScanReport
 
 
 def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport) -> None:
-    from picklescan import scanner as picklescan
 
     magic = handle.read(8)
     handle.seek(0)
@@ -210,23 +211,120 @@ def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport) -> 
         report.files_scanned += 1
         if ext == ".keras":
             _scan_keras(handle, path, report)
-        _add(report, path, picklescan.scan_zip_bytes(handle, path), ext)
+        _scan_zip(handle, path, report)
     elif magic.startswith(_NUMPY_MAGIC):
         report.files_scanned += 1
-        _add(report, path, picklescan.scan_numpy(handle, path), ext)
+        _add_numpy(report, path, handle)
     elif magic.startswith(_PICKLE_MAGIC) or ext in _PICKLE_EXT or ext in _TORCH_EXT:
         report.files_scanned += 1
         decompressed = _joblib_decompressor(magic, handle) if ext in _PICKLE_EXT else None
-        if ext == ".joblib":
-            stream = decompressed or handle
-            with stream:
+        stream = decompressed or handle
+        with stream:
+            if ext == ".joblib":
                 _add_joblib(report, path, stream)
-        elif decompressed is not None:
-            with decompressed:
-                _add(report, path, picklescan.scan_pickle_bytes(decompressed, path), ext)
-        else:
-            _add(report, path, picklescan.scan_bytes(handle, path, ext), ext)
+            else:
+                _add_pickle(report, path, stream)
     # Anything else starts like no format that runs code when loaded: not read further.
+
+
+def _scan_zip(handle: IO[bytes], path: str, report: ScanReport) -> None:
+    """The members of a zip (PyTorch's torch.save, .npz, skops) that hold a pickle or a numpy
+    array, read through the archive's directory; the others (tensor storages) are not read."""
+    with zipfile.ZipFile(handle) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            member = f"{path}:{info.filename}"
+            with archive.open(info) as opened:
+                magic = opened.read(8)
+            ext = os.path.splitext(info.filename)[1].lower()
+            if magic.startswith(_NUMPY_MAGIC):
+                with archive.open(info) as opened:
+                    _add_numpy(report, member, cast(IO[bytes], opened))
+            elif magic.startswith(_PICKLE_MAGIC) or ext in _PICKLE_EXT:
+                with archive.open(info) as opened:
+                    _add_pickle(report, member, cast(IO[bytes], opened))
+
+
+def _add_pickle(report: ScanReport, path: str, stream: IO[bytes]) -> None:
+    """The imports of every pickle in the stream, graded by picklescan's lists."""
+    from picklescan import scanner as picklescan
+
+    seen = pickle_imports(stream)
+    _add(report, path, picklescan._build_scan_result_from_raw_globals(seen, path), "")
+
+
+_MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT"}
+_MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
+_STRINGS = {"SHORT_BINUNICODE", "UNICODE", "BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING",
+            "SHORT_BINSTRING"}
+
+
+def pickle_imports(stream: IO[bytes]) -> set[tuple[str, str]]:
+    """Every (module, name) the pickles in `stream` import, opcode by opcode as they stream
+    by: picklescan's walk (GLOBAL, INST, STACK_GLOBAL with its two strings found through the
+    memo; anything but a string there is an 'unknown', dangerous, import), without holding every
+    opcode in memory as picklescan does (1.3 GiB for a 64 MiB pickle, bench/RESULTS.md). A
+    file that stops being a pickle ends the walk: pickle.load would stop there too."""
+    seen: set[tuple[str, str]] = set()
+    memo: dict[int, str] = {}
+    while True:
+        recent: list[str] = []  # the values of the last opcodes that push one, for STACK_GLOBAL
+        previous: Any = None
+        try:
+            for opcode, arg, _ in pickletools.genops(stream):
+                name = opcode.name
+                if name == "MEMOIZE":
+                    if isinstance(previous, str):
+                        memo[len(memo)] = previous
+                    else:
+                        memo[len(memo)] = "\0"  # not a string: 'unknown' if used as a name
+                    continue
+                if name in _MEMO_PUT:
+                    if isinstance(previous, str):
+                        memo[int(cast(int, arg))] = previous
+                    else:
+                        memo.pop(int(cast(int, arg)), None)
+                    continue
+                if name in ("GLOBAL", "INST"):
+                    module, _, attribute = str(arg).partition(" ")
+                    seen.add((module, attribute))
+                    value = "unknown"
+                elif name == "STACK_GLOBAL":
+                    module, attribute = (recent[-2:] if len(recent) >= 2 else
+                                         ["unknown", "unknown"])
+                    seen.add((module, attribute))
+                    value = "unknown"
+                elif name in _MEMO_GET:
+                    found = memo.get(int(cast(int, arg)), "unknown")
+                    value = "unknown" if found == "\0" else found
+                elif name in _STRINGS and isinstance(arg, str | bytes):
+                    value = arg if isinstance(arg, str) else arg.decode("latin-1")
+                else:
+                    value = "unknown"
+                recent.append(value)
+                del recent[:-2]
+                previous = arg
+        except Exception:  # not (or no longer) a pickle: loading stops here too
+            return seen
+        following = stream.read(1)
+        if not following:
+            return seen
+        stream.seek(-1, 1)
+
+
+def _add_numpy(report: ScanReport, path: str, stream: IO[bytes]) -> None:
+    """A numpy array file: only an array of objects holds a pickle (after the header)."""
+    magic = stream.read(8)
+    size = stream.read(2 if magic[6] == 1 else 4)
+    header = stream.read(int.from_bytes(size, "little"))
+    try:
+        fields = ast.literal_eval(header.decode("latin-1"))
+        descr = str(fields.get("descr", "")) if isinstance(fields, dict) else "O"
+    except (ValueError, SyntaxError):
+        descr = "O"  # an unreadable header: check what follows as numpy would load it
+    if "O" in descr:
+        _add_pickle(report, path, stream)
 
 
 def _add(report: ScanReport, path: str, result: Any, ext: str) -> None:
