@@ -298,7 +298,7 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
         return back_to(uc_url(full_name), f"Version {number} deleted.")
     if action == "rescan":
         scan = await run_in_threadpool(state.scans.rescan, actor, full_name, number)
-        return back_to(here + "#scan-h", f"Scanned again: {scan.status.value}.")
+        return back_to(here, f"Scanned again: {scan.status.value}.")
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: models.update_version(actor, full_name, number, text),
         set_tag=lambda key, value: models.set_version_tag(actor, full_name, number, key, value),
