@@ -113,7 +113,29 @@ def run_fickling(item: Path) -> dict[str, Any]:
             "errors": errors}
 
 
-SCANNERS = {"picklescan": run_picklescan, "modelscan": run_modelscan, "fickling": run_fickling}
+def run_modelyard(item: Path) -> dict[str, Any]:
+    """Modelyard's scan (services/scanning.py): picklescan's lists, its own walk and grading."""
+    from modelyard.domain.scans import ScanReport
+    from modelyard.services.scanning import SCANNER, scan_file
+
+    class Directory:
+        def open_seekable(self, location: str, path: str) -> Any:
+            return (Path(location) / path).open("rb")
+
+    base = item if item.is_dir() else item.parent
+    report = ScanReport()
+    for path in _files(item):
+        scan_file(Directory(), str(base), path.relative_to(base).as_posix(),  # type: ignore[arg-type]
+                  report)
+    result = report.result(SCANNER, 0)
+    return {"verdict": "UNSAFE" if result.status.value == "UNSAFE" else
+            "clean" if result.status.value == "CLEAN" else "not scanned",
+            "dangerous": sorted({f"{f.severity.value}:{f.call}" for f in result.findings
+                                 if f.severity.value != "LOW"})}
+
+
+SCANNERS = {"picklescan": run_picklescan, "modelscan": run_modelscan, "fickling": run_fickling,
+            "modelyard": run_modelyard}
 
 
 def catch_table(corpus: Path) -> list[dict[str, Any]]:
@@ -231,7 +253,12 @@ def main() -> None:
     parser.add_argument("--large-mib", type=int, default=0,
                         help="also measure the cost on files of this size (0: skip)")
     parser.add_argument("--large-dir", type=Path, default=Path("/tmp/scan-large"))
+    parser.add_argument("--only", default="",
+                        help="comma-separated scanners to run (the venv must have them)")
     args = parser.parse_args()
+    if args.only:
+        for name in set(SCANNERS) - set(args.only.split(",")):
+            del SCANNERS[name]
     print_catch_table(catch_table(args.corpus))
     if args.large_mib:
         files = make_large(args.large_dir, args.large_mib)

@@ -78,6 +78,11 @@ CLOUDPICKLE_CODE = frozenset({
     "types.CodeType",
 })
 
+#: Imports picklescan 1.0.5 only calls suspicious that are as dangerous as what it lists:
+#: `__import__('os')` is half of every getattr gadget (modelscan lists it as CRITICAL).
+ALSO_CRITICAL = frozenset({"builtins.__import__", "__builtin__.__import__",
+                           "importlib.import_module", "code.interact", "operator.attrgetter"})
+
 #: Findings kept per version (the rest are counted): a model may import hundreds of classes.
 MAX_FINDINGS = 100
 
@@ -107,7 +112,7 @@ def grade_import(module: str, name: str, scanner_says: str) -> Severity:
     call = f"{module}.{name}"
     if scanner_says == "dangerous":
         return Severity.MEDIUM if call in CLOUDPICKLE_CODE else Severity.CRITICAL
-    return Severity.LOW
+    return Severity.CRITICAL if call in ALSO_CRITICAL else Severity.LOW
 
 
 def import_message(call: str, severity: Severity) -> str:
