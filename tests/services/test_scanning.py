@@ -24,6 +24,7 @@ from modelyard.domain.catalog import Lineage, VersionStatus
 from modelyard.domain.errors import FailedPrecondition
 from modelyard.domain.policies import PolicyViolation
 from modelyard.domain.scans import ScanMode, ScanStatus, Severity
+from modelyard.services import scanning
 from modelyard.services.scanning import ModelRejected
 from modelyard.storage.local import file_uri_to_path
 from tests.services.conftest import ADMIN, events, uc_model
@@ -264,3 +265,18 @@ def test_rescan_on_demand_and_its_refusals(built: Modelyard, unique: str,
         built.scans.rescan(ADMIN, full_name, pending)
     never = built.scans.get(ADMIN, full_name, pending)
     assert never.status is ScanStatus.NOT_SCANNED and "not been scanned" in never.reason
+
+
+def test_a_pickle_too_large_to_walk_is_not_scanned(built: Modelyard, unique: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanning, "OPCODE_BUDGET", 1000)
+    monkeypatch.setattr(scanning, "OPCODES_PER_BYTE", 0)
+    full_name = uc_model(built, unique)
+    number = _finalized(built, full_name, {"model.pkl": pickle.dumps(list(range(5000)))})
+    scan = built.scans.get(ADMIN, full_name, number)
+    assert scan.status is ScanStatus.NOT_SCANNED
+    assert "model.pkl: too large to scan: more than 1,000 pickle opcodes" in scan.reason
+    # What it found before the budget ran out still counts.
+    unsafe = _finalized(built, full_name, {
+        "model.pkl": pickle.dumps([RunsCommand(), *range(5000)])})
+    assert built.scans.get(ADMIN, full_name, unsafe).status is ScanStatus.UNSAFE

@@ -41,7 +41,7 @@ import pickletools
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
 import orjson
@@ -193,14 +193,17 @@ def scan_file(store: ArtifactStore, location: str, path: str, report: ScanReport
         report.unchecked.append((path, _UNSUPPORTED[ext]))
         return
     with _open(store, location, path) as raw:
+        size = raw.seek(0, os.SEEK_END)
+        raw.seek(0)
         counting = _Counting(raw)
         try:
-            _scan_handle(cast(IO[bytes], counting), path, ext, report)
+            _scan_handle(cast(IO[bytes], counting), path, ext, report, size)
         finally:
             report.bytes_read += counting.count
 
 
-def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport) -> None:
+def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport,
+                 size: int) -> None:
 
     magic = handle.read(8)
     handle.seek(0)
@@ -214,16 +217,16 @@ def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport) -> 
         _scan_zip(handle, path, report)
     elif magic.startswith(_NUMPY_MAGIC):
         report.files_scanned += 1
-        _add_numpy(report, path, handle)
+        _add_numpy(report, path, handle, size)
     elif magic.startswith(_PICKLE_MAGIC) or ext in _PICKLE_EXT or ext in _TORCH_EXT:
         report.files_scanned += 1
         decompressed = _joblib_decompressor(magic, handle) if ext in _PICKLE_EXT else None
         stream = decompressed or handle
         with stream:
             if ext == ".joblib":
-                _add_joblib(report, path, stream)
+                _add_joblib(report, path, stream, size)
             else:
-                _add_pickle(report, path, stream)
+                _add_pickle(report, path, stream, size)
     # Anything else starts like no format that runs code when loaded: not read further.
 
 
@@ -240,17 +243,38 @@ def _scan_zip(handle: IO[bytes], path: str, report: ScanReport) -> None:
             ext = os.path.splitext(info.filename)[1].lower()
             if magic.startswith(_NUMPY_MAGIC):
                 with archive.open(info) as opened:
-                    _add_numpy(report, member, cast(IO[bytes], opened))
+                    _add_numpy(report, member, cast(IO[bytes], opened), info.file_size)
             elif magic.startswith(_PICKLE_MAGIC) or ext in _PICKLE_EXT:
                 with archive.open(info) as opened:
-                    _add_pickle(report, member, cast(IO[bytes], opened))
+                    _add_pickle(report, member, cast(IO[bytes], opened), info.file_size)
 
 
-def _add_pickle(report: ScanReport, path: str, stream: IO[bytes]) -> None:
+#: Pickle opcodes walked per file: this many, and one more per 512 bytes of pickle. Walking
+#: costs ~1 µs of CPU per opcode; models (arrays, estimators, a state dict) have few opcodes
+#: per byte, a pickle of millions of small Python objects ~200,000 a MiB. Past the budget the
+#: file is NOT_SCANNED ("too large to scan") rather than finalize taking minutes: at most ~4 s
+#: of CPU for a 1 GiB pickle (bench/scan.py, bench/RESULTS.md).
+OPCODE_BUDGET = 2_000_000
+OPCODES_PER_BYTE = 1 / 512
+
+
+class TooManyOpcodes(Exception):
+    def __init__(self, walked: int) -> None:
+        super().__init__(walked)
+        self.walked = walked
+
+
+def _add_pickle(report: ScanReport, path: str, stream: IO[bytes], size: int) -> None:
     """The imports of every pickle in the stream, graded by picklescan's lists."""
     from picklescan import scanner as picklescan
 
-    seen = pickle_imports(stream)
+    seen: set[tuple[str, str]] = set()
+    budget = OPCODE_BUDGET + int(size * OPCODES_PER_BYTE)
+    try:
+        pickle_imports(stream, seen, budget)
+    except TooManyOpcodes as stopped:
+        report.unchecked.append((path, f"too large to scan: more than {stopped.walked:,} pickle "
+                                       "opcodes (a pickle of very many small objects)"))
     _add(report, path, picklescan._build_scan_result_from_raw_globals(seen, path), "")
 
 
@@ -260,19 +284,24 @@ _STRINGS = {"SHORT_BINUNICODE", "UNICODE", "BINUNICODE", "BINUNICODE8", "STRING"
             "SHORT_BINSTRING"}
 
 
-def pickle_imports(stream: IO[bytes]) -> set[tuple[str, str]]:
+def pickle_imports(stream: IO[bytes], seen: set[tuple[str, str]],
+                   budget: int = OPCODE_BUDGET) -> None:
     """Every (module, name) the pickles in `stream` import, opcode by opcode as they stream
     by: picklescan's walk (GLOBAL, INST, STACK_GLOBAL with its two strings found through the
     memo; anything but a string there is an 'unknown', dangerous, import), without holding every
     opcode in memory as picklescan does (1.3 GiB for a 64 MiB pickle, bench/RESULTS.md). A
-    file that stops being a pickle ends the walk: pickle.load would stop there too."""
-    seen: set[tuple[str, str]] = set()
+    file that stops being a pickle ends the walk: pickle.load would stop there too. Adds what it
+    finds to `seen`; raises TooManyOpcodes past `budget` opcodes."""
     memo: dict[int, str] = {}
+    walked = 0
     while True:
         recent: list[str] = []  # the values of the last opcodes that push one, for STACK_GLOBAL
         previous: Any = None
         try:
             for opcode, arg, _ in pickletools.genops(stream):
+                walked += 1
+                if walked > budget:
+                    raise TooManyOpcodes(budget)
                 name = opcode.name
                 if name == "MEMOIZE":
                     if isinstance(previous, str):
@@ -305,26 +334,28 @@ def pickle_imports(stream: IO[bytes]) -> set[tuple[str, str]]:
                 recent.append(value)
                 del recent[:-2]
                 previous = arg
+        except TooManyOpcodes:
+            raise
         except Exception:  # not (or no longer) a pickle: loading stops here too
-            return seen
+            return
         following = stream.read(1)
         if not following:
-            return seen
+            return
         stream.seek(-1, 1)
 
 
-def _add_numpy(report: ScanReport, path: str, stream: IO[bytes]) -> None:
+def _add_numpy(report: ScanReport, path: str, stream: IO[bytes], size: int) -> None:
     """A numpy array file: only an array of objects holds a pickle (after the header)."""
     magic = stream.read(8)
-    size = stream.read(2 if magic[6] == 1 else 4)
-    header = stream.read(int.from_bytes(size, "little"))
+    length = stream.read(2 if magic[6] == 1 else 4)
+    header = stream.read(int.from_bytes(length, "little"))
     try:
         fields = ast.literal_eval(header.decode("latin-1"))
         descr = str(fields.get("descr", "")) if isinstance(fields, dict) else "O"
     except (ValueError, SyntaxError):
         descr = "O"  # an unreadable header: check what follows as numpy would load it
     if "O" in descr:
-        _add_pickle(report, path, stream)
+        _add_pickle(report, path, stream, size)
 
 
 def _add(report: ScanReport, path: str, result: Any, ext: str) -> None:
@@ -338,7 +369,7 @@ def _add(report: ScanReport, path: str, result: Any, ext: str) -> None:
         report.add(Finding(severity, path, call, import_message(call, severity)))
 
 
-def _add_joblib(report: ScanReport, path: str, stream: IO[bytes]) -> None:
+def _add_joblib(report: ScanReport, path: str, stream: IO[bytes], size: int) -> None:
     """A joblib file: its pickle with numpy arrays' raw bytes inline, which stop picklescan's
     walk at the first array. Read as joblib reads it, with a pickle machine whose every import
     is a stand-in (nothing is imported, nothing called), skipping each array's bytes; the
@@ -347,7 +378,10 @@ def _add_joblib(report: ScanReport, path: str, stream: IO[bytes]) -> None:
 
     seen: set[tuple[str, str]] = set()
     try:
-        _StandInUnpickler(stream, seen).load()
+        _StandInUnpickler(stream, seen, OPCODE_BUDGET + int(size * OPCODES_PER_BYTE)).load()
+    except TooManyOpcodes as stopped:
+        report.unchecked.append((path, f"too large to scan: more than {stopped.walked:,} pickle "
+                                       "opcodes (a pickle of very many small objects)"))
     except Exception as error:
         # joblib.load stops where this does; what came before is what loading would run.
         if not seen:
@@ -370,17 +404,29 @@ class _StandIn:
         self.state = state
 
 
+def _counted(step: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An opcode of _StandInUnpickler, counted against its budget."""
+    def run(unpickler: Any) -> None:
+        unpickler.walked += 1
+        if unpickler.walked > unpickler.budget:
+            raise TooManyOpcodes(unpickler.budget)
+        step(unpickler)
+    return run
+
+
 class _StandInUnpickler(pickle._Unpickler):
     """pickle's pure-Python machine, imports replaced by _StandIn classes; BUILD of joblib's
     NumpyArrayWrapper skips the array bytes that follow it, as joblib's own unpickler reads
     them (joblib/numpy_pickle.py, NumpyArrayWrapper.read_array)."""
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = {code: _counted(step) for code, step in pickle._Unpickler.dispatch.items()}
 
-    def __init__(self, stream: IO[bytes], seen: set[tuple[str, str]]) -> None:
+    def __init__(self, stream: IO[bytes], seen: set[tuple[str, str]], budget: int) -> None:
         super().__init__(stream)
         self.stream = stream
         self.seen = seen
+        self.budget = budget
+        self.walked = 0
 
     def find_class(self, module: str, name: str) -> type:
         self.seen.add((module, name))
@@ -393,13 +439,13 @@ class _StandInUnpickler(pickle._Unpickler):
                 built.name == "NumpyArrayWrapper" and isinstance(built.state, dict):
             self._skip_array(built.state)
 
-    dispatch[pickle.BUILD[0]] = load_build  # type: ignore[assignment]
+    dispatch[pickle.BUILD[0]] = _counted(load_build)
 
     def _skip_array(self, state: dict[str, Any]) -> None:
         dtype = state.get("dtype")
         code = str(dtype.args[0]) if isinstance(dtype, _StandIn) and dtype.args else ""
         if "O" in code:  # an array of objects: a pickle of its own follows, read it too
-            _StandInUnpickler(self.stream, self.seen).load()
+            _StandInUnpickler(self.stream, self.seen, self.budget).load()
             return
         count = 1
         for n in state.get("shape") or ():
