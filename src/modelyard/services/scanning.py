@@ -38,7 +38,6 @@ import lzma
 import os
 import pickle
 import pickletools
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
@@ -596,18 +595,5 @@ class _Counting(io.RawIOBase):
 
 
 def _open(store: ArtifactStore, location: str, path: str) -> IO[bytes]:
-    """The file for random access: directly on local storage; elsewhere (S3) copied once into
-    a temporary file that stays in memory up to 8 MiB."""
-    opener = getattr(store, "open_seekable", None)
-    if opener is not None:
-        handle: IO[bytes] = opener(location, path)
-        return handle
-    spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned
-    try:
-        for chunk in store.read_stream(location, path):
-            spooled.write(chunk)
-        spooled.seek(0)
-    except BaseException:
-        spooled.close()
-        raise
-    return cast(IO[bytes], spooled)
+    """The file for random access: local storage opens it, S3 reads it by ranges."""
+    return store.open_seekable(location, path)
