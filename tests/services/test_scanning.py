@@ -193,6 +193,11 @@ def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
         saved[f"sklearn-{fmt}"] = tmp_path / f"sk-{fmt}"
         mlflow.sklearn.save_model(estimator, str(saved[f"sklearn-{fmt}"]),
                                   serialization_format=fmt)
+    # MLflow's models from code: the model's source file instead of a pickle.
+    source = tmp_path / "model_code.py"
+    source.write_text(QUICKSTART + "\nmlflow.models.set_model(AddN(5))\n")
+    saved["models-from-code"] = tmp_path / "from-code"
+    mlflow.pyfunc.save_model(str(saved["models-from-code"]), python_model=str(source))
     for label, directory in saved.items():
         files = {p.relative_to(directory).as_posix(): p.read_bytes()
                  for p in directory.rglob("*") if p.is_file() and p.name != "MLmodel"}
@@ -200,6 +205,8 @@ def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
         number = _finalized(built, full_name, files)
         scan = built.scans.get(ADMIN, full_name, number)
         assert scan.status is ScanStatus.CLEAN, (label, scan)
+        if label == "models-from-code":
+            assert "Python source" in {f.call for f in scan.findings}
         if label == "pyfunc":
             # What the scanner says of cloudpickle's code is reported, graded MEDIUM.
             graded = {f.call: f.severity for f in scan.findings}

@@ -11,7 +11,8 @@ graded here:
 - HIGH: a Keras Lambda layer carrying Python bytecode (it runs when the model is loaded);
 - MEDIUM: cloudpickle's rebuilding of functions and classes from their code (`_make_function`,
   `_builtin_type`, `subimport`, ...): what MLflow's pyfunc models and cloudpickle-saved models
-  contain; their code runs at load, the registry cannot tell what it does;
+  contain; their code runs at load, the registry cannot tell what it does. Python source saved
+  with a model (MLflow's models from code) likewise;
 - LOW: imports the scanner does not know (a library's own classes, e.g. `sklearn...`).
 
 A version is UNSAFE when any finding is CRITICAL or HIGH, CLEAN when every file that could

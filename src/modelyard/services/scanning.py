@@ -77,7 +77,7 @@ _PICKLE_EXT = {".pkl", ".pickle", ".joblib", ".dat", ".data", ".dill", ".cloudpi
 _TORCH_EXT = {".bin", ".pt", ".pth", ".ckpt"}
 _DATA_EXT = {".json", ".yaml", ".yml", ".txt", ".md", ".csv", ".tsv", ".parquet",
              ".safetensors", ".onnx", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".html",
-             ".sig", ".pem", ".crt", ".proto", ".xml", ".toml", ".cfg", ".ini", ".py"}
+             ".sig", ".pem", ".crt", ".proto", ".xml", ".toml", ".cfg", ".ini"}
 _UNSUPPORTED = {".pb": "a TensorFlow graph (SavedModel); the scanner does not read them",
                 ".7z": "a 7z archive; the scanner does not open them",
                 ".tar": "a tar archive; the scanner does not open them",
@@ -186,6 +186,13 @@ def _require_ready(full_name: str, number: int, row: Row[Any]) -> None:
 def scan_file(store: ArtifactStore, location: str, path: str, report: ScanReport) -> None:
     name = path.rsplit("/", 1)[-1]
     ext = os.path.splitext(name)[1].lower()
+    if ext == ".py":
+        # MLflow's models from code (and code_paths): the source runs when the model loads,
+        # by design and in plain sight; said, not judged.
+        report.add(Finding(Severity.MEDIUM, path, "Python source",
+                           "Python code saved with the model (MLflow models from code or "
+                           "code_paths): it runs when the model is loaded; review it."))
+        return
     if name == "MLmodel" or ext in _DATA_EXT:
         return
     if ext in _UNSUPPORTED:
@@ -203,7 +210,6 @@ def scan_file(store: ArtifactStore, location: str, path: str, report: ScanReport
 
 def _scan_handle(handle: IO[bytes], path: str, ext: str, report: ScanReport,
                  size: int) -> None:
-
     magic = handle.read(8)
     handle.seek(0)
     if magic.startswith(_HDF5_MAGIC):
