@@ -29,7 +29,7 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 pytest: $(VENV)/.test-deps
-	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=term
+	$(BIN)/pytest -p no:cacheprovider -n auto --dist loadfile --cov --cov-report=term
 
 ## Benchmark Modelyard side by side with the MLflow server
 bench: $(VENV)/.test-deps

@@ -6,11 +6,12 @@ and how long an alias move takes to reach all of them (issue 18, item 6).
 Starts `modelyard serve` (one worker, --max-connections above the subscriber count) on a fresh
 SQLite database (or a fresh PostgreSQL database with --database-url), creates a model with two
 versions, opens N streams filtered to it with raw asyncio sockets (one request each, then only
-reading), lets them sit idle, then moves @champion between the versions `--moves` times. For
-each move, every subscriber's latency is the time from just before the PUT to the moment its
-socket delivered the event's `data:` line; the report gives median, p99 and max over all
-(subscriber, move) pairs, the number that missed a move, and the server's RSS (VmRSS of the
-process tree) idle before subscribing, with N idle streams, and after the moves.
+reading, by protocol callbacks), lets them sit idle, then moves @champion between the versions
+`--moves` times. For each move, every subscriber's latency is the time from just before the PUT
+to the moment its socket delivered the event's `data:` line; the report gives median, p99 and
+max over all (subscriber, move) pairs, the number that missed a move, and the server's RSS
+(VmRSS of the process tree) idle before subscribing, with N idle streams, and after the moves.
+With --py-spy, the server is profiled during the moves (collapsed stacks).
 """
 
 from __future__ import annotations
@@ -58,31 +59,55 @@ def call(url: str, method: str, path: str, body: dict[str, object] | None = None
         return json.loads(answer.read() or b"{}")
 
 
-class Subscriber:
+class Subscriber(asyncio.Protocol):
+    """One stream, read by a protocol callback (no task per stream): the load generator's own
+    cost per event is one callback and a byte search, so that the latency measured is mostly
+    the server's. `received`: when each event's `data:` line arrived."""
+
     def __init__(self) -> None:
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.received: list[float] = []
+        self.tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if not self.started.done():
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.head.startswith(b"HTTP/1.1 200"):
+                self.started.set_exception(RuntimeError(self.head.decode(errors="replace")))
+                return
+            self.started.set_result(None)
+            data = self.head[end + 4:]
+        # Chunked framing: the chunk-size lines never hold "data: ".
+        text = self.tail + data
+        self.received.extend([now] * text.count(b"data: "))
+        self.tail = text[-5:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.started.done():
+            self.started.set_exception(exc or ConnectionError("closed"))
 
     async def open(self, port: int, model: str) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.writer.write(f"GET {STREAM}?model={model}&alias=champion HTTP/1.1\r\n"
-                          f"Host: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
-                          .encode())
-        await self.writer.drain()
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(head.decode(errors="replace"))
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, "127.0.0.1", port)
+        assert self.transport is not None
+        self.transport.write(f"GET {STREAM}?model={model}&alias=champion HTTP/1.1\r\n"
+                             f"Host: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
+                             .encode())
+        await self.started
 
-    async def read(self) -> None:
-        assert self.reader is not None
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                return
-            # Chunked framing: the chunk-size lines never start with "data:".
-            if line.startswith(b"data: "):
-                self.received.append(time.perf_counter())
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -122,11 +147,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await asyncio.gather(*(s.open(port, model) for s in wave))
             subscribers.extend(wave)
         open_seconds = time.perf_counter() - opened
-        readers = [asyncio.create_task(s.read()) for s in subscribers]
         await asyncio.sleep(args.idle)
         rss_idle = rss_mib(server.pid)
         latencies: list[float] = []
         missed = 0
+        profiler = None
+        if args.py_spy:  # samples the server while the moves fan out (a flame graph, SVG)
+            profiler = subprocess.Popen(
+                [args.py_spy, "record", "--pid", str(server.pid), "--rate", "250",
+                 "--output", args.profile_output, "--format", args.profile_format],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(1.0)  # py-spy attaches
         for move in range(args.moves):
             before = time.perf_counter()
             await asyncio.to_thread(call, url, "PUT", f"/api/modelyard/v1/models/{model}"
@@ -137,10 +168,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     latencies.append(s.received[move] - before)
                 else:
                     missed += 1
+        if profiler is not None:
+            profiler.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            profiler.wait(60)
         rss_after = rss_mib(server.pid)
         duplicates = sum(len(s.received) > args.moves for s in subscribers)
-        for task in readers:
-            task.cancel()
         latencies.sort()
         return {
             "subscribers": args.subscribers, "moves": args.moves,
@@ -156,8 +188,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         }
     finally:
         for s in subscribers:
-            if s.writer is not None:
-                s.writer.close()
+            s.close()
         server.terminate()
         try:
             server.wait(15)
@@ -175,6 +206,11 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=3.0,
                         help="seconds given each move to reach every subscriber")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--py-spy", default=None,
+                        help="path to py-spy: profile the server during the moves")
+    parser.add_argument("--profile-output", default="streams-profile.txt")
+    parser.add_argument("--profile-format", default="raw",
+                        help="py-spy's --format: raw (collapsed stacks) or flamegraph")
     parser.add_argument("--modelyard", default=str(Path(sys.executable).parent / "modelyard"))
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))

@@ -35,6 +35,7 @@ from modelyard.api.mlflow import webhooks as mlflow_webhook_routes
 from modelyard.api.policies import routes as policy_routes
 from modelyard.api.routing import IndexedRouter
 from modelyard.api.scans import routes as scan_routes
+from modelyard.api.signing import routes as signing_routes
 from modelyard.api.unity_catalog import files as uc_files
 from modelyard.api.unity_catalog import routes as uc_routes
 from modelyard.api.unity_catalog import tags as uc_tags
@@ -139,7 +140,7 @@ def routes() -> list[BaseRoute]:
             *history_routes.routes(), *stream_routes.routes(),
             *databricks_routes.routes(), *databricks_prompts.routes(),
             *databricks_files.routes(), *import_routes.routes(),
-            *policy_routes.routes(), *scan_routes.routes(),
+            *policy_routes.routes(), *scan_routes.routes(), *signing_routes.routes(),
             *web_routes.routes()]
 
 

@@ -32,6 +32,7 @@ from modelyard.services.identity import IdentityService
 from modelyard.services.maintenance import start_table_upkeep
 from modelyard.services.mlflow_webhooks import MlflowWebhookService
 from modelyard.services.model_files import ModelFileService, UrlSigner
+from modelyard.services.model_signing import ModelSigningService, TrustedSigners
 from modelyard.services.operations import OperationsService
 from modelyard.services.permissions import WorkspacePermissionService
 from modelyard.services.policies import PolicyGate, PolicyService
@@ -124,6 +125,7 @@ class Modelyard:
     scans: ScanService  # the model scan: on demand (finalize calls it through uc_models)
     alias_requests: AliasRequestService
     model_files: ModelFileService
+    model_signing: ModelSigningService  # model.sig verdicts (issue 20 item 4)
     uc_prompts: UcPromptService
     transitions: TransitionService
     workspace_permissions: WorkspacePermissionService
@@ -170,8 +172,12 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
     gate = PolicyGate(artifacts)
     # The model scan every UC version's files get at finalize (services/scanning.py).
     scans = ScanService(units, artifacts, parse_mode(settings.scan_mode))
+    # Model signing: model.sig verified at finalize against --trusted-signers.
+    model_signing = ModelSigningService(units, artifacts,
+                                        TrustedSigners.load(settings.trusted_signers))
     uc_models = UcModelService(units, artifacts, roots, settings.pending_timeout, gate=gate,
-                               require_signature=settings.uc_require_signature, scanner=scans)
+                               require_signature=settings.uc_require_signature,
+                               signing=model_signing, scanner=scans)
     registry = RegistryService(units, promotion=Promotion(uc_catalogs, uc_models), gate=gate)
     signer = UrlSigner(secrets.get_or_create(database, "file-url-signing", secret_box))
     throttle = ThrottlePolicy(settings.signin_max_failures, settings.signin_window,
@@ -180,6 +186,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         settings=settings, database=database, units=units, artifacts=artifacts,
         registry=registry, uc_catalogs=uc_catalogs, uc_models=uc_models,
         model_files=ModelFileService(uc_models, signer),
+        model_signing=model_signing,
         uc_prompts=UcPromptService(uc_models),
         transitions=TransitionService(units, gate),
         policies=PolicyService(units),

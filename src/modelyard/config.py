@@ -72,6 +72,10 @@ class Settings:
     #: The model scan at finalize (services/scanning.py): "flag" (an UNSAFE version becomes
     #: READY, marked) or "reject" (it ends FAILED_REGISTRATION).
     scan_mode: str = "flag"
+    #: Model signing (issue 20 item 4): the PEM public keys and CA certificates (files or
+    #: directories, comma-separated) whose `model.sig` signatures make a UC version `signed`
+    #: (services/model_signing.py). Not the MLmodel's schema signature above.
+    trusted_signers: str = ""
     #: The key that encrypts the secrets kept in the database (store/secret_box.py); only from
     #: MODELYARD_SECRET_KEY (a flag would show in `ps`). None: `<data-dir>/secret-key`.
     secret_key: str | None = field(default=None, repr=False)
@@ -151,7 +155,8 @@ class Settings:
                "MODELYARD_WEBHOOK_TIMEOUT": str(self.webhook_timeout),
                "MODELYARD_WEBHOOK_RETENTION": str(self.webhook_retention),
                "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0",
-               "MODELYARD_SCAN_MODE": self.scan_mode}
+               "MODELYARD_SCAN_MODE": self.scan_mode,
+               "MODELYARD_TRUSTED_SIGNERS": self.trusted_signers}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:
@@ -196,6 +201,7 @@ class Settings:
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
             scan_mode=env.get("MODELYARD_SCAN_MODE", cls.scan_mode),
+            trusted_signers=env.get("MODELYARD_TRUSTED_SIGNERS", ""),
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),
             metrics_token=env.get("MODELYARD_METRICS_TOKEN") or None,

@@ -24,7 +24,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("sqlite:////nonexistent-dir/sub/modelyard.db", "the SQLite database "
      "/nonexistent-dir/sub/modelyard.db", "unable to open database file"),
     ("not a url", "--database-url", "not a SQLAlchemy URL"),
-])
+], ids=["refused", "unknown-host", "sqlite-unopenable", "not-a-url"])
 def test_unusable_database_is_one_line(tmp_path: Path, url: str, where: str,
                                        why: str) -> None:
     for args in (["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),

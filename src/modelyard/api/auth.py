@@ -40,6 +40,25 @@ def request_facts(request: Request) -> tuple[str, str]:
     return request_id or os.urandom(8).hex(), client[0] if client else ""
 
 
+#: The header a caller states why it makes a change in (history, audit trail); UTF-8.
+REASON_HEADER = b"x-modelyard-reason"
+MAX_REASON = 1000
+
+
+def request_reason(request: Request) -> str | None:
+    """The request's `X-Modelyard-Reason`, if any (at most MAX_REASON characters)."""
+    for name, value in request.scope["headers"]:
+        if name == REASON_HEADER:
+            text = value.decode("utf-8", "replace").strip()[:MAX_REASON]
+            return text or None
+    return None
+
+
+def _stamped(actor: Actor, request: Request, request_id: str, client: str) -> Actor:
+    return dataclasses.replace(actor, request_id=request_id, client_address=client,
+                               reason=request_reason(request))
+
+
 class Authenticator:
     """`app.state.authenticate`: a callable from request to Actor, raising Unauthenticated."""
 
@@ -53,7 +72,8 @@ class Authenticator:
     def __call__(self, request: Request) -> Actor:
         request_id, client = request_facts(request)
         if not self.enabled:
-            return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client)
+            return Actor(LOCAL_ADMIN.name, True, request_id=request_id, client_address=client,
+                         reason=request_reason(request))
         target = f"{request.method} {request.url.path}"
         header = request.headers.get("authorization", "")
         wait = self.limit.take(client)
@@ -65,7 +85,7 @@ class Authenticator:
             if actor is None:
                 record_refusal(self.units, request, "authenticate.limited", target)
                 raise address_limited(wait)
-            return dataclasses.replace(actor, request_id=request_id, client_address=client)
+            return _stamped(actor, request, request_id, client)
         try:
             actor = self._credential_actor(header)
         except TooManyAttempts:
@@ -79,7 +99,7 @@ class Authenticator:
             raise Unauthenticated("Missing, invalid, expired or revoked credentials: send "
                                   "'Authorization: Bearer <token>' or HTTP basic auth.")
         self.limit.release(client)
-        return dataclasses.replace(actor, request_id=request_id, client_address=client)
+        return _stamped(actor, request, request_id, client)
 
     def cached(self, request: Request) -> Actor | None:
         """The request's actor when it is known without I/O: authentication off, or a
@@ -96,7 +116,7 @@ class Authenticator:
         if actor is None:
             return None
         request_id, client = request_facts(request)
-        return dataclasses.replace(actor, request_id=request_id, client_address=client)
+        return _stamped(actor, request, request_id, client)
 
     def _credential_actor(self, header: str) -> Actor | None:
         credential = _credential(header)

@@ -125,6 +125,11 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
               "when loaded (the model scan finds it UNSAFE): flag = it becomes READY, marked "
               "UNSAFE (policies can require scan = 'CLEAN'); reject = it ends "
               "FAILED_REGISTRATION with the findings as its status message.")
+@_option("--trusted-signers", envvar="MODELYARD_TRUSTED_SIGNERS", default="",
+         help="Model signing: PEM public keys (EC P-256/384/521) and CA certificates, as files "
+              "or directories, comma-separated. A Unity Catalog version whose model.sig "
+              "(OpenSSF model_signing) verifies with one of them and covers exactly its files "
+              "is `signed` (policy key signed = 'true').")
 @_option("--refusal-limit", envvar="MODELYARD_REFUSAL_LIMIT", type=click.IntRange(min=0),
          default=120, help="With --auth: refused requests per minute from one client address; "
                            "past it, its further bad credentials get 429 unchecked (0: no limit).")
@@ -197,6 +202,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
           webhook_retention: float, uc_require_signature: bool, scan_mode: str,
+          trusted_signers: str,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
     from modelyard.domain.webhook_targets import AllowList
@@ -215,6 +221,13 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
         click.echo(f"--tracking-uri must be an http:// or https:// address, not {tracking_uri!r}.",
                    err=True)
         raise click.exceptions.Exit(2)
+    from modelyard.services.model_signing import TrustedSigners
+
+    try:
+        TrustedSigners.load(trusted_signers)
+    except ValueError as error:
+        click.echo(f"--trusted-signers: {error}", err=True)
+        raise click.exceptions.Exit(2) from None
     from modelyard.storage.roots import AllowedRoots
 
     try:  # the managed root's scheme does not matter here: only the syntax is checked
@@ -264,7 +277,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         webhook_backoff_max=webhook_backoff_max,
                         webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
                         secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
-                        uc_require_signature=uc_require_signature, scan_mode=scan_mode)
+                        uc_require_signature=uc_require_signature, scan_mode=scan_mode,
+                        trusted_signers=trusted_signers)
     database = open_database(settings.resolved_database_url)
     try:
         secret_box = open_box(settings.secret_key, settings.secret_key_file)

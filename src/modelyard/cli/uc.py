@@ -370,6 +370,26 @@ def versions_show(full_name: str, version: int, url: str, token: str | None) -> 
     _run(show)
 
 
+@versions.command("signing")
+@click.argument("full_name")
+@click.argument("version", type=int)
+@click.option("--verify", is_flag=True,
+              help="Verify again against the signers the server trusts now (needs MANAGE).")
+@connection_options
+def versions_signing(full_name: str, version: int, verify: bool, url: str,
+                     token: str | None) -> None:
+    """Show whether a version's model.sig (OpenSSF model_signing) was verified, by whom, and
+    why not. Not the MLmodel's schema signature."""
+    def show() -> None:
+        path = f"/api/modelyard/v1/models/{full_name}/versions/{version}/signing"
+        answer = Client(url, token).call("POST" if verify else "GET", path)
+        print_details(f"{answer['name']} version {answer['version']}: model signing", {
+            "signed": "yes" if answer["signed"] else "no", "status": answer["status"],
+            "signer": answer.get("signer"), "detail": answer.get("detail"),
+            "verified": _when(answer.get("verified_at"))})
+    _run(show)
+
+
 @versions.command("create")
 @click.argument("full_name")
 @click.argument("source", type=click.Path(path_type=Path),

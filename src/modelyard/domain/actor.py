@@ -20,6 +20,9 @@ class Actor:
     #: Set by the authentication layer, for the audit trail.
     request_id: str = ""
     client_address: str = ""
+    #: Why the caller makes its changes, when it said (the `X-Modelyard-Reason` header, a web
+    #: form's reason field): recorded with every change of the request (history, audit).
+    reason: str | None = None
 
     @property
     def principals(self) -> frozenset[str]:

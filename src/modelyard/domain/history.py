@@ -77,6 +77,12 @@ def changes_of(event: Event) -> list[Change]:
                       _text(previous), previous_known, event.reason)
 
     action = event.action
+    if action == "model_version.transition_stage" and not event.reason:
+        # The comment given with a transition (or the system's, for an archive it caused)
+        # is its reason.
+        reason = after.get("comment") or after.get("system_comment") or None
+        return [Change(event.registry, name, STAGE, "", version, action,
+                       _text(after.get("stage")), _text(before.get("stage")), True, reason)]
     if action == "registered_model.set_alias":
         return [change(ALIAS, after["alias"], after["version"], before.get("version"))]
     if action == "registered_model.delete_alias":

@@ -28,6 +28,7 @@ from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
+from modelyard.store.model_signing import is_signed
 from modelyard.store.policies import version_tags
 from modelyard.store.scans import scan_columns
 
@@ -99,6 +100,8 @@ class PolicyGate:
     def facts(self, uow: UnitOfWork, namespace: str, row: Row[Any],
               wants_signature: bool = True) -> VersionFacts:
         scan, signed = supply_chain_facts(row, uow.conn)
+        if namespace == policies.UC and not signed:  # issue 20 item 4: services/model_signing
+            signed = is_signed(uow.conn, row.id)
         return VersionFacts(
             status=row.status, run_id=row.run_id or "", source=row.source or "",
             tags=version_tags(uow.conn, row.id),

@@ -78,6 +78,7 @@ from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
+from modelyard.services.model_signing import ModelSigningService
 from modelyard.services.policies import PolicyGate
 from modelyard.services.scanning import ModelRejected, ScanService
 from modelyard.services.signatures import check_signature
@@ -110,6 +111,7 @@ class UcModelService:
     def __init__(self, units: UnitOfWorkFactory, artifacts: ArtifactStore, roots: AllowedRoots,
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600,
                  gate: PolicyGate | None = None, require_signature: bool = True,
+                 signing: ModelSigningService | None = None,
                  scanner: ScanService | None = None) -> None:
         self.units = units
         self.artifacts = artifacts
@@ -120,6 +122,9 @@ class UcModelService:
         self.credential_ttl = credential_ttl
         #: Databricks' rule, for every finalize whichever dialect asks (services/signatures.py).
         self.require_signature = require_signature
+        #: Model signing (issue 20 item 4): `model.sig` verified at finalize against the
+        #: trusted signers (services/model_signing.py); not the MLmodel's schema signature.
+        self.signing = signing or ModelSigningService(units, artifacts)
         #: The model scan at finalize (services/scanning.py); None: versions are not scanned.
         self.scanner = scanner
 
@@ -445,6 +450,10 @@ class UcModelService:
             raise _no_files(found.storage_location)
         files = [VersionFile(f.path, f.size, f.sha256) for f in stored]
         digest = root_digest(stored)
+        # ---- model signing (issue 20 item 4, services/model_signing.py): `model.sig` checked
+        # against the digests just computed (no second read); the verdict is stored below, in
+        # the finalizing transaction. It never fails the finalize: policies decide what needs it.
+        signing = self.signing.verify_files(found.storage_location, stored)
         # ---- model scanning (issue 20 item 3, services/scanning.py) ----
         # Outside the transaction like the digests; stored with READY below; under
         # --scan-mode reject an UNSAFE version ends FAILED_REGISTRATION instead.
@@ -473,6 +482,7 @@ class UcModelService:
                        f"{found.full_name}/{found.version}",
                        after={"status": "READY", "root_digest": digest, "files": len(files),
                               "bytes": sum(f.size for f in files)})
+            self.signing.record(uow, row.id, found.full_name, found.version, signing)
             if scan is not None and self.scanner is not None:
                 self.scanner.record(uow, row.id, found.full_name, found.version, scan)
             return repo.versions([repo.version_row(found.full_name, found.version)])[0]

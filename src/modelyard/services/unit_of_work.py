@@ -137,7 +137,7 @@ class UnitOfWorkFactory:
               reason: str | None = None) -> Iterator[UnitOfWork]:
         try:
             with self.database.write() as conn:
-                uow = UnitOfWork(conn, actor, scope=scope, reason=reason,
+                uow = UnitOfWork(conn, actor, scope=scope, reason=reason or actor.reason,
                                  secret_box=self.secret_box)
                 yield uow
                 if uow.events:

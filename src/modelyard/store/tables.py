@@ -314,6 +314,23 @@ model_version_files = Table(
     Column("sha256", String(64), nullable=False),
 )
 
+#: Model signing (issue 20 item 4, revision 0009_h13_model_signing): what finalize concluded
+#: about a UC version's `model.sig` (domain/model_signing.py). `signed` is true only when the
+#: signature is valid, its signer trusted and it covers exactly the version's files; `status`
+#: a SigningStatus, `signer` a key fingerprint or certificate subject, `detail` the reason.
+model_version_signing = Table(
+    "model_version_signing",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE",
+                                             name="fk_model_version_signing_version"),
+           primary_key=True),
+    Column("signed", Boolean, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("signer", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Column("verified_at", BigInteger, nullable=False),
+)
+
 #: Storage locations whose files must go: queued in the transaction that deletes (or fails) a
 #: version, emptied after commit and by the periodic sweep, so a crash leaves no orphans.
 storage_garbage = Table(

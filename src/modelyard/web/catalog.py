@@ -26,6 +26,7 @@ from modelyard.web.handlers import (
     web,
     web_json,
 )
+from modelyard.web.history import model_history, version_history, with_reason
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, run_rows, signature_rows
 from modelyard.web.session import form
@@ -145,6 +146,7 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
                                              newest_first=True)
     tab = request.query_params.get("tab", "overview")
     grants, events = None, None
+    history: dict[str, Any] = {}
     if tab == "permissions":
         try:
             grants = state.grants.get(actor, "function", full_name)
@@ -152,10 +154,13 @@ async def uc_model_page(request: Request, actor: Actor) -> Response:
             grants = str(error)
     elif tab == "activity":
         events = model_events(state, actor, full_name)
+    elif tab == "history":
+        history = model_history(state, actor, full_name, "uc")
     else:
         tab = "overview"
     may = state.uc_models.allowed(actor, full_name, _OPS)
     return page(request, "uc_model.html", model=model, versions=versions.items, may=may,
+                **(history if tab == "history" else {}),
                 privileges=_MODEL_PRIVILEGES,
                 alias_map={a.alias: a.version for a in model.aliases},
                 next_token=versions.next_page_token, first_page=_token(request) is None,
@@ -212,8 +217,11 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
     requests = [r for r in alias_requests(state, actor, model.full_name)
                 if r.version == version.version]
     scan = state.scans.get(actor, full_name, number)  # the model scan (services/scanning.py)
+    # Model signing (issue 20 item 4): the verdict on the version's model.sig.
+    _, signing = state.model_signing.get(actor, full_name, number)
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                alias_requests=requests, scan=scan,
+                alias_requests=requests, signing=signing, scan=scan,
+                history=version_history(state, actor, full_name, "uc", version.version),
                 info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
                                                snippets.server_url(str(request.base_url)),
@@ -259,6 +267,7 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
     state, full_name = _state(request), _full_name(request)
     action = request.path_params["action"]
     data = await form(request)
+    actor = with_reason(actor, data)
     models = state.uc_models
     here = uc_url(full_name)
     if action == "delete":
@@ -275,6 +284,11 @@ async def uc_model_action(request: Request, actor: Actor) -> Response:
         done = alias_request_action(state, actor, full_name, action, data, here)
     if done is not None:
         return done
+    if action == "rollback":
+        alias = data.get("alias", "")
+        target = state.history.rollback(actor, full_name, alias,
+                                        data.get("reason", "").strip() or None, "uc")
+        return back_to(here + "?tab=history", f"@{alias} rolled back to version {target}.")
     if action in ("grant", "revoke"):
         privilege = [data.get("privilege", "")]
         change = parse_change(data.get("principal", "").strip(),
@@ -291,6 +305,7 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     state, full_name = _state(request), _full_name(request)
     number, action = request.path_params["version"], request.path_params["action"]
     data = await form(request)
+    actor = with_reason(actor, data)
     models = state.uc_models
     here = uc_url(full_name, number)
     if action == "delete":

@@ -28,6 +28,7 @@ from modelyard.web.handlers import (
     web,
     web_json,
 )
+from modelyard.web.history import model_history, version_history, with_reason
 from modelyard.web.render import page
 from modelyard.web.runs import missing_notes, model_info, run_rows, signature_rows
 from modelyard.web.session import form
@@ -117,15 +118,7 @@ async def model_page(request: Request, actor: Actor) -> Response:
     elif tab == "activity":
         context["events"] = model_events(state, actor, name)
     elif tab == "history":
-        entries, _ = state.history.entries(actor, name, "workspace", max_results=200)
-        context["history"] = entries
-        # Each alias's latest move, if it came from another version, can be rolled back.
-        latest: dict[str, Any] = {}
-        for entry in entries:
-            if entry.kind == "alias":
-                latest.setdefault(entry.subject, entry)
-        context["rollbackable"] = {e.id for e in latest.values()
-                                   if e.value is not None and e.previous is not None}
+        context.update(model_history(state, actor, name, "workspace"))
     else:
         tab = "overview"
         context["alias_requests"] = alias_requests(state, actor, name)
@@ -169,6 +162,7 @@ async def version_page(request: Request, actor: Actor) -> Response:
                 if str(r.version) == str(version.version)]
     return page(request, "version.html", model=model, version=version, level=level,
                 Level=Level, activities=activities, allowed=allowed, stages=STAGES,
+                history=version_history(state, actor, name, "workspace", version.version),
                 alias_requests=requests,
                 load_uri=uri, lookup=lookup, found=found, info=model_info(found),
                 tracking_missing="" if tracking.configured else NOT_CONFIGURED,
@@ -226,6 +220,7 @@ async def model_action(request: Request, actor: Actor) -> Response:
     state = _services(request)
     name, action = request.path_params["name"], request.path_params["action"]
     data = await form(request)
+    actor = with_reason(actor, data)
     registry = state.registry
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: registry.update_registered_model(actor, name, text),
@@ -268,6 +263,7 @@ async def version_action(request: Request, actor: Actor) -> Response:
     name, number = request.path_params["name"], request.path_params["version"]
     action = request.path_params["action"]
     data = await form(request)
+    actor = with_reason(actor, data)
     here = version_url(name, number)
     registry, transitions = state.registry, state.transitions
     comment = data.get("comment", "").strip() or None

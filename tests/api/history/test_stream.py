@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +143,39 @@ def test_idle_stream_gets_keepalive_comments_and_outlives_idle_timeout(
         assert sub.next()["data"]["model"] == name  # the stream is still open
     finally:
         sub.close()
+
+
+def test_subscriber_that_stops_reading_then_resumes_misses_nothing(http: httpx.Client) -> None:
+    """A client that stops reading while events pile up (its socket buffers fill, the server
+    can no longer write to it at once) gets every one of them, in order, once it reads again."""
+    name = workspace_model(http, 2)
+    port = int(str(http.base_url).rsplit(":", 1)[1].strip("/"))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills after a few events
+    sock.connect(("127.0.0.1", port))
+    try:
+        sock.sendall(f"GET {STREAM}?model={name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = b""
+        while b"retry:" not in head:
+            head += sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200")
+        # ~500 KB per event: 12 of them outgrow every buffer on the way (the kernel's send
+        # buffer grows to 4 MiB), so that the server has to wait for the client.
+        moves = 12
+        bulky = "r" * 500_000
+        for n in range(moves):
+            moved = http.put(f"{NATIVE}/{name}/aliases/champion",
+                             json={"version": str(1 + n % 2), "reason": f"{n} {bulky}"})
+            assert moved.status_code == 200, moved.text
+        sock.settimeout(10)
+        partial, lines = b"", []
+        while len(lines) < moves:
+            piece = sock.recv(1 << 20)
+            assert piece, "the server closed the stream"
+            *complete, partial = (partial + piece).split(b"\n")
+            lines += [line for line in complete if line.startswith(b"data: ")]
+        events = [json.loads(line[6:]) for line in lines]
+        assert [int(e["reason"].split()[0]) for e in events] == list(range(moves))
+        assert [e["version"] for e in events] == [str(1 + n % 2) for n in range(moves)]
+    finally:
+        sock.close()

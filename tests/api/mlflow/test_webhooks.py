@@ -22,17 +22,21 @@ from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
 from modelyard.store.database import sqlite_url_for
+from tests.api.history.test_stream import Subscriber
 from tests.conftest import database_url_for
 from tests.support.receiver import Received, Receiver
 from tests.support.server import MODELYARD, ServerProcess, free_port
 
 ALIAS_CREATED = WebhookEvent("model_version_alias", "created")
 SECRET = "whsec-test"
-#: Retries every 0.2-0.4 s: a receiver that is down for a few seconds is reached in seconds.
+#: Retries every 0.2-0.4 s: a receiver that is down for a while is reached within 0.4 s of
+#: coming up; 300 attempts outlast a receiver down for 60 s.
 #: The receivers' address, and one private network (nothing else private may be a target).
 ALLOWED = "127.0.0.1,10.1.2.0/24"
 FAST_RETRIES = ["--webhook-backoff", "0.2", "--webhook-backoff-max", "0.4",
-                "--webhook-max-attempts", "40", "--webhook-timeout", "2"]
+                "--webhook-max-attempts", "300", "--webhook-timeout", "2"]
+#: How long the receiver of test_receiver_down_then_up_log_and_redelivery stays down.
+RECEIVER_DOWN_SECONDS = 30.0
 
 
 def verified_by_mlflow(received: Received, secret: str) -> bool:
@@ -161,9 +165,9 @@ def test_test_call_sends_mlflows_example_payload(hooks_server: ServerProcess) ->
 
 
 def test_receiver_down_then_up_log_and_redelivery(hooks_server: ServerProcess) -> None:
-    """The receiver is down: attempts fail and are logged with backoff; it comes up and the
-    delivery arrives; the log (API, CLI, web page) shows every attempt; a manual redelivery
-    sends the same payload again under a new delivery id."""
+    """The receiver is down for 30 s: attempts fail and are logged with backoff; it comes up
+    and the delivery arrives; the log (API, CLI, web page) shows every attempt; a manual
+    redelivery sends the same payload again under a new delivery id."""
     client = _client(hooks_server)
     port = free_port()
     hook = client.create_webhook(name="flaky", url=f"http://127.0.0.1:{port}/hook",
@@ -171,9 +175,12 @@ def test_receiver_down_then_up_log_and_redelivery(hooks_server: ServerProcess) -
     try:
         name = _model_with_versions(client, 1)
         client.set_registered_model_alias(name, "champion", "1")
+        moved = time.monotonic()
         # Three failed attempts, each logged with its error; nothing is lost meanwhile.
         _wait(lambda: (d := _deliveries(hooks_server, hook.webhook_id))
               and d[0]["attempt_count"] >= 3)
+        # The receiver stays down for 30 s: the delivery keeps being retried, not given up.
+        time.sleep(max(0.0, moved + RECEIVER_DOWN_SECONDS - time.monotonic()))
         [pending] = _deliveries(hooks_server, hook.webhook_id)
         assert pending["state"] == "pending" and pending["next_attempt_at"]
         assert all(a["status_code"] is None and a["error"] for a in pending["attempts"])
@@ -263,8 +270,10 @@ def test_sigkill_with_pending_deliveries_then_each_arrives_once_in_order(
                 second.stop()
 
 
-def test_two_servers_on_one_postgres_deliver_each_event_once(
-        pg_available: bool, tmp_path_factory: pytest.TempPathFactory) -> None:
+@pytest.fixture(scope="module")
+def replicas(pg_available: bool, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[list[ServerProcess]]:
+    """Two server processes on one PostgreSQL database (shared by the tests below)."""
     if not pg_available:
         pytest.skip("PostgreSQL not reachable")
     for database_url in database_url_for("postgresql", pg_available):
@@ -274,27 +283,61 @@ def test_two_servers_on_one_postgres_deliver_each_event_once(
         servers[0].start()  # migrates the database; then the second starts
         servers[1].start()
         try:
-            with Receiver() as receiver:
-                clients = [_client(s) for s in servers]
-                hook = clients[0].create_webhook(name="replicas", url=receiver.url,
-                                                 events=[ALIAS_CREATED], secret=SECRET)
-                name = _model_with_versions(clients[0], 1)
-                time.sleep(1.2)  # the other replica's webhook cache refreshes within 1 s
-                moves = 20
-                for n in range(moves):
-                    clients[n % 2].set_registered_model_alias(name, f"a{n}", "1")
-                receiver.wait_for(name, moves)
-                time.sleep(0.5)  # nothing more arrives
-                received = receiver.about(name)
-                ids = [r.headers["X-MLflow-Delivery-Id"] for r in received]
-                assert len(ids) == moves and len(set(ids)) == moves
-                assert sorted(r.json["data"]["alias"] for r in received) == sorted(
-                    f"a{n}" for n in range(moves))
-                log = _deliveries(servers[1], hook.webhook_id)
-                assert len(log) == moves and all(d["attempt_count"] == 1 for d in log)
+            yield servers
         finally:
             for server in servers:
                 server.stop()
+
+
+def test_two_servers_on_one_postgres_deliver_each_event_once(
+        replicas: list[ServerProcess]) -> None:
+    servers = replicas
+    with Receiver() as receiver:
+        clients = [_client(s) for s in servers]
+        hook = clients[0].create_webhook(name="replicas", url=receiver.url,
+                                         events=[ALIAS_CREATED], secret=SECRET)
+        try:
+            name = _model_with_versions(clients[0], 1)
+            time.sleep(1.2)  # the other replica's webhook cache refreshes within 1 s
+            moves = 20
+            for n in range(moves):
+                clients[n % 2].set_registered_model_alias(name, f"a{n}", "1")
+            receiver.wait_for(name, moves)
+            time.sleep(0.5)  # nothing more arrives
+            received = receiver.about(name)
+            ids = [r.headers["X-MLflow-Delivery-Id"] for r in received]
+            assert len(ids) == moves and len(set(ids)) == moves
+            assert sorted(r.json["data"]["alias"] for r in received) == sorted(
+                f"a{n}" for n in range(moves))
+            log = _deliveries(servers[1], hook.webhook_id)
+            assert len(log) == moves and all(d["attempt_count"] == 1 for d in log)
+        finally:
+            clients[0].delete_webhook(hook.webhook_id)
+
+
+def test_stream_subscriber_sees_moves_made_through_the_other_server(
+        replicas: list[ServerProcess]) -> None:
+    """A serving process subscribed to replica A reloads when @champion moves through
+    replica B: every subscriber sees every change, whichever process made it, once each."""
+    a, b = replicas
+    client_b = _client(b)
+    name = _model_with_versions(client_b, 3)
+    sub = Subscriber(a.url, {"model": name, "alias": "champion"})
+    try:
+        assert sub.status == 200
+        for version in ("1", "2", "3"):
+            client_b.set_registered_model_alias(name, "champion", version)
+        seen = [sub.next(timeout=10)["data"] for _ in range(3)]
+        assert [(d["model"], d["alias"], d["version"], d["previous_version"]) for d in seen] == [
+            (name, "champion", "1", None), (name, "champion", "2", "1"),
+            (name, "champion", "3", "2")]
+        # A move through A itself reaches the same subscriber, after B's, in order.
+        _client(a).set_registered_model_alias(name, "champion", "1")
+        assert sub.next(timeout=10)["data"]["version"] == "1"
+        time.sleep(1.0)  # past the follower's poll interval: nothing is sent twice
+        assert sub.events.empty()
+    finally:
+        sub.close()
 
 
 def test_private_targets_refused_unless_listed(hooks_server: ServerProcess) -> None:

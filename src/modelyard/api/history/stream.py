@@ -26,10 +26,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from modelyard.api.auth import authenticate
+from modelyard.api.http_protocol import chunk, direct_writer
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.domain.errors import ModelyardError
 from modelyard.domain.history import ALIAS, Entry
-from modelyard.services.event_stream import EventHub, StreamFilter, Visibility
+from modelyard.services.event_stream import EventHub, Sink, StreamFilter, Visibility
 
 PATH = "/api/modelyard/v1/events/stream"
 _HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
@@ -60,8 +61,18 @@ def frame(e: Entry) -> bytes:
                                                  orjson.dumps(event_data(e)))
 
 
+def render_chunked(entries: list[Entry]) -> bytes:
+    """Events as one chunk of a chunked response: what the hub writes to sinks (one shared
+    function: its result is shared by every subscriber with the same filter)."""
+    return chunk(b"".join(frame(e) for e in entries))
+
+
+_KEEPALIVE_CHUNK = chunk(_KEEPALIVE)
+
+
 class EventStream(Response):
-    """The streaming answer: replays from the cursor, then follows the hub."""
+    """The streaming answer: replays from the cursor, then follows the hub: written to by the
+    hub directly while caught up (our own HTTP protocol), else sent through ASGI."""
 
     def __init__(self, hub: EventHub, cursor: int, wanted: StreamFilter,
                  visibility: Visibility) -> None:
@@ -74,21 +85,35 @@ class EventStream(Response):
         await send({"type": "http.response.body", "body": b"retry: 2000\n\n",
                     "more_body": True})
         hub = self.hub
+        write = direct_writer(scope)
+        loop = asyncio.get_running_loop()
         gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnect(receive))
         hub.subscribers += 1
         try:
             while True:
-                pending = await hub.after(self.cursor)
-                while pending:
-                    chunk = []
-                    for entry in pending:
-                        self.cursor = entry.id
-                        if self.wanted.matches(entry) and await self.visibility.allows(entry):
-                            chunk.append(frame(entry))
-                    if chunk:
-                        await send({"type": "http.response.body", "body": b"".join(chunk),
-                                    "more_body": True})
-                    pending = await hub.after(self.cursor) if self.cursor < hub.last_id else []
+                await self._send_pending(send)
+                if write is not None and self.cursor >= hub.last_id:
+                    # Caught up: the hub writes to this stream itself until it hands it back
+                    # (here, not in a helper coroutine: one frame less per idle stream).
+                    handback: asyncio.Future[None] = loop.create_future()
+                    sink = Sink(self.wanted, self.visibility, render_chunked, write,
+                                _KEEPALIVE_CHUNK, self.cursor, handback)
+                    if hub.attach(sink):
+                        released = functools.partial(_release, handback)
+                        gone.add_done_callback(released)
+                        try:
+                            await handback
+                        finally:
+                            gone.remove_done_callback(released)
+                            hub.detach(sink)
+                            self.cursor = sink.cursor
+                        if gone.done():
+                            return
+                        if sink.stalled and self.cursor >= hub.last_id:
+                            # The client stopped reading: wait for it through ASGI.
+                            await send({"type": "http.response.body", "body": _KEEPALIVE,
+                                        "more_body": True})
+                    continue
                 if await hub.wait(gone):
                     return
                 if self.cursor >= hub.last_id:  # nothing new: a keep-alive comment
@@ -99,6 +124,26 @@ class EventStream(Response):
         finally:
             hub.subscribers -= 1
             gone.cancel()
+
+    async def _send_pending(self, send: Send) -> None:
+        """What arrived after the cursor, filtered, through ASGI."""
+        hub = self.hub
+        pending = await hub.after(self.cursor)
+        while pending:
+            chunk_ = []
+            for entry in pending:
+                self.cursor = entry.id
+                if self.wanted.matches(entry) and await self.visibility.allows(entry):
+                    chunk_.append(frame(entry))
+            if chunk_:
+                await send({"type": "http.response.body", "body": b"".join(chunk_),
+                            "more_body": True})
+            pending = await hub.after(self.cursor) if self.cursor < hub.last_id else []
+
+
+def _release(future: asyncio.Future[None], _: object = None) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def _disconnect(receive: Receive) -> None:

@@ -8,19 +8,16 @@ refuse them). Errors use Unity Catalog's envelope.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.api.auth import authenticate
-from modelyard.api.http import BodyError, JSONResponse, json_body
+from modelyard.api.endpoint import Dialect
 from modelyard.api.unity_catalog.errors import domain_error_response, error_response
+from modelyard.api.unity_catalog.params import Params
 from modelyard.domain.access import Privilege
-from modelyard.domain.errors import InvalidArgument, ModelyardError
+from modelyard.domain.errors import InvalidArgument
 from modelyard.services.context import Actor
 from modelyard.services.grants import Assignment, EffectivePrivilege, GrantService, parse_change
 
@@ -28,7 +25,6 @@ PREFIX = "/api/2.1/unity-catalog"
 _OSS = frozenset({Privilege.CREATE_CATALOG, Privilege.USE_CATALOG, Privilege.CREATE_SCHEMA,
                   Privilege.USE_SCHEMA, Privilege.CREATE_FUNCTION, Privilege.EXECUTE,
                   Privilege.CREATE_MODEL})
-Handler = Callable[[GrantService, Actor, Request, dict[str, Any]], Any]
 
 
 def _databricks(request: Request) -> bool:
@@ -68,52 +64,55 @@ def _effective(found: dict[str, list[EffectivePrivilege]], databricks: bool) -> 
     return {"privilege_assignments": rows}
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            actor = await authenticate(request)
-            body = await json_body(request) if request.method != "GET" else {}
-            result = await run_in_threadpool(handler, request.app.state.grants, actor,
-                                             request, body)
-        except ModelyardError as error:
-            return domain_error_response(error)
-        except BodyError as error:
-            return error_response("INVALID_ARGUMENT", str(error), 400)
-        return JSONResponse(result)
+class GrantParams(Params):
+    """Unity Catalog's parameters, plus the spelling the caller reads privileges in."""
 
-    endpoint.__name__ = handler.__name__
-    return endpoint
+    def __init__(self, path: dict[str, Any], query: dict[str, str], body: dict[str, Any],
+                 databricks: bool):
+        super().__init__(path, query, body)
+        self.databricks = databricks
+
+    @classmethod
+    async def read(cls, request: Request) -> GrantParams:
+        params = await Params.from_request(request)
+        return cls(params.path, params.query, params.body,
+                   "databricks-sdk" in request.headers.get("user-agent", ""))
 
 
-def _where(request: Request) -> tuple[str, str]:
-    return request.path_params["securable_type"], request.path_params["full_name"]
+_DIALECT: Dialect[GrantParams] = Dialect(
+    read_params=GrantParams.read,
+    target=lambda request: request.app.state.grants,
+    domain_error=domain_error_response,
+    malformed_body=lambda message: error_response("INVALID_ARGUMENT", message, 400),
+)
 
 
-def get_permissions(grants: GrantService, actor: Actor, request: Request,
-                    body: dict[str, Any]) -> Any:
-    found = grants.get(actor, *_where(request), request.query_params.get("principal") or None)
-    return _assignments(found, _databricks(request))
+def _where(params: GrantParams) -> tuple[str, str]:
+    return params.path_str("securable_type"), params.path_str("full_name")
 
 
-def update_permissions(grants: GrantService, actor: Actor, request: Request,
-                       body: dict[str, Any]) -> Any:
-    changes = body.get("changes") or []
+def get_permissions(grants: GrantService, actor: Actor, params: GrantParams) -> Any:
+    found = grants.get(actor, *_where(params), params.optional_str("principal") or None)
+    return _assignments(found, params.databricks)
+
+
+def update_permissions(grants: GrantService, actor: Actor, params: GrantParams) -> Any:
+    changes = params.get("changes") or []
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
         raise InvalidArgument("'changes' must be a list of {principal, add, remove} objects.")
     parsed = [parse_change(c.get("principal"), c.get("add"), c.get("remove")) for c in changes]
-    return _assignments(grants.update(actor, *_where(request), parsed), _databricks(request))
+    return _assignments(grants.update(actor, *_where(params), parsed), params.databricks)
 
 
-def get_effective(grants: GrantService, actor: Actor, request: Request,
-                  body: dict[str, Any]) -> Any:
-    found = grants.effective(actor, *_where(request), request.query_params.get("principal") or None)
-    return _effective(found, _databricks(request))
+def get_effective(grants: GrantService, actor: Actor, params: GrantParams) -> Any:
+    found = grants.effective(actor, *_where(params), params.optional_str("principal") or None)
+    return _effective(found, params.databricks)
 
 
-def _page_size(request: Request) -> None:
+def _page_size(params: GrantParams) -> None:
     """Databricks' rule for the paged grant lists: 0 (the server's page) or at least 150.
     Every assignment fits in the one page this answers."""
-    raw = request.query_params.get("page_size")
+    raw = params.optional_str("page_size")
     if raw is None:
         return
     try:
@@ -125,29 +124,30 @@ def _page_size(request: Request) -> None:
                               "a value of at least 150.")
 
 
-def list_assignments(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
+def list_assignments(grants: GrantService, actor: Actor, params: GrantParams) -> Any:
     """databricks-sdk `grants.list` (the paged successor of `grants.get`)."""
-    _page_size(request)
-    return get_permissions(s, a, request, body)
+    _page_size(params)
+    return get_permissions(grants, actor, params)
 
 
-def list_effective(s: GrantService, a: Actor, request: Request, body: dict[str, Any]) -> Any:
+def list_effective(grants: GrantService, actor: Actor, params: GrantParams) -> Any:
     """databricks-sdk `grants.list_effective` (the paged successor of `get_effective`)."""
-    _page_size(request)
-    found = get_effective(s, a, request, body)
+    _page_size(params)
+    found = get_effective(grants, actor, params)
     return {"effective_privilege_assignments": found["privilege_assignments"]}
 
 
 def routes() -> list[BaseRoute]:
     where = "{securable_type}/{full_name}"
+    endpoint = _DIALECT.endpoint
     return [
-        Route(f"{PREFIX}/permissions/{where}", _endpoint(get_permissions), methods=["GET"]),
-        Route(f"{PREFIX}/privilege-assignments/{where}", _endpoint(list_assignments),
+        Route(f"{PREFIX}/permissions/{where}", endpoint(get_permissions), methods=["GET"]),
+        Route(f"{PREFIX}/privilege-assignments/{where}", endpoint(list_assignments),
               methods=["GET"]),
-        Route(f"{PREFIX}/effective-privilege-assignments/{where}", _endpoint(list_effective),
+        Route(f"{PREFIX}/effective-privilege-assignments/{where}", endpoint(list_effective),
               methods=["GET"]),
-        Route(f"{PREFIX}/permissions/{where}", _endpoint(update_permissions),
+        Route(f"{PREFIX}/permissions/{where}", endpoint(update_permissions),
               methods=["PATCH"]),
-        Route(f"{PREFIX}/effective-permissions/{where}", _endpoint(get_effective),
+        Route(f"{PREFIX}/effective-permissions/{where}", endpoint(get_effective),
               methods=["GET"]),
     ]
