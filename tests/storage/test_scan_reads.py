@@ -11,12 +11,11 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterator
 
-import anyio
-
 from modelyard.domain.scans import ScanStatus
 from modelyard.services.scanning import ScanService
 from modelyard.storage.factory import open_store
 from tests.storage.conftest import Backend
+from tests.support.asyncio_thread import run_async
 
 
 class RunsCommand:
@@ -46,7 +45,7 @@ def test_scan_reads_only_what_may_hold_code(backend_env: Backend) -> None:
                 yield data
             await store.write_stream(location, path, chunks())
 
-    anyio.run(write)
+    run_async(write())  # Playwright's tests may leave a loop running on this thread
     try:
         result = ScanService(None, store).scan_files(  # type: ignore[arg-type]
             location, [(f.path, f.size) for f in store.list_files(location)])
