@@ -34,6 +34,7 @@ from modelyard.api.mlflow import routes as mlflow_routes
 from modelyard.api.mlflow import webhooks as mlflow_webhook_routes
 from modelyard.api.policies import routes as policy_routes
 from modelyard.api.routing import IndexedRouter
+from modelyard.api.scans import routes as scan_routes
 from modelyard.api.signing import routes as signing_routes
 from modelyard.api.trash import routes as trash_routes
 from modelyard.api.unity_catalog import files as uc_files
@@ -140,7 +141,8 @@ def routes() -> list[BaseRoute]:
             *history_routes.routes(), *stream_routes.routes(),
             *databricks_routes.routes(), *databricks_prompts.routes(),
             *databricks_files.routes(), *import_routes.routes(),
-            *policy_routes.routes(), *signing_routes.routes(), *trash_routes.routes(),
+            *policy_routes.routes(), *scan_routes.routes(), *signing_routes.routes(),
+            *trash_routes.routes(),
             *web_routes.routes()]
 
 

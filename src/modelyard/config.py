@@ -69,6 +69,9 @@ class Settings:
     #: Databricks' rule: a Unity Catalog version must have a signature with inputs and outputs
     #: to be finalized, whichever client registers it. Off: for the whole metastore.
     uc_require_signature: bool = True
+    #: The model scan at finalize (services/scanning.py): "flag" (an UNSAFE version becomes
+    #: READY, marked) or "reject" (it ends FAILED_REGISTRATION).
+    scan_mode: str = "flag"
     #: Model signing (issue 20 item 4): the PEM public keys and CA certificates (files or
     #: directories, comma-separated) whose `model.sig` signatures make a UC version `signed`
     #: (services/model_signing.py). Not the MLmodel's schema signature above.
@@ -158,6 +161,7 @@ class Settings:
                "MODELYARD_RETENTION_DAYS": str(self.retention_days),
                "MODELYARD_TRASH_SWEEP_INTERVAL": str(self.trash_sweep_interval),
                "MODELYARD_UC_REQUIRE_SIGNATURE": "1" if self.uc_require_signature else "0",
+               "MODELYARD_SCAN_MODE": self.scan_mode,
                "MODELYARD_TRUSTED_SIGNERS": self.trusted_signers}
         if self.tracking_uri:
             env["MODELYARD_TRACKING_URI"] = self.tracking_uri
@@ -202,6 +206,7 @@ class Settings:
             tracking_token=env.get("MODELYARD_TRACKING_TOKEN") or None,
             uc_require_signature=env.get("MODELYARD_UC_REQUIRE_SIGNATURE", "1").lower()
             not in ("0", "false", "no"),
+            scan_mode=env.get("MODELYARD_SCAN_MODE", cls.scan_mode),
             trusted_signers=env.get("MODELYARD_TRUSTED_SIGNERS", ""),
             secret_key=env.get("MODELYARD_SECRET_KEY") or None,
             metrics=env.get("MODELYARD_METRICS", "1").lower() not in ("0", "false", "no"),

@@ -51,8 +51,9 @@ def test_uc_policy_by_schema_scope_and_attributes(built: Modelyard, unique: str)
     full_name = uc_model(built, unique)
     version = ready_version(built, full_name)
     built.policies.create(ADMIN, f"p-{unique}", full_name, "champion", None,
-                          "status = 'READY' AND scan IN ('CLEAN') AND has_signature = 'false'")
-    with pytest.raises(PolicyViolation, match=r"scan IN \('CLEAN'\) \(scan is 'NOT_SCANNED'\)"):
+                          "status = 'READY' AND scan IN ('UNSAFE') AND has_signature = 'false'")
+    # Its files (an MLmodel) were scanned at finalize: CLEAN (services/scanning.py).
+    with pytest.raises(PolicyViolation, match=r"scan IN \('UNSAFE'\) \(scan is 'CLEAN'\)"):
         built.uc_models.set_alias(ADMIN, full_name, "champion", version)
     built.policies.delete(ADMIN, f"p-{unique}")
     built.policies.create(ADMIN, f"p-{unique}", full_name, "champion", None,

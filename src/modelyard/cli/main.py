@@ -16,6 +16,7 @@ from modelyard.cli import aliases as alias_commands
 from modelyard.cli import governance as governance_commands
 from modelyard.cli import identity as identity_commands
 from modelyard.cli import operations as operations_commands
+from modelyard.cli import scan as scan_commands
 from modelyard.cli import trash as trash_commands
 from modelyard.cli import uc as uc_commands
 from modelyard.cli import webhooks as webhook_commands
@@ -119,6 +120,12 @@ def _option(*decls: str, **attrs: Any) -> Callable[[F], F]:
          help="Refuse to finalize a Unity Catalog model version whose MLmodel has no signature "
               "with inputs and outputs (Databricks' rule), whichever client registers it. "
               "--no-uc-require-signature turns it off for the whole metastore.")
+@_option("--scan-mode", envvar="MODELYARD_SCAN_MODE", type=click.Choice(["flag", "reject"]),
+         default="flag", show_default=True,
+         help="What finalize does with a Unity Catalog version whose files would run code "
+              "when loaded (the model scan finds it UNSAFE): flag = it becomes READY, marked "
+              "UNSAFE (policies can require scan = 'CLEAN'); reject = it ends "
+              "FAILED_REGISTRATION with the findings as its status message.")
 @_option("--trusted-signers", envvar="MODELYARD_TRUSTED_SIGNERS", default="",
          help="Model signing: PEM public keys (EC P-256/384/521) and CA certificates, as files "
               "or directories, comma-separated. A Unity Catalog version whose model.sig "
@@ -202,8 +209,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
           log_format: str, metrics: bool,
           metrics_token: str | None, webhook_allow_hosts: str, webhook_max_attempts: int,
           webhook_backoff: float, webhook_backoff_max: float, webhook_timeout: float,
-          webhook_retention: float, uc_require_signature: bool, trusted_signers: str,
-          retention_days: float, trash_sweep_interval: float,
+          webhook_retention: float, uc_require_signature: bool, scan_mode: str,
+          trusted_signers: str, retention_days: float, trash_sweep_interval: float,
           insecure_no_auth: bool) -> None:
     """Start the registry server."""
     from modelyard.domain.webhook_targets import AllowList
@@ -278,7 +285,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                         webhook_backoff_max=webhook_backoff_max,
                         webhook_timeout=webhook_timeout, webhook_retention=webhook_retention,
                         secret_key=os.environ.get("MODELYARD_SECRET_KEY") or None,
-                        uc_require_signature=uc_require_signature,
+                        uc_require_signature=uc_require_signature, scan_mode=scan_mode,
                         trusted_signers=trusted_signers,
                         retention_days=retention_days,
                         trash_sweep_interval=trash_sweep_interval)
@@ -452,6 +459,7 @@ identity_commands.register(app)
 operations_commands.register(app)
 governance_commands.register(app)
 trash_commands.register(app)
+scan_commands.register(app)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from modelyard.domain import policies
 from modelyard.domain.access import Level
@@ -30,16 +30,21 @@ from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
 from modelyard.store.model_signing import is_signed
 from modelyard.store.policies import version_tags
+from modelyard.store.scans import scan_columns
 
 REQUESTS_PATH = "/api/modelyard/v1/models/{name}/aliases/{alias}/requests"
 
 
-def supply_chain_facts(row: Row[Any]) -> tuple[str, bool]:
+def supply_chain_facts(row: Row[Any], conn: Connection | None = None) -> tuple[str, bool]:
     """(scan, signed) of a version: the one place the scanning and signature checks (issue 20
-    items 3 and 4, built in parallel) feed policies. Until their columns exist, every version
-    is NOT_SCANNED and unsigned."""
+    items 3 and 4, built in parallel) feed policies. The scan's status is read from the version
+    (store/scans.py) when `row` does not carry it; never scanned: NOT_SCANNED."""
     mapping = row._mapping
-    scan = mapping.get("scan_status") or "NOT_SCANNED"
+    scan = mapping.get("scan_status")
+    if scan is None and conn is not None and "id" in mapping:
+        columns = scan_columns(conn, mapping["id"])
+        scan = columns.scan_status if columns is not None else None
+    scan = scan or "NOT_SCANNED"
     signed = bool(mapping.get("signed") or False)
     return str(scan), signed
 
@@ -94,7 +99,7 @@ class PolicyGate:
 
     def facts(self, uow: UnitOfWork, namespace: str, row: Row[Any],
               wants_signature: bool = True) -> VersionFacts:
-        scan, signed = supply_chain_facts(row)
+        scan, signed = supply_chain_facts(row, uow.conn)
         if namespace == policies.UC and not signed:  # issue 20 item 4: services/model_signing
             signed = is_signed(uow.conn, row.id)
         return VersionFacts(

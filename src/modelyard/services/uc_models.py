@@ -73,12 +73,14 @@ from modelyard.domain.errors import (
 )
 from modelyard.domain.filters import NOT_A_PROMPT
 from modelyard.domain.paging import decode_page_token
+from modelyard.domain.scans import ScanResult, rejection_message
 from modelyard.observability import metrics
 from modelyard.services import aliases, authorization
 from modelyard.services.catalogs import page_size, paged, validated_tags
 from modelyard.services.context import Actor
 from modelyard.services.model_signing import ModelSigningService
 from modelyard.services.policies import PolicyGate
+from modelyard.services.scanning import ModelRejected, ScanService
 from modelyard.services.signatures import check_signature
 from modelyard.services.storage_gc import collect_garbage
 from modelyard.services.trash import TrashBin
@@ -111,6 +113,7 @@ class UcModelService:
                  pending_timeout: float = 3600.0, credential_ttl: int = 3600,
                  gate: PolicyGate | None = None, require_signature: bool = True,
                  signing: ModelSigningService | None = None,
+                 scanner: ScanService | None = None,
                  trash: TrashBin | None = None) -> None:
         self.units = units
         #: Deleting moves to the trash for the retention period (services/trash.py).
@@ -126,6 +129,8 @@ class UcModelService:
         #: Model signing (issue 20 item 4): `model.sig` verified at finalize against the
         #: trusted signers (services/model_signing.py); not the MLmodel's schema signature.
         self.signing = signing or ModelSigningService(units, artifacts)
+        #: The model scan at finalize (services/scanning.py); None: versions are not scanned.
+        self.scanner = scanner
 
     @contextmanager
     def _write(self, actor: Actor,
@@ -454,6 +459,10 @@ class UcModelService:
         # against the digests just computed (no second read); the verdict is stored below, in
         # the finalizing transaction. It never fails the finalize: policies decide what needs it.
         signing = self.signing.verify_files(found.storage_location, stored)
+        # ---- model scanning (issue 20 item 3, services/scanning.py) ----
+        # Outside the transaction like the digests; stored with READY below; under
+        # --scan-mode reject an UNSAFE version ends FAILED_REGISTRATION instead.
+        scan = self._scan_at_finalize(actor, found, stored)
         with self._write(actor) as (repo, uow):
             row = repo.version_row(found.full_name, found.version, for_update=True)
             # Uploads publish under this same lock: if one landed while we were hashing (outside
@@ -479,10 +488,27 @@ class UcModelService:
                        after={"status": "READY", "root_digest": digest, "files": len(files),
                               "bytes": sum(f.size for f in files)})
             self.signing.record(uow, row.id, found.full_name, found.version, signing)
+            if scan is not None and self.scanner is not None:
+                self.scanner.record(uow, row.id, found.full_name, found.version, scan)
             return repo.versions([repo.version_row(found.full_name, found.version)])[0]
 
+    def _scan_at_finalize(self, actor: Actor, found: UcVersion,
+                          stored: list[StoredFile]) -> ScanResult | None:
+        """Scan the version's files; under --scan-mode reject an UNSAFE one is failed (its
+        result stored and audited) and ModelRejected raised with the findings."""
+        if self.scanner is None:
+            return None
+        scan = self.scanner.scan_files(found.storage_location,
+                                       [(f.path, f.size) for f in stored])
+        if self.scanner.rejects(scan):
+            message = rejection_message(found.full_name, found.version, scan)
+            failed = self.fail_version(actor, found.full_name, found.version, message,
+                                       scan=scan)
+            raise ModelRejected(failed.status_message)
+        return scan
+
     def fail_version(self, actor: Actor, full_name: str, version: int | str,
-                     message: str) -> UcVersion:
+                     message: str, scan: ScanResult | None = None) -> UcVersion:
         """PENDING -> FAILED_REGISTRATION with a message; its files are removed."""
         full_name = full_model_name(full_name)
         number = names.parse_version(version)
@@ -497,6 +523,8 @@ class UcModelService:
                 raise VersionNotPending(
                     f"Model version {full_name}/{number} is not pending registration.")
             uow.catalog.queue_garbage([row.storage_location], "failed", now)
+            if scan is not None and self.scanner is not None:  # the scan that rejected it
+                self.scanner.record(uow, row.id, full_name, number, scan)
             uow.record("model_version.fail", "model_version", f"{full_name}/{number}",
                        after={"status": "FAILED_REGISTRATION", "status_message": message})
             result = repo.versions([repo.version_row(full_name, number)])[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 1024 * 1024
 # Downloads read 4 MiB at a time: each chunk costs a hop to a worker thread and back (Starlette
@@ -71,6 +71,11 @@ class ArtifactStore(Protocol):
 
     def read_stream(self, location: str, path: str) -> Iterator[bytes]:
         """The file's bytes in chunks of at most READ_CHUNK_SIZE."""
+        ...
+
+    def open_seekable(self, location: str, path: str) -> BinaryIO:
+        """The file for random access (local: the file; S3: ranged GETs): the model scan reads
+        a zip's directory at its end and only the members that may hold code."""
         ...
 
     def list_files(self, location: str) -> list[StoredFile]:

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from modelyard.domain.errors import InvalidArgument, NotFound
@@ -112,6 +113,14 @@ class LocalArtifactStore:
         if not target.is_file():
             raise NotFound(f"File '{path}' not found in {location}")
         return self._chunks(target)
+
+    def open_seekable(self, location: str, path: str) -> BinaryIO:
+        """The file opened for random access: the model scan (services/scanning.py) reads a
+        zip's directory at its end and only the members that may hold code."""
+        target = self._file(location, path)
+        if not target.is_file():
+            raise NotFound(f"File '{path}' not found in {location}")
+        return target.open("rb")
 
     @staticmethod
     def _chunks(target: Path) -> Iterator[bytes]:

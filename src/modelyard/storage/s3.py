@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
 import boto3
@@ -244,6 +245,20 @@ class S3ArtifactStore:
             raise
         return self._chunks(body)
 
+    def open_seekable(self, location: str, path: str) -> BinaryIO:
+        """The object opened for random access, each read a ranged GET (1 MiB at least,
+        buffered): the model scan (services/scanning.py) reads a zip's directory at its end
+        and only the members that may hold code."""
+        bucket, key = self._key(location, path)
+        try:
+            size = int(self.client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NotFound(f"File '{path}' not found in {location}") from None
+            raise
+        raw = _RangedObject(self.client, bucket, key, size)
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=CHUNK_SIZE))
+
     @staticmethod
     def _chunks(body: Any) -> Iterator[bytes]:
         try:
@@ -379,6 +394,45 @@ class S3ArtifactStore:
             aws_temp_credentials={"access_key_id": credentials["AccessKeyId"],
                                   "secret_access_key": credentials["SecretAccessKey"],
                                   "session_token": credentials.get("SessionToken", "")})
+
+
+class _RangedObject(io.RawIOBase):
+    """An S3 object read by ranges (S3ArtifactStore.open_seekable)."""
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.size = size
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        if self.position >= self.size or not len(buffer):
+            return 0
+        end = min(self.size, self.position + len(buffer)) - 1
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key,
+                                      Range=f"bytes={self.position}-{end}")["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
 
 
 class _S3Staged:

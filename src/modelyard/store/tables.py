@@ -97,6 +97,10 @@ model_versions = Table(
     Column("run_tracking_server_id", String(256), nullable=True),
     Column("lineage", Text, nullable=True),
     Column("updated_by", String(256), nullable=True),
+    # Revision 0009_h12: the model scan (store/scans.py): CLEAN / UNSAFE / NOT_SCANNED (NULL:
+    # never scanned) and the whole result as JSON.
+    Column("scan_status", String(16), nullable=True),
+    Column("scan_report", Text, nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_status_created", "status", "created_at"),
     Index("ix_model_versions_run_id", "run_id"),

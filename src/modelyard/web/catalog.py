@@ -216,10 +216,11 @@ async def uc_version_page(request: Request, actor: Actor) -> Response:
         run_id = found.run.run_id if found.run else None
     requests = [r for r in alias_requests(state, actor, model.full_name)
                 if r.version == version.version]
+    scan = state.scans.get(actor, full_name, number)  # the model scan (services/scanning.py)
     # Model signing (issue 20 item 4): the verdict on the version's model.sig.
     _, signing = state.model_signing.get(actor, full_name, number)
     return page(request, "uc_version.html", model=model, version=version, files=files, may=may,
-                alias_requests=requests, signing=signing,
+                alias_requests=requests, signing=signing, scan=scan,
                 history=version_history(state, actor, full_name, "uc", version.version),
                 info=info, total_size=sum(f.size for f in files), run_id=run_id,
                 snippet=snippets.unity_catalog(load_uri,
@@ -310,6 +311,9 @@ async def uc_version_action(request: Request, actor: Actor) -> Response:
     if action == "delete":
         await run_in_threadpool(models.delete_version, actor, full_name, number)
         return back_to(uc_url(full_name), f"Version {number} deleted.")
+    if action == "rescan":
+        scan = await run_in_threadpool(state.scans.rescan, actor, full_name, number)
+        return back_to(here, f"Scanned again: {scan.status.value}.")
     done = metadata_action(action, data, MetadataCalls(
         describe=lambda text: models.update_version(actor, full_name, number, text),
         set_tag=lambda key, value: models.set_version_tag(actor, full_name, number, key, value),
