@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from modelyard import bootstrap
 from modelyard.config import Settings
-from modelyard.services import audit, grants, history, webhooks
+from modelyard.services import audit, grants, history, trash, webhooks
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
 from modelyard.store.secret_box import SecretBox
@@ -19,7 +19,8 @@ def test_commit_hooks_run_in_the_stated_order(tmp_path: Path) -> None:
     box = SecretBox(Fernet.generate_key())
     units, dispatcher = bootstrap.units_for(Database(sqlite_url_for(tmp_path)), box)
     assert units.before_commit == [audit.append, history.record, grants.follow_changes,
-                                   webhooks.follow_models, dispatcher.before_commit]
+                                   webhooks.follow_models, trash.follow_renames,
+                                   dispatcher.before_commit]
     assert units.after_commit == [dispatcher.after_commit]
     assert units.on_denied == [audit.append]
 
