@@ -80,3 +80,24 @@ def test_unity_catalog_records_who_moved_it(built: Modelyard, unique: str) -> No
     model = built.uc_models.get_model(ADMIN, full_name)
     assert model.audit.updated_by == ADMIN.name
     assert [(a.alias, a.version) for a in model.aliases] == [("champion", version)]
+
+
+def test_setting_the_target_it_already_has_moves_nothing(built: Modelyard,
+                                                         unique: str) -> None:
+    """A set to the version the alias already points at records no move (audit, history), so
+    that a rollback afterwards goes back to the version before, in both registries."""
+    registry = built.registry
+    registry.create_registered_model(ADMIN, unique)
+    for source in ("s3://b/1", "s3://b/2"):
+        registry.create_model_version(ADMIN, unique, source)
+    full_name = uc_model(built, unique)
+    first, second = ready_version(built, full_name), ready_version(built, full_name)
+    for name, move in ((unique, registry.set_registered_model_alias),
+                       (full_name, built.uc_models.set_alias)):
+        older, newer = (1, 2) if name == unique else (first, second)
+        move(ADMIN, name, "champion", older)
+        move(ADMIN, name, "champion", newer)
+        move(ADMIN, name, "champion", newer)  # already there
+
+        assert len(events(built, "registered_model.set_alias", name)) == 2
+        assert built.history.rollback(ADMIN, name, "champion", "bad model") == older

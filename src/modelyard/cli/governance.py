@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from modelyard.cli.aliases import AliasRef, aliases, parse_ref, workspace_option
-from modelyard.cli.common import connection_options, fail, group, print_details, print_table
+from modelyard.cli.common import (
+    confirm,
+    connection_options,
+    fail,
+    group,
+    print_details,
+    print_table,
+    yes_option,
+)
 from modelyard.cli.uc_client import Client, ClientError
 
 policies = group("policies", help="Promotion policies: what may carry an alias or enter a "
@@ -77,9 +85,12 @@ def policies_list(url: str, token: str | None) -> None:
 
 @policies.command("delete")
 @click.argument("name")
+@yes_option
 @connection_options
-def policies_delete(name: str, url: str, token: str | None) -> None:
-    """Delete a policy."""
+def policies_delete(name: str, yes: bool, url: str, token: str | None) -> None:
+    """Delete a policy: what it guards can then be moved freely."""
+    confirm(f"Delete policy {name}? What it guards can then be moved without its check.", yes)
+
     def delete() -> None:
         Client(url, token).call("DELETE", f"{POLICIES}/{name}")
         click.echo(f"Deleted policy {name}.")

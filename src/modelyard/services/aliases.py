@@ -31,10 +31,14 @@ def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, mo
     lock), so no other move can land between the read and the write."""
     version = int(row.version)
     aliases.check_target(rules, model_name, alias, version, row.status)
-    gate.check_alias(uow, rules.registry, model_name, alias, row, approved=approved)
     repo = uow.registry(rules.registry)
     before = repo.alias_version(model_id, alias)
     aliases.check_expected(model_name, alias, before, expected)
+    if before == version:
+        # Already there: nothing moves, so nothing is recorded (no history row, event or
+        # webhook; a rollback's "previous target" is never the current one).
+        return Alias(alias, version)
+    gate.check_alias(uow, rules.registry, model_name, alias, row, approved=approved)
     now = now_ms()
     repo.set_alias(model_id, alias, version, now=None if rules.records_updater else now)
     _touch(uow, rules, model_id, now)

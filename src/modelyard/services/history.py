@@ -171,11 +171,14 @@ class HistoryService:
                  registry: str | None = None) -> int:
         """Move the alias back to where it pointed before its latest move; return that
         version. Compare-and-set on the current target: a concurrent move makes it a 409."""
-        found, _ = self.entries(actor, name, registry, history.ALIAS, alias, max_results=1)
-        if not found or found[0].value is None or found[0].previous is None:
+        found, _ = self.entries(actor, name, registry, history.ALIAS, alias, max_results=50)
+        # The latest real move (a set to the version already pointed at, as recorded before
+        # such sets stopped being recorded, moved nothing).
+        moves = [e for e in found if e.value != e.previous]
+        if not moves or moves[0].value is None or moves[0].previous is None:
             raise FailedPrecondition(
                 f"Alias {name}@{alias} has no previous target to roll back to: its history "
                 "shows no move from another version.")
-        target, current = int(found[0].previous), int(found[0].value)
+        target, current = int(moves[0].previous), int(moves[0].value)
         self.move_alias(actor, name, alias, target, current, reason, registry)
         return target

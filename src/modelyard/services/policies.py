@@ -75,7 +75,7 @@ class PolicyGate:
                 f"Policy '{policy.name}' requires {policy.approvals} approval(s) to move alias "
                 f"'{alias}' of {model_name}: request the move with POST {path} "
                 f"{{\"version\": \"{row.version}\", \"reason\": \"...\"}} (CLI: modelyard "
-                f"aliases request {model_name} {alias} {row.version}).", policy.name,
+                f"aliases request {model_name}@{alias} {row.version}).", policy.name,
                 f"approvals = {policy.approvals}")
             if audited:
                 error.denied = ("registered_model.set_alias", "registered_model", model_name)

@@ -219,7 +219,8 @@ def test_uc_alias_policy_every_client(server: ServerProcess, http: httpx.Client,
     # The policies CLI manages the same policies.
     code, output = _cli(server, "policies", "list")
     assert code == 0 and rule in output
-    assert _cli(server, "policies", "delete", rule)[0] == 0
+    assert _cli(server, "policies", "delete", rule)[0] != 0  # asks; no terminal: no
+    assert _cli(server, "policies", "delete", rule, "--yes")[0] == 0
     policy.remove(rule)
     code, output = _cli(server, "policies", "create", rule, "--scope", full_name, "--stage",
                         "Production", "--require", REQUIRE)
