@@ -149,6 +149,9 @@ def routes() -> list[BaseRoute]:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
+    # Stopping: open event streams end (on our own HTTP protocol they ended already, when the
+    # server started stopping: api/http_protocol.py server_stopping).
+    app.state.events.close()
     # Stopping: uploads cut off after the graceful period remove what they staged
     # (api/in_flight.py).
     await app.state.in_flight.settle()

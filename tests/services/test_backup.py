@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -27,7 +28,16 @@ API = "/api/2.0/mlflow"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MODELYARD, *args], capture_output=True, text=True, timeout=300)
+    # A usual umask (files 0644): what the commands write must be private nonetheless.
+    return subprocess.run([MODELYARD, *args], capture_output=True, text=True, timeout=300,
+                          umask=0o022)
+
+
+def _open_to_others(root: Path) -> list[str]:
+    """What under `root` (itself included) others may read: a backup and a data directory hold
+    every secret of the server."""
+    return [f"{p} ({stat.S_IMODE(p.stat().st_mode):o})" for p in [root, *root.rglob("*")]
+            if stat.S_IMODE(p.stat().st_mode) & 0o077]
 
 
 
@@ -137,6 +147,7 @@ def test_backup_during_writes_then_restore_equals_it(
         writer.join(30)
     assert during > 5 or writer.created > 5
     assert "Backed up" in made.stdout
+    assert _open_to_others(backup) == []
     manifest = json.loads((backup / "manifest.json").read_text())
     assert populated["key"] in [f["name"] for f in manifest["data_dir_files"]]
     assert manifest["tables"]["model_version_files"]["rows"] >= 2
@@ -149,6 +160,9 @@ def test_backup_during_writes_then_restore_equals_it(
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "every SHA-256 checked; audit chain verified" in restored.stdout
     assert (new_dir / populated["key"]).stat().st_mode & 0o777 == 0o600
+    # The directory, the database and the artifacts: private before any `serve` tightens.
+    assert (new_dir / "artifacts").is_dir()
+    assert _open_to_others(new_dir) == []
 
     audit = _run("audit", "verify", "--data-dir", str(new_dir),
                  *(["--database-url", new_url] if new_url else []))

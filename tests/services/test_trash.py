@@ -205,3 +205,25 @@ def test_the_sweep_purges_after_the_retention_period(built: Modelyard, unique: s
     assert (full_name, None) not in _trash_names(built)
     [purge] = events(built, "registered_model.purge", full_name)
     assert purge.actor == "system" and purge.after == {"expired": True}
+
+
+def test_a_restored_model_gets_its_history_back(built: Modelyard, unique: str) -> None:
+    _workspace_model(built, unique)
+    built.registry.set_registered_model_alias(ADMIN, unique, "champion", 1)
+    built.registry.set_registered_model_alias(ADMIN, unique, "champion", 2)
+    built.registry.delete_registered_model(ADMIN, unique)
+
+    # A new model of that name meanwhile starts afresh: none of the deleted one's history.
+    built.registry.create_registered_model(ADMIN, unique)
+    assert built.history.entries(ADMIN, unique)[0] == []
+    built.registry.set_registered_model_alias(
+        ADMIN, unique, "champion", built.registry.create_model_version(ADMIN, unique,
+                                                                        "s3://b/x").version)
+    built.registry.delete_registered_model(ADMIN, unique)  # the newer item in the trash
+    built.trash.purge(ADMIN, unique)                       # gone, and its history with it
+
+    built.trash.restore(ADMIN, unique)
+    moves = built.history.entries(ADMIN, unique, kind="alias", subject="champion")[0]
+    assert [(e.value, e.previous) for e in moves] == [("2", "1"), ("1", None)]
+    assert built.history.rollback(ADMIN, unique, "champion", reason="bad model") == 1
+    assert built.registry.get_registered_model(ADMIN, unique).aliases[0].version == 1

@@ -107,6 +107,17 @@ def direct_writer(scope: MutableMapping[str, Any]) -> Callable[[bytes], bool] | 
     return write
 
 
+def server_stopping(scope: MutableMapping[str, Any]) -> asyncio.Future[None] | None:
+    """For a request on one of our connections: a future done when its server starts stopping
+    (before uvicorn waits, up to --graceful-timeout, for open responses to end). A response
+    that only ends when its client leaves (the event stream) ends then, so that a stop takes a
+    moment, not the whole graceful period. None: no such connection."""
+    protocol = scope.get(CONNECTION)
+    if not isinstance(protocol, HttpProtocol):
+        return None
+    return _Guard.of(protocol).stopping
+
+
 def chunk(body: bytes) -> bytes:
     """`body` framed as one chunk of a chunked response (what uvicorn writes for a body)."""
     return b"%x\r\n%b\r\n" % (len(body), body)
@@ -352,6 +363,11 @@ class HttpProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         self._keep_alive = False  # what on_message_complete restores must not undo this
+        # uvicorn asks every connection to finish when the server stops, then waits for them:
+        # responses that never end on their own (the event stream) end now (server_stopping).
+        stopping = _Guard.of(self).stopping
+        if not stopping.done():
+            stopping.set_result(None)
         super().shutdown()
 
     # ---- flow control: a client that stops reading ---------------------------------------
@@ -383,6 +399,8 @@ class _Guard:
         self.cap = protocol.limits.effective_max_connections()
         self.sweeping = False
         self.last_cap_warning = -_CAP_WARNING_INTERVAL
+        #: Done when the server starts stopping (server_stopping).
+        self.stopping: asyncio.Future[None] = protocol.loop.create_future()
 
     @classmethod
     def of(cls, protocol: HttpProtocol) -> _Guard:

@@ -6,6 +6,7 @@ options, draw the progress bar and print the summary.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import click
 
 from modelyard.cli.common import connection_options, fail, print_table
+from modelyard.cli.data_dir import PRIVATE_UMASK
+from modelyard.cli.data_dir import prepare as prepare_data_dir
 
 
 class _Bar:
@@ -169,6 +172,9 @@ def backup(data_dir: Path, database_url: str | None, storage_root: str | None,
     url, root = _server_options(data_dir, database_url, storage_root)
     if not database_url and not (data_dir / "modelyard.db").exists():
         raise fail(f"no database in {data_dir}", 2)
+    # The backup holds every secret the server has: readable by its owner only, like the
+    # data directory (cli/data_dir.py).
+    os.umask(PRIVATE_UMASK)
     database = Database(url)
     copied = [0]
 
@@ -207,7 +213,9 @@ def restore(source: Path, data_dir: Path, database_url: str | None,
 
     if not database_url and (data_dir / "modelyard.db").exists():
         raise fail(f"{data_dir} already has a database; restore into a new data directory", 2)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Private like every data directory `serve` prepares: the directory 0700, the database,
+    # the artifacts and the key files 0600 (the umask covers what the storage writes).
+    prepare_data_dir(data_dir)
     url, root = _server_options(data_dir, database_url, storage_root)
     database = Database(url)
     try:

@@ -325,12 +325,13 @@ def restore_backup(backup: Path, database: Database, storage_root: str,
                               f"{storage_root} failed: {error}. Fix the storage and restore "
                               "again into a new data directory or empty database.") from error
         if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             for entry in manifest["data_dir_files"]:
                 target = data_dir / entry["name"]
                 if not target.exists():
                     shutil.copyfile(backup / DATA_DIR / entry["name"], target)
-                    os.chmod(target, entry["mode"])
+                    # The owner's bits only: the data directory is the server's alone.
+                    os.chmod(target, entry["mode"] & 0o700)
                     report.data_dir_files.append(entry["name"])
         _check(staged, database, manifest, stores, old_root, storage_root, report)
     return report

@@ -125,6 +125,9 @@ class EventHub:
         self.task: asyncio.Task[None] | None = None
         self.started: asyncio.Task[None] | None = None
         self.subscribers = 0
+        #: The server is stopping: every stream ends, none waits (close).
+        self.closed = False
+        self._stoppers: set[asyncio.Future[Any]] = set()
 
     # ---- the follower --------------------------------------------------------------------
 
@@ -226,10 +229,27 @@ class EventHub:
                 sink.stalled = True
                 self._hand_back(sink)
 
+    def close(self) -> None:
+        """The server is stopping: release every waiting stream and every sink (each ends its
+        response), take no more, and stop following. Idempotent."""
+        self.closed = True
+        for sink in list(self.sinks):
+            self._hand_back(sink)
+        self._release_all()
+        if self.task is not None:
+            self.task.cancel()
+
+    def close_when(self, stopping: asyncio.Future[Any] | None) -> None:
+        """Close when `stopping` is done (the server's stop signal, once per server)."""
+        if stopping is None or stopping in self._stoppers:
+            return
+        self._stoppers.add(stopping)
+        stopping.add_done_callback(lambda _: self.close())
+
     def attach(self, sink: Sink) -> bool:
         """Let the hub write to `sink` from now on; False when it has not caught up (the
-        task reads what is new first)."""
-        if sink.cursor < self.last_id:
+        task reads what is new first) or the hub is closed."""
+        if self.closed or sink.cursor < self.last_id:
             return False
         self.sinks.add(sink)
         return True
@@ -267,13 +287,14 @@ class EventHub:
 
     async def wait(self, gone: asyncio.Future[Any]) -> bool:
         """Until something new arrives, the keep-alive tick, or `gone` is done (the client
-        left); True when `gone` is done.
+        left) or the hub closed (the server is stopping); True when `gone` is done or the
+        hub closed.
 
         Each waiter is its own future in a set the hub completes on news and on its keep-alive
         tick: O(1) to add and to drop, and no timer per subscriber. (`asyncio.wait` on one
         shared future with a timeout cost each waiter a scan of the shared future's callback
         list when it timed out: with 10,000 idle streams, 10,000 scans of 10,000 callbacks.)"""
-        if gone.done():
+        if gone.done() or self.closed:
             return True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.add(waiter)
@@ -287,7 +308,7 @@ class EventHub:
         finally:
             gone.remove_done_callback(left)
             self.waiters.discard(waiter)
-        return gone.done()
+        return gone.done() or self.closed
 
 
 def _release(waiter: asyncio.Future[None]) -> None:

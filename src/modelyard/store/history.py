@@ -64,6 +64,20 @@ class HistoryRepository:
                                                h.c.model_name == old))
                           .values(model_name=new))
 
+    def move(self, registry: str, name: str, new_registry: str, new_name: str) -> None:
+        """One model's history to another registry (the trash's `trash:<id>`) and name."""
+        self.conn.execute(update(h).where(and_(h.c.registry == registry,
+                                               h.c.model_name == name))
+                          .values(registry=new_registry, model_name=new_name))
+
+    def move_all(self, registry: str, new_registry: str, new_name: str) -> None:
+        """Everything under `registry` (a trash item's: one model's history) back."""
+        self.conn.execute(update(h).where(h.c.registry == registry)
+                          .values(registry=new_registry, model_name=new_name))
+
+    def forget_all(self, registry: str) -> None:
+        self.conn.execute(delete(h).where(h.c.registry == registry))
+
     def forget(self, registry: str, model_name: str) -> None:
         """A deleted model's history goes with it (a new model of that name starts afresh)."""
         self.conn.execute(delete(h).where(and_(h.c.registry == registry,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
 import socket
 import threading
 import time
@@ -27,6 +29,7 @@ class Subscriber:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.comments = 0
         self.status = 0
+        self.ended = False  # the server ended the response (not cut the connection)
         self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None),
                                    headers=headers or {})
         self.ready = threading.Event()
@@ -51,6 +54,7 @@ class Subscriber:
                         event["received"] = time.monotonic()
                         self.events.put(event)
                         event = {}
+            self.ended = True
         except httpx.HTTPError:
             pass
         finally:
@@ -179,3 +183,28 @@ def test_subscriber_that_stops_reading_then_resumes_misses_nothing(http: httpx.C
         assert [e["version"] for e in events] == [str(1 + n % 2) for n in range(moves)]
     finally:
         sock.close()
+
+
+def test_sigterm_ends_open_streams_and_the_server_stops_without_an_error(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Open streams do not hold a stop up for the whole graceful period, and are not cancelled
+    at its end (which logged an ASGI exception): they end when the server starts stopping."""
+    server = ServerProcess(tmp_path_factory.mktemp("stream-stop"),
+                           extra_args=["--graceful-timeout", "60"]).start()
+    subs = []
+    try:
+        subs = [Subscriber(server.url, {"model": "X"}), Subscriber(server.url, {})]
+        assert [s.status for s in subs] == [200, 200]
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGTERM)
+        # Well within the 60 s graceful period (it used to take all of it).
+        assert server.process.wait(20) in (0, -signal.SIGTERM)
+        for sub in subs:
+            sub.thread.join(10)
+            assert sub.ended  # a complete response: the client reconnects elsewhere
+    finally:
+        for sub in subs:
+            sub.close()
+        server.stop()
+    log = server.log()
+    assert "Exception in ASGI application" not in log and "Traceback" not in log, log

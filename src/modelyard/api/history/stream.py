@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from modelyard.api.auth import authenticate
-from modelyard.api.http_protocol import chunk, direct_writer
+from modelyard.api.http_protocol import chunk, direct_writer, server_stopping
 from modelyard.api.mlflow.errors import domain_error_response, error_response
 from modelyard.domain.errors import ModelyardError
 from modelyard.domain.history import ALIAS, Entry
@@ -90,7 +90,7 @@ class EventStream(Response):
         gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnect(receive))
         hub.subscribers += 1
         try:
-            while True:
+            while not hub.closed:
                 await self._send_pending(send)
                 if write is not None and self.cursor >= hub.last_id:
                     # Caught up: the hub writes to this stream itself until it hands it back
@@ -109,16 +109,21 @@ class EventStream(Response):
                             self.cursor = sink.cursor
                         if gone.done():
                             return
-                        if sink.stalled and self.cursor >= hub.last_id:
+                        if sink.stalled and self.cursor >= hub.last_id and not hub.closed:
                             # The client stopped reading: wait for it through ASGI.
                             await send({"type": "http.response.body", "body": _KEEPALIVE,
                                         "more_body": True})
                     continue
                 if await hub.wait(gone):
-                    return
+                    if gone.done():
+                        return
+                    break  # the server is stopping
                 if self.cursor >= hub.last_id:  # nothing new: a keep-alive comment
                     await send({"type": "http.response.body", "body": _KEEPALIVE,
                                 "more_body": True})
+            # The server is stopping: end the response (the client reconnects, with its
+            # Last-Event-ID, to the server that takes over).
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             return  # the client went away mid-write
         finally:
@@ -159,6 +164,8 @@ async def stream(request: Request) -> Response:
         return domain_error_response(error)
     hub: EventHub = state.events
     await hub.start()
+    # Streams end when the server starts stopping, not after its graceful period.
+    hub.close_when(server_stopping(request.scope))
     q = request.query_params
     last = request.headers.get("last-event-id") or q.get("last_event_id")
     if last is not None:
