@@ -28,6 +28,8 @@ from modelyard.services import scanning
 from modelyard.services.scanning import ModelRejected
 from modelyard.storage.local import file_uri_to_path
 from tests.services.conftest import ADMIN, events, uc_model
+from tests.support.quickstart_model import SOURCE as QUICKSTART_SOURCE
+from tests.support.quickstart_model import quickstart_model
 from tests.support.uc_models import SIGNED_MLMODEL
 
 
@@ -159,25 +161,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-QUICKSTART = """
-import mlflow
 
-
-class AddN(mlflow.pyfunc.PythonModel):
-    def __init__(self, n):
-        self.n = n
-
-    def predict(self, context, model_input, params=None):
-        return model_input.apply(lambda column: column + self.n)
-"""
-
-
-def _quickstart_model() -> object:
-    """The README quickstart's model: a class defined in the user's script (__main__), which
-    cloudpickle saves by value, its code included."""
-    namespace: dict[str, object] = {"__name__": "__main__"}
-    exec(QUICKSTART, namespace)
-    return namespace["AddN"](5)  # type: ignore[operator]
 
 
 def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
@@ -185,7 +169,7 @@ def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
     # The README quickstart's pyfunc model (cloudpickle), and sklearn in each format MLflow
     # writes (skops by default, pickle and cloudpickle on request).
     pyfunc = tmp_path / "quickstart"
-    mlflow.pyfunc.save_model(str(pyfunc), python_model=_quickstart_model())
+    mlflow.pyfunc.save_model(str(pyfunc), python_model=quickstart_model())
     x, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
     estimator = LogisticRegression().fit(x, y)
     saved = {"pyfunc": pyfunc}
@@ -195,7 +179,7 @@ def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
                                   serialization_format=fmt)
     # MLflow's models from code: the model's source file instead of a pickle.
     source = tmp_path / "model_code.py"
-    source.write_text(QUICKSTART + "\nmlflow.models.set_model(AddN(5))\n")
+    source.write_text(QUICKSTART_SOURCE + "\nmlflow.models.set_model(AddN(5))\n")
     saved["models-from-code"] = tmp_path / "from-code"
     mlflow.pyfunc.save_model(str(saved["models-from-code"]), python_model=str(source))
     for label, directory in saved.items():

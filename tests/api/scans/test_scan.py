@@ -24,23 +24,14 @@ from sklearn.linear_model import LogisticRegression
 
 from modelyard.cli.main import app
 from tests.api.unity_catalog.conftest import UC, local_path
+from tests.support.quickstart_model import quickstart_model
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL, signature
 
 SCAN = "/api/modelyard/v1/models/{name}/versions/{version}/scan"
 POLICIES = "/api/modelyard/v1/policies"
 
-QUICKSTART = """
-import mlflow
 
-
-class AddN(mlflow.pyfunc.PythonModel):
-    def __init__(self, n):
-        self.n = n
-
-    def predict(self, context, model_input, params=None):
-        return model_input.apply(lambda column: column + self.n)
-"""
 
 
 class RunsCommand:
@@ -89,10 +80,7 @@ def _saved(directory: Path) -> dict[str, bytes]:
 def _quickstart(tmp_path: Path) -> dict[str, bytes]:
     """The README quickstart's model, its class defined in the user's script (__main__):
     cloudpickle saves it by value, code included."""
-    namespace: dict[str, object] = {"__name__": "__main__"}
-    exec(QUICKSTART, namespace)
-    model = namespace["AddN"](5)  # type: ignore[operator]
-    mlflow.pyfunc.save_model(str(tmp_path / "quickstart"), python_model=model,
+    mlflow.pyfunc.save_model(str(tmp_path / "quickstart"), python_model=quickstart_model(),
                              signature=signature())
     return _saved(tmp_path / "quickstart")
 
