@@ -224,7 +224,8 @@ def run_scenarios(
         else:
             scenario = next(s for s in READ_SCENARIOS if s.name == name)
             warmups, measured = read_jobs(
-                scenario, req, dataset, opts.concurrency, size.requests,
+                scenario, writes if scenario.writes else req, dataset, opts.concurrency,
+                size.requests,
                 size.warmup_per_client, RANDOM_SEED,
             )  # fmt: skip
             meter = ServerMeter(server.pid, db_backends)

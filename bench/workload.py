@@ -189,6 +189,9 @@ class ReadScenario:
     name: str
     description: str
     make: Callable[[Requests, Dataset, random.Random], Probe]
+    #: A write measured like a read: sent with the writer's credentials under --auth (the
+    #: reader may only read).
+    writes: bool = False
 
 
 def _by_alias(req: Requests, ds: Dataset, rng: random.Random) -> Probe:
@@ -286,6 +289,7 @@ READ_SCENARIOS: tuple[ReadScenario, ...] = (
         "move_alias",
         f"POST registered-models/alias: `{ALIAS}` to a random version (a write)",
         _move_alias,
+        writes=True,
     ),
 )
 POPULATE = "populate"
