@@ -76,7 +76,7 @@ class GrantParams(Params):
     async def read(cls, request: Request) -> GrantParams:
         params = await Params.from_request(request)
         return cls(params.path, params.query, params.body,
-                   "databricks-sdk" in request.headers.get("user-agent", ""))
+                   _databricks(request))
 
 
 _DIALECT: Dialect[GrantParams] = Dialect(
