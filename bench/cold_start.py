@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from databases import seed_modelyard  # noqa: E402
-from procfs import CLOCK_TICKS  # noqa: E402
+from databases import seed_modelyard
+from procfs import CLOCK_TICKS
 
 
 def _free_port() -> int:

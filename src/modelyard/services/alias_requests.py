@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import Row
 
 from modelyard.domain import names
 from modelyard.domain.access import Level
@@ -26,6 +23,7 @@ from modelyard.services import aliases, authorization
 from modelyard.services.context import Actor
 from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from modelyard.store.registry import AnyVersionRow
 
 OPEN, APPROVED, REJECTED, CANCELLED = "OPEN", "APPROVED", "REJECTED", "CANCELLED"
 MAX_REASON = 65_535
@@ -154,7 +152,7 @@ class AliasRequestService:
                 yield uow, WORKSPACE, uow.registry("workspace").model_id(name, for_update=True)
 
     @staticmethod
-    def _version(uow: UnitOfWork, rules: AliasRules, name: str, number: int) -> Row[Any]:
+    def _version(uow: UnitOfWork, rules: AliasRules, name: str, number: int) -> AnyVersionRow:
         if rules is UNITY_CATALOG:
             return uow.uc_models.version_row(name, number)
         return uow.registry("workspace").version_row(name, number)
@@ -169,7 +167,7 @@ class AliasRequestService:
         return request
 
 
-def aliases_rule_check(rules: AliasRules, name: str, alias: str, row: Row[Any]) -> None:
+def aliases_rule_check(rules: AliasRules, name: str, alias: str, row: AnyVersionRow) -> None:
     check_target(rules, name, alias, int(row.version), row.status)
 
 

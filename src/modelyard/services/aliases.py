@@ -9,20 +9,17 @@ and alias history read those).
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row
-
 from modelyard.domain import aliases
 from modelyard.domain.aliases import ANY_TARGET, AliasRules, Expected
 from modelyard.domain.clock import now_ms
 from modelyard.domain.entities import Alias
 from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork
+from modelyard.store.registry import AnyVersionRow
 
 
 def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, model_name: str,
-         alias: str, row: Row[Any], approved: bool = False,
+         alias: str, row: AnyVersionRow, approved: bool = False,
          expected: Expected = ANY_TARGET) -> Alias:
     """Point `alias` of the model at the version `row`, if the registry's rule and the
     promotion policies that guard the alias allow it (`approved`: the move an approved alias

@@ -13,9 +13,7 @@ are for admins only.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from modelyard.domain import policies
 from modelyard.domain.access import Level
@@ -30,12 +28,13 @@ from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from modelyard.storage.base import ArtifactStore
 from modelyard.store.model_signing import is_signed
 from modelyard.store.policies import version_tags
+from modelyard.store.registry import AnyVersionRow
 from modelyard.store.scans import scan_columns
 
 REQUESTS_PATH = "/api/modelyard/v1/models/{name}/aliases/{alias}/requests"
 
 
-def supply_chain_facts(row: Row[Any], conn: Connection | None = None) -> tuple[str, bool]:
+def supply_chain_facts(row: AnyVersionRow, conn: Connection | None = None) -> tuple[str, bool]:
     """(scan, signed) of a version: the one place the scanning and signature checks (issue 20
     items 3 and 4, built in parallel) feed policies. The scan's status is read from the version
     (store/scans.py) when `row` does not carry it; never scanned: NOT_SCANNED."""
@@ -57,7 +56,7 @@ class PolicyGate:
         self.artifacts = artifacts
 
     def check_alias(self, uow: UnitOfWork, namespace: str, model_name: str, alias: str,
-                    row: Row[Any], approved: bool = False, audited: bool = True) -> None:
+                    row: AnyVersionRow, approved: bool = False, audited: bool = True) -> None:
         """Raise unless version `row` may carry `alias`: every guarding policy's condition
         holds and, unless the move is an approved request's, none asks for approvals.
         `audited=False`: a check before a move (the web form's), whose refusal is no event."""
@@ -81,7 +80,7 @@ class PolicyGate:
                 error.denied = ("registered_model.set_alias", "registered_model", model_name)
             raise error
 
-    def check_stage(self, uow: UnitOfWork, model_name: str, stage: str, row: Row[Any]) -> None:
+    def check_stage(self, uow: UnitOfWork, model_name: str, stage: str, row: AnyVersionRow) -> None:
         """Raise unless workspace version `row` may enter `stage`."""
         found = policies.applying(uow.policies.all(), policies.WORKSPACE, model_name,
                                   stage=stage)
@@ -97,7 +96,7 @@ class PolicyGate:
                                               alias=alias) if p.approvals]
         return max(found, key=lambda p: p.approvals) if found else None
 
-    def facts(self, uow: UnitOfWork, namespace: str, row: Row[Any],
+    def facts(self, uow: UnitOfWork, namespace: str, row: AnyVersionRow,
               wants_signature: bool = True) -> VersionFacts:
         scan, signed = supply_chain_facts(row, uow.conn)
         if namespace == policies.UC and not signed:  # issue 20 item 4: services/model_signing
@@ -108,8 +107,9 @@ class PolicyGate:
             has_signature=wants_signature and self._has_signature(namespace, row),
             scan=scan, signed=signed)
 
-    def _check_conditions(self, uow: UnitOfWork, namespace: str, model_name: str, row: Row[Any],
-                          found: list[Policy], what: str, action: str | None) -> None:
+    def _check_conditions(self, uow: UnitOfWork, namespace: str, model_name: str,
+                          row: AnyVersionRow, found: list[Policy], what: str,
+                          action: str | None) -> None:
         wants_signature = any("has_signature" in p.require for p in found)
         facts = self.facts(uow, namespace, row, wants_signature)
         for policy in found:
@@ -120,7 +120,7 @@ class PolicyGate:
                     error.denied = (action, "registered_model", model_name)
                 raise error
 
-    def _has_signature(self, namespace: str, row: Row[Any]) -> bool:
+    def _has_signature(self, namespace: str, row: AnyVersionRow) -> bool:
         """Whether the version's MLmodel carries a signature with inputs and outputs. Only
         Unity Catalog versions have files the registry holds; a workspace version's source is
         elsewhere, so it counts as without one. Read only when a condition names it."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Row
-
 from modelyard.domain import names
 from modelyard.domain.access import Level, level_for_transition
 from modelyard.domain.activities import MAX_COMMENT, Activity, ActivityType, RequestState
@@ -25,7 +23,7 @@ from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.policies import PolicyGate
 from modelyard.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from modelyard.store.registry import RegistryRepository
+from modelyard.store.registry import AnyVersionRow, RegistryRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +45,7 @@ def validate_comment(comment: str | None, required: bool = False) -> str:
 
 
 def apply_transition(uow: UnitOfWork, repo: RegistryRepository, actor: Actor, model_id: int,
-                     row: Row, target: Stage, archive_existing: bool, comment: str,
+                     row: AnyVersionRow, target: Stage, archive_existing: bool, comment: str,
                      activity_type: ActivityType = ActivityType.APPLIED_TRANSITION,
                      *, gate: PolicyGate) -> Activity:
     """Move a version to `target` and write the activities: one for the move itself and a
@@ -148,7 +146,7 @@ class TransitionService:
     def reject(self, actor: Actor, name: str, version: str | int, stage: str,
                comment: str | None) -> Activity:
         """Refuse an open request: it needs the level the transition itself would need."""
-        def may_reject(row: Row, request: Activity, level: Level, target: Stage) -> None:
+        def may_reject(row: AnyVersionRow, request: Activity, level: Level, target: Stage) -> None:
             self._require_transition_level(actor, level, Stage(row.stage), target, name,
                                            "transition_request.reject")
 
@@ -158,7 +156,7 @@ class TransitionService:
     def cancel(self, actor: Actor, name: str, version: str | int, stage: str, creator: str,
                comment: str | None) -> Activity:
         """Withdraw `creator`'s open request: the requester or a manager may."""
-        def may_cancel(row: Row, request: Activity, level: Level, target: Stage) -> None:
+        def may_cancel(row: AnyVersionRow, request: Activity, level: Level, target: Stage) -> None:
             if request.user_id != actor.name and level < Level.CAN_MANAGE:
                 raise authorization.deny(
                     "Only the requester or a user with CAN_MANAGE may cancel a transition "
@@ -170,7 +168,7 @@ class TransitionService:
 
     def _close(self, actor: Actor, name: str, version: str | int, stage: str,
                comment: str | None, action: str, state: RequestState, kind: ActivityType,
-               check: Callable[[Row, Activity, Level, Stage], None],
+               check: Callable[[AnyVersionRow, Activity, Level, Stage], None],
                creator: str | None = None) -> Activity:
         """End an open request in `state` once `check(version row, request, caller's level,
         target stage)` allows it, and add the `kind` activity to the version."""
@@ -251,7 +249,7 @@ class TransitionService:
 
     def _open_request(self, uow: UnitOfWork, actor: Actor, name: str, number: int,
                       target: Stage, action: str, creator: str | None = None,
-                      ) -> tuple[RegistryRepository, Row, Activity, Level]:
+                      ) -> tuple[RegistryRepository, AnyVersionRow, Activity, Level]:
         level = authorization.require_workspace_model(uow.conn, actor, name, Level.CAN_READ,
                                                       action)
         repo = uow.registry("workspace")

@@ -10,6 +10,7 @@ when it started (what READ COMMITTED, PostgreSQL's default, gives inside a trans
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -154,6 +155,10 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._write_lock: SqliteWriteLock | nullcontext[None] = nullcontext()
+        #: SQLite: the one connection this process writes on, kept between writes (see `write`),
+        #: and the process that opened it.
+        self._writer: Connection | None = None
+        self._writer_pid = 0
         if self.is_sqlite:
             in_memory = parsed.database in (None, "", ":memory:")
             self._write_lock = SqliteWriteLock(None if in_memory else parsed.database)
@@ -186,9 +191,34 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
-        with holding(), translated, self._write_lock, \
-                self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
-            yield conn
+        if not self.is_sqlite:
+            with holding(), translated, \
+                    self.engine.connect().execution_options(**{_WRITE: True}) as conn, \
+                    conn.begin():
+                yield conn
+            return
+        with holding(), translated, self._write_lock:
+            conn = self._sqlite_writer()
+            if conn.in_transaction():  # a write nested in this thread's write: as before
+                with self.engine.connect().execution_options(**{_WRITE: True}) as nested, \
+                        nested.begin():
+                    yield nested
+                return
+            with conn.begin():
+                yield conn
+
+    def _sqlite_writer(self) -> Connection:
+        """The connection writes use, held by the write lock's owner only. Only one
+        SQLite transaction writes at a time anyway, so one connection serves them all; taking
+        a pooled connection and wrapping it for each write (checkout, events, checkin) cost
+        ~8% of a write's CPU (bench/RESULTS.md, issue 21)."""
+        conn = self._writer
+        if conn is not None and self._writer_pid != os.getpid():
+            conn = None  # a forked worker: the parent's connection is not this process's
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer = self.engine.connect().execution_options(**{_WRITE: True})
+            self._writer_pid = os.getpid()
+        return conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -196,6 +226,10 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        with self._write_lock:
+            if self._writer is not None and self._writer_pid == os.getpid():
+                self._writer.close()
+            self._writer = None
         self.engine.dispose()
         if isinstance(self._write_lock, SqliteWriteLock):
             self._write_lock.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -189,6 +189,35 @@ _VERSION_ROW = (
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"),
            mv.c.version == bindparam("b_version"))
 )
+
+
+class VersionRow(NamedTuple):
+    """A workspace version's row (`_VERSION_COLUMNS`), as `version_row` reads it: the columns by
+    name, like the SQLAlchemy `Row` the other repositories' version rows are."""
+
+    id: int
+    model_id: int
+    name: str
+    version: int
+    source: str
+    run_id: str
+    run_link: str
+    logged_model_id: str
+    description: str
+    stage: str
+    status: str
+    status_message: str
+    user_id: str
+    created_at: int
+    updated_at: int
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+#: A version's row from either registry: this repository's, or Unity Catalog's (uc_models).
+AnyVersionRow = Row[Any] | VersionRow
 _ALIAS_VERSION = select(rma.c.version).where(rma.c.model_id == bindparam("model_id"),
                                             rma.c.alias == bindparam("alias"))
 _TOUCH_MODEL = update(rm).where(rm.c.id == bindparam("b_id")).values(
@@ -265,7 +294,8 @@ def model_from_hit(hit: ModelHit) -> RegisteredModel:
                                  for version in hit.latest])
 
 
-def _version_entity(row: Row, tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
+def _version_entity(row: AnyVersionRow, tags: dict[str, str],
+                    aliases: Sequence[str]) -> ModelVersion:
     return ModelVersion(
         model_name=row.name, version=row.version, creation_timestamp=row.created_at,
         last_updated_timestamp=row.updated_at, user_id=row.user_id,
@@ -471,14 +501,15 @@ class RegistryRepository:
                                                 values["updated_at"])
         return version_id
 
-    def version_row(self, name: str, version: int) -> Row:
-        row = self.conn.execute(_VERSION_ROW, {"b_registry": self.registry, "b_name": name,
-                                               "b_version": version}).first()
-        if row is None:
+    def version_row(self, name: str, version: int) -> VersionRow:
+        # Compiled once, on the driver's cursor: alias moves, tag and stage changes read it.
+        rows = fetch_all(self.conn, "version_row", lambda: _VERSION_ROW,
+                         {"b_registry": self.registry, "b_name": name, "b_version": version})
+        if not rows:
             # Tell a missing model from a missing version, as MLflow does.
             self.model_id(name)
             raise version_not_found(name, version)
-        return row
+        return VersionRow._make(rows[0])
 
     def download_location(self, name: str, version: int) -> str | None:
         """The version's recorded storage location, if it has one."""
@@ -542,7 +573,7 @@ class RegistryRepository:
                                               order, offset, limit, readers)
         return [_version_from_tuple(row) for row in fetch_all(self.conn, shape, build, params)]
 
-    def versions_with_details(self, rows: Sequence[Row]) -> list[ModelVersion]:
+    def versions_with_details(self, rows: Sequence[AnyVersionRow]) -> list[ModelVersion]:
         """Entities for version rows, their tags and aliases fetched in one query."""
         if not rows:
             return []
