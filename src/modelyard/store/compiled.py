@@ -76,7 +76,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     columns = tuple(rows[0])
     sql, positions = _compiled(
         conn, ("insert_rows", table.name, columns),
-        lambda: insert(table).values({name: bindparam(name) for name in columns}))
+        # inline(): no RETURNING of the new row's key, which nobody reads.
+        lambda: insert(table).inline().values({name: bindparam(name) for name in columns}))
     cursor = conn.connection.cursor()
     try:
         # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which

@@ -236,6 +236,13 @@ def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], keys: 
         index_elements=list(keys), set_={c: statement.excluded[c] for c in changes})
 
 
+def _insert_model_statement(dialect: str) -> Any:
+    columns = ("registry", "name", "description", "user_id", "created_at", "updated_at",
+               "last_version")
+    return (upsert_insert(dialect)(rm).values({c: bindparam(c) for c in columns})
+            .on_conflict_do_nothing(index_elements=["registry", "name"]).returning(rm.c.id))
+
+
 def _page_offset(dialect: str, offset: int) -> Any:
     """OFFSET for a search page: none on PostgreSQL's first page. A bound OFFSET made it cost
     the generic plan of a prepared search as if it skipped a tenth of the rows, so it planned
@@ -348,15 +355,16 @@ class RegistryRepository:
         return model_id
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
-        try:
-            with self.conn.begin_nested():
-                result = self.conn.execute(insert(rm).values(
-                    registry=self.registry, name=name, description=description, user_id=user_id,
-                    created_at=now, updated_at=now, last_version=0,
-                ).returning(rm.c.id))
-                return result.scalar_one()
-        except IntegrityError:
-            raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
+        # ON CONFLICT DO NOTHING RETURNING: a taken name returns no row. (A savepoint around a
+        # plain INSERT, to catch the unique violation, cost two statements more per model.)
+        dialect = self.conn.dialect.name
+        rows = fetch_all(self.conn, "insert_model", lambda: _insert_model_statement(dialect), {
+            "registry": self.registry, "name": name, "description": description,
+            "user_id": user_id, "created_at": now, "updated_at": now, "last_version": 0})
+        if not rows:
+            raise AlreadyExists(f"Registered Model (name={name}) already exists.")
+        model_id: int = rows[0][0]
+        return model_id
 
     def rename_model(self, model_id: int, new_name: str, now: int) -> None:
         try:
@@ -541,7 +549,8 @@ class RegistryRepository:
     def update_version(self, version_id: int, now: int, **values: Any) -> None:
         model_id = model_summary.lock_version_owner(self.conn, version_id)
         if not values:
-            self.conn.execute(_TOUCH_VERSION, {"b_id": version_id, "b_now": now})
+            execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
+                    {"b_id": version_id, "b_now": now})
         else:
             self.conn.execute(update(mv).where(mv.c.id == version_id)
                               .values(updated_at=now, **values))
@@ -597,7 +606,8 @@ class RegistryRepository:
                            "value_head": head},
                      ["version_id", "key"], {"value": value, "value_head": head})
         if now is not None:
-            self.conn.execute(_TOUCH_VERSION, {"b_id": version_id, "b_now": now})
+            execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
+                    {"b_id": version_id, "b_now": now})
         model_summary.refresh(self.conn, model_id)
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
