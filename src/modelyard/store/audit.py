@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from modelyard.domain.access import Level
 from modelyard.domain.audit import GENESIS, AuditQuery
-from modelyard.store.compiled import fetch_all, insert_rows
+from modelyard.store.compiled import cursor_of, fetch_all, insert_rows
 from modelyard.store.tables import (
     audit_events,
     registered_models,
@@ -44,11 +44,8 @@ class AuditRepository:
         a transaction-scoped advisory lock, released at commit or rollback.
         """
         if self.conn.dialect.name == "postgresql":
-            cursor = self.conn.connection.cursor()  # the driver's: cheaper than exec_driver_sql
-            try:
-                cursor.execute(_PG_LOCK_SQL)
-            finally:
-                cursor.close()
+            # On the driver's cursor: cheaper than exec_driver_sql.
+            cursor_of(self.conn).execute(_PG_LOCK_SQL)
         rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 

@@ -41,29 +41,42 @@ def _compiled(conn: Connection, key: Hashable,
     return entry
 
 
+def cursor_of(conn: Connection) -> Any:
+    """The driver's cursor for the statements run here on `conn`'s DBAPI connection, made once
+    per DBAPI connection and kept in its `info`. Each use runs one statement and reads all its
+    rows before the next, so one cursor serves them all. Making a psycopg cursor per statement
+    (adapters, loaders, SQLAlchemy's wrapper) cost about a fifth of each statement's client CPU
+    on PostgreSQL's write path (bench/RESULTS.md, issue 21)."""
+    fairy = conn.connection
+    driver = fairy.dbapi_connection
+    kept = fairy.info.get(_CURSOR)
+    if kept is not None and kept[0] is driver:
+        return kept[1]
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    fairy.info[_CURSOR] = (driver, cursor)
+    return cursor
+
+
+_CURSOR = "modelyard_cursor"
+
+
 def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
               params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of the statement `build()` (compiled once per dialect and `key`) for `params`."""
     sql, positions = _compiled(conn, key, build)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params if positions is None else [params[name] for name in positions])
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    cursor = cursor_of(conn)
+    cursor.execute(sql, params if positions is None else [params[name] for name in positions])
+    return list(cursor.fetchall())
 
 
 def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
             params: dict[str, Any]) -> int:
     """Run a statement that returns no rows (compiled as `fetch_all` does); rows affected."""
     sql, positions = _compiled(conn, key, build)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params if positions is None else [params[name] for name in positions])
-        rowcount: int = cursor.rowcount
-        return rowcount
-    finally:
-        cursor.close()
+    cursor = cursor_of(conn)
+    cursor.execute(sql, params if positions is None else [params[name] for name in positions])
+    rowcount: int = cursor.rowcount
+    return rowcount
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -78,15 +91,12 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         conn, ("insert_rows", table.name, columns),
         # inline(): no RETURNING of the new row's key, which nobody reads.
         lambda: insert(table).inline().values({name: bindparam(name) for name in columns}))
-    cursor = conn.connection.cursor()
-    try:
-        # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which
-        # costs more than one statement's round trip.
-        values: Sequence[Any] = rows if positions is None else \
-            [[row[name] for name in positions] for row in rows]
-        if len(values) == 1:
-            cursor.execute(sql, values[0])
-        else:
-            cursor.executemany(sql, values)
-    finally:
-        cursor.close()
+    cursor = cursor_of(conn)
+    # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which
+    # costs more than one statement's round trip.
+    values: Sequence[Any] = rows if positions is None else \
+        [[row[name] for name in positions] for row in rows]
+    if len(values) == 1:
+        cursor.execute(sql, values[0])
+    else:
+        cursor.executemany(sql, values)
