@@ -8,6 +8,12 @@ database at 127.0.0.1:5432, dropped afterwards), then: populate (per model: crea
 versions, a model tag, a version tag, the alias), three rounds of alias moves, and version
 searches by name. Prints the process's CPU (time.process_time) per call: the server's own share,
 without PostgreSQL's backends. To compare two checkouts, run it with PYTHONPATH=<checkout>/src.
+
+    IDLE_MS=0.5 .venv/bin/python bench/inprocess.py sqlite   # sleep 0.5 ms before each call
+
+IDLE_MS shows what a server's idle gaps between requests cost the same calls: a sleeping
+process uses no CPU, but the calls after it run on cold CPU caches (see bench/RESULTS.md,
+issue 21: the same write cost 0.21 ms of CPU back to back and 0.37 ms with 0.5 ms gaps).
 """
 
 from __future__ import annotations
@@ -19,12 +25,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from modelyard.bootstrap import build
 from modelyard.config import Settings
 from modelyard.domain.actor import LOCAL_ADMIN as ADMIN
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
+
+
+class _Idling:
+    """The service with a sleep before each call (time asleep costs no CPU)."""
+
+    def __init__(self, target: Any, seconds: float) -> None:
+        self._target, self._seconds = target, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._target, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(self._seconds)
+            return method(*args, **kwargs)
+        return call
 
 
 def main() -> None:
@@ -41,7 +63,10 @@ def main() -> None:
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     database = Database(url or sqlite_url_for(directory))
     upgrade(database)
-    registry = build(Settings(data_dir=directory), database).registry
+    registry: Any = build(Settings(data_dir=directory), database).registry
+    idle = float(os.environ.get("IDLE_MS", "0")) / 1000
+    if idle:
+        registry = _Idling(registry, idle)
 
     def populate(prefix: str, count: int) -> int:
         writes = 0
