@@ -79,3 +79,20 @@ def test_download_refuses_files_that_changed(server: ServerProcess, tmp_path: Pa
     output = _cli(server, "models", "download", f"{schema}.m/1", str(tmp_path / "out"), ok=False)
     assert "digest mismatch" in output
     assert not (tmp_path / "out" / "model.bin").exists()
+
+
+def test_a_workspace_name_is_pointed_to_the_mlflow_client(server: ServerProcess) -> None:
+    # `models show` reads Unity Catalog models: a one- or two-level name, as a workspace model
+    # has, is refused by the server, and the CLI says where workspace models are read.
+    for name in ("fraud-model", "team.fraud-model"):
+        output = _cli(server, "models", "show", name, ok=False)
+        assert "INVALID_ARGUMENT" in output and "three levels" in output, output
+        assert (f"Workspace-registry models (such as '{name}') are read with the mlflow client "
+                f"(registry URI {server.url}) or in the web UI ({server.url}/).") in output
+    # The server's own answer carries no such hint: it is the CLI's.
+    answer = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/fraud-model")
+    assert answer.status_code == 400 and "mlflow client" not in answer.text, answer.text
+    # A three-level name that does not exist gets no hint.
+    output = _cli(server, "models", "show", f"main.default.nope{uuid.uuid4().hex[:6]}", ok=False)
+    assert "NOT_FOUND" in output and "Workspace-registry" not in output
+    assert "Unity Catalog models in all schemas" in _cli(server, "models", "list")

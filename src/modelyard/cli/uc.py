@@ -25,7 +25,7 @@ from modelyard.cli.uc_client import Client, ClientError
 
 catalogs = group("catalogs", help="Unity Catalog catalogs.")
 schemas = group("schemas", help="Schemas inside a catalog.")
-models = group("models", help="Registered models (catalog.schema.model).")
+models = group("models", help="Unity Catalog registered models (catalog.schema.model).")
 versions = group("versions", help="Versions of a registered model.")
 
 
@@ -53,11 +53,18 @@ def _tags(tags: list[dict[str, str]] | None) -> str:
     return ", ".join(f"{t['key']}={t.get('value', '')}" for t in tags or [])
 
 
-def _run(action: Callable[[], None]) -> None:
+def _run(action: Callable[[], None], model: str | None = None, url: str = "") -> None:
+    """Run `action`, printing a refusal as UC's code and message (exit 1). Given the `model`
+    name the user typed, a name the server refuses for not having three levels gets a hint:
+    it is likely a workspace-registry model, which these commands do not read."""
     try:
         action()
     except ClientError as error:
-        raise fail(str(error)) from None
+        message = str(error)
+        if model is not None and error.code == "INVALID_ARGUMENT" and model.count(".") != 2:
+            message += (f" Workspace-registry models (such as '{model}') are read with the "
+                        f"mlflow client (registry URI {url}) or in the web UI ({url}/).")
+        raise fail(message) from None
 
 
 # ---- catalogs -------------------------------------------------------------------------------
@@ -189,12 +196,12 @@ def schemas_delete(full_name: str, force: bool, yes: bool, url: str, token: str 
 @click.argument("schema", required=False, help="catalog.schema; default: all")
 @connection_options
 def models_list(schema: str | None, url: str, token: str | None) -> None:
-    """List registered models, in one schema or everywhere."""
+    """List Unity Catalog models, in one schema or everywhere."""
     query: dict[str, Any] = {}
     if schema:
         query["catalog_name"], _, query["schema_name"] = schema.partition(".")
     client = Client(url, token)
-    _run(lambda: _table(f"Models in {schema or 'all schemas'}",
+    _run(lambda: _table(f"Unity Catalog models in {schema or 'all schemas'}",
                         ["name", "comment", "owner", "aliases", "updated"], (
         [m["full_name"], m.get("comment"), m.get("owner"),
          ", ".join(f"@{a['alias_name']}→{a['version_num']}" for a in m.get("aliases", [])),
@@ -206,7 +213,7 @@ def models_list(schema: str | None, url: str, token: str | None) -> None:
 @click.argument("full_name")
 @connection_options
 def models_show(full_name: str, url: str, token: str | None) -> None:
-    """Show a registered model and its versions."""
+    """Show a Unity Catalog model (catalog.schema.model) and its versions."""
     def show() -> None:
         client = Client(url, token)
         m = client.uc("GET", f"/models/{full_name}")
@@ -218,7 +225,7 @@ def models_show(full_name: str, url: str, token: str | None) -> None:
             "created": f"{_when(m.get('created_at'))} by {m.get('created_by')}",
             "updated": f"{_when(m.get('updated_at'))} by {m.get('updated_by')}"})
         _versions_table(client, m["full_name"])
-    _run(show)
+    _run(show, model=full_name, url=url)
 
 
 @models.command("create")
