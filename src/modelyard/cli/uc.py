@@ -6,6 +6,7 @@ tables; errors print UC's error code and message and exit with status 1.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -388,8 +389,7 @@ def versions_signing(full_name: str, version: int, verify: bool, url: str,
     """Show whether a version's model.sig (OpenSSF model_signing) was verified, by whom, and
     why not. Not the MLmodel's schema signature."""
     def show() -> None:
-        path = f"/api/modelyard/v1/models/{full_name}/versions/{version}/signing"
-        answer = Client(url, token).call("POST" if verify else "GET", path)
+        answer = Client(url, token).signing(full_name, version, verify=verify)
         print_details(f"{answer['name']} version {answer['version']}: model signing", {
             "signed": "yes" if answer["signed"] else "no", "status": answer["status"],
             "signer": answer.get("signer"), "detail": answer.get("detail"),
@@ -424,9 +424,42 @@ def versions_create(full_name: str, source: Path, comment: str | None, url: str,
         shutil.copytree(source, Path(unquote(location.path)), dirs_exist_ok=True)
         done = client.uc("PATCH", f"/models/{full_name}/versions/{v['version']}/finalize",
                          body={"full_name": full_name, "version": v["version"]})
-        click.echo(f"Registered {_bold(full_name)} version {done['version']} "
-                   f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)")
+        notes = _verdicts(client, full_name, done["version"]) if done["status"] == "READY" \
+            else []
+        click.echo("; ".join([
+            f"Registered {_bold(full_name)} version {done['version']} "
+            f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)", *notes]))
     _run(create)
+
+
+def _verdicts(client: Client, full_name: str, version: int) -> list[str]:
+    """What registering a version must not keep quiet about, each with the command that shows
+    it in full: a model scan that is not CLEAN, and a model signature that is not VERIFIED when
+    the server trusts signers (without any, every version would be reported unsigned). Read
+    with the calls `versions scan --stored` and `versions signing` make; a verdict that cannot
+    be read is left out: the version is registered all the same."""
+    notes = []
+    try:
+        scan = client.scan(full_name, version)["scan"]
+    except ClientError:
+        scan = {}
+    status = scan.get("status")
+    if status and status != "CLEAN":
+        counts = Counter(f.get("severity") for f in scan.get("findings") or [])
+        grave = ", ".join(f"{counts[s]} {s}" for s in ("CRITICAL", "HIGH") if counts[s])
+        verdict = click.style(f"scan {status}", fg="red" if status == "UNSAFE" else "yellow",
+                              bold=True)
+        notes.append(f"{verdict}{f' ({grave})' if grave else ''}: "
+                     f"modelyard versions scan {full_name} {version} --stored")
+    try:
+        signing = client.signing(full_name, version)
+    except ClientError:
+        signing = {}
+    status = signing.get("status")
+    if signing.get("trusted_signers") and status not in (None, "VERIFIED", "NOT_VERIFIED"):
+        notes.append(f"{click.style(f'signing {status}', fg='yellow', bold=True)}: "
+                     f"modelyard versions signing {full_name} {version}")
+    return notes
 
 
 @versions.command("delete")
