@@ -158,3 +158,43 @@ def test_allowed_storage_roots_must_be_absolute_or_s3(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--allowed-storage-roots: Invalid allowed storage root 'relative/dir'" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([MODELYARD, "serve", "--data-dir", str(tmp_path / "data"),
+                                 "--port", str(port), "--workers", workers],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == (
+        f"error: port {port} on 127.0.0.1 is in use; choose another with --port or "
+        "MODELYARD_PORT (and point the modelyard commands at it with --url or MODELYARD_URL)\n")
+    assert not (tmp_path / "data").exists()  # checked before the data directory is made
+
+
+def test_a_connection_left_in_time_wait_does_not_hold_the_port(tmp_path: Path) -> None:
+    # The side that closes first keeps the connection in TIME_WAIT on the port: a server
+    # restarted at once on it must start (SO_REUSEADDR, as uvicorn binds).
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+        client.close()
+    with socket.socket() as plain, pytest.raises(OSError):  # the port is held, in TIME_WAIT
+        plain.bind(("127.0.0.1", port))
+    server = ServerProcess(tmp_path)
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    server.args[server.args.index("--port") + 1] = str(port)
+    server.start()
+    try:
+        assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+    finally:
+        server.stop()

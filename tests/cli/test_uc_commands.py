@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import uuid
 from pathlib import Path
@@ -79,3 +81,54 @@ def test_download_refuses_files_that_changed(server: ServerProcess, tmp_path: Pa
     output = _cli(server, "models", "download", f"{schema}.m/1", str(tmp_path / "out"), ok=False)
     assert "digest mismatch" in output
     assert not (tmp_path / "out" / "model.bin").exists()
+
+
+def test_a_workspace_name_is_pointed_to_the_mlflow_client(server: ServerProcess) -> None:
+    # `models show` reads Unity Catalog models: a one- or two-level name, as a workspace model
+    # has, is refused by the server, and the CLI says where workspace models are read.
+    for name in ("fraud-model", "team.fraud-model"):
+        output = _cli(server, "models", "show", name, ok=False)
+        assert "INVALID_ARGUMENT" in output and "three levels" in output, output
+        assert (f"Workspace-registry models (such as '{name}') are read with the mlflow client "
+                f"(registry URI {server.url}) or in the web UI ({server.url}/).") in output
+    # The server's own answer carries no such hint: it is the CLI's.
+    answer = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/fraud-model")
+    assert answer.status_code == 400 and "mlflow client" not in answer.text, answer.text
+    # A three-level name that does not exist gets no hint.
+    output = _cli(server, "models", "show", f"main.default.nope{uuid.uuid4().hex[:6]}", ok=False)
+    assert "NOT_FOUND" in output and "Workspace-registry" not in output
+    assert "Unity Catalog models in all schemas" in _cli(server, "models", "list")
+
+
+class RunsCommand:
+    """A pickle that would run a command when loaded (written here, never loaded)."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("true",))
+
+
+def test_versions_create_says_when_the_scan_finds_the_model_unsafe(
+        server: ServerProcess, tmp_path: Path) -> None:
+    schema = f"main.cli_{uuid.uuid4().hex[:8]}"
+    _cli(server, "schemas", "create", schema)
+    name = f"{schema}.m"
+    _cli(server, "models", "create", name)
+    unsafe = tmp_path / "unsafe"
+    unsafe.mkdir()
+    (unsafe / "MLmodel").write_text(SIGNED_MLMODEL)
+    (unsafe / "model.pkl").write_bytes(pickle.dumps(RunsCommand()))
+    # --scan-mode flag (the default): READY, and the verdict with the command that shows it.
+    output = _cli(server, "versions", "create", name, str(unsafe))
+    assert output.startswith(f"Registered {name} version 1 (READY, root digest "), output
+    assert output.rstrip().endswith(
+        f"…); scan UNSAFE (1 CRITICAL): modelyard versions scan {name} 1 --stored"), output
+    # This server trusts no signer: an unsigned version is not worth a word.
+    assert "signing" not in output
+    assert "posix.system" in _cli(server, "versions", "scan", name, "1", "--stored", ok=False)
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "MLmodel").write_text(SIGNED_MLMODEL)
+    (clean / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+    output = _cli(server, "versions", "create", name, str(clean))
+    assert output.rstrip().endswith("…)") and "scan" not in output, output

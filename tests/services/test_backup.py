@@ -129,7 +129,7 @@ def restore_target(engine: str, pg_available: bool, tmp_path: Path
 
 
 def test_backup_during_writes_then_restore_equals_it(
-        server: ServerProcess, http: httpx.Client, populated: dict[str, str],
+        engine: str, server: ServerProcess, http: httpx.Client, populated: dict[str, str],
         restore_target: tuple[Path, str | None], tmp_path: Path) -> None:
     busy = f"busy-{uuid.uuid4().hex[:8]}"
     http.post(f"{API}/registered-models/create", json={"name": busy})
@@ -150,6 +150,13 @@ def test_backup_during_writes_then_restore_equals_it(
     assert _open_to_others(backup) == []
     manifest = json.loads((backup / "manifest.json").read_text())
     assert populated["key"] in [f["name"] for f in manifest["data_dir_files"]]
+    # The SQLite write lock (held while the server writes) is not one of the data directory's
+    # files to keep.
+    lock = "modelyard.db-write.lock"
+    if engine == "sqlite":
+        assert (server.data_dir / lock).is_file()
+    assert lock not in [f["name"] for f in manifest["data_dir_files"]]
+    assert not (backup / "data-dir" / lock).exists()
     assert manifest["tables"]["model_version_files"]["rows"] >= 2
     verified = _run("backup", "--verify", str(backup))
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -61,3 +61,18 @@ def test_effective_privileges_show_where_they_come_from(
     [inherited] = built.grants.effective(ADMIN, "schema", f"{unique}.s")[user.name]
     assert inherited.privilege is Privilege.BROWSE
     assert (inherited.inherited_from_type, inherited.inherited_from_name) == ("CATALOG", unique)
+
+
+def test_a_privilege_is_granted_only_where_it_applies(
+        built: Modelyard, unique: str, new_user: Callable[[str], Actor]) -> None:
+    user = new_user("g")
+    built.uc_catalogs.create_catalog(ADMIN, unique)
+    built.uc_catalogs.create_schema(ADMIN, unique, "s")
+    with pytest.raises(InvalidArgument, match=r"Privilege USE CATALOG is not applicable to "
+                                              rf"this entity \[{unique}\.s:SCHEMA\]"):
+        built.grants.update(ADMIN, "schema", f"{unique}.s",
+                            [parse_change(user.name, ["USE SCHEMA", "USE CATALOG"], [])])
+    assert _on(built, "schema", f"{unique}.s") == {}  # nothing of the change was made
+    # A grant made before the rule existed can still be revoked.
+    built.grants.update(ADMIN, "schema", f"{unique}.s",
+                        [parse_change(user.name, [], ["USE CATALOG"])])

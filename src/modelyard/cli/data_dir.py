@@ -1,7 +1,8 @@
 """The data directory is the server's alone: mode 0700, every file in it 0600.
 
 It holds the SQLite database (and its -wal and -shm files: token and password hashes, audit
-trail), the key that encrypts the secrets in the database, and the admin's token. `serve` sets
+trail; and its -write.lock, which anyone who could open it could hold to stop every write),
+the key that encrypts the secrets in the database, and the admin's token. `serve` sets
 the umask to 077 before it creates anything, so every file and directory the server (and its
 worker processes, which inherit the umask) creates is readable by its owner only: the
 database, the artifacts of the local store, the key file. A data directory (or one of those
@@ -16,8 +17,8 @@ from pathlib import Path
 
 PRIVATE_UMASK = 0o077
 #: The files the server keeps in the data directory itself.
-OWN_FILES = ("modelyard.db", "modelyard.db-wal", "modelyard.db-shm", "admin-token",
-             "secret-key")
+OWN_FILES = ("modelyard.db", "modelyard.db-wal", "modelyard.db-shm", "modelyard.db-write.lock",
+             "admin-token", "secret-key")
 
 
 def prepare(data_dir: Path) -> list[str]:

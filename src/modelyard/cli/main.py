@@ -250,6 +250,10 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
     if problem:
         click.echo(problem, err=True)
         raise click.exceptions.Exit(2)
+    if _port_in_use(host, port):  # before the data directory or the database is touched
+        raise fail(f"port {port} on {host} is in use; choose another with --port or "
+                   "MODELYARD_PORT (and point the modelyard commands at it with --url or "
+                   "MODELYARD_URL)", code=2)
 
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
@@ -334,6 +338,25 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None,
                 import shutil
 
                 shutil.rmtree(created, ignore_errors=True)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether another socket listens on host:port: a socket bound there with SO_REUSEADDR, as
+    uvicorn and the workers' sockets bind, is refused only by a listener (a connection of an
+    earlier run left in TIME_WAIT does not count). The socket is closed at once: with
+    --workers, the supervisor binds the port afresh. Any other failure (an address this host
+    does not have, a port below 1024) is left for the server's own start to report."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
 
 
 def _share_metrics_between_workers() -> str | None:

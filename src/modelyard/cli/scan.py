@@ -7,7 +7,6 @@ UNSAFE (as a virus scanner does, so a script can stop on it), 0 otherwise.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import click
 
@@ -15,7 +14,6 @@ from modelyard.cli.common import connection_options, fail, print_details, print_
 from modelyard.cli.uc import versions
 from modelyard.cli.uc_client import Client, ClientError
 
-SCAN = "/api/modelyard/v1/models/{name}/versions/{version}/scan"
 _COLORS = {"CLEAN": "green", "UNSAFE": "red", "NOT_SCANNED": "yellow"}
 
 
@@ -29,9 +27,8 @@ def versions_scan(full_name: str, version: int, stored: bool, url: str,
                   token: str | None) -> None:
     """Scan a version's files for code that runs when the model is loaded (pickles that call
     os.system, subprocess, eval ...; Keras Lambda layers) and print the findings."""
-    path = SCAN.format(name=quote(full_name, safe=""), version=version)
     try:
-        answer = Client(url, token, timeout=3600).call("GET" if stored else "POST", path)
+        answer = Client(url, token, timeout=3600).scan(full_name, version, again=not stored)
     except ClientError as error:
         raise fail(str(error)) from None
     scan: dict[str, Any] = answer["scan"]

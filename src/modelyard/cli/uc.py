@@ -6,6 +6,7 @@ tables; errors print UC's error code and message and exit with status 1.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from modelyard.cli.uc_client import Client, ClientError
 
 catalogs = group("catalogs", help="Unity Catalog catalogs.")
 schemas = group("schemas", help="Schemas inside a catalog.")
-models = group("models", help="Registered models (catalog.schema.model).")
+models = group("models", help="Unity Catalog registered models (catalog.schema.model).")
 versions = group("versions", help="Versions of a registered model.")
 
 
@@ -53,11 +54,18 @@ def _tags(tags: list[dict[str, str]] | None) -> str:
     return ", ".join(f"{t['key']}={t.get('value', '')}" for t in tags or [])
 
 
-def _run(action: Callable[[], None]) -> None:
+def _run(action: Callable[[], None], model: str | None = None, url: str = "") -> None:
+    """Run `action`, printing a refusal as UC's code and message (exit 1). Given the `model`
+    name the user typed, a name the server refuses for not having three levels gets a hint:
+    it is likely a workspace-registry model, which these commands do not read."""
     try:
         action()
     except ClientError as error:
-        raise fail(str(error)) from None
+        message = str(error)
+        if model is not None and error.code == "INVALID_ARGUMENT" and model.count(".") != 2:
+            message += (f" Workspace-registry models (such as '{model}') are read with the "
+                        f"mlflow client (registry URI {url}) or in the web UI ({url}/).")
+        raise fail(message) from None
 
 
 # ---- catalogs -------------------------------------------------------------------------------
@@ -189,12 +197,12 @@ def schemas_delete(full_name: str, force: bool, yes: bool, url: str, token: str 
 @click.argument("schema", required=False, help="catalog.schema; default: all")
 @connection_options
 def models_list(schema: str | None, url: str, token: str | None) -> None:
-    """List registered models, in one schema or everywhere."""
+    """List Unity Catalog models, in one schema or everywhere."""
     query: dict[str, Any] = {}
     if schema:
         query["catalog_name"], _, query["schema_name"] = schema.partition(".")
     client = Client(url, token)
-    _run(lambda: _table(f"Models in {schema or 'all schemas'}",
+    _run(lambda: _table(f"Unity Catalog models in {schema or 'all schemas'}",
                         ["name", "comment", "owner", "aliases", "updated"], (
         [m["full_name"], m.get("comment"), m.get("owner"),
          ", ".join(f"@{a['alias_name']}→{a['version_num']}" for a in m.get("aliases", [])),
@@ -206,7 +214,7 @@ def models_list(schema: str | None, url: str, token: str | None) -> None:
 @click.argument("full_name")
 @connection_options
 def models_show(full_name: str, url: str, token: str | None) -> None:
-    """Show a registered model and its versions."""
+    """Show a Unity Catalog model (catalog.schema.model) and its versions."""
     def show() -> None:
         client = Client(url, token)
         m = client.uc("GET", f"/models/{full_name}")
@@ -218,7 +226,7 @@ def models_show(full_name: str, url: str, token: str | None) -> None:
             "created": f"{_when(m.get('created_at'))} by {m.get('created_by')}",
             "updated": f"{_when(m.get('updated_at'))} by {m.get('updated_by')}"})
         _versions_table(client, m["full_name"])
-    _run(show)
+    _run(show, model=full_name, url=url)
 
 
 @models.command("create")
@@ -381,8 +389,7 @@ def versions_signing(full_name: str, version: int, verify: bool, url: str,
     """Show whether a version's model.sig (OpenSSF model_signing) was verified, by whom, and
     why not. Not the MLmodel's schema signature."""
     def show() -> None:
-        path = f"/api/modelyard/v1/models/{full_name}/versions/{version}/signing"
-        answer = Client(url, token).call("POST" if verify else "GET", path)
+        answer = Client(url, token).signing(full_name, version, verify=verify)
         print_details(f"{answer['name']} version {answer['version']}: model signing", {
             "signed": "yes" if answer["signed"] else "no", "status": answer["status"],
             "signer": answer.get("signer"), "detail": answer.get("detail"),
@@ -417,9 +424,42 @@ def versions_create(full_name: str, source: Path, comment: str | None, url: str,
         shutil.copytree(source, Path(unquote(location.path)), dirs_exist_ok=True)
         done = client.uc("PATCH", f"/models/{full_name}/versions/{v['version']}/finalize",
                          body={"full_name": full_name, "version": v["version"]})
-        click.echo(f"Registered {_bold(full_name)} version {done['version']} "
-                   f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)")
+        notes = _verdicts(client, full_name, done["version"]) if done["status"] == "READY" \
+            else []
+        click.echo("; ".join([
+            f"Registered {_bold(full_name)} version {done['version']} "
+            f"({done['status']}, root digest {done.get('root_digest', '')[:16]}…)", *notes]))
     _run(create)
+
+
+def _verdicts(client: Client, full_name: str, version: int) -> list[str]:
+    """What registering a version must not keep quiet about, each with the command that shows
+    it in full: a model scan that is not CLEAN, and a model signature that is not VERIFIED when
+    the server trusts signers (without any, every version would be reported unsigned). Read
+    with the calls `versions scan --stored` and `versions signing` make; a verdict that cannot
+    be read is left out: the version is registered all the same."""
+    notes = []
+    try:
+        scan = client.scan(full_name, version)["scan"]
+    except ClientError:
+        scan = {}
+    status = scan.get("status")
+    if status and status != "CLEAN":
+        counts = Counter(f.get("severity") for f in scan.get("findings") or [])
+        grave = ", ".join(f"{counts[s]} {s}" for s in ("CRITICAL", "HIGH") if counts[s])
+        verdict = click.style(f"scan {status}", fg="red" if status == "UNSAFE" else "yellow",
+                              bold=True)
+        notes.append(f"{verdict}{f' ({grave})' if grave else ''}: "
+                     f"modelyard versions scan {full_name} {version} --stored")
+    try:
+        signing = client.signing(full_name, version)
+    except ClientError:
+        signing = {}
+    status = signing.get("status")
+    if signing.get("trusted_signers") and status not in (None, "VERIFIED", "NOT_VERIFIED"):
+        notes.append(f"{click.style(f'signing {status}', fg='yellow', bold=True)}: "
+                     f"modelyard versions signing {full_name} {version}")
+    return notes
 
 
 @versions.command("delete")

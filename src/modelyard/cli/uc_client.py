@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 UC = "/api/2.1/unity-catalog"
 FILES = "/api/modelyard/v1/uc/models/{name}/versions/{version}/files"
+SCAN = "/api/modelyard/v1/models/{name}/versions/{version}/scan"
+SIGNING = "/api/modelyard/v1/models/{name}/versions/{version}/signing"
 CHUNK = 1024 * 1024
 
 
@@ -104,6 +106,15 @@ class Client:
 
     def files(self, name: str, version: int) -> dict[str, Any]:
         return self.call("GET", FILES.format(name=name, version=version))
+
+    def scan(self, name: str, version: int, again: bool = False) -> dict[str, Any]:
+        """The version's model scan: the stored result, or (`again`) a new scan."""
+        return self.call("POST" if again else "GET", SCAN.format(name=name, version=version))
+
+    def signing(self, name: str, version: int, verify: bool = False) -> dict[str, Any]:
+        """The verdict on the version's model.sig: the stored one, or (`verify`) a new one."""
+        return self.call("POST" if verify else "GET",
+                         SIGNING.format(name=name, version=version))
 
     def download(self, name: str, version: int, path: str) -> Iterator[bytes]:
         request = self._request("GET", FILES.format(name=name, version=version) + "/" + path)

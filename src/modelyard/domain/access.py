@@ -118,6 +118,38 @@ def parse_securable(value: str) -> Securable:
     return securable
 
 
+_P = Privilege
+#: The privileges each securable takes (Databricks' privilege model 1.0, for the privileges
+#: Modelyard knows). A container takes the privileges of what it contains, which then reach
+#: everything inside; USE CATALOG is a catalog's alone, CREATE CATALOG the metastore's. BROWSE
+#: stays grantable below a catalog, as it always was here.
+APPLICABLE: dict[Securable, frozenset[Privilege]] = {
+    Securable.METASTORE: frozenset({_P.CREATE_CATALOG}),
+    Securable.CATALOG: frozenset(Privilege) - {_P.CREATE_CATALOG},
+    Securable.SCHEMA: frozenset(Privilege) - {_P.CREATE_CATALOG, _P.USE_CATALOG,
+                                              _P.CREATE_SCHEMA},
+    Securable.MODEL: frozenset({_P.ALL_PRIVILEGES, _P.APPLY_TAG, _P.BROWSE,
+                                _P.CREATE_MODEL_VERSION, _P.EXECUTE, _P.MANAGE}),
+}
+
+#: How Databricks names a securable's type in the entity of its refusals.
+_ENTITY_TYPE = {Securable.METASTORE: "METASTORE", Securable.CATALOG: "CATALOG",
+                Securable.SCHEMA: "SCHEMA", Securable.MODEL: "FUNCTION"}
+
+
+def require_applicable(privileges: tuple[Privilege, ...], securable: Securable,
+                       name: str) -> None:
+    """Refuse, as Databricks does, a privilege granted on a securable it does not apply to
+    (USE CATALOG on a schema), naming the ones that do."""
+    for privilege in privileges:
+        if privilege not in APPLICABLE[securable]:
+            kind = "model" if securable is Securable.MODEL else securable.value
+            raise InvalidArgument(
+                f"Privilege {privilege.value} is not applicable to this entity "
+                f"[{name}:{_ENTITY_TYPE[securable]}]. The privileges of a {kind} are "
+                f"{', '.join(sorted(p.value.replace(' ', '_') for p in APPLICABLE[securable]))}.")
+
+
 # ---- Unity Catalog: what a caller holds along catalog → schema → model --------------------------
 
 CATALOG, SCHEMA, MODEL = "catalog", "schema", "model"
@@ -202,7 +234,6 @@ def _holds(level: str, *privileges: Privilege) -> Holds:
     return Holds(level, privileges)
 
 
-_P = Privilege
 USES_CATALOG = _any(Owns(CATALOG), _holds(CATALOG, _P.USE_CATALOG))
 USES_SCHEMA = _all(USES_CATALOG, _any(Owns(SCHEMA), _holds(SCHEMA, _P.USE_SCHEMA)))
 

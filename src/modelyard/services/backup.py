@@ -46,9 +46,10 @@ FORMAT_VERSION = 1
 MANIFEST, DATABASE, FILES, DATA_DIR = "manifest.json", "modelyard.db", "files", "data-dir"
 CHUNK = 1024 * 1024
 SNAPSHOT_ATTEMPTS = 3
-#: The SQLite database's own files: not copied from the data directory as files.
+#: The SQLite database's own files: not copied from the data directory as files (the write
+#: lock, store/sqlite_write_lock.py, is the server's own, empty, and held while it writes).
 _DATABASE_FILES = ("modelyard.db", "modelyard.db-wal", "modelyard.db-shm",
-                   "modelyard.db-journal")
+                   "modelyard.db-journal", "modelyard.db-write.lock")
 
 
 class BackupError(Exception):

@@ -20,6 +20,7 @@ from modelyard.domain.access import (
     Securable,
     parse_privilege,
     parse_securable,
+    require_applicable,
 )
 from modelyard.domain.catalog import validate_name
 from modelyard.domain.errors import InvalidArgument, NotFound
@@ -125,6 +126,8 @@ class GrantService:
                                            "manage")
             repo = uow.identity
             for change in changes:
+                # Only what is added: a grant made before the rule existed can still go.
+                require_applicable(change.add, securable, name)
                 if change.principal != ALL_USERS and \
                         repo.principal_by_name(change.principal) is None:
                     raise NotFound(f"User not found: {change.principal}")

@@ -12,6 +12,7 @@ import uuid
 import httpx
 import pytest
 from databricks.sdk.common.types.fieldmask import FieldMask
+from databricks.sdk.errors import BadRequest
 from databricks.sdk.service import catalog as uc_sdk
 from databricks.sdk.service.settings import PublicTokenInfo
 from mlflow import MlflowClient
@@ -160,3 +161,45 @@ def test_emit_lineage_is_recorded_and_returned(auth_server: AuthServer, model: s
         refused = client.post("/api/2.0/mlflow/unity-catalog/model-versions/emit-lineage",
                               json={"name": model, "version": "1"})
     assert refused.status_code == 404
+
+
+def test_a_privilege_that_does_not_apply_to_the_securable_is_refused(
+        auth_server: AuthServer, model: str) -> None:
+    """As on Databricks: USE CATALOG goes on a catalog, not on a schema; CREATE MODEL on a
+    catalog or schema, not on a model. The refusal names the privilege, the securable and the
+    privileges that do apply; nothing is granted."""
+    admin = auth_server.sdk(auth_server.admin_token)
+    user = auth_server.new_user("misplaced")
+    catalog, schema, _ = model.split(".")
+    for securable_type, full_name, privilege, expected in [
+            ("schema", f"{catalog}.{schema}", uc_sdk.Privilege.USE_CATALOG,
+             f"Privilege USE CATALOG is not applicable to this entity [{catalog}.{schema}:"
+             "SCHEMA]. The privileges of a schema are ALL_PRIVILEGES, APPLY_TAG, BROWSE, "
+             "CREATE_FUNCTION, CREATE_MODEL, CREATE_MODEL_VERSION, EXECUTE, MANAGE, "
+             "USE_SCHEMA."),
+            ("function", model, uc_sdk.Privilege.CREATE_MODEL,
+             f"Privilege CREATE MODEL is not applicable to this entity [{model}:FUNCTION]. "
+             "The privileges of a model are ALL_PRIVILEGES, APPLY_TAG, BROWSE, "
+             "CREATE_MODEL_VERSION, EXECUTE, MANAGE."),
+            ("catalog", catalog, uc_sdk.Privilege.CREATE_CATALOG,
+             f"Privilege CREATE CATALOG is not applicable to this entity [{catalog}:CATALOG]."),
+            ("metastore", "metastore", uc_sdk.Privilege.USE_CATALOG,
+             "Privilege USE CATALOG is not applicable to this entity [metastore:METASTORE]. "
+             "The privileges of a metastore are CREATE_CATALOG.")]:
+        with pytest.raises(BadRequest) as refused:
+            admin.grants.update(securable_type=securable_type, full_name=full_name, changes=[
+                uc_sdk.PermissionsChange(principal=user.name, add=[privilege])])
+        assert str(refused.value).startswith(expected), str(refused.value)
+        assert refused.value.error_code == "INVALID_ARGUMENT"
+        assert list(admin.grants.list(securable_type=securable_type,
+                                      full_name=full_name)) == []
+    # The same privileges where they apply; and unitycatalog-client's spelling is refused alike.
+    admin.grants.update(securable_type="schema", full_name=f"{catalog}.{schema}", changes=[
+        uc_sdk.PermissionsChange(principal=user.name, add=[uc_sdk.Privilege.USE_SCHEMA,
+                                                           uc_sdk.Privilege.CREATE_MODEL])])
+    with auth_server.admin() as http:
+        answer = http.patch(f"{UC}/permissions/schema/{catalog}.{schema}", json={
+            "changes": [{"principal": user.name, "add": ["USE CATALOG"]}]})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "INVALID_ARGUMENT"
+    assert "Privilege USE CATALOG is not applicable" in answer.json()["message"]

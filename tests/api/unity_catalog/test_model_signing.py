@@ -162,15 +162,28 @@ def test_another_signer_or_a_changed_file_is_not_signed(
 
 def test_unsigned_model_shows_why_on_the_page_and_in_the_audit_trail(
         signing_server: ServerProcess, http: httpx.Client, model_name: str,
-        tmp_path: Path) -> None:
+        keys: tuple[KeyPair, KeyPair], tmp_path: Path) -> None:
     assert http.post(f"{UC}/models", json={"catalog_name": model_name.split(".")[0],
                                            "schema_name": model_name.split(".")[1],
                                            "name": "m"}).is_success
-    run_cli("versions", "create", model_name, str(model_dir(tmp_path / "plain")),
-            url=signing_server.url)
+    registered = run_cli("versions", "create", model_name, str(model_dir(tmp_path / "plain")),
+                         url=signing_server.url).stdout
+    # This server trusts a signer: registering says the version is not signed, and how to
+    # read why (its scan is CLEAN, so nothing is said of it).
+    assert registered.startswith(f"Registered {model_name} version 1 (READY, root digest ")
+    assert registered.rstrip().endswith(
+        f"…); signing UNSIGNED: modelyard versions signing {model_name} 1"), registered
     verdict = _signing(http, model_name, 1)
     assert verdict["signed"] is False and verdict["status"] == "UNSIGNED"
     assert "has no model.sig" in str(verdict["detail"])
+    assert verdict["trusted_signers"] == 1
+    # A version signed by the trusted key: nothing to say.
+    signed = model_dir(tmp_path / "signed")
+    sign_with_key(signed, keys[0])
+    registered = run_cli("versions", "create", model_name, str(signed),
+                         url=signing_server.url).stdout
+    assert registered.rstrip().endswith("…)") and "signing" not in registered, registered
+    assert _signing(http, model_name, 2)["status"] == "VERIFIED"
 
     catalog, schema, model = model_name.split(".")
     page = http.get(f"/catalogs/{catalog}/{schema}/{model}/versions/1")
