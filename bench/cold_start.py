@@ -15,11 +15,9 @@ is for a server restarted on a machine that ran it before: the first start is sh
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,23 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from databases import seed_modelyard
 from procfs import CLOCK_TICKS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/health")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+from servers import free_port, health_ok
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -58,7 +40,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def start_once(binary: str, data_dir: Path) -> tuple[float, float]:
     """(wall seconds, server CPU seconds) to the first healthy answer."""
-    port = _free_port()
+    port = free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (data_dir.parent / f"{data_dir.name}.log").open("ab")
     started = time.perf_counter()
@@ -67,7 +49,7 @@ def start_once(binary: str, data_dir: Path) -> tuple[float, float]:
          "--port", str(port)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        while not _healthy(port):
+        while not health_ok(port):
             if proc.poll() is not None:
                 raise SystemExit(f"modelyard serve exited with {proc.returncode}; see {log.name}")
             if time.perf_counter() - started > 60:
