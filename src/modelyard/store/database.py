@@ -226,7 +226,11 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
-        with self._write_lock:
+        # The threads' lock only: the lock file may not exist, nor be creatable (a database
+        # that could not be opened).
+        threads = self._write_lock.threads if isinstance(self._write_lock, SqliteWriteLock) \
+            else nullcontext()
+        with threads:
             if self._writer is not None and self._writer_pid == os.getpid():
                 self._writer.close()
             self._writer = None

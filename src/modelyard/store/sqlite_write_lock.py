@@ -45,6 +45,11 @@ class SqliteWriteLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 
+    @property
+    def threads(self) -> threading.RLock:
+        """The lock between this process's threads alone (no file: closing needs no flock)."""
+        return self._threads
+
     def close(self) -> None:
         """Close the lock file (a later write opens it again)."""
         with self._threads:
