@@ -45,6 +45,18 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields is not None else None
 
 
+def parent_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields is not None else None
+
+
+def reaped_children_cpu(pid: int) -> float:
+    """cutime + cstime in seconds: the CPU of `pid`'s children that have exited and been
+    waited for (PostgreSQL's postmaster: every backend that has ended)."""
+    fields = _stat_fields(pid)
+    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS if fields is not None else 0.0
+
+
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     """utime + stime in seconds of each live process (all its threads, not its children)."""
     out: dict[int, float] = {}

@@ -39,7 +39,9 @@ from procfs import (
     cpu_delta,
     idle_check,
     machine_cpu,
+    parent_of,
     process_tree,
+    reaped_children_cpu,
 )
 from report import ScenarioResult, ServerResult, engine_section, machine_info
 from servers import HOST, RunningServer, ServerKind, check_binary, server_kinds, start_server
@@ -103,21 +105,37 @@ class ServerMeter(Meter):
         self._cpu0: dict[int, float] = {}
         self._db0: dict[int, float] = {}
         self._machine0 = MachineCpu(0, 0)
+        # PostgreSQL's postmaster, and the CPU of its children that had ended at the start: a
+        # backend that ends during the run (a pool's overflow connection, closed when handed
+        # back: MLflow's under 8 clients) is found there, not among the backends at the end.
+        self._postmaster: int | None = None
+        self._reaped0 = 0.0
 
     def prepare(self) -> None:
         self._pids = process_tree(self._pid)
         self._db_pids = self._db_backends() if self._db_backends else []
+        self._postmaster = next((p for p in map(parent_of, self._db_pids) if p), None)
 
     def start(self) -> None:
         self._machine0 = machine_cpu()
         self._cpu0 = cpu_by_pid(self._pids)
         self._db0 = cpu_by_pid(self._db_pids)
+        if self._postmaster is not None:
+            self._reaped0 = reaped_children_cpu(self._postmaster)
 
     def stop(self) -> Reading:
         cpu = cpu_delta(self._cpu0, cpu_by_pid(process_tree(self._pid)))
         db_cpu = math.nan
         if self._db_backends:
-            db_cpu = cpu_delta(self._db0, cpu_by_pid(self._db_backends()))
+            alive = cpu_by_pid(self._db_backends())
+            db_cpu = cpu_delta(self._db0, alive)
+            if self._postmaster is not None:
+                # Backends that ended during the run: all their CPU is in the postmaster's
+                # children's time, less what the ones alive at the start had used before it.
+                # (Any other backend of the cluster that ended meanwhile counts too: the
+                # benchmark's machine runs nothing else on it.)
+                ended_before = sum(used for pid, used in self._db0.items() if pid not in alive)
+                db_cpu += reaped_children_cpu(self._postmaster) - self._reaped0 - ended_before
         return Reading(cpu, db_cpu, busy_cores(self._machine0, machine_cpu()))
 
 
