@@ -41,6 +41,10 @@ def _compiled(conn: Connection, key: Hashable,
     return entry
 
 
+#: Where `cursor_of` keeps a DBAPI connection's cursor, with the connection it belongs to.
+_CURSOR = "modelyard_cursor"
+
+
 def cursor_of(conn: Connection) -> Any:
     """The driver's cursor for the statements run here on `conn`'s DBAPI connection, made once
     per DBAPI connection and kept in its `info`. Each use runs one statement and reads all its
@@ -55,9 +59,6 @@ def cursor_of(conn: Connection) -> Any:
     cursor = driver.cursor()  # type: ignore[union-attr]
     fairy.info[_CURSOR] = (driver, cursor)
     return cursor
-
-
-_CURSOR = "modelyard_cursor"
 
 
 def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],

@@ -192,20 +192,21 @@ class Database:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
         if not self.is_sqlite:
-            with holding(), translated, \
-                    self.engine.connect().execution_options(**{_WRITE: True}) as conn, \
-                    conn.begin():
+            with holding(), translated, self._write_connection() as conn, conn.begin():
                 yield conn
             return
         with holding(), translated, self._write_lock:
             conn = self._sqlite_writer()
             if conn.in_transaction():  # a write nested in this thread's write: as before
-                with self.engine.connect().execution_options(**{_WRITE: True}) as nested, \
-                        nested.begin():
+                with self._write_connection() as nested, nested.begin():
                     yield nested
                 return
             with conn.begin():
                 yield conn
+
+    def _write_connection(self) -> Connection:
+        """A new connection whose transactions begin as writes (SQLite: BEGIN IMMEDIATE)."""
+        return self.engine.connect().execution_options(**{_WRITE: True})
 
     def _sqlite_writer(self) -> Connection:
         """The connection writes use, held by the write lock's owner only. Only one
@@ -216,7 +217,7 @@ class Database:
         if conn is not None and self._writer_pid != os.getpid():
             conn = None  # a forked worker: the parent's connection is not this process's
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._writer = self.engine.connect().execution_options(**{_WRITE: True})
+            conn = self._writer = self._write_connection()
             self._writer_pid = os.getpid()
         return conn
 
@@ -226,14 +227,13 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
-        # The threads' lock only: the lock file may not exist, nor be creatable (a database
-        # that could not be opened).
-        threads = self._write_lock.threads if isinstance(self._write_lock, SqliteWriteLock) \
-            else nullcontext()
-        with threads:
-            if self._writer is not None and self._writer_pid == os.getpid():
-                self._writer.close()
-            self._writer = None
+        if isinstance(self._write_lock, SqliteWriteLock):
+            # The threads' lock only: the lock file may not exist, nor be creatable (a
+            # database that could not be opened).
+            with self._write_lock.threads:
+                if self._writer is not None and self._writer_pid == os.getpid():
+                    self._writer.close()
+                self._writer = None
         self.engine.dispose()
         if isinstance(self._write_lock, SqliteWriteLock):
             self._write_lock.close()

@@ -509,6 +509,10 @@ class RegistryRepository:
                                                 values["updated_at"])
         return version_id
 
+    def _touch_version(self, version_id: int, now: int) -> None:
+        execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
+                {"b_id": version_id, "b_now": now})
+
     def version_row(self, name: str, version: int) -> VersionRow:
         # Compiled once, on the driver's cursor: alias moves, tag and stage changes read it.
         rows = fetch_all(self.conn, "version_row", lambda: _VERSION_ROW,
@@ -549,8 +553,7 @@ class RegistryRepository:
     def update_version(self, version_id: int, now: int, **values: Any) -> None:
         model_id = model_summary.lock_version_owner(self.conn, version_id)
         if not values:
-            execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
-                    {"b_id": version_id, "b_now": now})
+            self._touch_version(version_id, now)
         else:
             self.conn.execute(update(mv).where(mv.c.id == version_id)
                               .values(updated_at=now, **values))
@@ -606,8 +609,7 @@ class RegistryRepository:
                            "value_head": head},
                      ["version_id", "key"], {"value": value, "value_head": head})
         if now is not None:
-            execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
-                    {"b_id": version_id, "b_now": now})
+            self._touch_version(version_id, now)
         model_summary.refresh(self.conn, model_id)
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
