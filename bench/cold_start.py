@@ -7,8 +7,9 @@
 Measure an installed package (`pip install .`, not editable): an editable checkout adds import
 hooks and reads from the source tree. The 1M database (100,000 models x 10 versions, the data
 set of `bench/run.py --size large`) is seeded once with SQL; `--skip-large` leaves it out.
-Each start spawns the server, polls `/health` every 5 ms, then reads the server's own
-utime+stime from /proc before stopping it. The page cache is warm after the first start, as it
+Each start spawns the server, polls `/health` every 10 ms (the harness's RunningServer, as
+run.py's cold start does), then reads the server's own utime+stime from /proc before stopping
+it. The page cache is warm after the first start, as it
 is for a server restarted on a machine that ran it before: the first start is shown apart.
 """
 
@@ -17,50 +18,31 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from databases import seed_modelyard
-from procfs import CLOCK_TICKS
-from servers import free_port, health_ok
-
-
-def _cpu_seconds(pid: int) -> float:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+from procfs import cpu_by_pid
+from servers import HOST, RunningServer, ServerKind, free_port
 
 
 def start_once(binary: str, data_dir: Path) -> tuple[float, float]:
     """(wall seconds, server CPU seconds) to the first healthy answer."""
     port = free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = (data_dir.parent / f"{data_dir.name}.log").open("ab")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [binary, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    kind = ServerKind("modelyard", "Modelyard", Path(binary), "modelyard")
+    # Its log goes beside the data directory, which `serve` finds empty (or as it left it).
+    server = RunningServer(kind, [binary, "serve", "--data-dir", str(data_dir), "--host", HOST,
+                                  "--port", str(port)], data_dir.parent, port)
     try:
-        while not health_ok(port):
-            if proc.poll() is not None:
-                raise SystemExit(f"modelyard serve exited with {proc.returncode}; see {log.name}")
-            if time.perf_counter() - started > 60:
-                raise SystemExit(f"modelyard serve not healthy after 60 s; see {log.name}")
-            time.sleep(0.005)
-        wall = time.perf_counter() - started
-        cpu = _cpu_seconds(proc.pid)
+        wall = server.wait_healthy(60)
+        cpu = cpu_by_pid([server.pid])[server.pid]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-        log.close()
+        server.stop()
     return wall, cpu
 
 
