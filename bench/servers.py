@@ -123,7 +123,7 @@ class RunningServer:
                     f"{self.kind.label} exited with {self.proc.returncode}; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
-            if health_ok(self.port):
+            if _health_ok(self.port):
                 self.cold_start_s = time.perf_counter() - self._started
                 return self.cold_start_s
             time.sleep(0.01)
@@ -160,7 +160,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def health_ok(port: int) -> bool:
+def _health_ok(port: int) -> bool:
     """Whether the server on `port` answers 200 to GET /health."""
     conn = http.client.HTTPConnection(HOST, port, timeout=2)
     try:
