@@ -68,7 +68,10 @@ def _schema(conn: Connection) -> dict[str, Any]:
             "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
             "foreign keys": foreign,
             "indexes": sorted((index["name"], tuple(map(str, index["column_names"])),
-                               bool(index["unique"]), str(index.get("dialect_options")))
+                               bool(index["unique"]),
+                               # a partial index's WHERE is reflected as a clause: its text
+                               str({key: str(value) for key, value
+                                    in (index.get("dialect_options") or {}).items()}))
                               for index in inspector.get_indexes(table)),
             "unique": sorted((u["name"], tuple(u["column_names"]))
                              for u in inspector.get_unique_constraints(table)),
@@ -153,3 +156,50 @@ def test_upgrade_gives_existing_models_their_summary(tmp_path: Path) -> None:
     assert [(entry[3], entry[9], entry[-2], entry[-1]) for entry in latest] == [
         (1, "Production", [], []), (3, "None", [["ok", "yes"]], ["champion"])]
     assert model_summary.decode(summaries["n"]) == ([], [], [])
+
+
+_BEFORE_0010 = ("0002_unity_catalog", "0004_signin_throttle", "0008_h10_history",
+                "0008_h11_policies", "0008_h14_trash", "0008_h2_storage_sealed_secrets",
+                "0008_h9_webhooks_delivery_log", "0009_h12_model_scan", "0009_h13_model_signing")
+
+
+def test_revision_0010_keeps_the_audit_trail_and_finds_pending_versions(tmp_path: Path) -> None:
+    """SQLite's audit table is rebuilt with `seq` as its row id: every row and hash kept, the
+    chain still verifies and grows; the sweeper's query uses the partial index of pending
+    versions."""
+    from alembic import command
+
+    from modelyard.bootstrap import build
+    from modelyard.config import Settings
+    from modelyard.domain.actor import LOCAL_ADMIN
+    from modelyard.services.audit import verify
+
+    database = Database(sqlite_url_for(tmp_path))
+    with database.engine.connect() as conn, conn.begin():
+        config = migrate._alembic_config()
+        config.attributes["connection"] = conn
+        for head in _BEFORE_0010:
+            command.upgrade(config, head)
+    registry = build(Settings(data_dir=tmp_path), database).registry
+    registry.create_registered_model(LOCAL_ADMIN, "m", tags={"team": "a"}, description="d")
+    registry.create_model_version(LOCAL_ADMIN, "m", "s3://b/1")
+    registry.set_registered_model_alias(LOCAL_ADMIN, "m", "champion", 1)
+    with database.engine.connect() as conn:
+        before = conn.exec_driver_sql("SELECT * FROM audit_events ORDER BY seq").all()
+    assert len(before) >= 3
+
+    assert migrate.upgrade(database) == "migrated"
+    with database.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT * FROM audit_events ORDER BY seq").all() == before
+        # No index of its own for seq: SQLite names one it makes for a key that is not the row id.
+        assert conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE tbl_name = 'audit_events' "
+            "AND name LIKE 'sqlite_autoindex%'").all() == []
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM model_versions "
+            "WHERE status = 'PENDING_REGISTRATION' AND created_at < 5 ORDER BY created_at"))
+        assert "ix_model_versions_pending_created" in plan
+    registry.create_model_version(LOCAL_ADMIN, "m", "s3://b/2")
+    problems, head = verify(database)
+    assert problems == [] and head is not None and head[0] == before[-1][0] + 1
+    database.dispose()

@@ -34,7 +34,8 @@ from modelyard.store.secret_box import SecretBox
 # Any fixed number: all Modelyard processes agree on it, nothing else on the server uses it.
 _PG_MIGRATION_LOCK = 0x6D6F64656C
 _REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.MULTILINE)
-_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
+# A tuple of parents may span lines (a revision that merges several heads).
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(\([^)]*\)|.+)$", re.MULTILINE)
 
 
 def _migrations_dir() -> Path:

@@ -179,11 +179,11 @@ def _matches_text(text: str, params: dict[str, Any]) -> Any:
 
 
 _NEXT_VERSION = (
-    select(rm.c.id, rm.c.last_version + literal_column("1"))
+    select(rm.c.id, rm.c.last_version + literal_column("1"), rm.c.summary)
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"))
     .with_for_update()
 )
-_INSERT_VERSION = insert(mv).returning(mv.c.id)
+_INSERT_VERSION = insert(mv).returning(*model_summary.ENTRY_COLUMNS)  # the id first
 _VERSION_ROW = (
     select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"),
@@ -319,6 +319,9 @@ class RegistryRepository:
     def __init__(self, conn: Connection, registry: str = "workspace") -> None:
         self.conn = conn
         self.registry = registry
+        # (model id, summary) as `allocate_version` read them under the model's lock, for the
+        # `insert_version` that follows it.
+        self._allocated: tuple[int, str] | None = None
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -493,20 +496,30 @@ class RegistryRepository:
         if not row:
             raise _model_not_found(name)
         model_summary.note_locked(self.conn, row[0][0])  # FOR UPDATE: insert_version's lock
+        self._allocated = (row[0][0], row[0][2])
         return row[0][0], row[0][1]
 
     def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
         """Insert the version `allocate_version` handed out (and its `tags`); the model's last
         version number, update time and summary are current on return."""
-        model_summary.lock(self.conn, values["model_id"])
+        model_id = values["model_id"]
+        model_summary.lock(self.conn, model_id)
         columns = tuple(values)
-        version_id: int = fetch_all(
+        inserted = fetch_all(
             self.conn, ("insert_version", columns),
-            lambda: _INSERT_VERSION.values({c: bindparam(c) for c in columns}), values)[0][0]
+            lambda: _INSERT_VERSION.values({c: bindparam(c) for c in columns}), values)[0]
+        version_id: int = inserted[0]
         if tags:
             self._insert_version_tags(version_id, tags)
-        model_summary.refresh_after_new_version(self.conn, values["model_id"], values["version"],
-                                                values["updated_at"])
+        allocated, self._allocated = self._allocated, None
+        if allocated is not None and allocated[0] == model_id:
+            # The summary read under the lock, plus this version: no recomputation.
+            summary = model_summary.with_new_version(allocated[1], inserted, tags)
+            model_summary.store_after_new_version(self.conn, model_id, summary,
+                                                  values["version"], values["updated_at"])
+        else:
+            model_summary.refresh_after_new_version(self.conn, model_id, values["version"],
+                                                    values["updated_at"])
         return version_id
 
     def _touch_version(self, version_id: int, now: int) -> None:

@@ -102,7 +102,10 @@ model_versions = Table(
     Column("scan_status", String(16), nullable=True),
     Column("scan_report", Text, nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
-    Index("ix_model_versions_status_created", "status", "created_at"),
+    # Only the versions still PENDING_REGISTRATION, what the sweeper looks for (0010_h21).
+    Index("ix_model_versions_pending_created", "created_at",
+          sqlite_where=text("status = 'PENDING_REGISTRATION'"),
+          postgresql_where=text("status = 'PENDING_REGISTRATION'")),
     Index("ix_model_versions_run_id", "run_id"),
     Index("ix_model_versions_updated", "updated_at"),
     Index("ix_model_versions_model_stage", "model_id", "stage", "version"),
@@ -234,7 +237,9 @@ registry_activities = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the row id itself, not a second B-tree (revision 0010_h21).
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
     Column("time", BigInteger, nullable=False),
     Column("actor", String(256), nullable=False),
     Column("action", String(128), nullable=False),

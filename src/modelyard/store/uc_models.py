@@ -23,6 +23,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     not_,
     select,
     update,
@@ -53,6 +54,7 @@ from modelyard.store.tables import (
 )
 
 UC = "uc"
+_PENDING_LITERAL: Any = literal_column(f"'{VersionStatus.PENDING_REGISTRATION.value}'")
 cat = uc_catalogs
 sch = uc_schemas
 rm = registered_models
@@ -210,7 +212,8 @@ class UcModelRepository:
     def expired_pending(self, created_before: int, limit: int) -> Sequence[Row]:
         return self.conn.execute(
             select(*VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
-            .where(rm.c.registry == UC, mv.c.status == VersionStatus.PENDING_REGISTRATION.value,
+            # The status as a literal: the partial index on pending versions matches it.
+            .where(rm.c.registry == UC, mv.c.status == _PENDING_LITERAL,
                    mv.c.created_at < created_before)
             .order_by(mv.c.created_at).limit(limit)).all()
 
