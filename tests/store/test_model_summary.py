@@ -59,11 +59,26 @@ def test_new_versions_keep_the_summary_equal_to_the_tables(
                                                   description="old"),
         lambda: registry.delete_model_version(ADMIN, "m", 3),
         lambda: registry.create_model_version(ADMIN, "m", "s3://b/8", tags={"k": "8"}),
+        # Tags and aliases change the stored summary in place (store/summary_edits.py).
+        lambda: registry.set_registered_model_tag(ADMIN, "m", "team", "b"),
+        lambda: registry.set_registered_model_tag(ADMIN, "m", "owner", "c"),
+        lambda: registry.delete_registered_model_tag(ADMIN, "m", "owner"),
+        lambda: registry.set_model_version_tag(ADMIN, "m", 8, "k", "eight"),
+        lambda: registry.set_model_version_tag(ADMIN, "m", 8, "new", "tag"),
+        lambda: registry.set_model_version_tag(ADMIN, "m", 2, "not", "latest"),
+        lambda: registry.delete_model_version_tag(ADMIN, "m", 8, "new"),
+        lambda: registry.delete_model_version_tag(ADMIN, "m", 2, "not"),
+        lambda: registry.set_registered_model_alias(ADMIN, "m", "champion", 8),
+        lambda: registry.set_registered_model_alias(ADMIN, "m", "old", 1),
+        lambda: registry.set_registered_model_alias(ADMIN, "m", "old", 7),
+        lambda: registry.set_registered_model_alias(ADMIN, "m", "both", 7),
+        lambda: registry.delete_registered_model_alias(ADMIN, "m", "old"),
+        lambda: registry.create_registered_model(ADMIN, "n", tags={"a": "1", "b": "2"}),
     ]
     for number, step in enumerate(steps):
         step()
         assert _stale(database) == [], f"after step {number}"
     assert _latest(built, "m") == {"Production": ("1", {"k": "1"}, []),
                                    "Staging": ("5", {"imported": "yes"}, []),
-                                   "Archived": ("7", {}, []),
-                                   "None": ("8", {"k": "8"}, [])}
+                                   "Archived": ("7", {}, ["both"]),
+                                   "None": ("8", {"k": "eight"}, ["champion"])}

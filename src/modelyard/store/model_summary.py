@@ -7,12 +7,15 @@ so a 100-model search read ~1,000 scattered pages and cost twice its CPU at 10k 
 (bench/, issue 6). The summary is that answer, computed when it changes: a search reads one row
 per hit.
 
-`refresh` recomputes it from the tables (the only definition of its content) and every
-repository method that changes a model's tags, aliases or versions calls it in the same
-transaction, so a reader never sees a summary that disagrees with the tables. Those methods
-first `lock` the model's row (PostgreSQL): the refresh then runs in a statement whose snapshot
-includes every change committed by the writers that held the lock before, so concurrent
-writers of one model cannot lose each other's changes.
+`refresh` recomputes it from the tables (the definition of its content) and every repository
+method that changes a model's tags, aliases or versions calls it, or `amend`, in the same
+transaction, so a reader never sees a summary that disagrees with the tables. `amend` applies
+one known change (store/summary_edits.py: a new version, a tag, an alias) to the stored summary
+instead, a read of one row (often none) and a little JSON in place of ten look-ups (issue 21).
+Those methods first `lock` the model's row (PostgreSQL; it reads the summary too): the refresh
+then runs in a statement whose snapshot includes every change committed by the writers that
+held the lock before, and `amend` starts from the summary they left, so concurrent writers of
+one model cannot lose each other's changes.
 
 Layout (JSON text): `[tags, aliases, latest]`, tags `[[key, value]…]`, aliases
 `[[alias, version]…]`, latest one array per version in `VERSION_FIELDS` order followed by the
@@ -22,7 +25,7 @@ version's tags `[[key, value]…]` and aliases `[alias…]`. Orders are not guar
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,6 +33,7 @@ from sqlalchemy import Connection, Text, cast, func, literal_column, select, upd
 from sqlalchemy.sql import bindparam
 
 from modelyard.store.compiled import execute, fetch_all
+from modelyard.store.summary_edits import VERSION_FIELDS, Parts
 from modelyard.store.tables import (
     model_version_tags,
     model_versions,
@@ -43,18 +47,6 @@ rmt, rma, mvt = registered_model_tags, registered_model_aliases, model_version_t
 
 #: The summary of a model with no tags, aliases or versions (a new model's server default).
 EMPTY = "[[],[],[]]"
-
-#: The version columns of a latest-version entry; the model id stands where readers of a version
-#: row (store/registry.py `_VERSION_COLUMNS`) find the model's name.
-VERSION_FIELDS = (mv.c.id, mv.c.model_id, mv.c.model_id, mv.c.version, mv.c.source, mv.c.run_id,
-                  mv.c.run_link, mv.c.logged_model_id, mv.c.description, mv.c.stage, mv.c.status,
-                  mv.c.status_message, mv.c.user_id, mv.c.created_at, mv.c.updated_at)
-#: The distinct columns of `VERSION_FIELDS`, in its order: what inserting a version returns, so
-#: that its entry is made without reading it back (`with_new_version`).
-ENTRY_COLUMNS = tuple(dict.fromkeys(VERSION_FIELDS))
-_ENTRY_INDEX = tuple(ENTRY_COLUMNS.index(column) for column in VERSION_FIELDS)
-_VERSION, _STAGE = 3, 9  # where a latest-version entry holds its number and its stage
-
 
 def _array(dialect: str, *items: Any) -> Any:
     return func.json_build_array(*items) if dialect == "postgresql" else func.json_array(*items)
@@ -101,16 +93,15 @@ def summary_expression(dialect: str) -> Any:
 
 # Run on every write: compiled once (store/compiled.py), as SQLAlchemy's execution cost more
 # CPU than SQLite takes to run them.
-_LOCK = select(rm.c.id).where(rm.c.id == bindparam("model_id")).with_for_update()
+_LOCK = select(rm.c.summary).where(rm.c.id == bindparam("model_id")).with_for_update()
+_READ = select(rm.c.summary).where(rm.c.id == bindparam("model_id"))
 _OWNER = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
 
 
-def _refresh_statement(dialect: str, touch: bool = False, new_version: bool = False) -> Any:
+def _refresh_statement(dialect: str, touch: bool = False) -> Any:
     values: dict[str, Any] = {"summary": summary_expression(dialect)}
-    if touch or new_version:
+    if touch:
         values["updated_at"] = bindparam("now")
-    if new_version:
-        values["last_version"] = bindparam("version")
     return update(rm).where(rm.c.id == bindparam("model_id")).values(**values)
 
 
@@ -120,8 +111,10 @@ def lock(conn: Connection, model_id: int) -> None:
     Every change of a model takes it first, so a version's row is always locked after its
     model's (no deadlock), and `refresh` then reads every change committed before."""
     if conn.dialect.name == "postgresql" and not holds_lock(conn, model_id):
-        fetch_all(conn, "summary_lock", lambda: _LOCK, {"model_id": model_id})
+        rows = fetch_all(conn, "summary_lock", lambda: _LOCK, {"model_id": model_id})
         note_locked(conn, model_id)
+        if rows:
+            remember(conn, model_id, rows[0][0])
 
 
 _HELD = "modelyard_model_locks"
@@ -161,6 +154,7 @@ def refresh(conn: Connection, model_id: int | None, touched_at: int | None = Non
     model's update time too, in the same UPDATE (one change of the row instead of two)."""
     if model_id is None:
         return
+    _forget(conn, model_id)
     dialect = conn.dialect.name
     if touched_at is None:
         execute(conn, "summary_refresh", lambda: _refresh_statement(dialect),
@@ -170,40 +164,60 @@ def refresh(conn: Connection, model_id: int | None, touched_at: int | None = Non
                 {"model_id": model_id, "now": touched_at})
 
 
-def refresh_after_new_version(conn: Connection, model_id: int, version: int, now: int) -> None:
-    """`refresh` after inserting version `version`, which also becomes the model's last
-    handed-out number and `now` its update time: the model's row changes once per new version
-    (on PostgreSQL each change of it leaves a dead row version until vacuum)."""
-    dialect = conn.dialect.name
-    execute(conn, "summary_refresh_new_version",
-            lambda: _refresh_statement(dialect, new_version=True),
-            {"model_id": model_id, "version": version, "now": now})
+_KNOWN = "modelyard_model_summaries"
 
 
-def with_new_version(summary: str, inserted: Sequence[Any],
-                     tags: Mapping[str, str] | None) -> str:
-    """The summary after inserting one version (`inserted`: its `ENTRY_COLUMNS`, with `tags`):
-    what `refresh` would compute, without its ten look-ups per model.
-
-    A new version's number is above every other (`allocate_version`; an import may skip
-    numbers, never go back), so it becomes its stage's latest, with the model's aliases that
-    name its number (normally none), and nothing else changes."""
-    model_tags, aliases, latest = orjson.loads(summary)
-    entry: list[Any] = [inserted[i] for i in _ENTRY_INDEX]
-    entry.append([[key, value] for key, value in (tags or {}).items()])
-    entry.append([alias for alias, number in aliases if number == entry[_VERSION]])
-    latest = [e for e in latest if e[_STAGE] != entry[_STAGE]] + [entry]
-    return orjson.dumps([model_tags, aliases, latest]).decode()
+def _known(conn: Connection) -> dict[int, str]:
+    """The summaries this transaction read under the model's lock or wrote (`amend`)."""
+    transaction = conn.get_transaction()
+    known: tuple[Any, dict[int, str]] | None = conn.info.get(_KNOWN)
+    if known is None or known[0] is not transaction:
+        known = conn.info[_KNOWN] = (transaction, {})
+    return known[1]
 
 
-def store_after_new_version(conn: Connection, model_id: int, summary: str, version: int,
-                            now: int) -> None:
-    """`refresh_after_new_version` with the summary already made (`with_new_version`)."""
-    execute(conn, "summary_store_new_version",
-            lambda: update(rm).where(rm.c.id == bindparam("model_id")).values(
-                summary=bindparam("summary"), updated_at=bindparam("now"),
-                last_version=bindparam("version")),
-            {"model_id": model_id, "summary": summary, "version": version, "now": now})
+def remember(conn: Connection, model_id: int, summary: str) -> None:
+    """Note the model's summary as read under its lock (or written by `amend`), so that `amend`
+    need not read it. Not inside a savepoint, whose rollback would undo it."""
+    if conn.in_nested_transaction():
+        _forget(conn, model_id)
+    else:
+        _known(conn)[model_id] = summary
+
+
+def _forget(conn: Connection, model_id: int) -> None:
+    _known(conn).pop(model_id, None)
+
+
+def _store_statement(touch: bool, new_version: bool) -> Any:
+    values: dict[str, Any] = {"summary": bindparam("summary")}
+    if touch:
+        values["updated_at"] = bindparam("now")
+    if new_version:
+        values["last_version"] = bindparam("version")
+    return update(rm).where(rm.c.id == bindparam("model_id")).values(**values)
+
+
+def amend(conn: Connection, model_id: int, change: Callable[[Parts], bool | None], *,
+          touched_at: int | None = None, new_version: int | None = None) -> None:
+    """Apply `change` (store/summary_edits.py) to the model's summary, after the change of its
+    tables it stands for, made under `lock`: what `refresh` would compute, for a read of one
+    row (none when this transaction knows the summary already) instead of ten look-ups per
+    model. With `touched_at`, the model's update time too; with `new_version`, its last
+    handed-out version number. `change` answers False when the summary stays as it is."""
+    summary = _known(conn).get(model_id)
+    if summary is None:
+        summary = fetch_all(conn, "summary_read", lambda: _READ, {"model_id": model_id})[0][0]
+    tags, aliases, latest = orjson.loads(summary)
+    if change((tags, aliases, latest)) is not False:
+        summary = orjson.dumps([tags, aliases, latest]).decode()
+    elif touched_at is None and new_version is None:
+        return
+    touch, new = touched_at is not None, new_version is not None
+    execute(conn, ("summary_store", touch, new), lambda: _store_statement(touch, new),
+            {"model_id": model_id, "summary": summary, "now": touched_at,
+             "version": new_version})
+    remember(conn, model_id, summary)
 
 
 def refresh_all_statement(dialect: str) -> Any:

@@ -35,7 +35,7 @@ from modelyard.domain.errors import (
 from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.hits import ModelHit, VersionHit
 from modelyard.domain.stages import Stage
-from modelyard.store import model_summary, uc_visibility
+from modelyard.store import model_summary, summary_edits, uc_visibility
 from modelyard.store.compiled import execute, fetch_all
 from modelyard.store.database import upsert_insert
 from modelyard.store.filter_sql import (
@@ -183,7 +183,7 @@ _NEXT_VERSION = (
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"))
     .with_for_update()
 )
-_INSERT_VERSION = insert(mv).returning(*model_summary.ENTRY_COLUMNS)  # the id first
+_INSERT_VERSION = insert(mv).returning(*summary_edits.ENTRY_COLUMNS)  # the id first
 _VERSION_ROW = (
     select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"),
@@ -319,9 +319,6 @@ class RegistryRepository:
     def __init__(self, conn: Connection, registry: str = "workspace") -> None:
         self.conn = conn
         self.registry = registry
-        # (model id, summary) as `allocate_version` read them under the model's lock, for the
-        # `insert_version` that follows it.
-        self._allocated: tuple[int, str] | None = None
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -344,8 +341,10 @@ class RegistryRepository:
         lock = for_update and self.conn.dialect.name == "postgresql"
 
         def build() -> Any:
-            query = select(rm.c.id).where(rm.c.registry == bindparam("registry"),
-                                          rm.c.name == bindparam("name"))
+            # Locked, with the summary: the change that follows amends it without reading it.
+            query = select(rm.c.id, rm.c.summary) if lock else select(rm.c.id)
+            query = query.where(rm.c.registry == bindparam("registry"),
+                                rm.c.name == bindparam("name"))
             return query.with_for_update() if lock else query
 
         rows = fetch_all(self.conn, ("model_id", lock), build,
@@ -355,6 +354,7 @@ class RegistryRepository:
         model_id: int = rows[0][0]
         if lock:
             model_summary.note_locked(self.conn, model_id)
+            model_summary.remember(self.conn, model_id, rows[0][1])
         return model_id
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
@@ -474,12 +474,15 @@ class RegistryRepository:
         self._upsert(rmt, {"model_id": model_id, "key": key, "value": value, "value_head": head,
                            "model_name": model_name},
                      ["model_id", "key"], {"value": value, "value_head": head})
-        model_summary.refresh(self.conn, model_id, touched_at=now)
+        model_summary.amend(self.conn, model_id,
+                            lambda parts: summary_edits.model_tag_set(parts, key, value),
+                            touched_at=now)
 
     def delete_model_tag(self, model_id: int, key: str) -> None:
         model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rmt).where(rmt.c.model_id == model_id, rmt.c.key == key))
-        model_summary.refresh(self.conn, model_id)
+        model_summary.amend(self.conn, model_id,
+                            lambda parts: summary_edits.model_tag_deleted(parts, key))
 
     # ---- model versions -------------------------------------------------------------------
 
@@ -496,7 +499,7 @@ class RegistryRepository:
         if not row:
             raise _model_not_found(name)
         model_summary.note_locked(self.conn, row[0][0])  # FOR UPDATE: insert_version's lock
-        self._allocated = (row[0][0], row[0][2])
+        model_summary.remember(self.conn, row[0][0], row[0][2])
         return row[0][0], row[0][1]
 
     def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
@@ -511,15 +514,10 @@ class RegistryRepository:
         version_id: int = inserted[0]
         if tags:
             self._insert_version_tags(version_id, tags)
-        allocated, self._allocated = self._allocated, None
-        if allocated is not None and allocated[0] == model_id:
-            # The summary read under the lock, plus this version: no recomputation.
-            summary = model_summary.with_new_version(allocated[1], inserted, tags)
-            model_summary.store_after_new_version(self.conn, model_id, summary,
-                                                  values["version"], values["updated_at"])
-        else:
-            model_summary.refresh_after_new_version(self.conn, model_id, values["version"],
-                                                    values["updated_at"])
+        # The model's row changes once per new version: summary, last number, update time.
+        model_summary.amend(self.conn, model_id,
+                            lambda parts: summary_edits.new_version(parts, inserted, tags),
+                            touched_at=values["updated_at"], new_version=values["version"])
         return version_id
 
     def _touch_version(self, version_id: int, now: int) -> None:
@@ -623,12 +621,16 @@ class RegistryRepository:
                      ["version_id", "key"], {"value": value, "value_head": head})
         if now is not None:
             self._touch_version(version_id, now)
-        model_summary.refresh(self.conn, model_id)
+        if model_id is not None:
+            model_summary.amend(self.conn, model_id, lambda parts: summary_edits.version_tag_set(
+                parts, version_id, key, value, now))
 
     def delete_version_tag(self, version_id: int, key: str) -> None:
         model_id = model_summary.lock_version_owner(self.conn, version_id)
         self.conn.execute(delete(mvt).where(mvt.c.version_id == version_id, mvt.c.key == key))
-        model_summary.refresh(self.conn, model_id)
+        if model_id is not None:
+            model_summary.amend(self.conn, model_id, lambda parts: summary_edits.
+                                version_tag_deleted(parts, version_id, key))
 
     def _insert_version_tags(self, version_id: int, tags: dict[str, str]) -> None:
         self.conn.execute(insert(mvt), [{"version_id": version_id, "key": k, "value": v,
@@ -642,7 +644,11 @@ class RegistryRepository:
                                              "value_head": tag_value_head(v),
                                              "model_name": model_name}
                                             for k, v in tags.items()])
-            model_summary.refresh(self.conn, model_id)
+
+            def set_all(parts: summary_edits.Parts) -> None:
+                for key, value in tags.items():
+                    summary_edits.model_tag_set(parts, key, value)
+            model_summary.amend(self.conn, model_id, set_all)
 
     # ---- aliases --------------------------------------------------------------------------
 
@@ -658,13 +664,17 @@ class RegistryRepository:
         model_summary.lock(self.conn, model_id)
         self._upsert(rma, {"model_id": model_id, "alias": alias, "version": version},
                      ["model_id", "alias"], {"version": version})
-        model_summary.refresh(self.conn, model_id, touched_at=now)
+        model_summary.amend(self.conn, model_id,
+                            lambda parts: summary_edits.alias_set(parts, alias, version),
+                            touched_at=now)
 
     def delete_alias(self, model_id: int, alias: str, now: int | None = None) -> None:
         """Remove the alias; with `now`, also the model's update time."""
         model_summary.lock(self.conn, model_id)
         self.conn.execute(delete(rma).where(rma.c.model_id == model_id, rma.c.alias == alias))
-        model_summary.refresh(self.conn, model_id, touched_at=now)
+        model_summary.amend(self.conn, model_id,
+                            lambda parts: summary_edits.alias_deleted(parts, alias),
+                            touched_at=now)
 
     # ---- helpers ---------------------------------------------------------------------------
 
