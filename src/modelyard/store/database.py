@@ -147,6 +147,20 @@ def describe_failure(url: str, error: BaseException) -> str:
     return f"cannot use {where}: {'; '.join(lines) or type(reason).__name__}"
 
 
+class _Process:
+    """This process's id, kept current across forks: `os.getpid()` is a system call, and
+    every SQLite write asks (`Database._sqlite_writer`)."""
+
+    pid = os.getpid()
+
+    @classmethod
+    def forked(cls) -> None:
+        cls.pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_Process.forked)
+
+
 class Database:
     """One engine and the unit-of-work contexts every repository runs in."""
 
@@ -214,11 +228,11 @@ class Database:
         a pooled connection and wrapping it for each write (checkout, events, checkin) cost
         ~8% of a write's CPU (bench/RESULTS.md, issue 21)."""
         conn = self._writer
-        if conn is not None and self._writer_pid != os.getpid():
+        if conn is not None and self._writer_pid != _Process.pid:
             conn = None  # a forked worker: the parent's connection is not this process's
         if conn is None or conn.closed or conn.invalidated:
             conn = self._writer = self._write_connection()
-            self._writer_pid = os.getpid()
+            self._writer_pid = _Process.pid
         return conn
 
     @contextmanager
@@ -231,7 +245,7 @@ class Database:
             # The threads' lock only: the lock file may not exist, nor be creatable (a
             # database that could not be opened).
             with self._write_lock.threads:
-                if self._writer is not None and self._writer_pid == os.getpid():
+                if self._writer is not None and self._writer_pid == _Process.pid:
                     self._writer.close()
                 self._writer = None
         self.engine.dispose()
