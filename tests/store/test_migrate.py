@@ -166,7 +166,7 @@ _BEFORE_0010 = ("0002_unity_catalog", "0004_signin_throttle", "0008_h10_history"
 def test_revision_0010_keeps_the_audit_trail_and_finds_pending_versions(tmp_path: Path) -> None:
     """SQLite's audit table is rebuilt with `seq` as its row id: every row and hash kept, the
     chain still verifies and grows; the sweeper's query uses the partial index of pending
-    versions."""
+    versions; the history's as-of lookup needs no index of times."""
     from alembic import command
 
     from modelyard.bootstrap import build
@@ -199,6 +199,14 @@ def test_revision_0010_keeps_the_audit_trail_and_finds_pending_versions(tmp_path
             "EXPLAIN QUERY PLAN SELECT id FROM model_versions "
             "WHERE status = 'PENDING_REGISTRATION' AND created_at < 5 ORDER BY created_at"))
         assert "ix_model_versions_pending_created" in plan
+        # The history's as-of lookup, its one reader by time, walks one subject's entries.
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM model_history WHERE registry = 'workspace' "
+            "AND model_name = 'm' AND kind = 'alias' AND subject = 'champion' AND time <= 5 "
+            "ORDER BY id DESC LIMIT 1"))
+        assert "ix_model_history_subject" in plan
+        assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = "
+                                    "'ix_model_history_time'").scalar() == 0
     registry.create_model_version(LOCAL_ADMIN, "m", "s3://b/2")
     problems, head = verify(database)
     assert problems == [] and head is not None and head[0] == before[-1][0] + 1

@@ -517,7 +517,6 @@ model_history = Table(
     Column("time", BigInteger, nullable=False),
     Column("reason", Text, nullable=True),
     Index("ix_model_history_subject", "registry", "model_name", "kind", "subject", "id"),
-    Index("ix_model_history_time", "time"),
 )
 
 # ---- trash and legal holds (issue 20, revision 0008_h14_trash) --------------------------------

@@ -1,5 +1,5 @@
-"""Two B-trees fewer per write (issue 21): SQLite's audit sequence as the table's row id, and
-the pending-version index only over pending versions.
+"""B-trees fewer per write (issue 21): SQLite's audit sequence as the table's row id, no index
+of the model history's times, and the pending-version index only over pending versions.
 
 A write's COMMIT on SQLite costs about a WAL frame (two `pwrite` calls) per page it changed,
 and every index an insert touches is one more page:
@@ -8,6 +8,9 @@ and every index an insert touches is one more page:
   `seq` in an index of its own (every write adds an audit row). Declared INTEGER it *is* the row
   id (SQLite's "INTEGER PRIMARY KEY"): the table is rebuilt once, rows and hashes unchanged.
   PostgreSQL is not concerned (a primary key there is the table's one index).
+- `ix_model_history_time` had no reader: the as-of lookup (store/history.py `as_of`) walks
+  one subject's entries newest first on `ix_model_history_subject`, and nothing else asks for
+  the history by time. Nearly every write adds a history row.
 - `ix_model_versions_status_created` indexed every version's status; its one reader, the sweeper
   of Unity Catalog versions left PENDING_REGISTRATION (store/uc_models.py `expired_pending`),
   asks only for those. A partial index holds only them: a READY version is in no such index.
@@ -32,6 +35,7 @@ _PENDING = sa.text("status = 'PENDING_REGISTRATION'")
 
 
 def upgrade() -> None:
+    op.drop_index("ix_model_history_time", "model_history")
     op.drop_index("ix_model_versions_status_created", "model_versions")
     op.create_index("ix_model_versions_pending_created", "model_versions", ["created_at"],
                     sqlite_where=_PENDING, postgresql_where=_PENDING)
@@ -49,3 +53,4 @@ def downgrade() -> None:
     op.drop_index("ix_model_versions_pending_created", "model_versions")
     op.create_index("ix_model_versions_status_created", "model_versions",
                     ["status", "created_at"])
+    op.create_index("ix_model_history_time", "model_history", ["time"])
