@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 
 import pytest
+from greenlet import getcurrent
 
 from modelyard.store.cooperative import can_suspend, holding, run_cooperatively, wait_readable
 from tests.support.asyncio_thread import run_async
@@ -74,3 +76,34 @@ def test_errors_and_results_come_back_to_the_caller() -> None:
     with pytest.raises(ValueError, match="from the handler"):
         run_async(run_cooperatively(fails))
     assert run_async(run_cooperatively(lambda a, b: a + b, 2, 3)) == 5
+
+
+_REQUEST_MARK: contextvars.ContextVar[str] = contextvars.ContextVar("mark", default="unset")
+
+
+def test_handler_greenlets_are_reused_and_start_each_request_afresh() -> None:
+    """A handler's greenlet serves the next request (no new frame stack per request), with no
+    context variable left from the one before; a handler still suspended gets a greenlet of its
+    own."""
+    def marks(mark: str) -> tuple[object, str]:
+        seen = _REQUEST_MARK.get()
+        _REQUEST_MARK.set(mark)
+        return getcurrent(), seen
+
+    async def scenario() -> None:
+        first, seen_first = await run_cooperatively(marks, "first")
+        second, seen_second = await run_cooperatively(marks, "second")
+        assert second is first and seen_first == seen_second == "unset"
+
+        reader, writer = socket.socketpair()
+        with reader, writer:
+            def waits() -> object:
+                wait_readable(reader.fileno())
+                return getcurrent()
+            waiting = asyncio.ensure_future(run_cooperatively(waits))
+            await asyncio.sleep(0)  # the waiting handler is suspended in its greenlet
+            meanwhile, _ = await run_cooperatively(marks, "third")
+            writer.send(b"x")
+            assert await waiting is not meanwhile
+
+    run_async(scenario())

@@ -16,7 +16,9 @@ it, and outside a handler greenlet (threads, the CLI), waits block as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import select
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,11 +34,51 @@ class _Handler(greenlet):
     holding = 0
 
 
+class _Finished:
+    """What a handler greenlet hands the loop when `fn` has returned or raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value, self.error = value, error
+
+
+def _serve(task: tuple[Callable[..., Any], tuple[Any, ...]]) -> None:
+    """The life of a handler greenlet: run one `fn(*args)` per switch into it, for ever.
+
+    Handler greenlets are kept and reused (`_Idle`): a new greenlet gets a new chunk of
+    Python's frame stack, which the interpreter maps and unmaps (an mmap, a munmap and its
+    page faults per request: ~0.06 ms of a PostgreSQL write's CPU, bench/RESULTS.md issue 21)."""
+    while True:
+        fn, args = task
+        try:
+            outcome = _Finished(fn(*args), None)
+        except BaseException as error:  # handed to the loop, which raises it in the request
+            outcome = _Finished(None, error)
+        del fn, args
+        task = getcurrent().parent.switch(outcome)
+
+
+class _Idle(threading.local):
+    """Handler greenlets waiting for their next request, at most `_KEEP`: per thread, as a
+    greenlet runs only in the thread that made it (the loop's; tests run loops in others)."""
+
+    def __init__(self) -> None:
+        self.handlers: list[_Handler] = []
+
+
+_idle = _Idle()
+_KEEP = 64
+
+
 async def run_cooperatively(fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` in a greenlet that may hand the loop awaitables (see `wait_readable`)."""
-    handler = _Handler(fn)
-    value = handler.switch(*args)
-    while not handler.dead:
+    idle = _idle.handlers
+    handler = idle.pop() if idle else _Handler(_serve)
+    # Each request starts with no context variables set, as a new greenlet would.
+    handler.gr_context = contextvars.Context()
+    value = handler.switch((fn, args))
+    while not isinstance(value, _Finished):
         # The handler is suspended on `value`, an awaitable: resume it with what it yields.
         try:
             outcome = await value
@@ -44,7 +86,11 @@ async def run_cooperatively(fn: Callable[..., T], *args: Any) -> T:
             value = handler.throw(error)
         else:
             value = handler.switch(outcome)
-    result: T = value
+    if len(idle) < _KEEP:
+        idle.append(handler)
+    if value.error is not None:
+        raise value.error
+    result: T = value.value
     return result
 
 
