@@ -56,8 +56,9 @@ from modelyard.store.cooperative import run_cooperatively
 from modelyard.store.database import Database
 from modelyard.store.secret_box import SecretBox, open_box
 
-#: How a handler runs on PostgreSQL (a greenlet whose point reads let other requests run, see
-#: store/cooperative.py); None on SQLite, which answers in-process.
+#: How a request's handler runs: in a greenlet that may wait without blocking the loop
+#: (store/cooperative.py): on PostgreSQL for its point reads' answers, on SQLite for the COMMIT
+#: its write shares with the requests served with it (store/group_commit.py).
 HandlerRunner = Callable[..., Awaitable[Any]]
 
 
@@ -211,7 +212,7 @@ def build(settings: Settings, database: Database | None = None) -> Modelyard:
         tracking=TrackingService.from_settings(settings),
         operations=OperationsService(database, artifacts),
         version_import=VersionImportService(units, uc_models),
-        cooperative=run_cooperatively if database.dialect == "postgresql" else None,
+        cooperative=run_cooperatively,
     )
     return built
 

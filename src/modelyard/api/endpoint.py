@@ -72,7 +72,7 @@ class Dialect(Generic[P]):
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
                 elif request.app.state.cooperative is not None:
-                    # The composition root's store.cooperative.run_cooperatively (PostgreSQL)
+                    # The composition root's store.cooperative.run_cooperatively
                     result = await request.app.state.cooperative(handler, target, actor, params)
                 else:
                     result = handler(target, actor, params)

@@ -19,7 +19,7 @@ import asyncio
 import contextvars
 import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -126,6 +126,20 @@ def wait_readable(fd: int) -> None:
         current.parent.switch(ready)
     finally:
         loop.remove_reader(fd)  # if the wait ended otherwise (cancelled)
+
+
+def in_handler() -> bool:
+    """Whether this runs in a handler greenlet on the event loop (one that may `wait_for`)."""
+    return isinstance(getcurrent(), _Handler)
+
+
+def wait_for(awaitable: Awaitable[T]) -> T:
+    """Suspend this handler greenlet until `awaitable` is done: its result, or its exception
+    raised here. Unlike `wait_readable`, also while the handler holds a transaction: for the
+    group commit (store/group_commit.py), whose transaction the requests run meanwhile share
+    and the loop itself ends, so none of them can block on what this one holds."""
+    result: T = getcurrent().parent.switch(awaitable)
+    return result
 
 
 @contextmanager

@@ -185,6 +185,11 @@ def remember(conn: Connection, model_id: int, summary: str) -> None:
         _known(conn)[model_id] = summary
 
 
+def forget_all(conn: Connection) -> None:
+    """Forget every summary this transaction noted (a part of it was rolled back)."""
+    conn.info.pop(_KNOWN, None)
+
+
 def _forget(conn: Connection, model_id: int) -> None:
     _known(conn).pop(model_id, None)
 

@@ -1,0 +1,112 @@
+"""SQLite: the writes of the requests the event loop serves together share one COMMIT.
+
+On SQLite most of a small write's cost is its COMMIT: each page the transaction changed is one
+WAL frame, two `pwrite` calls (about 17 frames for a new version: the version's table and
+indexes, the model's row, the audit and history rows), plus the file locks of BEGIN and COMMIT
+(bench/RESULTS.md, issue 21). Requests that arrive together write the same last pages of the
+audit, history and version tables, and page 1.
+
+So a request handler (a handler greenlet, store/cooperative.py) that has finished its write does
+not commit it: it leaves the transaction open, under the write lock, and waits; the event loop
+first runs the other requests that are ready, whose writes join the open transaction, each in a
+savepoint of its own (a write that fails rolls back alone, as before), and then one COMMIT ends
+them all. Every handler resumes only after that COMMIT: its answer, its after-commit hooks
+(webhooks, the event stream) and any read it makes next come after its write is durable, as
+before; a COMMIT that fails fails every write in it. Nobody outside the group sees a write before
+its COMMIT (other requests read on connections of their own), so what a write guarantees is
+unchanged: one transaction holds the change, its audit row and its outbox rows.
+
+Writes not made by a handler on the loop (threads, the CLI, in-process callers) commit at once,
+as before; one made on the loop outside a handler first commits the open group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from sqlalchemy import Connection, RootTransaction
+
+from modelyard.domain.errors import Unavailable
+from modelyard.store import cooperative
+from modelyard.store.sqlite_write_lock import SqliteWriteLock
+
+log = logging.getLogger(__name__)
+
+
+class CommitGroup:
+    """A write transaction left open for the requests the loop serves next."""
+
+    def __init__(self, conn: Connection, transaction: RootTransaction,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.conn, self.transaction = conn, transaction
+        self.committed: asyncio.Future[None] = loop.create_future()
+        self.thread = threading.get_ident()
+
+
+class GroupCommit:
+    """The open group of one database's writer connection, if any; its members wait for it."""
+
+    def __init__(self, lock: SqliteWriteLock) -> None:
+        self._lock = lock
+        self._open: CommitGroup | None = None
+
+    @staticmethod
+    def can_wait() -> bool:
+        """Whether the write being made may wait for a group's COMMIT (a handler on the loop)."""
+        return cooperative.in_handler()
+
+    def joinable(self) -> CommitGroup | None:
+        """The open group, if this thread (the loop's) may write in it."""
+        group = self._open
+        return group if group is not None and group.thread == threading.get_ident() else None
+
+    def hand_over(self, conn: Connection, transaction: RootTransaction) -> None:
+        """Leave `transaction` (on `conn`), written under the write lock, open for the writes
+        of the requests the loop runs next, and wait until one COMMIT has ended it and theirs.
+        The lock is released then; the COMMIT's error, if any, is raised here."""
+        loop = asyncio.get_running_loop()
+        group = self._open = CommitGroup(conn, transaction, loop)
+        loop.call_soon(self.commit, group)
+        cooperative.wait_for(group.committed)
+
+    @staticmethod
+    def wait(group: CommitGroup) -> None:
+        """Wait, having written in `group`, until its COMMIT is done (or raise its error)."""
+        cooperative.wait_for(group.committed)
+
+    def undone(self, group: CommitGroup, cause: BaseException) -> None:
+        """SQLite rolled the group's whole transaction back after a member's error (a full
+        disk, an I/O error): no member's write was kept, so each fails (an outage, to retry),
+        and the next write starts a transaction of its own."""
+        if self._open is not group:
+            return
+        self._open = None
+        try:
+            group.transaction.rollback()  # SQLAlchemy's side of it (SQLite's is done)
+            group.committed.set_exception(Unavailable(
+                "The change was not saved: the database undid the transaction it shared with "
+                f"another request ({cause}). Retry it."))
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def commit(self, group: CommitGroup) -> None:
+        """COMMIT the group (on the loop, after the requests that were ready), release the
+        write lock and wake its members. Nothing when the group has been committed already."""
+        if self._open is not group:
+            return
+        self._open = None
+        try:
+            group.transaction.commit()
+        except Exception as error:
+            try:
+                if group.transaction.is_active:
+                    group.transaction.rollback()
+            except Exception:
+                log.exception("group commit: the rollback after a failed COMMIT failed")
+            group.committed.set_exception(error)
+        else:
+            group.committed.set_result(None)
+        finally:
+            self._lock.__exit__(None, None, None)
