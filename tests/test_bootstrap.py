@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet
 from modelyard import bootstrap
 from modelyard.config import Settings
 from modelyard.services import audit, grants, history, trash, webhooks
+from modelyard.store.cooperative import run_cooperatively
 from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.migrate import upgrade
 from modelyard.store.secret_box import SecretBox
@@ -37,7 +38,8 @@ def test_build_wires_collaborators_and_starts_nothing(tmp_path: Path) -> None:
         assert built.model_files.uc_models is built.uc_models
         assert built.uc_models.artifacts is built.artifacts is built.uc_catalogs.artifacts
         assert built.webhooks.units is built.units is built.registry.units
-        assert built.cooperative is None  # SQLite answers in process
+        # Handlers run in greenlets on SQLite too: a write waits there for its group's COMMIT.
+        assert built.cooperative is run_cooperatively
         # The event stream's follower is woken by this process's commits.
         assert built.events.wake in built.units.after_commit
         assert built.history.registry is built.registry
