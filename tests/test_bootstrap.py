@@ -40,6 +40,7 @@ def test_build_wires_collaborators_and_starts_nothing(tmp_path: Path) -> None:
         assert built.webhooks.units is built.units is built.registry.units
         # Handlers run in greenlets on SQLite too: a write waits there for its group's COMMIT.
         assert built.cooperative is run_cooperatively
+        assert built.cooperative_reads is False  # a read on SQLite waits for nothing
         # The event stream's follower is woken by this process's commits.
         assert built.events.wake in built.units.after_commit
         assert built.history.registry is built.registry

@@ -71,7 +71,8 @@ class Dialect(Generic[P]):
                 target = self.target(request)
                 if blocking is True or (callable(blocking) and blocking(params)):
                     result = await run_in_threadpool(handler, target, actor, params)
-                elif request.app.state.cooperative is not None:
+                elif (request.app.state.cooperative is not None
+                      and (request.method != "GET" or request.app.state.cooperative_reads)):
                     # The composition root's store.cooperative.run_cooperatively
                     result = await request.app.state.cooperative(handler, target, actor, params)
                 else:
