@@ -36,7 +36,7 @@ from sqlalchemy.pool import QueuePool
 from modelyard.store import model_summary
 from modelyard.store.cooperative import holding, poll_readable
 from modelyard.store.failures import translated
-from modelyard.store.group_commit import CommitGroup, GroupCommit
+from modelyard.store.group_commit import CommitGroup, GroupCommit, commit_or_roll_back
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
 
 _WRITE = "modelyard_write"
@@ -150,16 +150,6 @@ def describe_failure(url: str, error: BaseException) -> str:
     return f"cannot use {where}: {'; '.join(lines) or type(reason).__name__}"
 
 
-def _commit(transaction: Any) -> None:
-    """COMMIT; roll back what a failed COMMIT left (as `with conn.begin()` does)."""
-    try:
-        transaction.commit()
-    except BaseException:
-        if transaction.is_active:
-            transaction.rollback()
-        raise
-
-
 class _Process:
     """This process's id, kept current across forks: `os.getpid()` is a system call, and
     every SQLite write asks (`Database._sqlite_writer`)."""
@@ -258,7 +248,7 @@ class Database:
                     handed_over = True  # the group's COMMIT releases the lock
                     self._groups.hand_over(conn, transaction)
                 else:
-                    _commit(transaction)
+                    commit_or_roll_back(transaction)
             finally:
                 if not handed_over:
                     self._write_lock.__exit__(None, None, None)

@@ -35,6 +35,20 @@ from modelyard.store.sqlite_write_lock import SqliteWriteLock
 log = logging.getLogger(__name__)
 
 
+def commit_or_roll_back(transaction: RootTransaction) -> None:
+    """COMMIT; roll back what a failed COMMIT left (as `with conn.begin()` does), and raise the
+    COMMIT's error (a failed rollback is logged, not raised in its place)."""
+    try:
+        transaction.commit()
+    except BaseException:
+        try:
+            if transaction.is_active:
+                transaction.rollback()
+        except Exception:
+            log.exception("the rollback after a failed COMMIT failed")
+        raise
+
+
 class CommitGroup:
     """A write transaction left open for the requests the loop serves next."""
 
@@ -98,13 +112,8 @@ class GroupCommit:
             return
         self._open = None
         try:
-            group.transaction.commit()
+            commit_or_roll_back(group.transaction)
         except Exception as error:
-            try:
-                if group.transaction.is_active:
-                    group.transaction.rollback()
-            except Exception:
-                log.exception("group commit: the rollback after a failed COMMIT failed")
             group.committed.set_exception(error)
         else:
             group.committed.set_result(None)

@@ -98,10 +98,15 @@ _READ = select(rm.c.summary).where(rm.c.id == bindparam("model_id"))
 _OWNER = select(mv.c.model_id).where(mv.c.id == bindparam("version_id"))
 
 
-def _refresh_statement(dialect: str, touch: bool = False) -> Any:
-    values: dict[str, Any] = {"summary": summary_expression(dialect)}
+def _summary_update(summary: Any, touch: bool = False, new_version: bool = False) -> Any:
+    """The UPDATE of a model's row that sets its summary to `summary` (recomputed: the SQL
+    expression; amended: a parameter); with `touch`, its update time, with `new_version`, its
+    last handed-out version number too."""
+    values: dict[str, Any] = {"summary": summary}
     if touch:
         values["updated_at"] = bindparam("now")
+    if new_version:
+        values["last_version"] = bindparam("version")
     return update(rm).where(rm.c.id == bindparam("model_id")).values(**values)
 
 
@@ -155,13 +160,10 @@ def refresh(conn: Connection, model_id: int | None, touched_at: int | None = Non
     if model_id is None:
         return
     _forget(conn, model_id)
-    dialect = conn.dialect.name
-    if touched_at is None:
-        execute(conn, "summary_refresh", lambda: _refresh_statement(dialect),
-                {"model_id": model_id})
-    else:
-        execute(conn, "summary_refresh_touch", lambda: _refresh_statement(dialect, touch=True),
-                {"model_id": model_id, "now": touched_at})
+    dialect, touch = conn.dialect.name, touched_at is not None
+    execute(conn, ("summary_refresh", touch),
+            lambda: _summary_update(summary_expression(dialect), touch),
+            {"model_id": model_id, "now": touched_at})
 
 
 _KNOWN = "modelyard_model_summaries"
@@ -194,15 +196,6 @@ def _forget(conn: Connection, model_id: int) -> None:
     _known(conn).pop(model_id, None)
 
 
-def _store_statement(touch: bool, new_version: bool) -> Any:
-    values: dict[str, Any] = {"summary": bindparam("summary")}
-    if touch:
-        values["updated_at"] = bindparam("now")
-    if new_version:
-        values["last_version"] = bindparam("version")
-    return update(rm).where(rm.c.id == bindparam("model_id")).values(**values)
-
-
 def amend(conn: Connection, model_id: int, change: Callable[[Parts], bool | None], *,
           touched_at: int | None = None, new_version: int | None = None) -> None:
     """Apply `change` (store/summary_edits.py) to the model's summary, after the change of its
@@ -219,7 +212,8 @@ def amend(conn: Connection, model_id: int, change: Callable[[Parts], bool | None
     elif touched_at is None and new_version is None:
         return
     touch, new = touched_at is not None, new_version is not None
-    execute(conn, ("summary_store", touch, new), lambda: _store_statement(touch, new),
+    execute(conn, ("summary_store", touch, new),
+            lambda: _summary_update(bindparam("summary"), touch, new),
             {"model_id": model_id, "summary": summary, "now": touched_at,
              "version": new_version})
     remember(conn, model_id, summary)
