@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from modelyard.domain.access import Level
 from modelyard.domain.audit import GENESIS, AuditQuery
-from modelyard.store.compiled import cursor_of, fetch_all, insert_rows
+from modelyard.store.compiled import execute_later, fetch_all, insert_rows
 from modelyard.store.tables import (
     audit_events,
     registered_models,
@@ -44,8 +44,8 @@ class AuditRepository:
         a transaction-scoped advisory lock, released at commit or rollback.
         """
         if self.conn.dialect.name == "postgresql":
-            # On the driver's cursor: cheaper than exec_driver_sql.
-            cursor_of(self.conn).execute(_PG_LOCK_SQL)
+            # Sent with the head's read, in one round trip (store/libpq_statements.py).
+            execute_later(self.conn, "audit_lock", lambda: text(_PG_LOCK_SQL), {})
         rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 

@@ -19,26 +19,55 @@ from sqlalchemy import Connection, Table, bindparam, insert
 from sqlalchemy.sql import ClauseElement
 
 _MAX_ENTRIES = 512
-_cache: dict[tuple[str, Hashable], tuple[str, list[str] | None]] = {}
 _lock = threading.Lock()
 
 
-def _compiled(conn: Connection, key: Hashable,
-              build: Callable[[], ClauseElement]) -> tuple[str, list[str] | None]:
+class _Entry:
+    """A statement compiled for one dialect: its SQL, the parameter names in order (positional
+    paramstyles; None for named ones) and, on PostgreSQL, its form for libpq."""
+
+    __slots__ = ("libpq", "positions", "sql")
+
+    def __init__(self, sql: str, positions: list[str] | None, libpq: Any) -> None:
+        self.sql, self.positions, self.libpq = sql, positions, libpq
+
+
+_cache: dict[tuple[str, Hashable], _Entry] = {}
+#: PostgreSQL's statements compiled with `$n` parameters, for libpq (store/libpq_statements.py).
+_dollar_dialect: Any = None
+
+
+def _compiled(conn: Connection, key: Hashable, build: Callable[[], ClauseElement]) -> _Entry:
     dialect = conn.dialect
     dialect_key = f"{dialect.name}+{dialect.driver}"  # the driver decides the paramstyle
     entry = _cache.get((dialect_key, key))
     if entry is None:
-        compiled = build().compile(dialect=dialect)
+        statement = build()
+        compiled = statement.compile(dialect=dialect)
         positional = dialect.paramstyle in ("qmark", "numeric", "format")
         order = getattr(compiled, "positiontup", None) or []
-        entry = (compiled.string, list(order) if positional else None)
+        entry = _Entry(compiled.string, list(order) if positional else None,
+                       _libpq_statement(statement) if dialect_key == "postgresql+psycopg"
+                       else None)
         with _lock:
             if len(_cache) >= _MAX_ENTRIES:
                 # Shapes come from user filters: bound the cache rather than grow with them.
                 _cache.clear()
             _cache[(dialect_key, key)] = entry
     return entry
+
+
+def _libpq_statement(statement: ClauseElement) -> Any:
+    global _dollar_dialect
+    from sqlalchemy.dialects.postgresql import psycopg  # PostgreSQL servers only
+
+    from modelyard.store import libpq_statements
+
+    if _dollar_dialect is None:
+        _dollar_dialect = psycopg.dialect(paramstyle="numeric_dollar")
+    compiled = statement.compile(dialect=_dollar_dialect)
+    order = getattr(compiled, "positiontup", None) or []
+    return libpq_statements.Statement(compiled.string, list(order))
 
 
 #: Where `cursor_of` keeps a DBAPI connection's cursor, with the connection it belongs to.
@@ -50,54 +79,116 @@ def cursor_of(conn: Connection) -> Any:
     per DBAPI connection and kept in its `info`. Each use runs one statement and reads all its
     rows before the next, so one cursor serves them all. Making a psycopg cursor per statement
     (adapters, loaders, SQLAlchemy's wrapper) cost about a fifth of each statement's client CPU
-    on PostgreSQL's write path (bench/RESULTS.md, issue 21)."""
+    on PostgreSQL's write path (bench/RESULTS.md, issue 21). On PostgreSQL, the statements
+    waiting on the connection (`execute_later`) are sent first."""
     fairy = conn.connection
     driver = fairy.dbapi_connection
     kept = fairy.info.get(_CURSOR)
     if kept is not None and kept[0] is driver:
-        return kept[1]
-    cursor = driver.cursor()  # type: ignore[union-attr]
-    fairy.info[_CURSOR] = (driver, cursor)
+        cursor = kept[1]
+    else:
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        fairy.info[_CURSOR] = (driver, cursor)
+    if conn.dialect.name == "postgresql":
+        send_waiting(conn)
     return cursor
+
+
+def _libpq_session(conn: Connection, entry: _Entry) -> Any:
+    """The connection's libpq session if `entry` may run on it, else None."""
+    if entry.libpq is None:
+        return None
+    from modelyard.store import libpq_statements
+
+    session = libpq_statements.session_of(conn.connection)
+    return session if libpq_statements.usable(session) else None
 
 
 def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
               params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of the statement `build()` (compiled once per dialect and `key`) for `params`."""
-    sql, positions = _compiled(conn, key, build)
+    entry = _compiled(conn, key, build)
+    session = _libpq_session(conn, entry)
+    if session is not None:
+        from modelyard.store import libpq_statements
+
+        values = libpq_statements.encode(entry.libpq.order, params)
+        if values is not None:
+            return libpq_statements.rows(session, entry.libpq, values)
     cursor = cursor_of(conn)
-    cursor.execute(sql, params if positions is None else [params[name] for name in positions])
+    cursor.execute(entry.sql, params if entry.positions is None
+                   else [params[name] for name in entry.positions])
     return list(cursor.fetchall())
 
 
 def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
             params: dict[str, Any]) -> int:
     """Run a statement that returns no rows (compiled as `fetch_all` does); rows affected."""
-    sql, positions = _compiled(conn, key, build)
+    entry = _compiled(conn, key, build)
+    session = _libpq_session(conn, entry)
+    if session is not None:
+        from modelyard.store import libpq_statements
+
+        values = libpq_statements.encode(entry.libpq.order, params)
+        if values is not None:
+            return libpq_statements.affected(session, entry.libpq, values)
     cursor = cursor_of(conn)
-    cursor.execute(sql, params if positions is None else [params[name] for name in positions])
+    cursor.execute(entry.sql, params if entry.positions is None
+                   else [params[name] for name in entry.positions])
     rowcount: int = cursor.rowcount
     return rowcount
 
 
+def execute_later(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
+                  params: dict[str, Any]) -> None:
+    """Run a statement whose outcome the caller does not read: on PostgreSQL it waits on the
+    connection and goes with the next statement or the COMMIT, in one round trip
+    (store/libpq_statements.py); elsewhere it runs now. Its error, if any, is raised then."""
+    entry = _compiled(conn, key, build)
+    session = _libpq_session(conn, entry)
+    if session is not None:
+        from modelyard.store import libpq_statements
+
+        values = libpq_statements.encode(entry.libpq.order, params)
+        if values is not None:
+            libpq_statements.later(session, entry.libpq, values)
+            return
+    execute(conn, key, build, params)
+
+
+def send_waiting(conn: Connection) -> None:
+    """Send the statements waiting on `conn` (PostgreSQL) before one run another way."""
+    from modelyard.store import libpq_statements
+
+    libpq_statements.send_waiting(conn.connection.info)
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT `rows` (each with the same columns, plain driver values) into `table` with one
-    statement compiled once per table and set of columns, executed on the DBAPI cursor (one
-    `executemany`). SQLAlchemy's own `conn.execute(insert(table), rows)` cost ~0.2 ms of CPU per
-    call in the audit and history hooks every write runs, several times the insert itself."""
+    statement compiled once per table and set of columns. On PostgreSQL the rows wait on the
+    connection (`execute_later`); elsewhere they are inserted now (one `executemany`).
+    SQLAlchemy's own `conn.execute(insert(table), rows)` cost ~0.2 ms of CPU per call in the
+    audit and history hooks every write runs, several times the insert itself."""
     if not rows:
         return
     columns = tuple(rows[0])
-    sql, positions = _compiled(
-        conn, ("insert_rows", table.name, columns),
+    key = ("insert_rows", table.name, columns)
+
+    def build() -> ClauseElement:
         # inline(): no RETURNING of the new row's key, which nobody reads.
-        lambda: insert(table).inline().values({name: bindparam(name) for name in columns}))
+        return insert(table).inline().values({name: bindparam(name) for name in columns})
+
+    entry = _compiled(conn, key, build)
+    if _libpq_session(conn, entry) is not None:
+        for row in rows:
+            execute_later(conn, key, build, dict(row))
+        return
     cursor = cursor_of(conn)
     # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which
     # costs more than one statement's round trip.
-    values: Sequence[Any] = rows if positions is None else \
-        [[row[name] for name in positions] for row in rows]
+    values: Sequence[Any] = rows if entry.positions is None else \
+        [[row[name] for name in entry.positions] for row in rows]
     if len(values) == 1:
-        cursor.execute(sql, values[0])
+        cursor.execute(entry.sql, values[0])
     else:
-        cursor.executemany(sql, values)
+        cursor.executemany(entry.sql, values)

@@ -10,8 +10,10 @@ when it started (what READ COMMITTED, PostgreSQL's default, gives inside a trans
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.store import model_summary
-from modelyard.store.cooperative import holding, poll_readable
+from modelyard.store.cooperative import holding, in_handler, poll_readable
 from modelyard.store.failures import translated
 from modelyard.store.group_commit import CommitGroup, GroupCommit, commit_or_roll_back
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
@@ -107,6 +109,8 @@ def _configure_sqlite(engine: Engine) -> None:
 def _configure_postgresql(engine: Engine) -> None:
     from psycopg.types.json import set_json_loads  # here: SQLite servers never import psycopg
 
+    from modelyard.store import libpq_statements
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # JSON the queries aggregate (tags, aliases, latest versions) is decoded by orjson:
@@ -121,8 +125,24 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.execute("SET random_page_cost = 1.1")
         dbapi_connection.autocommit = autocommit
 
+    # Statements that wait on a connection (compiled.execute_later, store/libpq_statements.py)
+    # go before any other statement, with the COMMIT, or not at all if the transaction is rolled
+    # back; and never outlive the checkout they were made in.
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_statement(conn: Connection, *_args: Any) -> None:
+        libpq_statements.send_waiting(conn.connection.info)
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        libpq_statements.commit_waiting(conn.connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Connection) -> None:
+        libpq_statements.forget_waiting(conn.connection.info)
+
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        libpq_statements.forget_waiting(record.info)
         # An idle session has nothing to say: if its socket is readable, the server ended it (a
         # restart, pg_terminate_backend) and sent why. Raising here makes the pool replace the
         # connection instead of the request failing with a 500 on its first statement. One
@@ -164,6 +184,69 @@ class _Process:
 os.register_at_fork(after_in_child=_Process.forked)
 
 
+class _KeptWriters:
+    """PostgreSQL: one write connection per event loop thread, kept between the writes of its
+    request handlers instead of taken from the pool and given back for each (a Connection
+    made, the checkout's and checkin's events and reset: ~10% of a write's CPU, bench/RESULTS.md
+    issue 21). A handler's write blocks the loop (store/cooperative.py), so the loop's writes
+    never overlap; a write nested in one, or from another thread (webhook deliveries, sweepers,
+    the CLI), takes a pooled connection as before."""
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+        #: Every kept connection, with the process that opened it (for `close_all`).
+        self._all: list[tuple[Connection, int]] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Connection | None:
+        local = self._local
+        if not in_handler() or getattr(local, "busy", False):
+            return None
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is not None and (local.pid != _Process.pid or conn.closed or conn.invalidated
+                                 or _ended(conn)):
+            self.drop(conn)
+            conn = None
+        if conn is None:
+            conn = local.conn = self._connect()
+            local.pid = _Process.pid
+            with self._lock:
+                self._all.append((conn, _Process.pid))
+        local.busy = True
+        return conn
+
+    def give_back(self, conn: Connection) -> None:
+        self._local.busy = False
+
+    def drop(self, conn: Connection) -> None:
+        """Stop keeping `conn` (after a failed write, or found unusable) and close it."""
+        self._local.busy = False
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._lock:
+            mine = [pid for kept, pid in self._all if kept is conn]
+            self._all = [(kept, pid) for kept, pid in self._all if kept is not conn]
+        if mine and mine[0] == _Process.pid:  # never a forked parent's session
+            with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+                conn.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            kept, self._all = self._all, []
+        for conn, pid in kept:
+            if pid == _Process.pid:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+
+def _ended(conn: Connection) -> bool:
+    """Whether PostgreSQL ended this idle session (see `_on_checkout`, which a kept connection
+    does not pass through)."""
+    driver: Any = conn.connection.dbapi_connection
+    return bool(driver.closed) or poll_readable(driver.fileno(), 0)
+
+
 class Database:
     """One engine and the unit-of-work contexts every repository runs in."""
 
@@ -198,6 +281,8 @@ class Database:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False,
                                         connect_args=connect_args)
             _configure_postgresql(self.engine)
+        #: PostgreSQL: the connection each event loop's request handlers write on.
+        self._pg_writers = _KeptWriters(self._write_connection)
         # Reads on PostgreSQL run outside a transaction (autocommit; same pool): in READ
         # COMMITTED a transaction gives a read nothing more, and its BEGIN and COMMIT were two
         # more round trips per request, ~0.15 ms of server CPU per search (bench/, issue 6).
@@ -213,8 +298,19 @@ class Database:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
         if not self.is_sqlite:
-            with holding(), translated, self._write_connection() as conn, conn.begin():
-                yield conn
+            with holding(), translated:
+                kept = self._pg_writers.take()
+                if kept is None:
+                    with self._write_connection() as conn, conn.begin():
+                        yield conn
+                    return
+                try:
+                    with kept.begin():
+                        yield kept
+                except BaseException:
+                    self._pg_writers.drop(kept)  # whatever state it is in, the pool resets it
+                    raise
+                self._pg_writers.give_back(kept)
             return
         me = getcurrent()  # this thread, or this request's handler greenlet
         with holding(), translated:
@@ -311,6 +407,7 @@ class Database:
                 if self._writer is not None and self._writer_pid == _Process.pid:
                     self._writer.close()
                 self._writer = None
+        self._pg_writers.close_all()
         self.engine.dispose()
         if isinstance(self._write_lock, SqliteWriteLock):
             self._write_lock.close()

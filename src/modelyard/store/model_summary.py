@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy import Connection, Text, cast, func, literal_column, select, update
 from sqlalchemy.sql import bindparam
 
-from modelyard.store.compiled import execute, fetch_all
+from modelyard.store.compiled import execute_later, fetch_all
 from modelyard.store.summary_edits import VERSION_FIELDS, Parts
 from modelyard.store.tables import (
     model_version_tags,
@@ -161,7 +161,7 @@ def refresh(conn: Connection, model_id: int | None, touched_at: int | None = Non
         return
     _forget(conn, model_id)
     dialect, touch = conn.dialect.name, touched_at is not None
-    execute(conn, ("summary_refresh", touch),
+    execute_later(conn, ("summary_refresh", touch),
             lambda: _summary_update(summary_expression(dialect), touch),
             {"model_id": model_id, "now": touched_at})
 
@@ -212,7 +212,7 @@ def amend(conn: Connection, model_id: int, change: Callable[[Parts], bool | None
     elif touched_at is None and new_version is None:
         return
     touch, new = touched_at is not None, new_version is not None
-    execute(conn, ("summary_store", touch, new),
+    execute_later(conn, ("summary_store", touch, new),
             lambda: _summary_update(bindparam("summary"), touch, new),
             {"model_id": model_id, "summary": summary, "now": touched_at,
              "version": new_version})

@@ -36,7 +36,7 @@ from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.hits import ModelHit, VersionHit
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, summary_edits, uc_visibility
-from modelyard.store.compiled import execute, fetch_all
+from modelyard.store.compiled import execute_later, fetch_all
 from modelyard.store.database import upsert_insert
 from modelyard.store.filter_sql import (
     PatternOrder,
@@ -521,7 +521,7 @@ class RegistryRepository:
         return version_id
 
     def _touch_version(self, version_id: int, now: int) -> None:
-        execute(self.conn, "touch_version", lambda: _TOUCH_VERSION,
+        execute_later(self.conn, "touch_version", lambda: _TOUCH_VERSION,
                 {"b_id": version_id, "b_now": now})
 
     def version_row(self, name: str, version: int) -> VersionRow:
@@ -687,7 +687,7 @@ class RegistryRepository:
                 changes: dict[str, Any]) -> None:
         # Compiled once per shape (store/compiled.py): every tag a write sets runs it.
         dialect, shape = self.conn.dialect.name, (tuple(values), tuple(keys), tuple(changes))
-        execute(self.conn, ("upsert", table.name, *shape),
+        execute_later(self.conn, ("upsert", table.name, *shape),
                 lambda: _upsert_statement(dialect, table, *shape),
                 {f"b_{k}": v for k, v in values.items()})
 

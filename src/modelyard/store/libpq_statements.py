@@ -1,0 +1,301 @@
+"""The compiled statements of a unit of work on PostgreSQL, run straight on libpq, pipelined.
+
+A version creation on PostgreSQL was nine round trips (BEGIN, the model's next number under its
+lock, the INSERT, the model's summary, the audit chain's lock, its head, the audit row, the
+history row, COMMIT), each ~40 µs of the server's CPU in psycopg's cursor (query conversion,
+adapters, prepare bookkeeping, row makers) and the two system calls of a round trip: about half
+of the write's CPU (bench/RESULTS.md, issue 21). Here, as for the point reads
+(store/libpq_reads.py), each statement is prepared once per connection by name and run with
+text parameters through psycopg's documented low-level `psycopg.pq` wrapper, and:
+
+- statements whose answer nobody reads (the summary's UPDATE, the chain's lock, audit and history
+  rows) wait on the connection (`later`) and go with the next statement that has an answer, or
+  with the COMMIT (`commit`), in one libpq pipeline: one round trip for all of them, in order;
+- the BEGIN goes with the transaction's first statement.
+
+A version creation is now four round trips. What a write guarantees is unchanged: the same
+statements run in the same order in the same transaction, and the request's answer waits for its
+COMMIT. An error in a waiting statement is raised by the call that sends it (at the latest the
+COMMIT), which fails the unit of work as it would have at once. Only plain values (str, int,
+bool, None) are sent this way; a statement with another value (a list for an array) runs on
+psycopg's cursor, after the waiting ones are sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from psycopg import DataError, errors, pq
+
+from modelyard.store import cooperative
+
+#: Where a DBAPI connection keeps its `_Session`.
+_SESSION = "modelyard_libpq"
+#: Prepared statements per connection, at most; past it a statement is parsed on every run (an
+#: unnamed statement), as search shapes come from user filters and must not pile up.
+MAX_PREPARED = 256
+
+_OK = pq.ExecStatus.COMMAND_OK
+_ROWS = pq.ExecStatus.TUPLES_OK
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+
+_names = itertools.count(1)
+
+
+class Statement:
+    """One compiled statement: its `$n` SQL, the parameter names in order, a name to prepare."""
+
+    __slots__ = ("name", "order", "sql")
+
+    def __init__(self, sql: str, order: Sequence[str]) -> None:
+        self.sql = sql.encode()
+        self.order = tuple(order)
+        self.name = f"modelyard_w{next(_names)}".encode()
+
+
+Values = list[bytes | None]
+
+
+def encode(order: Sequence[str], params: dict[str, Any]) -> Values | None:
+    """The parameters as libpq's text values, or None when one is not a plain value."""
+    values: Values = []
+    for name in order:
+        value = params[name]
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:  # libpq would cut the value there; psycopg refuses it so
+                raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+            values.append(value.encode())
+        elif kind is int:
+            values.append(str(value).encode())
+        elif value is None:
+            values.append(None)
+        elif kind is bool:
+            values.append(b"t" if value else b"f")
+        else:
+            return None
+    return values
+
+
+class _Session:
+    """What this module keeps on one DBAPI connection."""
+
+    __slots__ = ("driver", "later", "prepared", "usable")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.prepared: set[bytes] = set()
+        #: Statements sent with the next one that has an answer, or with the COMMIT.
+        self.later: list[tuple[Statement, Values]] = []
+        # Text results are decoded as UTF-8 below; another client encoding keeps the cursor.
+        self.usable = driver.info.encoding == "utf-8"
+
+
+def session_of(fairy: Any) -> _Session:
+    """The session kept in a pooled connection's `info`, for the DBAPI connection it holds."""
+    driver = fairy.dbapi_connection
+    session: _Session | None = fairy.info.get(_SESSION)
+    if session is None or session.driver is not driver:
+        session = fairy.info[_SESSION] = _Session(driver)
+    return session
+
+
+def usable(session: _Session) -> bool:
+    """Whether statements may run here (a UTF-8 session)."""
+    return session.usable
+
+
+def _begin(driver: Any) -> bytes:
+    """The BEGIN psycopg would send: with the session's isolation level and access mode."""
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        parts += [b"ISOLATION LEVEL", driver.isolation_level.name.replace("_", " ").encode()]
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
+
+
+def later(session: _Session, statement: Statement, values: Values) -> None:
+    session.later.append((statement, values))
+
+
+def send_waiting(info: dict[str, Any]) -> None:
+    """Send the statements waiting on a connection (its `info`) now, before one run another
+    way (psycopg's cursor, SQLAlchemy)."""
+    session: _Session | None = info.get(_SESSION)
+    if session is not None and session.later:
+        _run(session, []).clear()
+
+
+def commit_waiting(info: dict[str, Any]) -> None:
+    """Before a connection's COMMIT: the waiting statements and the COMMIT, in one round trip.
+    The connection is then out of its transaction, so the driver's commit sends nothing."""
+    session: _Session | None = info.get(_SESSION)
+    if session is None or not session.later:
+        return
+    if session.driver.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+        _run(session, []).clear()  # nothing begun (autocommit): they run on their own
+        return
+    _run(session, [], commit=True).clear()
+
+
+def forget_waiting(info: dict[str, Any]) -> None:
+    """Drop the statements waiting on a connection: its transaction is rolled back, or it is
+    checked out afresh."""
+    session: _Session | None = info.get(_SESSION)
+    if session is not None:
+        session.later.clear()
+
+
+def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[Any, ...]]:
+    result = _run(session, [(statement, values)])
+    try:
+        return _rows(session, result)
+    finally:
+        result.clear()
+
+
+def affected(session: _Session, statement: Statement, values: Values) -> int:
+    result = _run(session, [(statement, values)])
+    count = result.command_tuples
+    result.clear()
+    return count if count is not None else -1
+
+
+def _run(session: _Session, last: list[tuple[Statement, Values]],
+         commit: bool = False) -> pq.abc.PGresult:
+    """Run the waiting statements, then `last` (none or one), in one pipeline; the last
+    statement's result (or the COMMIT's, or the last waiting one's)."""
+    pgconn = session.driver.pgconn
+    batch = session.later + last
+    session.later = []
+    #: Per query sent, in order: the name it prepares, or None.
+    prepares: list[bytes | None] = []
+    pgconn.enter_pipeline_mode()
+    try:
+        if not session.driver.autocommit and \
+                pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            pgconn.send_query_params(_begin(session.driver), None)
+            prepares.append(None)
+        for statement, values in batch:
+            name = statement.name
+            if name not in session.prepared and len(session.prepared) < MAX_PREPARED:
+                pgconn.send_prepare(name, statement.sql)
+                prepares.append(name)
+                session.prepared.add(name)  # forgotten below if it did not take effect
+            if name in session.prepared:
+                pgconn.send_query_prepared(name, values)
+            else:
+                pgconn.send_query_params(statement.sql, values)
+            prepares.append(None)
+        if commit:
+            pgconn.send_query_params(b"COMMIT", None)
+            prepares.append(None)
+        pgconn.pipeline_sync()
+        pgconn.flush()
+        results = _results(pgconn, len(prepares))
+    except BaseException:
+        session.prepared.difference_update(name for name in prepares if name)
+        raise
+    finally:
+        _leave_pipeline(pgconn)
+    failure: pq.abc.PGresult | None = None
+    for result, prepared in zip(results, prepares, strict=True):
+        good = result.status in (_OK, _ROWS)
+        if not good and prepared is not None:
+            # Refused, or not run after an earlier failure: prepare it again next time. (A
+            # PREPARE that succeeded stays, even if its transaction is rolled back.)
+            session.prepared.discard(prepared)
+        if failure is None and not good:
+            failure = result
+        elif result is not results[-1]:
+            result.clear()
+    if failure is not None:
+        error = errors.error_from_result(failure, encoding="utf-8")
+        failure.clear()
+        raise error
+    if not results:  # nothing was sent
+        raise errors.InterfaceError("no statement to run")
+    return results[-1]
+
+
+def _results(pgconn: Any, count: int) -> list[pq.abc.PGresult]:
+    """The `count` results of a pipeline (one per query: its result, then a NULL), then the
+    sync's. A query after a failed one answers PIPELINE_ABORTED."""
+    results: list[pq.abc.PGresult] = []
+    while True:
+        # Waited for here, not in libpq's PQgetResult, which holds Python's lock meanwhile:
+        # the server's other threads (webhook deliveries, sweepers) run during the wait.
+        while pgconn.is_busy():
+            cooperative.poll_readable(pgconn.socket)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            if pgconn.status != pq.ConnStatus.OK:
+                message = pgconn.get_error_message().decode(errors="replace")
+                raise errors.OperationalError(message or "the connection to PostgreSQL was lost")
+            continue  # the end of one query's results
+        if len(results) < count:
+            results.append(result)
+            continue
+        status = result.status
+        result.clear()
+        if status == _SYNC:
+            return results
+
+
+def _leave_pipeline(pgconn: Any) -> None:
+    if pgconn.pipeline_status == pq.PipelineStatus.OFF:
+        return
+    try:
+        pgconn.exit_pipeline_mode()
+    except Exception:
+        # Results left unread (the connection broke half-way): it cannot be used again;
+        # closing it makes the pool replace it.
+        pgconn.finish()
+
+
+# Results are text; the registry's columns are a handful of types, converted here, and any other
+# type by psycopg's own loader for it.
+_TEXT_OIDS = frozenset({25, 1043, 19, 1042})  # text, varchar, name, char(n)
+_INT_OIDS = frozenset({20, 21, 23, 26})  # int8, int2, int4, oid
+_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
+
+
+def _text(value: bytes) -> str:
+    return value.decode()
+
+
+def _bool(value: bytes) -> bool:
+    return value == b"t"
+
+
+def _converter(session: _Session, oid: int) -> Callable[[bytes], Any]:
+    if oid in _TEXT_OIDS:
+        return _text
+    if oid in _INT_OIDS:
+        return int
+    if oid in _JSON_OIDS:
+        return orjson.loads
+    if oid == 16:
+        return _bool
+    loader = session.driver.adapters.get_loader(oid, pq.Format.TEXT)
+    if loader is None:
+        return _text
+    load: Callable[[bytes], Any] = loader(oid, session.driver).load
+    return load
+
+
+def _rows(session: _Session, result: pq.abc.PGresult) -> list[tuple[Any, ...]]:
+    if result.status != _ROWS:
+        return []
+    convert = [_converter(session, result.ftype(column)) for column in range(result.nfields)]
+    get = result.get_value
+    return [tuple(None if (value := get(row, column)) is None else to(value)
+                  for column, to in enumerate(convert))
+            for row in range(result.ntuples)]
