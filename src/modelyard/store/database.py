@@ -36,7 +36,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.store import model_summary
-from modelyard.store.cooperative import holding, in_handler, poll_readable
+from modelyard.store.cooperative import holding, poll_readable
 from modelyard.store.failures import translated
 from modelyard.store.group_commit import CommitGroup, GroupCommit, commit_or_roll_back
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
@@ -120,6 +120,9 @@ def _configure_postgresql(engine: Engine) -> None:
         # little more than a sequential one. With the default of 4, PostgreSQL answered
         # `tags.team = 'x'` over 100k models by hashing the whole models table (30 ms) instead
         # of fetching the 1,000 matching models by id (4 ms). Session-level only.
+        # The hot statements are prepared by store/libpq_statements.py. psycopg's own automatic
+        # preparing is off: its rollback() sends DEALLOCATE ALL, which would drop those too.
+        dbapi_connection.prepare_threshold = None
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET random_page_cost = 1.1")
@@ -185,56 +188,63 @@ os.register_at_fork(after_in_child=_Process.forked)
 
 
 class _KeptWriters:
-    """PostgreSQL: one write connection per event loop thread, kept between the writes of its
-    request handlers instead of taken from the pool and given back for each (a Connection
-    made, the checkout's and checkin's events and reset: ~10% of a write's CPU, bench/RESULTS.md
-    issue 21). A handler's write blocks the loop (store/cooperative.py), so the loop's writes
-    never overlap; a write nested in one, or from another thread (webhook deliveries, sweepers,
-    the CLI), takes a pooled connection as before."""
+    """PostgreSQL: a few write connections kept between writes instead of taken from the pool
+    and given back for each (a Connection made, the checkout's and checkin's events and reset:
+    ~10% of a write's CPU, bench/RESULTS.md issue 21). At most `KEEP`, whatever threads come
+    and go; a write that finds none free (a nested one, another thread's at the same time)
+    takes a pooled connection as before."""
+
+    KEEP = 2
 
     def __init__(self, connect: Callable[[], Connection]) -> None:
         self._connect = connect
-        self._local = threading.local()
-        #: Every kept connection, with the process that opened it (for `close_all`).
-        self._all: list[tuple[Connection, int]] = []
         self._lock = threading.Lock()
+        #: Kept and free, with the process that opened each (LIFO: the warmest first).
+        self._free: list[tuple[Connection, int]] = []
+        self._kept = 0  # free or in use
 
     def take(self) -> Connection | None:
-        local = self._local
-        if not in_handler() or getattr(local, "busy", False):
-            return None
-        conn: Connection | None = getattr(local, "conn", None)
-        if conn is not None and (local.pid != _Process.pid or conn.closed or conn.invalidated
-                                 or _ended(conn)):
-            self.drop(conn)
+        conn: Connection | None = None
+        with self._lock:
+            if self._free:
+                conn, pid = self._free.pop()
+            elif self._kept < self.KEEP:
+                self._kept += 1
+                pid = _Process.pid
+            else:
+                return None
+        if pid != _Process.pid:
+            # A forked worker's copy of its parent's session: not this process's to use or close.
+            conn = None
+        elif conn is not None and (conn.closed or conn.invalidated or _ended(conn)):
+            with contextlib.suppress(Exception):  # the pool discards a broken connection
+                conn.close()
             conn = None
         if conn is None:
-            conn = local.conn = self._connect()
-            local.pid = _Process.pid
-            with self._lock:
-                self._all.append((conn, _Process.pid))
-        local.busy = True
+            try:
+                conn = self._connect()
+            except BaseException:
+                with self._lock:
+                    self._kept -= 1
+                raise
         return conn
 
     def give_back(self, conn: Connection) -> None:
-        self._local.busy = False
+        with self._lock:
+            self._free.append((conn, _Process.pid))
 
     def drop(self, conn: Connection) -> None:
-        """Stop keeping `conn` (after a failed write, or found unusable) and close it."""
-        self._local.busy = False
-        if getattr(self._local, "conn", None) is conn:
-            self._local.conn = None
+        """Stop keeping `conn` (its write failed: the pool resets or discards it)."""
         with self._lock:
-            mine = [pid for kept, pid in self._all if kept is conn]
-            self._all = [(kept, pid) for kept, pid in self._all if kept is not conn]
-        if mine and mine[0] == _Process.pid:  # never a forked parent's session
-            with contextlib.suppress(Exception):  # a broken connection: the pool discards it
-                conn.close()
+            self._kept -= 1
+        with contextlib.suppress(Exception):
+            conn.close()
 
     def close_all(self) -> None:
         with self._lock:
-            kept, self._all = self._all, []
-        for conn, pid in kept:
+            free, self._free = self._free, []
+            self._kept -= len(free)
+        for conn, pid in free:
             if pid == _Process.pid:
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -281,7 +291,7 @@ class Database:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False,
                                         connect_args=connect_args)
             _configure_postgresql(self.engine)
-        #: PostgreSQL: the connection each event loop's request handlers write on.
+        #: PostgreSQL: connections kept for writes.
         self._pg_writers = _KeptWriters(self._write_connection)
         # Reads on PostgreSQL run outside a transaction (autocommit; same pool): in READ
         # COMMITTED a transaction gives a read nothing more, and its BEGIN and COMMIT were two

@@ -1,0 +1,195 @@
+"""PostgreSQL writes on libpq (store/libpq_statements.py, compiled.py): statements whose answer
+nobody reads wait on the connection and go with the next statement or the COMMIT; and request
+handlers write on a kept connection (Database._KeptWriters).
+
+On a real PostgreSQL database; handlers run as the server runs them (run_cooperatively on an
+event loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
+
+from modelyard.domain.errors import InvalidArgument
+from modelyard.store.compiled import execute_later, fetch_all, insert_rows
+from modelyard.store.cooperative import run_cooperatively
+from modelyard.store.database import Database
+from tests.support import postgres
+from tests.support.asyncio_thread import run_async
+
+metadata = MetaData()
+t = Table("t", metadata, Column("name", String(10), primary_key=True), Column("n", Integer))
+
+_INSERT = insert(t).values(name=bindparam("name"), n=bindparam("n"))
+_COUNT = select(t.c.name).order_by(t.c.name)
+
+
+@pytest.fixture()
+def database(pg_available: bool) -> Iterator[Database]:
+    if not pg_available:
+        pytest.skip("PostgreSQL not reachable")
+    name, url = postgres.create_database()
+    database = Database(url)
+    with database.write() as conn:
+        metadata.create_all(conn)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        postgres.drop_database(name)
+
+
+def _names(database: Database) -> list[str]:
+    """What a reader on another connection sees: committed rows only."""
+    with database.read() as conn:
+        return [row[0] for row in conn.execute(_COUNT)]
+
+
+def _later(conn: Any, name: str, n: int = 0) -> None:
+    execute_later(conn, "test_insert", lambda: _INSERT, {"name": name, "n": n})
+
+
+def _in_handler(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` as a request handler runs: in a handler greenlet on an event loop."""
+    return run_async(run_cooperatively(fn, *args))
+
+
+def test_waiting_statements_commit_with_the_transaction_in_order(database: Database) -> None:
+    def write() -> list[str]:
+        with database.write() as conn:
+            _later(conn, "a")
+            _later(conn, "b")
+            # A statement with an answer sends what waits first: it sees both rows.
+            seen = [row[0] for row in fetch_all(conn, "test_names", lambda: _COUNT, {})]
+            _later(conn, "c")
+            insert_rows(conn, t, [{"name": "d", "n": 1}, {"name": "e", "n": 2}])
+            assert _names(database) == []  # nothing is visible before the COMMIT
+        return seen
+
+    assert _in_handler(write) == ["a", "b"]
+    assert _names(database) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_statement_run_by_sqlalchemy_sees_the_waiting_ones(database: Database) -> None:
+    with database.write() as conn:
+        _later(conn, "a")
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    assert _names(database) == ["a"]
+
+
+def test_a_failed_write_leaves_nothing_and_its_waiting_statements_are_dropped(
+        database: Database) -> None:
+    def failing() -> None:
+        with database.write() as conn:
+            _later(conn, "x")
+            raise ValueError("the handler failed")
+
+    def next_write() -> None:
+        with database.write() as conn:
+            _later(conn, "y")
+
+    with pytest.raises(ValueError):
+        _in_handler(failing)
+    _in_handler(next_write)
+    assert _names(database) == ["y"]  # "x" was not sent with the next transaction
+
+
+def test_a_waiting_statement_that_fails_fails_the_whole_write(database: Database) -> None:
+    def duplicate() -> None:
+        with database.write() as conn:
+            _later(conn, "a")
+            _later(conn, "a")  # a unique violation, raised by the COMMIT's round trip
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _in_handler(duplicate)
+    assert _names(database) == []
+    _in_handler(lambda: _write_one(database, "b"))  # the kept connection still works
+    assert _names(database) == ["b"]
+
+
+def _write_one(database: Database, name: str) -> None:
+    with database.write() as conn:
+        _later(conn, name)
+
+
+def test_bad_values_are_the_callers_error(database: Database) -> None:
+    with pytest.raises(InvalidArgument, match="too long"):
+        _in_handler(lambda: _write_one(database, "x" * 11))  # beyond VARCHAR(10)
+    with pytest.raises(InvalidArgument, match="NUL"):
+        _in_handler(lambda: _write_one(database, "a\x00b"))  # libpq would cut it at the NUL
+    assert _names(database) == []
+
+
+def test_a_statement_not_prepared_because_of_an_earlier_failure_is_prepared_next_time(
+        database: Database) -> None:
+    def failing_then_new_statement() -> None:
+        with database.write() as conn:
+            _later(conn, "a")
+            _later(conn, "a")  # fails: the statement after it is not run, nor prepared
+            execute_later(conn, "test_update", lambda: t.update().values(n=bindparam("n")),
+                          {"n": 5})
+
+    def update() -> None:
+        with database.write() as conn:
+            _later(conn, "b")
+            execute_later(conn, "test_update", lambda: t.update().values(n=bindparam("n")),
+                          {"n": 7})
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _in_handler(failing_then_new_statement)
+    _in_handler(update)  # would fail if the aborted PREPARE were taken as done
+    with database.read() as conn:
+        assert conn.execute(select(t.c.name, t.c.n)).all() == [("b", 7)]
+
+
+def test_a_handlers_kept_connection_ended_by_the_server_is_replaced(
+        database: Database) -> None:
+    def backend() -> int:
+        with database.write() as conn:
+            _later(conn, f"p{len(_names(database))}")
+            pid: int = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            return pid
+
+    first = _in_handler(backend)
+    assert _in_handler(backend) == first  # kept between a handler's writes
+    with psycopg.connect(postgres.ADMIN_DSN, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [first])
+    replaced = _in_handler(backend)  # not a failed request: a new session
+    assert replaced != first
+    assert _names(database) == ["p0", "p1", "p2"]
+
+
+def test_a_write_nested_in_a_handlers_write_has_a_connection_of_its_own(
+        database: Database) -> None:
+    def nested() -> tuple[int, int]:
+        with database.write() as outer:
+            _later(outer, "outer")
+            with database.write() as inner:
+                _later(inner, "inner")
+                inner_pid = inner.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            outer_pid = outer.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        return outer_pid, inner_pid
+
+    outer_pid, inner_pid = _in_handler(nested)
+    assert outer_pid != inner_pid
+    assert _names(database) == ["inner", "outer"]
+
+
+def test_statements_stay_prepared_after_a_rollback_of_sqlalchemy_statements(
+        database: Database) -> None:
+    def statements_then_failure() -> None:
+        with database.write() as conn:
+            _later(conn, "a")
+            for _ in range(8):  # what psycopg would have prepared (and deallocated on rollback)
+                conn.execute(text("SELECT count(*) FROM t")).scalar_one()
+            raise ValueError("rolled back")
+
+    with pytest.raises(ValueError):
+        _in_handler(statements_then_failure)
+    _in_handler(lambda: _write_one(database, "b"))
+    _in_handler(lambda: _write_one(database, "c"))
+    assert _names(database) == ["b", "c"]
