@@ -29,3 +29,26 @@ def test_owners_read_the_events_of_their_objects_only(
     assert f"b-{unique}" not in seen
     assert f"b-{unique}" in _names(built, bob) and full_name not in _names(built, bob)
     assert {f"a-{unique}", f"b-{unique}", full_name} <= _names(built, ADMIN)
+
+
+def test_the_chain_holds_for_awkward_contents_and_several_events_per_write(
+        built: Modelyard, unique: str) -> None:
+    """On PostgreSQL the database chains each row as it inserts it (store/audit.py); the hash
+    it computes must be the one `audit verify` recomputes, whatever the row holds."""
+    from modelyard.services import audit
+
+    name = f"{unique}-ü \"quoted\" \\ backslash \u2028 🚀"
+    description = "line\nbreak, tab\t, NUL-free, \u00e9\u0301, 'single', {\"json\": [1, 2]}"
+    built.registry.create_registered_model(ADMIN, name, description=description)
+    # Several events in one unit of work: a model with tags, each chained on the one before.
+    built.registry.create_registered_model(ADMIN, f"{unique}-tags", description="",
+                                           tags={"a": "1", "b": "ü"})
+    built.registry.delete_registered_model(ADMIN, name)
+    problems, head = audit.verify(built.audit.units.database)
+    assert problems == []
+    assert head is not None
+    found, _ = built.audit.search(ADMIN, AuditQuery(object_name=name), None, 100)
+    assert {event.action for event in found} >= {"registered_model.create",
+                                                  "registered_model.delete"}
+    created = [event for event in found if event.action == "registered_model.create"]
+    assert created[0].after["description"] == description  # stored as written

@@ -31,6 +31,14 @@ def row_hash(fields: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def payload_middle(fields: dict[str, Any]) -> str:
+    """The row's hashed payload between its seq and its prev_hash: `row_hash` hashes
+    `[<seq>,<this>,"<prev_hash>"]` (JSON as orjson writes it, no spaces; a hash is hex, so its
+    JSON string is itself in quotes). For a database that chains rows itself, knowing the head
+    only when it inserts (store/audit.py, PostgreSQL)."""
+    return orjson.dumps([fields[name] for name in FIELDS[1:]]).decode()[1:-1]
+
+
 def verify(rows: Iterable[Any]) -> list[str]:
     """Every break in the chain, as a sentence naming the row; empty when the chain is intact.
 

@@ -46,21 +46,27 @@ class AuditEvent:
 def append(conn: Connection, actor: Actor, events: list[Event]) -> None:
     """The before-commit (and on-denied) hook: chain each event onto the current head."""
     repo = AuditRepository(conn)
-    seq, prev = repo.lock_head()
     now = now_ms()
-    rows = []
-    for event in events:
+    rows = [{"time": now, "actor": actor.name, "action": event.action,
+             "object_type": event.object_type, "object_name": event.object_name[:1024],
+             "before": chain.encode_state(event.before),
+             "after": chain.encode_state(event.after),
+             "request_id": actor.request_id[:64],
+             "client_address": actor.client_address[:64]} for event in events]
+    if repo.chains_on_insert:
+        # PostgreSQL: each row is chained onto the head as it is inserted, under the chain's
+        # lock, with what it hashes past its seq: no round trip to read the head first.
+        repo.append_chained([(row, chain.payload_middle({"seq": 0, **row})) for row in rows])
+        return
+    seq, prev = repo.lock_head()
+    chained = []
+    for row in rows:
         seq += 1
-        fields = {"seq": seq, "time": now, "actor": actor.name, "action": event.action,
-                  "object_type": event.object_type, "object_name": event.object_name[:1024],
-                  "before": chain.encode_state(event.before),
-                  "after": chain.encode_state(event.after),
-                  "request_id": actor.request_id[:64],
-                  "client_address": actor.client_address[:64]}
+        fields = {"seq": seq, **row}
         digest = chain.row_hash(fields, prev)
-        rows.append({**fields, "prev_hash": prev, "hash": digest})
+        chained.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
-    repo.append(rows)
+    repo.append(chained)
 
 
 def verify(database: Database, expect_head: tuple[int, str] | None = None

@@ -33,9 +33,28 @@ COLUMNS = (ae.c.seq, ae.c.time, ae.c.actor, ae.c.action, ae.c.object_type, ae.c.
 _HEAD = select(ae.c.seq, ae.c.hash).where(ae.c.seq == select(func.max(ae.c.seq)).scalar_subquery())
 
 
+# PostgreSQL: one row chained onto the head as it is inserted (`append_chained`). The hash is
+# SHA-256 over `[<seq>,<middle>,"<prev_hash>"]`, as events/chain.row_hash computes it, with
+# <middle> the row's other fields as the caller serialized them (chain.payload_middle).
+_HEAD_SEQ = "COALESCE(head.seq, 0) + 1"
+_HEAD_HASH = f"COALESCE(head.hash, '{GENESIS}')"
+_INSERT_CHAINED = (
+    "INSERT INTO audit_events (seq, time, actor, action, object_type, object_name, before, "
+    "after, request_id, client_address, prev_hash, hash) "
+    f"SELECT {_HEAD_SEQ}, CAST(:time AS BIGINT), CAST(:actor AS TEXT), CAST(:action AS TEXT), "
+    "CAST(:object_type AS TEXT), CAST(:object_name AS TEXT), CAST(:before AS TEXT), "
+    "CAST(:after AS TEXT), CAST(:request_id AS TEXT), CAST(:client_address AS TEXT), "
+    f"{_HEAD_HASH}, encode(sha256(convert_to('[' || ({_HEAD_SEQ})::text || ',' || "
+    f"CAST(:middle AS TEXT) || ',\"' || {_HEAD_HASH} || '\"]', 'UTF8')), 'hex') "
+    "FROM (SELECT 1) AS one LEFT JOIN audit_events AS head "
+    "ON head.seq = (SELECT max(seq) FROM audit_events)")
+
+
 class AuditRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        #: Whether rows are chained by the database as they are inserted (`append_chained`).
+        self.chains_on_insert = conn.dialect.name == "postgresql"
 
     def lock_head(self) -> tuple[int, str]:
         """Serialize appends and return the last (seq, hash).
@@ -51,6 +70,16 @@ class AuditRepository:
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         insert_rows(self.conn, ae, rows)
+
+    def append_chained(self, rows: list[tuple[dict[str, Any], str]]) -> None:
+        """PostgreSQL: insert each row (its fields but seq and the hashes, and the middle of its
+        hashed payload) as the chain's next, under the chain's lock. The statements wait on the
+        connection and go with the COMMIT (store/libpq_statements.py): the lock is held from
+        there to the end of the transaction only."""
+        execute_later(self.conn, "audit_lock", lambda: text(_PG_LOCK_SQL), {})
+        for fields, middle in rows:
+            execute_later(self.conn, "audit_insert_chained", lambda: text(_INSERT_CHAINED),
+                          {**fields, "middle": middle})
 
     def search(self, query: AuditQuery, after_seq: int, limit: int) -> list[Any]:
         stmt = select(*COLUMNS).where(ae.c.seq > after_seq)
