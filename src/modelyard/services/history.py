@@ -58,16 +58,18 @@ def record(conn: Connection, actor: Actor, events: list[Event]) -> None:
             rows = []
             _follow_the_trash(repo, event)
         for change in history.changes_of(event):
-            previous = change.previous
-            if not change.previous_known:
+            row = {"registry": change.registry, "model_name": change.model_name[:1024],
+                   "kind": change.kind, "subject": change.subject[:256],
+                   "version": change.version, "action": change.action,
+                   "value": change.value, "actor": actor.name, "time": now,
+                   "reason": change.reason}
+            if change.previous_known:
+                rows.append({**row, "previous": change.previous})
+            else:
+                # After the entries before it, which its previous value may be one of.
                 repo.append(rows)
                 rows = []
-                previous = repo.last_value(change)
-            rows.append({"registry": change.registry, "model_name": change.model_name[:1024],
-                         "kind": change.kind, "subject": change.subject[:256],
-                         "version": change.version, "action": change.action,
-                         "value": change.value, "previous": previous, "actor": actor.name,
-                         "time": now, "reason": change.reason})
+                repo.append_after_last(row, change)
     repo.append(rows)
 
 

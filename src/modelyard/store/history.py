@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
 
 from modelyard.domain.history import Change, Entry
-from modelyard.store.compiled import fetch_all, insert_rows
+from modelyard.store.compiled import execute_later, insert_rows
 from modelyard.store.tables import model_history
 
 h = model_history
@@ -24,6 +24,18 @@ def _last_value(with_version: bool) -> Any:
     # LIMIT as a parameter (SQLite's dialect then binds OFFSET too): compiled once.
     return (select(h.c.value).where(where).order_by(h.c.id.desc())
             .limit(bindparam("b_limit")).offset(bindparam("b_offset")))
+
+
+#: What `append_after_last` stores, besides `previous`.
+_STORED = ("registry", "model_name", "kind", "subject", "version", "action", "value", "actor",
+           "time", "reason")
+
+
+def _insert_after_last(with_version: bool) -> Any:
+    """One entry whose `previous` is the subject's latest value, read by the INSERT itself."""
+    previous = _last_value(with_version).scalar_subquery()
+    values = [bindparam(f"v_{name}", type_=h.c[name].type) for name in _STORED]
+    return insert(h).from_select([*_STORED, "previous"], select(*values, previous))
 
 
 def _entry(row: Row[Any]) -> Entry:
@@ -43,21 +55,27 @@ class HistoryRepository:
             where = and_(where, h.c.version == version)
         return where
 
-    def last_value(self, change: Change) -> str | None:
-        """The value the subject of `change` was given by its latest entry (None: none)."""
-        # Precompiled (store/compiled.py): every tag change of every write runs it.
-        with_version = change.version is not None
-        params: dict[str, Any] = {"b_registry": change.registry, "b_name": change.model_name,
-                                  "b_kind": change.kind, "b_subject": change.subject, "b_limit": 1,
-                                  "b_offset": 0}
-        if with_version:
-            params["b_version"] = change.version
-        rows = fetch_all(self.conn, ("history_last_value", with_version),
-                         lambda: _last_value(with_version), params)
-        return rows[0][0] if rows else None
-
     def append(self, rows: list[dict[str, Any]]) -> None:
         insert_rows(self.conn, h, rows)
+
+    def append_after_last(self, row: dict[str, Any], change: Change) -> None:
+        """Append `row` (the `_STORED` columns) with, as its `previous`, the value the latest
+        entry of `change`'s subject gave it, read by the INSERT itself
+        (no round trip of its own; on PostgreSQL it goes with the COMMIT)."""
+        with_version = change.version is not None
+        params = self._subject_params(change)
+        params.update({f"v_{name}": row[name] for name in _STORED})
+        execute_later(self.conn, ("history_after_last", with_version),
+                      lambda: _insert_after_last(with_version), params)
+
+    @staticmethod
+    def _subject_params(change: Change) -> dict[str, Any]:
+        params: dict[str, Any] = {"b_registry": change.registry, "b_name": change.model_name,
+                                  "b_kind": change.kind, "b_subject": change.subject,
+                                  "b_limit": 1, "b_offset": 0}
+        if change.version is not None:
+            params["b_version"] = change.version
+        return params
 
     def rename(self, registry: str, old: str, new: str) -> None:
         self.conn.execute(update(h).where(and_(h.c.registry == registry,
