@@ -193,3 +193,23 @@ def test_statements_stay_prepared_after_a_rollback_of_sqlalchemy_statements(
     _in_handler(lambda: _write_one(database, "b"))
     _in_handler(lambda: _write_one(database, "c"))
     assert _names(database) == ["b", "c"]
+
+
+def test_a_read_sent_ahead_is_answered_in_order_with_the_statements_around_it(
+        database: Database) -> None:
+    from modelyard.store.compiled import fetch_ahead
+
+    def write() -> tuple[list[str], list[str], list[str]]:
+        with database.write() as conn:
+            _later(conn, "a")
+            ahead = fetch_ahead(conn, "test_names", lambda: _COUNT, {})
+            _later(conn, "b")
+            everything = [row[0] for row in fetch_all(conn, "test_names", lambda: _COUNT, {})]
+            # Nothing waits after it: its rows() sends it on its own.
+            alone = fetch_ahead(conn, "test_names", lambda: _COUNT, {})
+            return ([row[0] for row in ahead.rows()], everything,
+                    [row[0] for row in alone.rows()])
+
+    ahead, everything, alone = _in_handler(write)
+    assert ahead == ["a"]  # run after "a" and before "b", as written
+    assert everything == alone == ["a", "b"]

@@ -29,6 +29,7 @@ def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, mo
     version = int(row.version)
     aliases.check_target(rules, model_name, alias, version, row.status)
     repo = uow.registry(rules.registry)
+    uow.policies.read_ahead()  # the gate's read, answered with the alias's (one round trip)
     before = repo.alias_version(model_id, alias)
     aliases.check_expected(model_name, alias, before, expected)
     if before == version:

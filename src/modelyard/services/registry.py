@@ -284,8 +284,7 @@ class RegistryService:
         with self._write(actor) as (repo, uow):
             level = self._authorize(repo, actor, name, Level.CAN_READ,
                                     "model_version.transition_stage")
-            model_id = repo.model_id(name, for_update=True)
-            row = repo.version_row(name, number)
+            model_id, row = repo.locked_version(name, number)
             needed = level_for_transition(Stage(row.stage), target)
             if level < needed:
                 raise authorization.deny(
@@ -307,8 +306,7 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_MANAGE, "model_version.delete")
-            model_id = repo.model_id(name, for_update=True)
-            row = repo.version_row(name, number)
+            model_id, row = repo.locked_version(name, number)
             trashed = self.trash.delete_version(uow, WORKSPACE, model_id, name, row.id, number,
                                                 repo.model_creator(model_id) or "")
             uow.record("model_version.delete", "model_version", f"{name}/{number}",
@@ -411,8 +409,7 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor, reason) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
-            model_id = repo.model_id(name, for_update=True)
-            row = repo.version_row(name, number)
+            model_id, row = repo.locked_version(name, number)
             aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row,
                          expected=expected)
 

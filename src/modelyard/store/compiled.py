@@ -156,6 +156,37 @@ def execute_later(conn: Connection, key: Hashable, build: Callable[[], ClauseEle
     execute(conn, key, build, params)
 
 
+class Answered:
+    """Rows already read (what `fetch_ahead` gives where nothing waits)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+
+def fetch_ahead(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
+                params: dict[str, Any]) -> Any:
+    """The rows of a read (compiled as `fetch_all` does) that the caller needs a little later:
+    on PostgreSQL it waits on the connection and goes with the next statement that has an
+    answer, in one round trip, in order with the statements around it; elsewhere it runs now.
+    `.rows()` of what it returns are the rows (sending it then, if nothing else has)."""
+    entry = _compiled(conn, key, build)
+    session = _libpq_session(conn, entry)
+    if session is not None:
+        from modelyard.store import libpq_statements
+
+        values = libpq_statements.encode(entry.libpq.order, params)
+        if values is not None:
+            ahead = libpq_statements.Ahead(session)
+            libpq_statements.later(session, entry.libpq, values, ahead)
+            return ahead
+    return Answered(fetch_all(conn, key, build, params))
+
+
 def send_waiting(conn: Connection) -> None:
     """Send the statements waiting on `conn` (PostgreSQL) before one run another way."""
     from modelyard.store import libpq_statements

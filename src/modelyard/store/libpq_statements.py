@@ -88,8 +88,9 @@ class _Session:
     def __init__(self, driver: Any) -> None:
         self.driver = driver
         self.prepared: set[bytes] = set()
-        #: Statements sent with the next one that has an answer, or with the COMMIT.
-        self.later: list[tuple[Statement, Values]] = []
+        #: Statements sent with the next one that has an answer, or with the COMMIT; with
+        #: where their rows go (`Ahead`), if anyone reads them.
+        self.later: list[tuple[Statement, Values, Ahead | None]] = []
         # Text results are decoded as UTF-8 below; another client encoding keeps the cursor.
         self.usable = driver.info.encoding == "utf-8"
 
@@ -120,8 +121,28 @@ def _begin(driver: Any) -> bytes:
     return b" ".join(parts)
 
 
-def later(session: _Session, statement: Statement, values: Values) -> None:
-    session.later.append((statement, values))
+class Ahead:
+    """The rows of a statement that waits on the connection (`later`): read with the next round
+    trip, in order with the statements around it. `rows()` sends the waiting ones if needed."""
+
+    __slots__ = ("_rows", "_session")
+
+    def __init__(self, session: _Session | None, rows: list[tuple[Any, ...]] | None = None
+                 ) -> None:
+        self._session, self._rows = session, rows
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None and self._session is not None and self._session.later:
+            _run(self._session, []).clear()
+        if self._rows is None:
+            raise errors.InterfaceError("a read sent ahead was not answered (its transaction "
+                                        "failed or was rolled back)")
+        return self._rows
+
+
+def later(session: _Session, statement: Statement, values: Values,
+          ahead: Ahead | None = None) -> None:
+    session.later.append((statement, values, ahead))
 
 
 def send_waiting(info: dict[str, Any]) -> None:
@@ -153,7 +174,7 @@ def forget_waiting(info: dict[str, Any]) -> None:
 
 
 def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[Any, ...]]:
-    result = _run(session, [(statement, values)])
+    result = _run(session, [(statement, values, None)])
     try:
         return _rows(session, result)
     finally:
@@ -161,56 +182,59 @@ def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[
 
 
 def affected(session: _Session, statement: Statement, values: Values) -> int:
-    result = _run(session, [(statement, values)])
+    result = _run(session, [(statement, values, None)])
     count = result.command_tuples
     result.clear()
     return count if count is not None else -1
 
 
-def _run(session: _Session, last: list[tuple[Statement, Values]],
+def _run(session: _Session, last: list[tuple[Statement, Values, Ahead | None]],
          commit: bool = False) -> pq.abc.PGresult:
     """Run the waiting statements, then `last` (none or one), in one pipeline; the last
-    statement's result (or the COMMIT's, or the last waiting one's)."""
+    statement's result (or the COMMIT's, or the last waiting one's). Reads sent ahead get
+    their rows."""
     pgconn = session.driver.pgconn
     batch = session.later + last
     session.later = []
-    #: Per query sent, in order: the name it prepares, or None.
-    prepares: list[bytes | None] = []
+    #: Per query sent, in order: the name it prepares, or where its rows go, or None.
+    owners: list[bytes | Ahead | None] = []
     pgconn.enter_pipeline_mode()
     try:
         if not session.driver.autocommit and \
                 pgconn.transaction_status == pq.TransactionStatus.IDLE:
             pgconn.send_query_params(_begin(session.driver), None)
-            prepares.append(None)
-        for statement, values in batch:
+            owners.append(None)
+        for statement, values, ahead in batch:
             name = statement.name
             if name not in session.prepared and len(session.prepared) < MAX_PREPARED:
                 pgconn.send_prepare(name, statement.sql)
-                prepares.append(name)
+                owners.append(name)
                 session.prepared.add(name)  # forgotten below if it did not take effect
             if name in session.prepared:
                 pgconn.send_query_prepared(name, values)
             else:
                 pgconn.send_query_params(statement.sql, values)
-            prepares.append(None)
+            owners.append(ahead)
         if commit:
             pgconn.send_query_params(b"COMMIT", None)
-            prepares.append(None)
+            owners.append(None)
         pgconn.pipeline_sync()
         pgconn.flush()
-        results = _results(pgconn, len(prepares))
+        results = _results(pgconn, len(owners))
     except BaseException:
-        session.prepared.difference_update(name for name in prepares if name)
+        session.prepared.difference_update(o for o in owners if isinstance(o, bytes))
         raise
     finally:
         _leave_pipeline(pgconn)
     failure: pq.abc.PGresult | None = None
-    for result, prepared in zip(results, prepares, strict=True):
+    for result, owner in zip(results, owners, strict=True):
         good = result.status in (_OK, _ROWS)
-        if not good and prepared is not None:
+        if not good and isinstance(owner, bytes):
             # Refused, or not run after an earlier failure: prepare it again next time. (A
             # PREPARE that succeeded stays, even if its transaction is rolled back.)
-            session.prepared.discard(prepared)
+            session.prepared.discard(owner)
+        elif good and isinstance(owner, Ahead):
+            owner._rows = _rows(session, result)
         if failure is None and not good:
             failure = result
         elif result is not results[-1]:

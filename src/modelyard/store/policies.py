@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select, updat
 
 from modelyard.domain.errors import AlreadyExists, NotFound
 from modelyard.domain.policies import AliasRequest, Policy, Review
-from modelyard.store.compiled import fetch_all
+from modelyard.store.compiled import fetch_ahead, fetch_all
 from modelyard.store.tables import (
     alias_request_reviews,
     alias_requests,
@@ -39,15 +39,24 @@ _VERSION_TAGS = select(mvt.c.key, mvt.c.value).where(mvt.c.version_id == bindpar
 class PolicyRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._ahead: Any = None  # the policies read ahead (`read_ahead`)
 
     # ---- policies --------------------------------------------------------------------------
 
     def all(self) -> list[Policy]:
         # Precompiled on the driver's cursor (store/compiled.py): every alias move reads it.
+        ahead, self._ahead = self._ahead, None
+        rows = ahead.rows() if ahead is not None else \
+            fetch_all(self.conn, "all_policies", lambda: _ALL_POLICIES, {})
         return [Policy(name=name, scope=scope, require=condition, alias=alias, stage=stage,
                        approvals=approvals, created_by=created_by, created_at=created_at)
                 for name, scope, condition, alias, stage, approvals, created_by, created_at
-                in fetch_all(self.conn, "all_policies", lambda: _ALL_POLICIES, {})]
+                in rows]
+
+    def read_ahead(self) -> None:
+        """Have the next `all()` answered with the next round trip (store/compiled.fetch_ahead):
+        an alias move reads the policies with the alias, not after it."""
+        self._ahead = fetch_ahead(self.conn, "all_policies", lambda: _ALL_POLICIES, {})
 
     def get(self, name: str) -> Policy:
         row = self.conn.execute(select(pp).where(pp.c.name == name)).first()

@@ -36,7 +36,7 @@ from modelyard.domain.filters import Clause, OrderKey
 from modelyard.domain.hits import ModelHit, VersionHit
 from modelyard.domain.stages import Stage
 from modelyard.store import model_summary, summary_edits, uc_visibility
-from modelyard.store.compiled import execute_later, fetch_all
+from modelyard.store.compiled import execute_later, fetch_ahead, fetch_all
 from modelyard.store.database import upsert_insert
 from modelyard.store.filter_sql import (
     PatternOrder,
@@ -338,6 +338,10 @@ class RegistryRepository:
         return creator
 
     def model_id(self, name: str, *, for_update: bool = False) -> int:
+        key, build, params = self._model_id_read(name, for_update)
+        return self._model_id_of(fetch_all(self.conn, key, build, params), name, for_update)
+
+    def _model_id_read(self, name: str, for_update: bool) -> tuple[Any, Any, dict[str, Any]]:
         lock = for_update and self.conn.dialect.name == "postgresql"
 
         def build() -> Any:
@@ -347,15 +351,28 @@ class RegistryRepository:
                                 rm.c.name == bindparam("name"))
             return query.with_for_update() if lock else query
 
-        rows = fetch_all(self.conn, ("model_id", lock), build,
-                         {"registry": self.registry, "name": name})
+        return ("model_id", lock), build, {"registry": self.registry, "name": name}
+
+    def _model_id_of(self, rows: list[Any], name: str, for_update: bool) -> int:
         if not rows:
             raise _model_not_found(name)
         model_id: int = rows[0][0]
-        if lock:
+        if for_update and self.conn.dialect.name == "postgresql":
             model_summary.note_locked(self.conn, model_id)
             model_summary.remember(self.conn, model_id, rows[0][1])
         return model_id
+
+    def locked_version(self, name: str, version: int) -> tuple[int, VersionRow]:
+        """`model_id(name, for_update=True)` and then `version_row(name, version)`: on
+        PostgreSQL in one round trip (the version is read after the lock is taken, as before)."""
+        key, build, params = self._model_id_read(name, True)
+        lock = fetch_ahead(self.conn, key, build, params)
+        rows = fetch_all(self.conn, "version_row", lambda: _VERSION_ROW,
+                         {"b_registry": self.registry, "b_name": name, "b_version": version})
+        model_id = self._model_id_of(lock.rows(), name, True)
+        if not rows:
+            raise version_not_found(name, version)
+        return model_id, VersionRow._make(rows[0])
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
         # ON CONFLICT DO NOTHING RETURNING: a taken name returns no row. (A savepoint around a
