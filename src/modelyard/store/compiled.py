@@ -7,6 +7,10 @@ filter clauses, not their values), with every value a named bind parameter, comp
 dialect, and execute the SQL text directly on the DBAPI cursor of the caller's connection (so
 inside its transaction). Parameters must be plain driver values (str, int, list for PostgreSQL
 arrays): no SQLAlchemy type processing is applied.
+
+On PostgreSQL the statements run prepared on libpq instead, in the connection's transaction, and
+those whose answer the caller does not need at once (`execute_later`, `insert_rows`,
+`fetch_ahead`) go with the next round trip (store/libpq_statements.py).
 """
 
 from __future__ import annotations

@@ -13,38 +13,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from psycopg import Connection, errors, pq
 
 from modelyard.store import cooperative
-
-_TEXT_OIDS = frozenset({25, 1043, 19, 1042})  # text, varchar, name, char(n)
-_INT_OIDS = frozenset({20, 21, 23, 26})  # int8, int2, int4, oid
-_JSON_OIDS = frozenset({114, 3802})  # json, jsonb
-
-
-def _text(value: bytes) -> str:
-    return value.decode()
-
-
-def _bool(value: bytes) -> bool:
-    return value == b"t"
+from modelyard.store.libpq_statements import text_converter
 
 
 def _converter(oid: int) -> Callable[[bytes], Any]:
-    if oid in _TEXT_OIDS:
-        return _text
-    if oid in _INT_OIDS:
-        return int
-    if oid in _JSON_OIDS:
-        return orjson.loads
-    if oid == 16:
-        return _bool
-    if oid in (700, 701):
-        return float
-    # Only the statements of point_reads run here; a column of another type is a programming
-    # error that the tests of those reads would show.
-    raise TypeError(f"no text converter for PostgreSQL type oid {oid}")
+    convert = text_converter(oid)
+    if convert is None:
+        # Only the statements of point_reads run here; a column of another type is a
+        # programming error that the tests of those reads would show.
+        raise TypeError(f"no text converter for PostgreSQL type oid {oid}")
+    return convert
 
 
 class _Session:

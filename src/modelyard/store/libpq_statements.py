@@ -299,7 +299,10 @@ def _bool(value: bytes) -> bool:
     return value == b"t"
 
 
-def _converter(session: _Session, oid: int) -> Callable[[bytes], Any]:
+def text_converter(oid: int) -> Callable[[bytes], Any] | None:
+    """How a text result of the PostgreSQL type `oid` becomes its Python value, for the types
+    the registry's columns use (None for another type). Also the point reads'
+    (store/libpq_reads.py)."""
     if oid in _TEXT_OIDS:
         return _text
     if oid in _INT_OIDS:
@@ -308,6 +311,15 @@ def _converter(session: _Session, oid: int) -> Callable[[bytes], Any]:
         return orjson.loads
     if oid == 16:
         return _bool
+    if oid in (700, 701):
+        return float
+    return None
+
+
+def _converter(session: _Session, oid: int) -> Callable[[bytes], Any]:
+    convert = text_converter(oid)
+    if convert is not None:
+        return convert
     loader = session.driver.adapters.get_loader(oid, pq.Format.TEXT)
     if loader is None:
         return _text

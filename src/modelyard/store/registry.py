@@ -183,6 +183,9 @@ _NEXT_VERSION = (
     .where(rm.c.registry == bindparam("b_registry"), rm.c.name == bindparam("b_name"))
     .with_for_update()
 )
+#: PostgreSQL: also the new version's id, taken from its sequence with the lock, so that the
+#: INSERT needs no answer (it goes with the COMMIT: store/libpq_statements.py).
+_NEXT_VERSION_AND_ID = _NEXT_VERSION.add_columns(literal_column("nextval('model_versions_id_seq')"))
 _INSERT_VERSION = insert(mv).returning(*summary_edits.ENTRY_COLUMNS)  # the id first
 _VERSION_ROW = (
     select(*_VERSION_COLUMNS).join(rm, rm.c.id == mv.c.model_id)
@@ -319,6 +322,8 @@ class RegistryRepository:
     def __init__(self, conn: Connection, registry: str = "workspace") -> None:
         self.conn = conn
         self.registry = registry
+        #: PostgreSQL: the id of each model's next version, taken by `allocate_version`.
+        self._next_ids: dict[int, int] = {}
 
     # ---- registered models ----------------------------------------------------------------
 
@@ -511,12 +516,16 @@ class RegistryRepository:
         creators get 1..N with no gap and no duplicate, and a deleted version's number is never
         handed out again.
         """
-        row = fetch_all(self.conn, "next_version", lambda: _NEXT_VERSION,
+        postgres = self.conn.dialect.name == "postgresql"
+        row = fetch_all(self.conn, ("next_version", postgres),
+                        lambda: _NEXT_VERSION_AND_ID if postgres else _NEXT_VERSION,
                         {"b_registry": self.registry, "b_name": name})
         if not row:
             raise _model_not_found(name)
         model_summary.note_locked(self.conn, row[0][0])  # FOR UPDATE: insert_version's lock
         model_summary.remember(self.conn, row[0][0], row[0][2])
+        if postgres:
+            self._next_ids[row[0][0]] = row[0][3]
         return row[0][0], row[0][1]
 
     def insert_version(self, *, tags: dict[str, str] | None = None, **values: Any) -> int:
@@ -524,10 +533,20 @@ class RegistryRepository:
         version number, update time and summary are current on return."""
         model_id = values["model_id"]
         model_summary.lock(self.conn, model_id)
-        columns = tuple(values)
-        inserted = fetch_all(
-            self.conn, ("insert_version", columns),
-            lambda: _INSERT_VERSION.values({c: bindparam(c) for c in columns}), values)[0]
+        known_id = self._next_ids.pop(model_id, None)
+        if known_id is not None and all(c.name in values for c in summary_edits.ENTRY_COLUMNS[1:]):
+            # The id is known (PostgreSQL's allocate_version took it), and so is every column
+            # the summary's entry holds: the INSERT need not answer.
+            values = {"id": known_id, **values}
+            columns = tuple(values)
+            execute_later(self.conn, ("insert_version_with_id", columns),
+                          lambda: insert(mv).values({c: bindparam(c) for c in columns}), values)
+            inserted: Sequence[Any] = [values[c.name] for c in summary_edits.ENTRY_COLUMNS]
+        else:
+            columns = tuple(values)
+            inserted = fetch_all(
+                self.conn, ("insert_version", columns),
+                lambda: _INSERT_VERSION.values({c: bindparam(c) for c in columns}), values)[0]
         version_id: int = inserted[0]
         if tags:
             self._insert_version_tags(version_id, tags)
