@@ -381,8 +381,8 @@ class RegistryService:
         key, value = names.validate_tag(key, value)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.set_tag")
-            row = repo.version_row(name, number)
-            repo.set_version_tag(row.id, key, value, now=now_ms())
+            model_id, row = repo.locked_version(name, number)
+            repo.set_version_tag(row.id, key, value, now=now_ms(), model_id=model_id)
             uow.record("model_version.set_tag", "model_version", f"{name}/{number}",
                        after={"key": key, "value": value})
 
@@ -393,7 +393,8 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "model_version.delete_tag")
-            repo.delete_version_tag(repo.version_row(name, number).id, key)
+            model_id, row = repo.locked_version(name, number)
+            repo.delete_version_tag(row.id, key, model_id=model_id)
             uow.record("model_version.delete_tag", "model_version", f"{name}/{number}",
                        before={"key": key})
 

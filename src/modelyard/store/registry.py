@@ -648,9 +648,11 @@ class RegistryRepository:
         return versions
 
     def set_version_tag(self, version_id: int, key: str, value: str,
-                        now: int | None = None) -> None:
-        """Set the tag; with `now`, also the version's update time (one summary refresh)."""
-        model_id = model_summary.lock_version_owner(self.conn, version_id)
+                        now: int | None = None, model_id: int | None = None) -> None:
+        """Set the tag; with `now`, also the version's update time (one summary refresh).
+        `model_id`: the version's model, whose lock the caller holds (`locked_version`)."""
+        if model_id is None:
+            model_id = model_summary.lock_version_owner(self.conn, version_id)
         head = tag_value_head(value)
         self._upsert(mvt, {"version_id": version_id, "key": key, "value": value,
                            "value_head": head},
@@ -661,8 +663,9 @@ class RegistryRepository:
             model_summary.amend(self.conn, model_id, lambda parts: summary_edits.version_tag_set(
                 parts, version_id, key, value, now))
 
-    def delete_version_tag(self, version_id: int, key: str) -> None:
-        model_id = model_summary.lock_version_owner(self.conn, version_id)
+    def delete_version_tag(self, version_id: int, key: str, model_id: int | None = None) -> None:
+        if model_id is None:
+            model_id = model_summary.lock_version_owner(self.conn, version_id)
         self.conn.execute(delete(mvt).where(mvt.c.version_id == version_id, mvt.c.key == key))
         if model_id is not None:
             model_summary.amend(self.conn, model_id, lambda parts: summary_edits.
