@@ -9,6 +9,8 @@ and alias history read those).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelyard.domain import aliases
 from modelyard.domain.aliases import ANY_TARGET, AliasRules, Expected
 from modelyard.domain.clock import now_ms
@@ -20,17 +22,23 @@ from modelyard.store.registry import AnyVersionRow
 
 def move(uow: UnitOfWork, rules: AliasRules, gate: PolicyGate, model_id: int, model_name: str,
          alias: str, row: AnyVersionRow, approved: bool = False,
-         expected: Expected = ANY_TARGET) -> Alias:
+         expected: Expected = ANY_TARGET,
+         before_ahead: Callable[[], int | None] | None = None) -> Alias:
     """Point `alias` of the model at the version `row`, if the registry's rule and the
     promotion policies that guard the alias allow it (`approved`: the move an approved alias
     request makes, services/alias_requests.py); with `expected`, only if the alias still
     points there (compare-and-set). The caller holds the model's row lock (SQLite: the write
-    lock), so no other move can land between the read and the write."""
+    lock), so no other move can land between the read and the write. `before_ahead`: where the
+    alias points, read ahead with the lock (RegistryRepository.alias_version_ahead), with the
+    policies (`uow.policies.read_ahead()`)."""
     version = int(row.version)
     aliases.check_target(rules, model_name, alias, version, row.status)
     repo = uow.registry(rules.registry)
-    uow.policies.read_ahead()  # the gate's read, answered with the alias's (one round trip)
-    before = repo.alias_version(model_id, alias)
+    if before_ahead is not None:
+        before = before_ahead()
+    else:
+        uow.policies.read_ahead()  # the gate's read, answered with the alias's (one round trip)
+        before = repo.alias_version(model_id, alias)
     aliases.check_expected(model_name, alias, before, expected)
     if before == version:
         # Already there: nothing moves, so nothing is recorded (no history row, event or

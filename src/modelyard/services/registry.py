@@ -410,9 +410,13 @@ class RegistryService:
         number = names.parse_version(version)
         with self._write(actor, reason) as (repo, uow):
             self._authorize(repo, actor, name, Level.CAN_EDIT, "registered_model.set_alias")
-            model_id, row = repo.locked_version(name, number)
+            # The model's lock, then its version, its alias and the policies: one round trip.
+            locked = repo.locked_version_ahead(name, number)
+            before = repo.alias_version_ahead(name, alias)
+            uow.policies.read_ahead()
+            model_id, row = locked()
             aliases.move(uow, WORKSPACE_ALIASES, self.gate, model_id, name, alias, row,
-                         expected=expected)
+                         expected=expected, before_ahead=before)
 
     def check_alias_target(self, actor: Actor, name: str, alias: str,
                            version: str | int) -> None:

@@ -223,6 +223,11 @@ class VersionRow(NamedTuple):
 AnyVersionRow = Row[Any] | VersionRow
 _ALIAS_VERSION = select(rma.c.version).where(rma.c.model_id == bindparam("model_id"),
                                             rma.c.alias == bindparam("alias"))
+_ALIAS_VERSION_BY_NAME = (
+    select(rma.c.version).join(rm, rm.c.id == rma.c.model_id)
+    .where(rm.c.registry == bindparam("registry"), rm.c.name == bindparam("name"),
+           rma.c.alias == bindparam("alias"))
+)
 _TOUCH_MODEL = update(rm).where(rm.c.id == bindparam("b_id")).values(
     updated_at=bindparam("b_now"))
 _TOUCH_VERSION = update(mv).where(mv.c.id == bindparam("b_id")).values(
@@ -370,14 +375,25 @@ class RegistryRepository:
     def locked_version(self, name: str, version: int) -> tuple[int, VersionRow]:
         """`model_id(name, for_update=True)` and then `version_row(name, version)`: on
         PostgreSQL in one round trip (the version is read after the lock is taken, as before)."""
+        return self.locked_version_ahead(name, version)()
+
+    def locked_version_ahead(self, name: str, version: int
+                             ) -> Callable[[], tuple[int, VersionRow]]:
+        """`locked_version`'s reads, sent ahead (store/compiled.fetch_ahead): what it returns
+        answers them, with whatever the caller sent ahead after them, in one round trip."""
         key, build, params = self._model_id_read(name, True)
         lock = fetch_ahead(self.conn, key, build, params)
-        rows = fetch_all(self.conn, "version_row", lambda: _VERSION_ROW,
-                         {"b_registry": self.registry, "b_name": name, "b_version": version})
-        model_id = self._model_id_of(lock.rows(), name, True)
-        if not rows:
-            raise version_not_found(name, version)
-        return model_id, VersionRow._make(rows[0])
+        found = fetch_ahead(self.conn, "version_row", lambda: _VERSION_ROW,
+                            {"b_registry": self.registry, "b_name": name, "b_version": version})
+
+        def answer() -> tuple[int, VersionRow]:
+            rows = found.rows()
+            model_id = self._model_id_of(lock.rows(), name, True)
+            if not rows:
+                raise version_not_found(name, version)
+            return model_id, VersionRow._make(rows[0])
+
+        return answer
 
     def insert_model(self, name: str, description: str, user_id: str, now: int) -> int:
         # ON CONFLICT DO NOTHING RETURNING: a taken name returns no row. (A savepoint around a
@@ -690,6 +706,17 @@ class RegistryRepository:
             model_summary.amend(self.conn, model_id, set_all)
 
     # ---- aliases --------------------------------------------------------------------------
+
+    def alias_version_ahead(self, name: str, alias: str) -> Callable[[], int | None]:
+        """`alias_version` of the model `name`, sent ahead (store/compiled.fetch_ahead)."""
+        found = fetch_ahead(self.conn, "alias_version_by_name", lambda: _ALIAS_VERSION_BY_NAME,
+                            {"registry": self.registry, "name": name, "alias": alias})
+
+        def answer() -> int | None:
+            rows = found.rows()
+            return rows[0][0] if rows else None
+
+        return answer
 
     def alias_version(self, model_id: int, alias: str) -> int | None:
         """The version the model's alias points at; None when it is not set. (Compiled once:
