@@ -108,17 +108,26 @@ def _libpq_session(conn: Connection, entry: _Entry) -> Any:
     return session if libpq_statements.usable(session) else None
 
 
+def _on_libpq(conn: Connection, entry: _Entry, params: dict[str, Any]) -> Any:
+    """(libpq_statements, session, values) when `entry` runs on libpq with `params` (PostgreSQL,
+    plain values), else None: psycopg's cursor runs it."""
+    session = _libpq_session(conn, entry)
+    if session is None:
+        return None
+    from modelyard.store import libpq_statements
+
+    values = libpq_statements.encode(entry.libpq.order, params)
+    return None if values is None else (libpq_statements, session, values)
+
+
 def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
               params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of the statement `build()` (compiled once per dialect and `key`) for `params`."""
     entry = _compiled(conn, key, build)
-    session = _libpq_session(conn, entry)
-    if session is not None:
-        from modelyard.store import libpq_statements
-
-        values = libpq_statements.encode(entry.libpq.order, params)
-        if values is not None:
-            return libpq_statements.rows(session, entry.libpq, values)
+    if (libpq := _on_libpq(conn, entry, params)) is not None:
+        module, session, values = libpq
+        rows: list[tuple[Any, ...]] = module.rows(session, entry.libpq, values)
+        return rows
     cursor = cursor_of(conn)
     cursor.execute(entry.sql, params if entry.positions is None
                    else [params[name] for name in entry.positions])
@@ -129,13 +138,10 @@ def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
             params: dict[str, Any]) -> int:
     """Run a statement that returns no rows (compiled as `fetch_all` does); rows affected."""
     entry = _compiled(conn, key, build)
-    session = _libpq_session(conn, entry)
-    if session is not None:
-        from modelyard.store import libpq_statements
-
-        values = libpq_statements.encode(entry.libpq.order, params)
-        if values is not None:
-            return libpq_statements.affected(session, entry.libpq, values)
+    if (libpq := _on_libpq(conn, entry, params)) is not None:
+        module, session, values = libpq
+        count: int = module.affected(session, entry.libpq, values)
+        return count
     cursor = cursor_of(conn)
     cursor.execute(entry.sql, params if entry.positions is None
                    else [params[name] for name in entry.positions])
@@ -149,14 +155,10 @@ def execute_later(conn: Connection, key: Hashable, build: Callable[[], ClauseEle
     connection and goes with the next statement or the COMMIT, in one round trip
     (store/libpq_statements.py); elsewhere it runs now. Its error, if any, is raised then."""
     entry = _compiled(conn, key, build)
-    session = _libpq_session(conn, entry)
-    if session is not None:
-        from modelyard.store import libpq_statements
-
-        values = libpq_statements.encode(entry.libpq.order, params)
-        if values is not None:
-            libpq_statements.later(session, entry.libpq, values)
-            return
+    if (libpq := _on_libpq(conn, entry, params)) is not None:
+        module, session, values = libpq
+        module.later(session, entry.libpq, values)
+        return
     execute(conn, key, build, params)
 
 
@@ -179,15 +181,11 @@ def fetch_ahead(conn: Connection, key: Hashable, build: Callable[[], ClauseEleme
     answer, in one round trip, in order with the statements around it; elsewhere it runs now.
     `.rows()` of what it returns are the rows (sending it then, if nothing else has)."""
     entry = _compiled(conn, key, build)
-    session = _libpq_session(conn, entry)
-    if session is not None:
-        from modelyard.store import libpq_statements
-
-        values = libpq_statements.encode(entry.libpq.order, params)
-        if values is not None:
-            ahead = libpq_statements.Ahead(session)
-            libpq_statements.later(session, entry.libpq, values, ahead)
-            return ahead
+    if (libpq := _on_libpq(conn, entry, params)) is not None:
+        module, session, values = libpq
+        ahead = module.Ahead(session)
+        module.later(session, entry.libpq, values, ahead)
+        return ahead
     return Answered(fetch_all(conn, key, build, params))
 
 

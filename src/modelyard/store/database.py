@@ -113,6 +113,9 @@ def _configure_postgresql(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The hot statements are prepared by store/libpq_statements.py. psycopg's own automatic
+        # preparing is off: its rollback() sends DEALLOCATE ALL, which would drop those too.
+        dbapi_connection.prepare_threshold = None
         # JSON the queries aggregate (tags, aliases, latest versions) is decoded by orjson:
         # psycopg's default, the standard library's json, cost ~0.3 ms per 100-model search.
         set_json_loads(orjson.loads, dbapi_connection)
@@ -120,9 +123,6 @@ def _configure_postgresql(engine: Engine) -> None:
         # little more than a sequential one. With the default of 4, PostgreSQL answered
         # `tags.team = 'x'` over 100k models by hashing the whole models table (30 ms) instead
         # of fetching the 1,000 matching models by id (4 ms). Session-level only.
-        # The hot statements are prepared by store/libpq_statements.py. psycopg's own automatic
-        # preparing is off: its rollback() sends DEALLOCATE ALL, which would drop those too.
-        dbapi_connection.prepare_threshold = None
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET random_page_cost = 1.1")
