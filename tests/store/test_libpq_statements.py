@@ -7,6 +7,7 @@ event loop)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,6 +159,12 @@ def test_a_handlers_kept_connection_ended_by_the_server_is_replaced(
     assert _in_handler(backend) == first  # kept between a handler's writes
     with psycopg.connect(postgres.ADMIN_DSN, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [first])
+        # pg_terminate_backend only signals: wait until the session has ended (a restart, an
+        # administrator's kill, seen by the next request some time later).
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                            [first]).fetchone() and time.monotonic() < deadline:
+            time.sleep(0.01)
     replaced = _in_handler(backend)  # not a failed request: a new session
     assert replaced != first
     assert _names(database) == ["p0", "p1", "p2"]
