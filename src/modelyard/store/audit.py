@@ -57,14 +57,9 @@ class AuditRepository:
         self.chains_on_insert = conn.dialect.name == "postgresql"
 
     def lock_head(self) -> tuple[int, str]:
-        """Serialize appends and return the last (seq, hash).
-
-        SQLite: the write transaction already holds the database's write lock. PostgreSQL:
-        a transaction-scoped advisory lock, released at commit or rollback.
-        """
-        if self.conn.dialect.name == "postgresql":
-            # Sent with the head's read, in one round trip (store/libpq_statements.py).
-            execute_later(self.conn, "audit_lock", lambda: text(_PG_LOCK_SQL), {})
+        """The last (seq, hash), for a database that does not chain rows itself
+        (`chains_on_insert` False: SQLite, whose write transaction already holds the database's
+        write lock, which serializes appends). PostgreSQL appends with `append_chained`."""
         rows = fetch_all(self.conn, "audit_head", lambda: _HEAD, {})
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 

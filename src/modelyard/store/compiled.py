@@ -105,7 +105,7 @@ def _libpq_session(conn: Connection, entry: _Entry) -> Any:
     from modelyard.store import libpq_statements
 
     session = libpq_statements.session_of(conn.connection)
-    return session if libpq_statements.usable(session) else None
+    return session if session.usable else None  # a UTF-8 session
 
 
 def _on_libpq(conn: Connection, entry: _Entry, params: dict[str, Any]) -> Any:

@@ -150,8 +150,13 @@ def _configure_postgresql(engine: Engine) -> None:
         # restart, pg_terminate_backend) and sent why. Raising here makes the pool replace the
         # connection instead of the request failing with a 500 on its first statement. One
         # poll() without waiting, where pool_pre_ping would cost a round trip per request.
-        if dbapi_connection.closed or poll_readable(dbapi_connection.fileno(), 0):
+        if _session_ended(dbapi_connection):
             raise DisconnectionError("PostgreSQL ended this pooled session")
+
+
+def _session_ended(driver: Any) -> bool:
+    """Whether PostgreSQL ended this idle psycopg session: closed, or its socket readable."""
+    return bool(driver.closed) or poll_readable(driver.fileno(), 0)
 
 
 def describe_failure(url: str, error: BaseException) -> str:
@@ -216,7 +221,8 @@ class _KeptWriters:
         if pid != _Process.pid:
             # A forked worker's copy of its parent's session: not this process's to use or close.
             conn = None
-        elif conn is not None and (conn.closed or conn.invalidated or _ended(conn)):
+        elif conn is not None and (conn.closed or conn.invalidated
+                                   or _session_ended(conn.connection.dbapi_connection)):
             with contextlib.suppress(Exception):  # the pool discards a broken connection
                 conn.close()
             conn = None
@@ -248,13 +254,6 @@ class _KeptWriters:
             if pid == _Process.pid:
                 with contextlib.suppress(Exception):
                     conn.close()
-
-
-def _ended(conn: Connection) -> bool:
-    """Whether PostgreSQL ended this idle session (see `_on_checkout`, which a kept connection
-    does not pass through)."""
-    driver: Any = conn.connection.dbapi_connection
-    return bool(driver.closed) or poll_readable(driver.fileno(), 0)
 
 
 class Database:

@@ -9,11 +9,13 @@ of the write's CPU (bench/RESULTS.md, issue 21). Here, as for the point reads
 text parameters through psycopg's documented low-level `psycopg.pq` wrapper, and:
 
 - statements whose answer nobody reads (the summary's UPDATE, the chain's lock, audit and history
-  rows) wait on the connection (`later`) and go with the next statement that has an answer, or
-  with the COMMIT (`commit`), in one libpq pipeline: one round trip for all of them, in order;
+  rows, the new version's INSERT) wait on the connection (`later`) and go with the next
+  statement that has an answer, or with the COMMIT (`commit_waiting`), in one libpq pipeline:
+  one round trip for all of them, in order; reads needed a little later go the same way
+  (`Ahead`);
 - the BEGIN goes with the transaction's first statement.
 
-A version creation is now four round trips. What a write guarantees is unchanged: the same
+A version creation is now two round trips. What a write guarantees is unchanged: the same
 statements run in the same order in the same transaction, and the request's answer waits for its
 COMMIT. An error in a waiting statement is raised by the call that sends it (at the latest the
 COMMIT), which fails the unit of work as it would have at once. Only plain values (str, int,
@@ -104,11 +106,6 @@ def session_of(fairy: Any) -> _Session:
     return session
 
 
-def usable(session: _Session) -> bool:
-    """Whether statements may run here (a UTF-8 session)."""
-    return session.usable
-
-
 def _begin(driver: Any) -> bytes:
     """The BEGIN psycopg would send: with the session's isolation level and access mode."""
     parts = [b"BEGIN"]
@@ -127,12 +124,12 @@ class Ahead:
 
     __slots__ = ("_rows", "_session")
 
-    def __init__(self, session: _Session | None, rows: list[tuple[Any, ...]] | None = None
-                 ) -> None:
-        self._session, self._rows = session, rows
+    def __init__(self, session: _Session) -> None:
+        self._session = session
+        self._rows: list[tuple[Any, ...]] | None = None
 
     def rows(self) -> list[tuple[Any, ...]]:
-        if self._rows is None and self._session is not None and self._session.later:
+        if self._rows is None and self._session.later:
             _run(self._session, []).clear()
         if self._rows is None:
             raise errors.InterfaceError("a read sent ahead was not answered (its transaction "
