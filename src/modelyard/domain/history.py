@@ -99,8 +99,18 @@ def changes_of(event: Event) -> list[Change]:
                 return [change(DESCRIPTION, "", after[key], before.get(key),
                                previous_known=key in before)]
         return []
-    if action == "model_version.create":
-        return [change(VERSION, "", version)]
+    if action in ("registered_model.create", "model_version.create"):
+        # What the model or version was created with is its history's first entry: a version
+        # created with `validated=true` shows that tag from its start, not from its next change.
+        # Nothing came before (a version number is never reused; a name that is, is a new
+        # model), so the previous value is known: none.
+        made = [change(VERSION, "", version)] if action == "model_version.create" else []
+        for key in ("description", "comment"):
+            if after.get(key):
+                made.append(change(DESCRIPTION, "", after[key]))
+        tags = after.get("tags") or {}
+        made += [change(TAG, str(key), value) for key, value in sorted(tags.items())]
+        return made
     if action == "model_version.delete":
         return [change(VERSION, "", None, version)]
     return []
