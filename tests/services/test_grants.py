@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
 
 from modelyard.bootstrap import Modelyard
 from modelyard.domain.access import Privilege
 from modelyard.domain.actor import Actor
 from modelyard.domain.errors import InvalidArgument
 from modelyard.services.grants import parse_change
+from modelyard.store.tables import uc_grants
 from tests.services.conftest import ADMIN
 
 
@@ -76,3 +78,34 @@ def test_a_privilege_is_granted_only_where_it_applies(
     # A grant made before the rule existed can still be revoked.
     built.grants.update(ADMIN, "schema", f"{unique}.s",
                         [parse_change(user.name, [], ["USE CATALOG"])])
+
+
+def test_a_models_grants_go_to_the_trash_with_it_and_come_back_with_it(
+        built: Modelyard, unique: str, new_user: Callable[[str], Actor]) -> None:
+    user = new_user("g")
+    built.uc_catalogs.create_catalog(ADMIN, unique)
+    built.uc_catalogs.create_schema(ADMIN, unique, "s")
+    full_name = f"{unique}.s.m"
+    built.uc_models.create_model(ADMIN, unique, "s", "m")
+    built.grants.update(ADMIN, "function", full_name,
+                        [parse_change(user.name, ["EXECUTE", "APPLY_TAG"], [])])
+
+    built.uc_models.delete_model(ADMIN, full_name)
+    # A new model of that name inherits nothing from the one in the trash.
+    built.uc_models.create_model(ADMIN, unique, "s", "m")
+    assert _on(built, "function", full_name) == {}
+    built.uc_models.delete_model(ADMIN, full_name)
+    built.trash.purge(ADMIN, full_name)  # the newer one: it had no grants
+
+    built.trash.restore(ADMIN, full_name)  # the first one, with its grants
+    assert _on(built, "function", full_name) == {
+        user.name: (Privilege.APPLY_TAG, Privilege.EXECUTE)}
+
+    built.uc_models.delete_model(ADMIN, full_name)
+    built.trash.purge(ADMIN, full_name)
+    built.uc_models.create_model(ADMIN, unique, "s", "m")
+    assert _on(built, "function", full_name) == {}
+    with built.units.read(ADMIN) as uow:  # purged: none is left behind under the trash
+        left = uow.conn.execute(select(uc_grants.c.securable_name).where(
+            uc_grants.c.securable_name.startswith("trash:"))).all()
+    assert left == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.domain.changes import Event
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument
 
 WORKSPACE = "workspace"
@@ -29,6 +30,23 @@ HOLDS_PATH = "/api/modelyard/v1/holds"
 
 def trash_registry(item_id: int) -> str:
     return f"{TRASH_PREFIX}{item_id}"
+
+
+#: The events of a model going into the trash, coming back, and leaving it for good: what is
+#: kept beside the model (its history, its Unity Catalog grants) follows them.
+MODEL_TRASH_ACTIONS = ("registered_model.delete", "registered_model.restore",
+                       "registered_model.purge")
+
+
+def trash_item_of(event: Event) -> int | None:
+    """The trash item's id that the audit event of a model's delete, restore or purge names
+    (None: a delete not kept in the trash, gone for good)."""
+    said = (event.after or {}) if event.action != "registered_model.purge" else \
+        (event.before or {})
+    if event.action == "registered_model.delete":
+        said = said.get("trash") or {}
+    found = said.get("id" if event.action == "registered_model.delete" else "trash_id")
+    return int(found) if found is not None else None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ metastore, catalogs, schemas and models.
 
 Grants are kept by securable type and full name. A before-commit hook (`follow_changes`) moves
 them along when a catalog, schema or model is renamed and drops them when it is deleted, so a
-new object of the same name never inherits them.
+new object of the same name never inherits them. A model deleted into the trash keeps its
+grants there (under its item's `trash:<id>`, which no full name matches): restoring it brings
+them back, purging it drops them.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from modelyard.domain.access import (
 from modelyard.domain.catalog import validate_name
 from modelyard.domain.errors import InvalidArgument, NotFound
 from modelyard.domain.principals import ALL_USERS
+from modelyard.domain.trash import MODEL_TRASH_ACTIONS, UC, trash_item_of, trash_registry
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.unit_of_work import Event, UnitOfWorkFactory
 from modelyard.store.identity import IdentityRepository
-from modelyard.store.registry import RegistryRepository
 
 _LEVEL = {Securable.CATALOG: CATALOG, Securable.SCHEMA: SCHEMA, Securable.MODEL: MODEL}
 _DEPTH = {Securable.CATALOG: 1, Securable.SCHEMA: 2, Securable.MODEL: 3}
@@ -175,10 +177,11 @@ def follow_changes(conn: Connection, actor: Actor, events: list[Event]) -> None:
                 "registered_model": Securable.MODEL}.get(event.object_type)
         if kind is None:
             continue
+        if kind is Securable.MODEL and event.action in MODEL_TRASH_ACTIONS:
+            if event.registry == UC:  # a workspace model has no grants
+                _follow_the_trash(IdentityRepository(conn), event)
+            continue
         if event.action.endswith(".delete"):
-            if kind is Securable.MODEL and \
-                    RegistryRepository(conn, "uc").model_ref(event.object_name) is not None:
-                continue  # a workspace model of the same name went away
             IdentityRepository(conn).move_grants(event.object_name, None)
         elif event.action.endswith(".update") and event.before and event.after and \
                 "name" in event.after and event.before.get("name") != event.after["name"]:
@@ -189,4 +192,13 @@ def follow_changes(conn: Connection, actor: Actor, events: list[Event]) -> None:
             IdentityRepository(conn).move_grants(old, new)
 
 
-
+def _follow_the_trash(repo: IdentityRepository, event: Event) -> None:
+    """A Unity Catalog model's grants go to the trash with it and come back with it (under the
+    name it is restored as); purged, or deleted without the trash, they are dropped."""
+    item_id = trash_item_of(event)
+    trashed = None if item_id is None else trash_registry(item_id)
+    if event.action == "registered_model.delete":
+        repo.move_grants(event.object_name, trashed)
+    elif trashed is not None:
+        repo.move_grants(trashed, event.object_name
+                         if event.action == "registered_model.restore" else None)

@@ -27,7 +27,7 @@ from modelyard.domain.clock import now_ms
 from modelyard.domain.errors import FailedPrecondition, InvalidArgument
 from modelyard.domain.history import Entry
 from modelyard.domain.paging import decode_page_token, encode_page_token
-from modelyard.domain.trash import trash_registry
+from modelyard.domain.trash import MODEL_TRASH_ACTIONS, trash_item_of, trash_registry
 from modelyard.services import authorization
 from modelyard.services.context import Actor
 from modelyard.services.registry import RegistryService
@@ -53,7 +53,7 @@ def record(conn: Connection, actor: Actor, events: list[Event]) -> None:
             repo.append(rows)
             rows = []
             repo.rename(event.registry, *moved)
-        if event.action in _KEPT_IN_THE_TRASH:
+        if event.action in MODEL_TRASH_ACTIONS:
             repo.append(rows)
             rows = []
             _follow_the_trash(repo, event)
@@ -73,15 +73,11 @@ def record(conn: Connection, actor: Actor, events: list[Event]) -> None:
     repo.append(rows)
 
 
-_KEPT_IN_THE_TRASH = ("registered_model.delete", "registered_model.restore",
-                      "registered_model.purge")
-
-
 def _follow_the_trash(repo: HistoryRepository, event: Event) -> None:
     """A deleted model's history goes to the trash with it (its row's registry there,
     `trash:<item id>`): a new model of that name starts afresh, and restoring the model brings
     its history back (under the name it is restored as); purging it removes the history."""
-    item_id = _trash_id(event)
+    item_id = trash_item_of(event)
     if event.action == "registered_model.delete":
         if item_id is None:  # not kept in the trash: gone for good
             repo.forget(event.registry, event.object_name)
@@ -94,16 +90,6 @@ def _follow_the_trash(repo: HistoryRepository, event: Event) -> None:
             repo.move_all(trashed, event.registry, event.object_name)
         else:
             repo.forget_all(trashed)
-
-
-def _trash_id(event: Event) -> int | None:
-    """The trash item's id an audit event of a model's delete, restore or purge names."""
-    said = (event.after or {}) if event.action != "registered_model.purge" else \
-        (event.before or {})
-    if event.action == "registered_model.delete":
-        said = said.get("trash") or {}
-    found = said.get("id" if event.action == "registered_model.delete" else "trash_id")
-    return int(found) if found is not None else None
 
 
 def registry_of(name: str, registry: str | None) -> str:

@@ -1,6 +1,7 @@
 """The trash and legal holds over HTTP (issue 20, item 5), through every client: a delete by
 the mlflow client, databricks-sdk or unitycatalog-client moves the model or version to the
-trash (gone from every API, its name free at once, its numbers never reused, its files kept);
+trash (gone from every API, its name free at once, its numbers never reused, its files and
+grants kept);
 the native API, the CLI and the web page list, restore and purge it; a legal hold refuses the
 delete with a message naming it; a server with a short retention purges on its own."""
 
@@ -153,6 +154,9 @@ def test_uc_every_client_restore_files_equal_and_purge(
     files = {v: _files(http, full_name, v) for v in (first, second)}
     locations = {v: local_path(sdk.model_versions.get(full_name, v).storage_location)
                  for v in (first, second)}
+    grants = f"{UC}/permissions/function/{full_name}"
+    granted = http.patch(grants, json={"changes": [{"principal": "users", "add": ["EXECUTE"]}]})
+    assert granted.status_code == 200, granted.text
 
     databricks_uc.delete_model_version(full_name, str(second))
     with pytest.raises(NotFound):
@@ -174,6 +178,7 @@ def test_uc_every_client_restore_files_equal_and_purge(
     reused = http.post(f"{UC}/models", json={"catalog_name": catalog, "schema_name": schema,
                                             "name": model})
     assert reused.status_code == 200, reused.text
+    assert http.get(grants).json().get("privilege_assignments", []) == []  # not inherited
     refused = http.post(f"{TRASH}/restore", json={"name": full_name})
     assert refused.status_code == 400 and "the name was reused" in refused.json()["message"]
     sdk.registered_models.delete(full_name)  # the new one goes to the trash too
@@ -183,6 +188,8 @@ def test_uc_every_client_restore_files_equal_and_purge(
     code, output = _cli(server, "trash", "restore", full_name)
     assert code == 0, output
     assert sdk.model_versions.get_by_alias(full_name, "champion").version == first
+    assert http.get(grants).json()["privilege_assignments"] == [  # the grants came back
+        {"principal": "users", "privileges": ["EXECUTE"]}]
     for version in (first, second):
         assert _files(http, full_name, version) == files[version]
         assert locations[version].exists()
