@@ -95,9 +95,10 @@ def test_three_part_workspace_name_and_bad_references(server: ServerProcess) -> 
     registry = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     registry.create_registered_model(name)
     registry.create_model_version(name, "s3://bucket/m")
-    # Read as Unity Catalog by default: no such catalog there.
-    assert "NOT_FOUND" in run_cli("aliases", "set", f"{name}@prod", "1", url=server.url,
-                                  ok=False).stderr
+    # Read as Unity Catalog by default: no such catalog there; the error says what to add.
+    refused = run_cli("aliases", "set", f"{name}@prod", "1", url=server.url, ok=False).stderr
+    assert "NOT_FOUND" in refused
+    assert f"If {name} is a workspace-registry model, add --workspace" in refused
     run_cli("aliases", "set", f"{name}@prod", "1", "--workspace", url=server.url)
     assert registry.get_model_version_by_alias(name, "prod").version == "1"
 

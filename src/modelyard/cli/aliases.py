@@ -85,11 +85,16 @@ def _where(ref: AliasRef) -> str:
     return "Unity Catalog" if ref.unity_catalog else "the workspace registry"
 
 
-def _run(action: Any) -> Any:
+def _run(action: Any, target: AliasRef) -> Any:
     try:
         return action()
     except ClientError as error:
-        raise fail(str(error)) from None
+        message = str(error)
+        if error.status == 404 and target.unity_catalog:
+            # A three-part name is read as Unity Catalog's; the workspace registry allows dots.
+            message += (f"\nIf {target.name} is a workspace-registry model, add --workspace "
+                        f"(a three-part name is read as a Unity Catalog model).")
+        raise fail(message) from None
 
 
 @aliases.command("set")
@@ -101,8 +106,8 @@ def aliases_set(ref: str, version: int, workspace: bool, url: str, token: str | 
     """Point NAME@ALIAS at VERSION (creating the alias or moving it)."""
     target = parse_ref(ref, workspace)
     client = Client(url, token)
-    before = _run(lambda: target.current(client))
-    _run(lambda: target.set(client, version))
+    before = _run(lambda: target.current(client), target)
+    _run(lambda: target.set(client, version), target)
     if before is None:
         change = f"created, → version {version}"
     elif before == version:
@@ -120,7 +125,7 @@ def aliases_set(ref: str, version: int, workspace: bool, url: str, token: str | 
 def aliases_show(ref: str, workspace: bool, url: str, token: str | None) -> None:
     """Print the version NAME@ALIAS points to."""
     target = parse_ref(ref, workspace)
-    version = _run(lambda: target.current(Client(url, token)))
+    version = _run(lambda: target.current(Client(url, token)), target)
     if version is None:
         raise fail(f"{target.label} does not exist in {_where(target)}")
     click.echo(str(version))
@@ -135,12 +140,12 @@ def aliases_delete(ref: str, workspace: bool, yes: bool, url: str, token: str | 
     """Remove an alias; the version it pointed to stays."""
     target = parse_ref(ref, workspace)
     client = Client(url, token)
-    before = _run(lambda: target.current(client))
+    before = _run(lambda: target.current(client), target)
     if before is None:
         raise fail(f"{target.label} does not exist in {_where(target)}")
     confirm(f"Delete @{target.alias} of {target.name} (now → version {before})? Whatever "
             f"loads models:/{target.label} will fail.", yes)
-    _run(lambda: target.delete(client))
+    _run(lambda: target.delete(client), target)
     click.echo(f"Deleted @{target.alias} of {click.style(target.name, bold=True)} "
                f"(it pointed to version {before})")
 
@@ -166,7 +171,8 @@ def aliases_history(ref: str, max_results: int, workspace: bool, url: str,
     target = parse_ref(ref, workspace)
     path, query = _native(target)
     found = _run(lambda: Client(url, token).call("GET", path + "/history",
-                                                 {**query, "max_results": max_results}))
+                                                 {**query, "max_results": max_results}),
+                 target)
     rows = [[_when(e["time"]), e["version"] or "(removed)", e["previous_version"] or "",
              e["actor"], e["reason"] or ""] for e in found["history"]]
     if not rows:
@@ -187,7 +193,7 @@ def aliases_rollback(ref: str, reason: str | None, workspace: bool, url: str,
     target = parse_ref(ref, workspace)
     path, query = _native(target)
     moved = _run(lambda: Client(url, token).call("POST", path + "/rollback", query,
-                                                 body={"reason": reason}))
+                                                 body={"reason": reason}), target)
     click.echo(f"@{target.alias} of {click.style(target.name, bold=True)} ({_where(target)}): "
                f"rolled back to version {moved['version']}")
 
