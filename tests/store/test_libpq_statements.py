@@ -7,6 +7,7 @@ event loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -220,3 +221,66 @@ def test_a_read_sent_ahead_is_answered_in_order_with_the_statements_around_it(
     ahead, everything, alone = _in_handler(write)
     assert ahead == ["a"]  # run after "a" and before "b", as written
     assert everything == alone == ["a", "b"]
+
+
+# ---- the group commit on PostgreSQL (store/group_commit.py) -------------------------------
+
+_TRANSACTION = text("SELECT txid_current()")
+
+
+def _group_member(database: Database, name: str, failure: str | None = None,
+                  answered: bool = True) -> tuple[int, list[str]]:
+    """A handler: insert `name` (waiting), read its transaction's id (a statement with an
+    answer, unless `answered` is False), then fail as asked: "late" inserts a value too long
+    for the column, which only PostgreSQL refuses, after the write is done; "python" raises
+    after the write's first round trip. Answers the transaction id and what a reader sees
+    after the write."""
+    with database.write() as conn:
+        _later(conn, name)
+        transaction = conn.execute(_TRANSACTION).scalar_one() if answered else 0
+        if failure == "late":
+            _later(conn, name + "-much-too-long")
+        if failure == "python":
+            raise ValueError(f"{name} refused")
+    return transaction, _names(database)
+
+
+def _served_together(database: Database, *writes: tuple[Any, ...]) -> list[Any]:
+    async def scenario() -> list[Any]:
+        handlers = [asyncio.ensure_future(run_cooperatively(_group_member, database, *write))
+                    for write in writes]
+        return await asyncio.gather(*handlers, return_exceptions=True)
+    return list(run_async(scenario()))
+
+
+def test_handlers_served_together_share_one_commit_and_answer_after_it(
+        database: Database) -> None:
+    outcomes = _served_together(database, ("a",), ("b",), ("c",))
+    transactions = {transaction for transaction, _ in outcomes}
+    assert len(transactions) == 1  # one transaction, one COMMIT
+    # Each answers once every write of the group is durable.
+    assert [seen for _, seen in outcomes] == [["a", "b", "c"]] * 3
+
+
+def test_a_write_whose_statement_fails_after_it_is_done_fails_alone(
+        database: Database) -> None:
+    """a's too-long value goes to PostgreSQL with b's first statement: a is rolled back to its
+    savepoint and gets its own error (a 400) after the COMMIT; b's statement is sent again, and
+    b and c are kept."""
+    a, b, c = _served_together(database, ("a", "late", False), ("b",), ("c",))
+    assert isinstance(a, InvalidArgument) and "too long" in str(a)
+    assert b[1] == c[1] == ["b", "c"]
+    assert _names(database) == ["b", "c"]
+
+
+def test_the_last_writes_failure_at_the_commit_is_its_own(database: Database) -> None:
+    a, b = _served_together(database, ("a",), ("b", "late"))
+    assert isinstance(b, InvalidArgument)
+    assert a[1] == ["a"] and _names(database) == ["a"]
+
+
+def test_a_write_that_fails_in_the_group_rolls_back_alone(database: Database) -> None:
+    a, b, c = _served_together(database, ("a",), ("b", "python"), ("c",))
+    assert isinstance(b, ValueError)
+    assert a[0] == c[0] and a[1] == c[1] == ["a", "c"]
+    assert _names(database) == ["a", "c"]

@@ -11,12 +11,13 @@ when it started (what READ COMMITTED, PostgreSQL's default, gives inside a trans
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from greenlet import getcurrent
@@ -40,6 +41,9 @@ from modelyard.store.cooperative import holding, poll_readable
 from modelyard.store.failures import translated
 from modelyard.store.group_commit import CommitGroup, GroupCommit, commit_or_roll_back
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
+
+if TYPE_CHECKING:  # imported when used: SQLite servers never import psycopg
+    from modelyard.store.libpq_statements import Member
 
 _WRITE = "modelyard_write"
 
@@ -192,6 +196,26 @@ class _Process:
 os.register_at_fork(after_in_child=_Process.forked)
 
 
+def _runs_on_libpq(conn: Connection) -> bool:
+    """Whether the connection's compiled statements run on libpq (a UTF-8 session)."""
+    from modelyard.store import libpq_statements
+
+    return bool(libpq_statements.session_of(conn.connection).usable)
+
+
+def _forget_noted(conn: Connection) -> None:
+    """What the transaction noted of a member whose savepoint was rolled back is not so any
+    more: the model summaries it read or wrote, the row locks it took."""
+    model_summary.forget_all(conn)
+    model_summary.forget_locks(conn)
+
+
+def _raise_its_error(member: Member) -> None:
+    """A group member's statement that failed after its write was done: its own error now."""
+    if member.error is not None:
+        raise member.error
+
+
 class _KeptWriters:
     """PostgreSQL: a few write connections kept between writes instead of taken from the pool
     and given back for each (a Connection made, the checkout's and checkin's events and reset:
@@ -274,7 +298,6 @@ class Database:
         if self.is_sqlite:
             in_memory = parsed.database in (None, "", ":memory:")
             self._write_lock = SqliteWriteLock(None if in_memory else parsed.database)
-            self._groups = GroupCommit(self._write_lock)
             # LIFO: the connection used last, whose page cache is warm, serves the next request.
             # FIFO rotated sequential requests over every pooled connection, each re-reading
             # pages from the OS: a tag search over 100k models cost 4.1 ms CPU instead of 2.3.
@@ -290,6 +313,10 @@ class Database:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False,
                                         connect_args=connect_args)
             _configure_postgresql(self.engine)
+        #: The writes of the requests the loop serves together share a COMMIT (SQLite: under
+        #: the write lock).
+        self._groups = GroupCommit(self._write_lock if isinstance(self._write_lock,
+                                                                  SqliteWriteLock) else None)
         #: PostgreSQL: connections kept for writes.
         self._pg_writers = _KeptWriters(self._write_connection)
         # Reads on PostgreSQL run outside a transaction (autocommit; same pool): in READ
@@ -306,22 +333,11 @@ class Database:
     def write(self) -> Iterator[Connection]:
         # SQLite has one writer at a time: writers of every thread and process queue on
         # SqliteWriteLock, woken as soon as it is free, instead of in SQLite's busy handler.
+        me = getcurrent()  # this thread, or this request's handler greenlet
         if not self.is_sqlite:
             with holding(), translated:
-                kept = self._pg_writers.take()
-                if kept is None:
-                    with self._write_connection() as conn, conn.begin():
-                        yield conn
-                    return
-                try:
-                    with kept.begin():
-                        yield kept
-                except BaseException:
-                    self._pg_writers.drop(kept)  # whatever state it is in, the pool resets it
-                    raise
-                self._pg_writers.give_back(kept)
+                yield from self._pg_write(me)
             return
-        me = getcurrent()  # this thread, or this request's handler greenlet
         with holding(), translated:
             if me in self._writing:
                 # A write nested in this handler's (or thread's) own: a connection of its own.
@@ -357,6 +373,71 @@ class Database:
             finally:
                 if not handed_over:
                     self._write_lock.__exit__(None, None, None)
+
+    def _pg_write(self, me: object) -> Iterator[Connection]:
+        """PostgreSQL: a handler's write on the loop joins the open group (store/group_commit.py)
+        or opens one on a kept connection; another writer commits on its own."""
+        nested = me in self._writing
+        group = self._groups.joinable()
+        if group is not None and not nested:
+            if self._groups.can_wait():
+                with self._pg_member(group.conn, me) as member:
+                    yield group.conn
+                self._groups.wait(group)
+                _raise_its_error(member)
+                return
+            self._groups.commit(group)  # a writer that cannot wait ends the group first
+        kept = None if nested else self._pg_writers.take()
+        if kept is None:
+            with self._write_connection() as conn, conn.begin():
+                yield conn
+            return
+        grouped = self._groups.can_wait() and _runs_on_libpq(kept)
+        try:
+            transaction = kept.begin()
+            try:
+                if grouped:
+                    with self._pg_member(kept, me) as member:
+                        yield kept
+                else:
+                    yield kept
+            except BaseException:
+                transaction.rollback()
+                raise
+            if grouped:
+                self._groups.hand_over(kept, transaction)  # until the group's COMMIT
+            else:
+                commit_or_roll_back(transaction)
+        except BaseException:
+            self._pg_writers.drop(kept)  # whatever state it is in, the pool resets it
+            raise
+        self._pg_writers.give_back(kept)
+        if grouped:
+            _raise_its_error(member)
+
+    @contextmanager
+    def _pg_member(self, conn: Connection, me: object) -> Iterator[Member]:
+        """One write of a PostgreSQL group, in its savepoint (store/libpq_statements.py)."""
+        from modelyard.store import libpq_statements
+
+        info = conn.connection.info
+        session = libpq_statements.session_of(conn.connection)
+        session.on_undone = functools.partial(_forget_noted, conn)
+        member = libpq_statements.Member()
+        # What an earlier member noted (summaries, row locks) is not this one's to rely on: its
+        # savepoint may yet be rolled back (libpq_statements._undo_finished). This write locks
+        # and reads its model itself, in its first round trip.
+        _forget_noted(conn)
+        libpq_statements.begin_member(info, member)
+        self._writing.add(me)
+        try:
+            yield member
+        except BaseException:
+            libpq_statements.undo_member(info, member)
+            raise
+        finally:
+            self._writing.discard(me)
+        libpq_statements.end_member(info, member)
 
     @contextmanager
     def _joined(self, group: CommitGroup, me: object) -> Iterator[Connection]:
@@ -405,10 +486,9 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
-        if self.is_sqlite:
-            group = self._groups.joinable()
-            if group is not None:
-                self._groups.commit(group)
+        group = self._groups.joinable()
+        if group is not None:
+            self._groups.commit(group)
         if isinstance(self._write_lock, SqliteWriteLock):
             # The threads' lock only: the lock file may not exist, nor be creatable (a
             # database that could not be opened).

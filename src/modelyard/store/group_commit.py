@@ -1,4 +1,4 @@
-"""SQLite: the writes of the requests the event loop serves together share one COMMIT.
+"""The writes of the requests the event loop serves together share one COMMIT.
 
 On SQLite most of a small write's cost is its COMMIT: each page the transaction changed is one
 WAL frame, two `pwrite` calls (about 17 frames for a new version: the version's table and
@@ -18,6 +18,15 @@ unchanged: one transaction holds the change, its audit row and its outbox rows.
 
 Writes not made by a handler on the loop (threads, the CLI, in-process callers) commit at once,
 as before; one made on the loop outside a handler first commits the open group.
+
+PostgreSQL likewise (store/database.py, store/libpq_statements.py): there a write's cost is
+its round trips, two per write (the first answers what the write needs, the second carries
+the rest with the COMMIT); in a group a member's rest goes with the next member's first round
+trip, and one COMMIT ends them all (about 10% of a write's server CPU, bench/RESULTS.md issue
+21). Each member, the first included, writes in a savepoint: one whose statements fail after
+its write is done (sent with the next member's) is rolled back alone and gets its error after
+the COMMIT. The group holds the row locks of every member's model until its COMMIT, which the
+loop runs as soon as the requests that were ready have run.
 """
 
 from __future__ import annotations
@@ -62,7 +71,8 @@ class CommitGroup:
 class GroupCommit:
     """The open group of one database's writer connection, if any; its members wait for it."""
 
-    def __init__(self, lock: SqliteWriteLock) -> None:
+    def __init__(self, lock: SqliteWriteLock | None = None) -> None:
+        #: SQLite: the write lock a group holds until its COMMIT.
         self._lock = lock
         self._open: CommitGroup | None = None
 
@@ -103,7 +113,7 @@ class GroupCommit:
                 "The change was not saved: the database undid the transaction it shared with "
                 f"another request ({cause}). Retry it."))
         finally:
-            self._lock.__exit__(None, None, None)
+            self._release()
 
     def commit(self, group: CommitGroup) -> None:
         """COMMIT the group (on the loop, after the requests that were ready), release the
@@ -118,4 +128,8 @@ class GroupCommit:
         else:
             group.committed.set_result(None)
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
             self._lock.__exit__(None, None, None)

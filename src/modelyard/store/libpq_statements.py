@@ -15,10 +15,17 @@ text parameters through psycopg's documented low-level `psycopg.pq` wrapper, and
   (`Ahead`);
 - the BEGIN goes with the transaction's first statement.
 
-A version creation is now two round trips. What a write guarantees is unchanged: the same
-statements run in the same order in the same transaction, and the request's answer waits for its
-COMMIT. An error in a waiting statement is raised by the call that sends it (at the latest the
-COMMIT), which fails the unit of work as it would have at once. Only plain values (str, int,
+On the event loop, the writes of the requests served together share one transaction and one
+COMMIT (store/group_commit.py), each in a savepoint of its own (a `Member`): a member's waiting
+statements go with the next member's first round trip, and the last one's with the COMMIT. A
+member whose waiting statement fails there is rolled back to its savepoint alone and gets the
+error after the COMMIT; the statements sent after it are sent again.
+
+A version creation is now two round trips, fewer in a group. What a write guarantees is
+unchanged: the same statements run in the same order in the same transaction, and the
+request's answer waits for its COMMIT. An error in a waiting statement is raised by the call
+that sends it (at the latest the COMMIT), which fails the unit of work as it would have at once
+(in a group: the member's own, after the COMMIT). Only plain values (str, int,
 bool, None) are sent this way; a statement with another value (a list for an array) runs on
 psycopg's cursor, after the waiting ones are sent.
 """
@@ -59,6 +66,8 @@ class Statement:
 
 
 Values = list[bytes | None]
+#: A statement to send: its values, where its rows go (if anyone reads them), whose it is.
+_Waiting = tuple["Statement", Values, "Ahead | None", "Member | None"]
 
 
 def encode(order: Sequence[str], params: dict[str, Any]) -> Values | None:
@@ -82,17 +91,40 @@ def encode(order: Sequence[str], params: dict[str, Any]) -> Values | None:
     return values
 
 
+class Member:
+    """One write of a group sharing a transaction, in its savepoint (store/group_commit.py)."""
+
+    __slots__ = ("error", "finished", "sent")
+
+    def __init__(self) -> None:
+        self.sent = False  # its SAVEPOINT has gone to PostgreSQL
+        self.finished = False  # its write is done; its last statements may still wait
+        #: The error of one of its statements that failed after it finished: its savepoint was
+        #: rolled back; raised to it after the group's COMMIT.
+        self.error: BaseException | None = None
+
+
+_SAVEPOINT = b"SAVEPOINT modelyard_member"
+_ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT modelyard_member"
+_RELEASE = b"RELEASE SAVEPOINT modelyard_member"
+
+
 class _Session:
     """What this module keeps on one DBAPI connection."""
 
-    __slots__ = ("driver", "later", "prepared", "usable")
+    __slots__ = ("driver", "later", "member", "on_undone", "prepared", "usable")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
         self.prepared: set[bytes] = set()
         #: Statements sent with the next one that has an answer, or with the COMMIT; with
-        #: where their rows go (`Ahead`), if anyone reads them.
-        self.later: list[tuple[Statement, Values, Ahead | None]] = []
+        #: where their rows go (`Ahead`), if anyone reads them, and the member that made them.
+        self.later: list[_Waiting] = []
+        #: The member whose write runs now (its statements are its own), if any.
+        self.member: Member | None = None
+        #: Called when a member's savepoint is rolled back (what the transaction noted of it,
+        #: such as model summaries and row locks, is no longer so).
+        self.on_undone: Callable[[], None] | None = None
         # Text results are decoded as UTF-8 below; another client encoding keeps the cursor.
         self.usable = driver.info.encoding == "utf-8"
 
@@ -139,7 +171,47 @@ class Ahead:
 
 def later(session: _Session, statement: Statement, values: Values,
           ahead: Ahead | None = None) -> None:
-    session.later.append((statement, values, ahead))
+    session.later.append((statement, values, ahead, session.member))
+
+
+def _utility(sql: bytes) -> Statement:
+    statement = Statement(sql.decode(), ())
+    statement.name = b""  # not prepared: sent as it is
+    return statement
+
+
+_SAVEPOINT_STATEMENT = _utility(_SAVEPOINT)
+_RELEASE_STATEMENT = _utility(_RELEASE)
+_ROLLBACK_TO_STATEMENT = _utility(_ROLLBACK_TO)
+
+
+def begin_member(info: dict[str, Any], member: Member) -> None:
+    """Start `member`'s write on a connection (its `info`): in a savepoint, sent with its first
+    statement."""
+    session: _Session = info[_SESSION]
+    session.member = member
+    later(session, _SAVEPOINT_STATEMENT, [])
+
+
+def end_member(info: dict[str, Any], member: Member) -> None:
+    """`member`'s write is done: its savepoint is released after its last statement."""
+    session: _Session = info[_SESSION]
+    later(session, _RELEASE_STATEMENT, [])
+    member.finished = True
+    session.member = None
+
+
+def undo_member(info: dict[str, Any], member: Member) -> None:
+    """`member`'s write failed: what it did is undone (its waiting statements dropped; if its
+    savepoint was sent, rolled back to it, sent with the next statement)."""
+    session: _Session = info[_SESSION]
+    session.member = None
+    session.later = [waiting for waiting in session.later if waiting[3] is not member]
+    if member.sent:
+        session.later += [(_ROLLBACK_TO_STATEMENT, [], None, None),
+                          (_RELEASE_STATEMENT, [], None, None)]
+    if session.on_undone is not None:
+        session.on_undone()
 
 
 def send_waiting(info: dict[str, Any]) -> None:
@@ -171,7 +243,7 @@ def forget_waiting(info: dict[str, Any]) -> None:
 
 
 def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[Any, ...]]:
-    result = _run(session, [(statement, values, None)])
+    result = _run(session, [(statement, values, None, session.member)])
     try:
         return _rows(session, result)
     finally:
@@ -179,42 +251,56 @@ def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[
 
 
 def affected(session: _Session, statement: Statement, values: Values) -> int:
-    result = _run(session, [(statement, values, None)])
+    result = _run(session, [(statement, values, None, session.member)])
     count = result.command_tuples
     result.clear()
     return count if count is not None else -1
 
 
-def _run(session: _Session, last: list[tuple[Statement, Values, Ahead | None]],
-         commit: bool = False) -> pq.abc.PGresult:
+def _run(session: _Session, last: list[_Waiting], commit: bool = False) -> pq.abc.PGresult:
     """Run the waiting statements, then `last` (none or one), in one pipeline; the last
     statement's result (or the COMMIT's, or the last waiting one's). Reads sent ahead get
     their rows."""
-    pgconn = session.driver.pgconn
     batch = session.later + last
     session.later = []
-    #: Per query sent, in order: the name it prepares, or where its rows go, or None.
+    return _send(session, batch, commit)
+
+
+def _send(session: _Session, batch: list[_Waiting], commit: bool) -> pq.abc.PGresult:
+    pgconn = session.driver.pgconn
+    #: Per query sent, in order: the name it prepares, or where its rows go, or None; and the
+    #: index in `batch` of the statement it is for (None: the BEGIN, the COMMIT).
     owners: list[bytes | Ahead | None] = []
+    entries: list[int | None] = []
     pgconn.enter_pipeline_mode()
     try:
         if not session.driver.autocommit and \
                 pgconn.transaction_status == pq.TransactionStatus.IDLE:
             pgconn.send_query_params(_begin(session.driver), None)
             owners.append(None)
-        for statement, values, ahead in batch:
+            entries.append(None)
+        for index, (statement, values, ahead, member) in enumerate(batch):
             name = statement.name
-            if name not in session.prepared and len(session.prepared) < MAX_PREPARED:
-                pgconn.send_prepare(name, statement.sql)
-                owners.append(name)
-                session.prepared.add(name)  # forgotten below if it did not take effect
-            if name in session.prepared:
-                pgconn.send_query_prepared(name, values)
-            else:
+            if not name:
                 pgconn.send_query_params(statement.sql, values)
+            else:
+                if name not in session.prepared and len(session.prepared) < MAX_PREPARED:
+                    pgconn.send_prepare(name, statement.sql)
+                    owners.append(name)
+                    entries.append(index)
+                    session.prepared.add(name)  # forgotten below if it did not take effect
+                if name in session.prepared:
+                    pgconn.send_query_prepared(name, values)
+                else:
+                    pgconn.send_query_params(statement.sql, values)
             owners.append(ahead)
+            entries.append(index)
+            if member is not None:
+                member.sent = True
         if commit:
             pgconn.send_query_params(b"COMMIT", None)
             owners.append(None)
+            entries.append(None)
         pgconn.pipeline_sync()
         pgconn.flush()
         results = _results(pgconn, len(owners))
@@ -224,7 +310,8 @@ def _run(session: _Session, last: list[tuple[Statement, Values, Ahead | None]],
     finally:
         _leave_pipeline(pgconn)
     failure: pq.abc.PGresult | None = None
-    for result, owner in zip(results, owners, strict=True):
+    failed_at: int | None = None
+    for result, owner, entry in zip(results, owners, entries, strict=True):
         good = result.status in (_OK, _ROWS)
         if not good and isinstance(owner, bytes):
             # Refused, or not run after an earlier failure: prepare it again next time. (A
@@ -233,16 +320,33 @@ def _run(session: _Session, last: list[tuple[Statement, Values, Ahead | None]],
         elif good and isinstance(owner, Ahead):
             owner._rows = _rows(session, result)
         if failure is None and not good:
-            failure = result
+            failure, failed_at = result, entry
         elif result is not results[-1]:
             result.clear()
     if failure is not None:
         error = errors.error_from_result(failure, encoding="utf-8")
         failure.clear()
+        member = batch[failed_at][3] if failed_at is not None else None
+        if member is not None and member.finished:
+            return _undo_finished(session, batch, failed_at, member, error, commit)
         raise error
     if not results:  # nothing was sent
         raise errors.InterfaceError("no statement to run")
     return results[-1]
+
+
+def _undo_finished(session: _Session, batch: list[_Waiting], failed_at: int | None,
+                   member: Member, error: BaseException, commit: bool) -> pq.abc.PGresult:
+    """A statement of a member whose write is done failed (sent with another member's, or with
+    the COMMIT): roll it back to its savepoint (the innermost: every member before it released
+    its own), keep its error for it, and send again what came after it, of the others."""
+    member.error = error
+    if session.on_undone is not None:
+        session.on_undone()
+    assert failed_at is not None
+    again = [waiting for waiting in batch[failed_at + 1:] if waiting[3] is not member]
+    return _send(session, [(_ROLLBACK_TO_STATEMENT, [], None, None),
+                           (_RELEASE_STATEMENT, [], None, None), *again], commit)
 
 
 def _results(pgconn: Any, count: int) -> list[pq.abc.PGresult]:

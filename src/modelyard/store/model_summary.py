@@ -138,6 +138,12 @@ def note_locked(conn: Connection, model_id: int) -> None:
     held[1].add(model_id)
 
 
+def forget_locks(conn: Connection) -> None:
+    """Forget the row locks this transaction noted: a savepoint they were taken in was rolled
+    back, which released them."""
+    conn.info.pop(_HELD, None)
+
+
 def holds_lock(conn: Connection, model_id: int) -> bool:
     """Whether this transaction took the model's row lock (see `note_locked`)."""
     held = conn.info.get(_HELD)
