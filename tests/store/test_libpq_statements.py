@@ -284,3 +284,34 @@ def test_a_write_that_fails_in_the_group_rolls_back_alone(database: Database) ->
     assert isinstance(b, ValueError)
     assert a[0] == c[0] and a[1] == c[1] == ["a", "c"]
     assert _names(database) == ["a", "c"]
+
+
+def test_statements_left_for_the_commit_go_with_it_only(database: Database) -> None:
+    """What a write leaves for the COMMIT (the audit chain's lock and rows) is not sent with
+    the statements before it: a group takes that lock last, after every row lock."""
+    def write() -> list[str]:
+        with database.write() as conn:
+            execute_later(conn, "test_insert", lambda: _INSERT, {"name": "audit", "n": 0},
+                          at_commit=True)
+            _later(conn, "change")
+            return [row[0] for row in fetch_all(conn, "test_names", lambda: _COUNT, {})]
+
+    assert _in_handler(write) == ["change"]
+    assert _names(database) == ["audit", "change"]
+
+
+def test_a_groups_transaction_holds_the_groups_lock(database: Database) -> None:
+    """One group at a time across processes: its transaction takes the groups' advisory lock,
+    which another session sees held until the COMMIT."""
+    seen: list[int] = []
+
+    def write() -> None:
+        with database.write() as conn:
+            _later(conn, "a")
+            conn.execute(_TRANSACTION)  # the first round trip: BEGIN, the lock, the row
+            with psycopg.connect(database.url.replace("+psycopg", ""), autocommit=True) as other:
+                seen.extend(row[0] for row in other.execute(
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted"))
+
+    _in_handler(write)
+    assert 1735553909 in seen

@@ -68,13 +68,13 @@ class AuditRepository:
 
     def append_chained(self, rows: list[tuple[dict[str, Any], str]]) -> None:
         """PostgreSQL: insert each row (its fields but seq and the hashes, and the middle of its
-        hashed payload) as the chain's next, under the chain's lock. The statements wait on the
-        connection and go with the COMMIT (store/libpq_statements.py): the lock is held from
-        there to the end of the transaction only."""
-        execute_later(self.conn, "audit_lock", lambda: text(_PG_LOCK_SQL), {})
+        hashed payload) as the chain's next, under the chain's lock. The statements go with
+        the COMMIT only (store/libpq_statements.py): the lock is held from there to the end of
+        the transaction, and no other lock is taken after it (in a group commit neither)."""
+        execute_later(self.conn, "audit_lock", lambda: text(_PG_LOCK_SQL), {}, at_commit=True)
         for fields, middle in rows:
             execute_later(self.conn, "audit_insert_chained", lambda: text(_INSERT_CHAINED),
-                          {**fields, "middle": middle})
+                          {**fields, "middle": middle}, at_commit=True)
 
     def search(self, query: AuditQuery, after_seq: int, limit: int) -> list[Any]:
         stmt = select(*COLUMNS).where(ae.c.seq > after_seq)

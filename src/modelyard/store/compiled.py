@@ -150,14 +150,15 @@ def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
 
 
 def execute_later(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
-                  params: dict[str, Any]) -> None:
+                  params: dict[str, Any], at_commit: bool = False) -> None:
     """Run a statement whose outcome the caller does not read: on PostgreSQL it waits on the
     connection and goes with the next statement or the COMMIT, in one round trip
-    (store/libpq_statements.py); elsewhere it runs now. Its error, if any, is raised then."""
+    (store/libpq_statements.py); with `at_commit`, with the COMMIT only. Elsewhere it runs
+    now. Its error, if any, is raised then."""
     entry = _compiled(conn, key, build)
     if (libpq := _on_libpq(conn, entry, params)) is not None:
         module, session, values = libpq
-        module.later(session, entry.libpq, values)
+        module.later(session, entry.libpq, values, at_commit=at_commit)
         return
     execute(conn, key, build, params)
 

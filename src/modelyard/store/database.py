@@ -203,6 +203,13 @@ def _runs_on_libpq(conn: Connection) -> bool:
     return bool(libpq_statements.session_of(conn.connection).usable)
 
 
+def _lock_group(conn: Connection) -> None:
+    """The group's transaction takes the groups' lock first (store/libpq_statements.py)."""
+    from modelyard.store import libpq_statements
+
+    libpq_statements.lock_group(conn.connection.info)
+
+
 def _forget_noted(conn: Connection) -> None:
     """What the transaction noted of a member whose savepoint was rolled back is not so any
     more: the model summaries it read or wrote, the row locks it took."""
@@ -397,6 +404,7 @@ class Database:
             transaction = kept.begin()
             try:
                 if grouped:
+                    _lock_group(kept)
                     with self._pg_member(kept, me) as member:
                         yield kept
                 else:

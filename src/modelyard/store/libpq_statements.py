@@ -112,7 +112,7 @@ _RELEASE = b"RELEASE SAVEPOINT modelyard_member"
 class _Session:
     """What this module keeps on one DBAPI connection."""
 
-    __slots__ = ("driver", "later", "member", "on_undone", "prepared", "usable")
+    __slots__ = ("at_commit", "driver", "later", "member", "on_undone", "prepared", "usable")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -120,6 +120,9 @@ class _Session:
         #: Statements sent with the next one that has an answer, or with the COMMIT; with
         #: where their rows go (`Ahead`), if anyone reads them, and the member that made them.
         self.later: list[_Waiting] = []
+        #: Statements sent with the COMMIT only (the audit chain's lock and rows: a group takes
+        #: that lock last, as a single write does, and no other lock after it).
+        self.at_commit: list[_Waiting] = []
         #: The member whose write runs now (its statements are its own), if any.
         self.member: Member | None = None
         #: Called when a member's savepoint is rolled back (what the transaction noted of it,
@@ -170,8 +173,9 @@ class Ahead:
 
 
 def later(session: _Session, statement: Statement, values: Values,
-          ahead: Ahead | None = None) -> None:
-    session.later.append((statement, values, ahead, session.member))
+          ahead: Ahead | None = None, at_commit: bool = False) -> None:
+    waiting = (statement, values, ahead, session.member)
+    (session.at_commit if at_commit else session.later).append(waiting)
 
 
 def _utility(sql: bytes) -> Statement:
@@ -183,6 +187,15 @@ def _utility(sql: bytes) -> Statement:
 _SAVEPOINT_STATEMENT = _utility(_SAVEPOINT)
 _RELEASE_STATEMENT = _utility(_RELEASE)
 _ROLLBACK_TO_STATEMENT = _utility(_ROLLBACK_TO)
+#: Taken first by a group's transaction (any number; not the audit chain's or the migrations'):
+#: one group at a time across processes, so that two groups, each holding several models' row
+#: locks, never wait for each other's (a deadlock PostgreSQL would end after a second).
+_GROUP_LOCK_STATEMENT = _utility(b"SELECT pg_advisory_xact_lock(1735553909)")
+
+
+def lock_group(info: dict[str, Any]) -> None:
+    """A group's transaction begins: take the groups' lock, sent with its first statement."""
+    later(info[_SESSION], _GROUP_LOCK_STATEMENT, [])
 
 
 def begin_member(info: dict[str, Any], member: Member) -> None:
@@ -201,12 +214,17 @@ def end_member(info: dict[str, Any], member: Member) -> None:
     session.member = None
 
 
+def _drop_member(session: _Session, member: Member) -> None:
+    session.later = [waiting for waiting in session.later if waiting[3] is not member]
+    session.at_commit = [waiting for waiting in session.at_commit if waiting[3] is not member]
+
+
 def undo_member(info: dict[str, Any], member: Member) -> None:
     """`member`'s write failed: what it did is undone (its waiting statements dropped; if its
     savepoint was sent, rolled back to it, sent with the next statement)."""
     session: _Session = info[_SESSION]
     session.member = None
-    session.later = [waiting for waiting in session.later if waiting[3] is not member]
+    _drop_member(session, member)
     if member.sent:
         session.later += [(_ROLLBACK_TO_STATEMENT, [], None, None),
                           (_RELEASE_STATEMENT, [], None, None)]
@@ -226,10 +244,13 @@ def commit_waiting(info: dict[str, Any]) -> None:
     """Before a connection's COMMIT: the waiting statements and the COMMIT, in one round trip.
     The connection is then out of its transaction, so the driver's commit sends nothing."""
     session: _Session | None = info.get(_SESSION)
-    if session is None or not session.later:
+    if session is None or not (session.later or session.at_commit):
         return
     if session.driver.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
-        _run(session, []).clear()  # nothing begun (autocommit): they run on their own
+        # Nothing begun (autocommit): they run on their own.
+        session.later += session.at_commit
+        session.at_commit = []
+        _run(session, []).clear()
         return
     _run(session, [], commit=True).clear()
 
@@ -240,6 +261,7 @@ def forget_waiting(info: dict[str, Any]) -> None:
     session: _Session | None = info.get(_SESSION)
     if session is not None:
         session.later.clear()
+        session.at_commit.clear()
 
 
 def rows(session: _Session, statement: Statement, values: Values) -> list[tuple[Any, ...]]:
@@ -263,6 +285,9 @@ def _run(session: _Session, last: list[_Waiting], commit: bool = False) -> pq.ab
     their rows."""
     batch = session.later + last
     session.later = []
+    if commit:
+        batch += session.at_commit
+        session.at_commit = []
     return _send(session, batch, commit)
 
 
@@ -341,6 +366,7 @@ def _undo_finished(session: _Session, batch: list[_Waiting], failed_at: int | No
     the COMMIT): roll it back to its savepoint (the innermost: every member before it released
     its own), keep its error for it, and send again what came after it, of the others."""
     member.error = error
+    _drop_member(session, member)  # what it left for the COMMIT
     if session.on_undone is not None:
         session.on_undone()
     assert failed_at is not None
