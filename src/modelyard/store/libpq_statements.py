@@ -104,11 +104,6 @@ class Member:
         self.error: BaseException | None = None
 
 
-_SAVEPOINT = b"SAVEPOINT modelyard_member"
-_ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT modelyard_member"
-_RELEASE = b"RELEASE SAVEPOINT modelyard_member"
-
-
 class _Session:
     """What this module keeps on one DBAPI connection."""
 
@@ -184,9 +179,13 @@ def _utility(sql: bytes) -> Statement:
     return statement
 
 
-_SAVEPOINT_STATEMENT = _utility(_SAVEPOINT)
-_RELEASE_STATEMENT = _utility(_RELEASE)
-_ROLLBACK_TO_STATEMENT = _utility(_ROLLBACK_TO)
+_SAVEPOINT_STATEMENT = _utility(b"SAVEPOINT modelyard_member")
+_RELEASE_STATEMENT = _utility(b"RELEASE SAVEPOINT modelyard_member")
+#: A member's write undone: back to its savepoint (the innermost one: every member before it
+#: released its own), which then goes.
+_ROLL_BACK: list[_Waiting] = [
+    (_utility(b"ROLLBACK TO SAVEPOINT modelyard_member"), [], None, None),
+    (_RELEASE_STATEMENT, [], None, None)]
 #: Taken first by a group's transaction (any number; not the audit chain's or the migrations'):
 #: one group at a time across processes, so that two groups, each holding several models' row
 #: locks, never wait for each other's (a deadlock PostgreSQL would end after a second).
@@ -214,9 +213,13 @@ def end_member(info: dict[str, Any], member: Member) -> None:
     session.member = None
 
 
-def _drop_member(session: _Session, member: Member) -> None:
+def _undo(session: _Session, member: Member) -> None:
+    """Forget what `member` left to send, and what the transaction noted of it (`on_undone`);
+    rolling back to its savepoint (`_ROLL_BACK`) is the caller's."""
     session.later = [waiting for waiting in session.later if waiting[3] is not member]
     session.at_commit = [waiting for waiting in session.at_commit if waiting[3] is not member]
+    if session.on_undone is not None:
+        session.on_undone()
 
 
 def undo_member(info: dict[str, Any], member: Member) -> None:
@@ -224,12 +227,9 @@ def undo_member(info: dict[str, Any], member: Member) -> None:
     savepoint was sent, rolled back to it, sent with the next statement)."""
     session: _Session = info[_SESSION]
     session.member = None
-    _drop_member(session, member)
+    _undo(session, member)
     if member.sent:
-        session.later += [(_ROLLBACK_TO_STATEMENT, [], None, None),
-                          (_RELEASE_STATEMENT, [], None, None)]
-    if session.on_undone is not None:
-        session.on_undone()
+        session.later += _ROLL_BACK
 
 
 def send_waiting(info: dict[str, Any]) -> None:
@@ -351,8 +351,8 @@ def _send(session: _Session, batch: list[_Waiting], commit: bool) -> pq.abc.PGre
     if failure is not None:
         error = errors.error_from_result(failure, encoding="utf-8")
         failure.clear()
-        member = batch[failed_at][3] if failed_at is not None else None
-        if member is not None and member.finished:
+        if failed_at is not None and (member := batch[failed_at][3]) is not None \
+                and member.finished:
             return _undo_finished(session, batch, failed_at, member, error, commit)
         raise error
     if not results:  # nothing was sent
@@ -360,19 +360,15 @@ def _send(session: _Session, batch: list[_Waiting], commit: bool) -> pq.abc.PGre
     return results[-1]
 
 
-def _undo_finished(session: _Session, batch: list[_Waiting], failed_at: int | None,
+def _undo_finished(session: _Session, batch: list[_Waiting], failed_at: int,
                    member: Member, error: BaseException, commit: bool) -> pq.abc.PGresult:
     """A statement of a member whose write is done failed (sent with another member's, or with
     the COMMIT): roll it back to its savepoint (the innermost: every member before it released
     its own), keep its error for it, and send again what came after it, of the others."""
     member.error = error
-    _drop_member(session, member)  # what it left for the COMMIT
-    if session.on_undone is not None:
-        session.on_undone()
-    assert failed_at is not None
+    _undo(session, member)  # what it left for the COMMIT
     again = [waiting for waiting in batch[failed_at + 1:] if waiting[3] is not member]
-    return _send(session, [(_ROLLBACK_TO_STATEMENT, [], None, None),
-                           (_RELEASE_STATEMENT, [], None, None), *again], commit)
+    return _send(session, [*_ROLL_BACK, *again], commit)
 
 
 def _results(pgconn: Any, count: int) -> list[pq.abc.PGresult]:
