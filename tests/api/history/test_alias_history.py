@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from mlflow import MlflowClient
 
 from tests.api.history.conftest import NATIVE
+from tests.support.server import ServerProcess
 
 
 def move(http: httpx.Client, name: str, version: int, reason: str | None = None,
@@ -127,3 +130,22 @@ def test_stage_tag_and_description_history(http: httpx.Client) -> None:
                    ("tag", "k", 1, "a", None), ("stage", None, 1, "Staging", "None")]
     stages = http.get(f"{NATIVE}/{name}/history", params={"kind": "stage", "version": 1})
     assert [e["value"] for e in stages.json()["history"]] == ["Staging"]
+
+
+def test_what_a_model_and_version_are_created_with_is_their_first_history(
+        http: httpx.Client, server: ServerProcess) -> None:
+    """Created by the mlflow client with tags and descriptions: those are the first entries,
+    and the next tag change knows the value before it."""
+    client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    name = f"hist-made-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name, tags={"team": "risk"}, description="scores")
+    client.create_model_version(name, "s3://b/m", tags={"validated": "no"}, description="v1")
+    client.set_model_version_tag(name, "1", "validated", "yes")
+    entries = http.get(f"{NATIVE}/{name}/history").json()["history"]
+    got = [(e["kind"], e["subject"], e["version"], e["value"], e["previous_value"])
+           for e in entries]
+    assert got == [("tag", "validated", 1, "yes", "no"),
+                   ("tag", "validated", 1, "no", None), ("description", None, 1, "v1", None),
+                   ("version", None, 1, "1", None),
+                   ("tag", "team", None, "risk", None),
+                   ("description", None, None, "scores", None)]
