@@ -38,6 +38,7 @@ bench: $(VENV)/.test-deps
 ## The benchmark at smoke size, both engines: CI runs it so that it keeps working
 bench-smoke: $(VENV)/.test-deps
 	$(BIN)/python bench/run.py --size smoke --engine both
+	$(BIN)/python bench/run.py --size smoke --engine sqlite --rounds 2 --scenarios populate,move_alias
 	$(BIN)/python bench/artifacts.py --size-mib 16
 	$(BIN)/python bench/run.py --size smoke --engine both --auth
 	$(BIN)/python bench/uc_reads.py --models 5 --duration 1

@@ -6,10 +6,12 @@ import math
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -57,6 +59,60 @@ class ServerResult:
         return out
 
 
+# Counts of trouble are summed over the rounds, so that one bad round stays in view; every other
+# number is the median of the rounds (see combine_rounds).
+_SUMMED = frozenset({"errors", "reconnects"})
+
+
+def median_of(values: Iterable[float]) -> float:
+    """The median of the values that are not NaN (a figure a round has none of, like PostgreSQL
+    CPU on SQLite or a failed round's cold start); NaN if none is left."""
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else math.nan
+
+
+def _median_fields(cls: type, results: Sequence[object]) -> dict[str, Any]:
+    """Each numeric field of `cls` over `results`: summed for the counts in _SUMMED, otherwise
+    the median (the lower middle value for counts, so that it stays a whole number)."""
+    out: dict[str, Any] = {}  # Any: a float or an int by field, for dataclasses.replace
+    for f in fields(cls):
+        values = [getattr(r, f.name) for r in results]
+        # The annotations are strings here (from __future__ import annotations).
+        if f.type in ("int", int):
+            out[f.name] = sum(values) if f.name in _SUMMED else statistics.median_low(values)
+        elif f.type in ("float", float):
+            out[f.name] = median_of(values)
+    return out
+
+
+def combine_rounds(rounds: Sequence[ServerResult]) -> ServerResult:
+    """One server's results over several rounds (round 1 first) as one ServerResult: per scenario
+    and per server, the median of each figure over the rounds that have it; errors and
+    reconnects summed; the problems, notes and failures of every round kept, each with its
+    round. A single round comes back as it is."""
+    if len(rounds) == 1:
+        return rounds[0]
+    first = rounds[0]
+    scenarios: dict[str, ScenarioResult] = {}
+    names = dict.fromkeys(name for r in rounds for name in r.scenarios)  # in order, no repeats
+    for name in names:
+        ran = [(n, r.scenarios[name]) for n, r in enumerate(rounds, 1) if name in r.scenarios]
+        results = [s for _, s in ran]
+        scenarios[name] = replace(
+            results[0],
+            **_median_fields(ScenarioResult, results),
+            problems=[f"round {n}: {p}" for n, s in ran for p in s.problems],
+            note="; ".join(f"round {n}: {s.note}" for n, s in ran if s.note),
+        )
+    failures = [f"round {n}: {r.failure}" for n, r in enumerate(rounds, 1) if r.failure]
+    return replace(
+        first,
+        **_median_fields(ServerResult, rounds),
+        scenarios=scenarios,
+        failure="; ".join(failures) or None,
+    )
+
+
 def fmt(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
@@ -69,11 +125,20 @@ def fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def ratio(a: float | None, b: float | None) -> str:
+def ratio_value(a: float | None, b: float | None) -> float:
     if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
+        return math.nan
+    return a / b
+
+
+def times(r: float) -> str:
+    if math.isnan(r):
         return "–"
-    r = a / b
     return f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return times(ratio_value(a, b))
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -172,9 +237,70 @@ def server_table(servers: Sequence[ServerResult]) -> str:
     return markdown_table(header, rows)
 
 
-def engine_section(engine: str, servers: Sequence[ServerResult], names: Sequence[str]) -> str:
+def rounds_table(
+    rounds: Sequence[Sequence[ServerResult]],
+    combined: Sequence[ServerResult],
+    scenario_names: Sequence[str],
+) -> str:
+    """Server CPU ms per request of every round (each round's servers in the order of
+    `combined`), with each round's ratio; then the ratio of the medians (the main table's)
+    and the range of the rounds' ratios, which shows how far one round alone could be off."""
+    pair = len(combined) == 2
+    header = ["scenario"]
+    for n in range(1, len(rounds) + 1):
+        header.extend(f"r{n} {s.label}" for s in combined)
+        if pair:
+            header.append(f"r{n} ×")
+    header += ["× of medians", "× min–max"] if pair else ["median"]
+    rows = []
+    for name in scenario_names:
+        row = [name]
+        ratios = []
+        for servers in rounds:
+            values = [_server_cpu(s, name) for s in servers]
+            row.extend(fmt(v) for v in values)
+            if pair:
+                ratios.append(ratio_value(*values))
+                row.append(times(ratios[-1]))
+        medians = [_server_cpu(s, name) for s in combined]
+        if pair:
+            known = [r for r in ratios if not math.isnan(r)]
+            spread = f"{times(min(known))}–{times(max(known))}" if known else "–"
+            row += [ratio(*medians), spread]
+        else:
+            row.append(fmt(medians[0]))
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def _server_cpu(server: ServerResult, name: str) -> float:
+    result = server.scenarios.get(name)
+    return result.server_cpu_ms if result else math.nan
+
+
+def _rounds_legend(servers: Sequence[ServerResult]) -> str:
+    if len(servers) != 2:
+        return "_Server CPU ms per request in each round, each on a fresh database._"
+    a, b = servers[0].label, servers[1].label
+    return (
+        f"_ms per request. Rounds interleaved: odd rounds ran {a} first, even rounds {b} first, "
+        "each on a fresh database. The ratio of the medians (the main table's CPU ×) is the "
+        "headline figure; the min–max of the rounds' ratios shows how much one round varies._"
+    )
+
+
+def engine_section(
+    engine: str,
+    servers: Sequence[ServerResult],
+    names: Sequence[str],
+    rounds: Sequence[Sequence[ServerResult]] = (),
+) -> str:
+    """The tables of one engine. `servers`: one result per server (with several `rounds`, the
+    combined medians); `rounds`: each round's results, shown in a table of their own when
+    there are more than one."""
+    several = len(rounds) > 1
     parts = [
-        f"### {engine}",
+        f"### {engine}" + (f" (median of {len(rounds)} rounds)" if several else ""),
         "",
         scenario_table(servers, names),
         "",
@@ -182,6 +308,15 @@ def engine_section(engine: str, servers: Sequence[ServerResult], names: Sequence
         "",
         server_table(servers),
     ]
+    if several:
+        parts += [
+            "",
+            "#### Server CPU per request, by round",
+            "",
+            rounds_table(rounds, servers, names),
+            "",
+            _rounds_legend(servers),
+        ]
     notes = [f"{s.label} {r.name}: {r.note}" for s in servers for r in s.scenarios.values()
              if r.note]
     if notes:

@@ -1,12 +1,17 @@
 """Side-by-side benchmark of MLflow 3.17.2 and Modelyard over the MLflow Model Registry REST API.
 
-    python bench/run.py --size smoke|small|large --engine sqlite|postgres|both [--out FILE]
+    python bench/run.py --size smoke|small|large --engine sqlite|postgres|both [--rounds N]
+        [--out FILE]
 
 For each database engine and each server (MLflow first, then Modelyard; never both at once) it
 starts the server on a fresh database, measures its cold start, loads the data set (through the
 REST API, or with SQL for the large size), runs the same scenarios with the same requests at the
 same concurrency, stops the server and drops its database. Then it prints one table per engine.
-See bench/README.md.
+
+With --rounds N it does all that N times per engine, the order of the servers alternating from
+one round to the next (MLflow first in odd rounds, Modelyard first in even ones), and the tables
+show the median of the rounds, with each round's server CPU and ratio in a table of its own: on
+a noisy machine one round's figures, and so their ratio, vary by ±15%. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from procfs import (
     process_tree,
     reaped_children_cpu,
 )
-from report import ScenarioResult, ServerResult, engine_section, machine_info
+from report import ScenarioResult, ServerResult, combine_rounds, engine_section, machine_info
 from servers import HOST, RunningServer, ServerKind, check_binary, server_kinds, start_server
 from workload import (
     POPULATE,
@@ -80,6 +85,7 @@ class Options:
     keep: bool
     pg: PgConfig
     auth: bool = False  # --auth: bench/auth.py
+    rounds: int = 1  # --rounds: every server this many times per engine, alternating the order
 
 
 @dataclass(frozen=True)
@@ -311,11 +317,18 @@ def log_scenario(tag: str, r: ScenarioResult) -> None:
 
 
 def bench_server(
-    kind: ServerKind, engine: str, opts: Options, pool: ClientPool, dbs: Databases, workdir: Path
+    kind: ServerKind,
+    engine: str,
+    opts: Options,
+    pool: ClientPool,
+    dbs: Databases,
+    workdir: Path,
+    round_no: int = 1,
 ) -> ServerResult:
-    tag = f"[{engine}] {kind.label}:"
+    several = opts.rounds > 1
+    tag = f"[{engine}{f' round {round_no}/{opts.rounds}' if several else ''}] {kind.label}:"
     result = ServerResult(kind.key, kind.label, kind.version(), engine)
-    data_dir = workdir / f"{engine}-{kind.key}"
+    data_dir = workdir / (f"{engine}-{kind.key}" + (f"-round{round_no}" if several else ""))
     data_dir.mkdir(parents=True)
     db_url = dbs.create(engine, kind.key, data_dir)
     size = opts.size
@@ -412,6 +425,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     )
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every server this many times per engine, alternating their order, and report "
+        "the medians (default 1)",
+    )
+    parser.add_argument(
         "--auth", action="store_true",
         help="both servers require credentials; reads as an ordinary user (bench/auth.py)",
     )
@@ -439,8 +459,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     scenarios = scenario_names([s.strip() for s in args.scenarios.split(",") if s.strip()])
     if not size.seed_sql and POPULATE not in scenarios:
         scenarios.insert(0, POPULATE)  # the data set is loaded by the populate scenario
-    if args.concurrency < 1 or args.workers < 1:
-        parser.error("--concurrency and --workers must be at least 1")
+    if args.concurrency < 1 or args.workers < 1 or args.rounds < 1:
+        parser.error("--concurrency, --workers and --rounds must be at least 1")
     wrk = find_wrk() if args.loadgen == "wrk" else None
     if args.loadgen == "wrk" and wrk is None:
         parser.error(
@@ -460,6 +480,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         keep=args.keep,
         pg=PgConfig(args.pg_host, args.pg_port, args.pg_user),
         auth=args.auth,
+        rounds=args.rounds,
     )
     return args, opts
 
@@ -482,9 +503,28 @@ def load_description(opts: Options) -> str:
     return text
 
 
+def rounds_description(opts: Options) -> list[str]:
+    if opts.rounds == 1:
+        return []
+    labels = [s.label for s in opts.servers]
+    order = (
+        f", interleaved (odd rounds {labels[0]} first, even rounds {labels[1]} first)"
+        if len(labels) == 2
+        else ""
+    )
+    return [
+        f"- Rounds: {opts.rounds} per engine{order}, every server on a fresh "
+        f"database each time. Every figure in the tables is the median of the {opts.rounds} "
+        "rounds for that server (errors summed; problems and notes of every round listed); "
+        "the table *Server CPU per request, by round* gives each round's CPU and ratio. One "
+        "round's figures vary by ±15% on this machine.",
+    ]
+
+
 def render(
     opts: Options,
     results: dict[str, list[ServerResult]],
+    rounds: dict[str, list[list[ServerResult]]],
     command: str,
     pg_version: str | None,
     background_cores: float,
@@ -519,6 +559,7 @@ def render(
         "database. MLflow: `mlflow server` (uvicorn) with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION="
         "false` (no huey job runner) and telemetry off, default logging (it logs every "
         "request); Modelyard: `modelyard serve` (no access log).",
+        *rounds_description(opts),
         *([
             "- Authentication (`--auth`): MLflow's basic-auth app (`--app-name basic-auth`, its "
             "user store on the same engine, default permission READ, its credential cache on: "
@@ -538,7 +579,7 @@ def render(
     ]
     names = opts.scenarios
     for engine, servers in results.items():
-        lines += [engine_section(engine, servers, names), ""]
+        lines += [engine_section(engine, servers, names, rounds[engine]), ""]
     lines += ["Scenarios:", ""]
     descriptions = {s.name: s.description for s in READ_SCENARIOS}
     descriptions[POPULATE] = (
@@ -553,6 +594,36 @@ def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def round_order(servers: list[ServerKind], round_no: int) -> list[ServerKind]:
+    """The order of the servers in a round: reversed every other round, so that a slow drift of
+    the machine (another job starting, the CPU heating up) weighs on both sides alike."""
+    return servers if round_no % 2 else servers[::-1]
+
+
+def ready_pool(pool: ClientPool | None, concurrency: int) -> ClientPool:
+    """The client pool for the next server: the same processes again, unless a job broke it."""
+    if pool is None or pool.broken:
+        if pool is not None:
+            pool.close()
+        pool = ClientPool(concurrency)
+    return pool
+
+
+def rounds_json(opts: Options, rounds: dict[str, list[list[ServerResult]]]) -> dict[str, object]:
+    """Every round's raw results, per engine, with the order the servers ran in."""
+    return {
+        engine: [
+            {
+                "round": n,
+                "order": [kind.key for kind in round_order(opts.servers, n)],
+                "servers": [asdict(s) for s in servers],
+            }
+            for n, servers in enumerate(engine_rounds, 1)
+        ]
+        for engine, engine_rounds in rounds.items()
+    }
+
+
 def main(argv: Sequence[str]) -> int:
     args, opts = parse_args(argv)
     command = shlex.join(["python", "bench/run.py", *argv])
@@ -560,7 +631,8 @@ def main(argv: Sequence[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
     dbs = Databases(opts.pg)
     pool: ClientPool | None = None
-    results: dict[str, list[ServerResult]] = {}
+    results: dict[str, list[ServerResult]] = {}  # per engine: one per server (the medians)
+    rounds: dict[str, list[list[ServerResult]]] = {}  # per engine and round: one per server
     pg_version: str | None = None
     background = math.nan
     try:
@@ -571,14 +643,24 @@ def main(argv: Sequence[str]) -> int:
         if background > 0.3:
             log("warning: other processes are using the CPU; the figures will be noisy")
         for engine in opts.engines:
-            results[engine] = []
-            for kind in opts.servers:
-                if pool is None or pool.broken:
-                    if pool is not None:
-                        pool.close()
-                    pool = ClientPool(opts.concurrency)
-                results[engine].append(bench_server(kind, engine, opts, pool, dbs, workdir))
-            print(f"\n{engine_section(engine, results[engine], opts.scenarios)}\n", flush=True)
+            rounds[engine] = []
+            for n in range(1, opts.rounds + 1):
+                order = round_order(opts.servers, n)
+                if opts.rounds > 1:
+                    labels = " then ".join(kind.label for kind in order)
+                    log(f"[{engine}] round {n}/{opts.rounds}: {labels}")
+                ran: dict[str, ServerResult] = {}
+                for kind in order:
+                    pool = ready_pool(pool, opts.concurrency)
+                    ran[kind.key] = bench_server(kind, engine, opts, pool, dbs, workdir, n)
+                # Kept in the order of opts.servers whichever ran first: ratio = MLflow / Modelyard.
+                rounds[engine].append([ran[kind.key] for kind in opts.servers])
+            results[engine] = [
+                combine_rounds([servers[i] for servers in rounds[engine]])
+                for i in range(len(opts.servers))
+            ]
+            section = engine_section(engine, results[engine], opts.scenarios, rounds[engine])
+            print(f"\n{section}\n", flush=True)
     except (KeyboardInterrupt, SystemExit):
         log("interrupted: stopping the servers and dropping the databases")
         raise
@@ -591,13 +673,16 @@ def main(argv: Sequence[str]) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    report = render(opts, results, command, pg_version, background)
+    report = render(opts, results, rounds, command, pg_version, background)
     if args.out:
         args.out.write_text(report)
         log(f"wrote {args.out}")
     if args.json:
         raw = {engine: [asdict(s) for s in servers] for engine, servers in results.items()}
-        args.json.write_text(json.dumps({"command": command, "results": raw}, indent=2))
+        document: dict[str, object] = {"command": command, "results": raw}
+        if opts.rounds > 1:  # "results" then holds the medians; every round's are kept too
+            document["rounds"] = rounds_json(opts, rounds)
+        args.json.write_text(json.dumps(document, indent=2))
         log(f"wrote {args.json}")
     problems = [p for servers in results.values() for s in servers for p in s.problems]
     if problems:
