@@ -107,3 +107,38 @@ def test_handler_greenlets_are_reused_and_start_each_request_afresh() -> None:
             assert await waiting is not meanwhile
 
     run_async(scenario())
+
+
+def test_a_coroutine_handler_runs_in_a_greenlet_with_its_awaits_on_the_loop() -> None:
+    """A page's async handler runs to its end in a handler greenlet (its synchronous writes
+    then wait as any handler's do): its awaits (a bare yield, a future, a gather of tasks) are
+    answered by the loop, it sees the request's context variables, and its error comes back."""
+    async def page(mark: str) -> tuple[bool, str, list[int]]:
+        in_greenlet = can_suspend()  # only in a handler greenlet: its waits may suspend it
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        later = loop.create_future()
+        loop.call_later(0.01, later.set_result, 7)
+
+        async def double(n: int) -> int:
+            await asyncio.sleep(0.001)
+            return 2 * n
+
+        values = list(await asyncio.gather(double(1), double(2)))
+        return in_greenlet, f"{mark}:{_REQUEST_MARK.get()}", [await later, *values]
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("from the page")
+
+    async def scenario() -> tuple[bool, str, list[int]]:
+        _REQUEST_MARK.set("request")
+        with pytest.raises(ValueError, match="from the page"):
+            await run_cooperatively(fails)
+        result: tuple[bool, str, list[int]] = await run_cooperatively(page, "page")
+        return result
+
+    in_greenlet, marks, values = run_async(scenario())
+    assert in_greenlet
+    assert marks == "page:request"
+    assert values == [7, 2, 4]

@@ -14,9 +14,20 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
 
-from modelyard.domain.errors import InvalidArgument
+from modelyard.domain.errors import InvalidArgument, Unavailable
 from modelyard.store.compiled import execute_later, fetch_all, insert_rows
 from modelyard.store.cooperative import run_cooperatively
 from modelyard.store.database import Database
@@ -315,3 +326,72 @@ def test_a_groups_transaction_holds_the_groups_lock(database: Database) -> None:
 
     _in_handler(write)
     assert 1735553909 in seen
+
+
+# ---- a group write's turn: suspended while it waits for PostgreSQL ------------------------
+
+_SLEEP = select(func.pg_sleep(bindparam("ms", type_=Integer) / bindparam("per_second")))
+
+
+def _slow_member(database: Database, name: str, seconds: float, events: list[str]
+                 ) -> tuple[int, list[str]]:
+    """A handler whose write waits `seconds` for PostgreSQL's answer (a compiled statement,
+    as the registry's writes are) after inserting `name`."""
+    with database.write() as conn:
+        _later(conn, name)
+        events.append(f"{name} waits")
+        fetch_all(conn, "test_sleep", lambda: _SLEEP,
+                  {"ms": round(seconds * 1000), "per_second": 1000})
+        events.append(f"{name} answered")
+        transaction = conn.execute(_TRANSACTION).scalar_one()
+    return transaction, _names(database)
+
+
+def test_a_group_write_waiting_for_postgresql_lets_the_loop_serve_others(
+        database: Database) -> None:
+    """While a's write waits for its answer, the loop runs other requests (a tick of its own
+    here), and b's write waits for a's turn to end, then joins a's group: one transaction, one
+    COMMIT, b's statements after a's."""
+    events: list[str] = []
+
+    async def scenario() -> list[Any]:
+        async def tick() -> None:
+            await asyncio.sleep(0.05)
+            events.append("loop ticks")
+
+        a = asyncio.ensure_future(run_cooperatively(_slow_member, database, "a", 0.4, events))
+        await asyncio.sleep(0.01)  # a is suspended in its round trip
+        b = asyncio.ensure_future(run_cooperatively(_slow_member, database, "b", 0, events))
+        return list(await asyncio.gather(a, b, tick()))
+
+    (a_transaction, a_seen), (b_transaction, b_seen), _ = run_async(scenario())
+    assert events.index("loop ticks") < events.index("a answered")
+    assert events.index("a answered") < events.index("b waits")  # one write at a time
+    assert a_transaction == b_transaction
+    assert a_seen == b_seen == ["a", "b"]
+
+
+def test_a_write_outside_a_handler_during_a_turn_waits_for_a_lock_only_briefly(
+        database: Database) -> None:
+    """A write made on the loop's thread outside a handler cannot let the loop run the
+    suspended group write whose row lock it waits for: it gives up after a bounded wait with
+    a 503 to retry, instead of stopping the server; the group write is then kept."""
+    events: list[str] = []
+    outcome: list[BaseException] = []
+
+    async def scenario() -> Any:
+        a = asyncio.ensure_future(run_cooperatively(_slow_member, database, "a", 0.5, events))
+        await asyncio.sleep(0.01)  # a's insert of "a" is sent; a is suspended
+
+        try:  # on the loop, not in a handler: as an inline page or endpoint would write
+            with database.write() as conn:
+                conn.execute(_INSERT, {"name": "a", "n": 1})  # waits for a's row lock
+        except Unavailable as error:
+            outcome.append(error)
+        return await a
+
+    started = time.monotonic()
+    _, seen = run_async(scenario())
+    assert len(outcome) == 1 and "retry" in str(outcome[0])
+    assert time.monotonic() - started < 10
+    assert seen == ["a"] and _names(database) == ["a"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import select
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -29,9 +30,11 @@ T = TypeVar("T")
 
 
 class _Handler(greenlet):
-    """A handler's greenlet: it may suspend itself while it holds nothing."""
+    """A handler's greenlet: it may suspend itself while it holds nothing, or while what it
+    holds is its turn (`in_turn`), which the others wait for."""
 
     holding = 0
+    in_turn = False
 
 
 class _Finished:
@@ -71,12 +74,20 @@ _idle = _Idle()
 _KEEP = 64
 
 
-async def run_cooperatively(fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` in a greenlet that may hand the loop awaitables (see `wait_readable`)."""
+async def run_cooperatively(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` in a greenlet that may hand the loop awaitables (see `wait_readable`). A
+    coroutine function runs there to its end, each of its awaits handed to the loop: its
+    synchronous calls (a web form's write) then wait as any handler's do."""
     idle = _idle.handlers
     handler = idle.pop() if idle else _Handler(_serve)
-    # Each request starts with no context variables set, as a new greenlet would.
-    handler.gr_context = contextvars.Context()
+    if inspect.iscoroutinefunction(fn):
+        # Its awaits may read the request's context variables, as they would on the loop.
+        handler.gr_context = contextvars.copy_context()
+        args = (fn(*args),)
+        fn = _complete
+    else:
+        # Each request starts with no context variables set, as a new greenlet would.
+        handler.gr_context = contextvars.Context()
     value = handler.switch((fn, args))
     while not isinstance(value, _Finished):
         # The handler is suspended on `value`, an awaitable: resume it with what it yields.
@@ -90,8 +101,31 @@ async def run_cooperatively(fn: Callable[..., T], *args: Any) -> T:
         idle.append(handler)
     if value.error is not None:
         raise value.error
-    result: T = value.value
-    return result
+    return value.value
+
+
+def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to its end in this handler greenlet: what each of its awaits yields (a
+    future; None for a bare yield, `asyncio.sleep(0)`) is awaited by the loop meanwhile."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            waited = coroutine.throw(error) if error is not None else coroutine.send(value)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        value, error = None, None
+        if waited is None:
+            waited = asyncio.sleep(0)
+        else:
+            # As a task does with what a coroutine yields: the future is taken, not yielded
+            # again (the loop's own await of it would otherwise refuse it).
+            waited._asyncio_future_blocking = False
+        try:
+            value = wait_for(waited)
+        except BaseException as raised:  # the future's error, or the request's cancellation
+            error = raised
 
 
 def can_suspend() -> bool:
@@ -105,6 +139,12 @@ def poll_readable(fd: int, timeout_ms: int | None = None) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(timeout_ms))
+
+
+def may_suspend_in_turn() -> bool:
+    """Whether this handler holds only its turn (see `Turn`): its waits may suspend it."""
+    current = getcurrent()
+    return isinstance(current, _Handler) and current.in_turn
 
 
 def wait_readable(fd: int) -> None:
@@ -128,6 +168,37 @@ def wait_readable(fd: int) -> None:
         loop.remove_reader(fd)  # if the wait ended otherwise (cancelled)
 
 
+class Watch:
+    """A socket registered with the event loop for as long as a group's writes use it: a
+    handler in its turn waits on it without registering and unregistering the socket at each
+    wait (two to three `epoll_ctl` calls each under uvloop). Between waits the socket has
+    nothing to read (each wait's answer is read whole), so the loop is not woken for it."""
+
+    __slots__ = ("_fd", "_loop", "_waiter")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def wait(self) -> None:
+        """Suspend this handler until the socket is readable."""
+        self._waiter = self._loop.create_future()
+        try:
+            getcurrent().parent.switch(self._waiter)
+        finally:
+            self._waiter = None
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+
+
 def in_handler() -> bool:
     """Whether this runs in a handler greenlet on the event loop (one that may `wait_for`)."""
     return isinstance(getcurrent(), _Handler)
@@ -140,6 +211,21 @@ def wait_for(awaitable: Awaitable[T]) -> T:
     and the loop itself ends, so none of them can block on what this one holds."""
     result: T = getcurrent().parent.switch(awaitable)
     return result
+
+
+@contextmanager
+def in_turn(value: bool = True) -> Iterator[None]:
+    """Mark that what the current handler holds is its turn (or, with False, that it is not:
+    a write nested in its turn holds a connection of its own)."""
+    current = getcurrent()
+    if not isinstance(current, _Handler):
+        yield
+        return
+    before, current.in_turn = current.in_turn, value
+    try:
+        yield
+    finally:
+        current.in_turn = before
 
 
 @contextmanager

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from sqlalchemy import (
     JSON,
     Connection,
     Engine,
+    RootTransaction,
     bindparam,
     cast,
     create_engine,
@@ -37,7 +39,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from modelyard.store import model_summary
-from modelyard.store.cooperative import holding, poll_readable
+from modelyard.store.cooperative import holding, in_turn, poll_readable
 from modelyard.store.failures import translated
 from modelyard.store.group_commit import CommitGroup, GroupCommit, commit_or_roll_back
 from modelyard.store.sqlite_write_lock import SqliteWriteLock
@@ -46,6 +48,8 @@ if TYPE_CHECKING:  # imported when used: SQLite servers never import psycopg
     from modelyard.store.libpq_statements import Member
 
 _WRITE = "modelyard_write"
+
+log = logging.getLogger(__name__)
 
 
 def upsert_insert(dialect: str) -> Any:
@@ -208,6 +212,24 @@ def _lock_group(conn: Connection) -> None:
     from modelyard.store import libpq_statements
 
     libpq_statements.lock_group(conn.connection.info)
+
+
+#: How long a write on the loop's thread outside a handler waits for a row lock while a
+#: group's write is suspended (Database._pg_alone).
+LOOP_LOCK_TIMEOUT = "2s"
+
+
+def _bound_lock_waits(conn: Connection) -> None:
+    log.warning("a write on the event loop outside a request handler while a group write is "
+                "in progress: its lock waits are bounded to %s", LOOP_LOCK_TIMEOUT)
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOOP_LOCK_TIMEOUT}'")
+
+
+def _stop_watching(info: dict[Any, Any]) -> None:
+    """The group is over: its connection's socket leaves the event loop."""
+    from modelyard.store import libpq_statements
+
+    libpq_statements.stop_watching(info)
 
 
 def _forget_noted(conn: Connection) -> None:
@@ -385,43 +407,97 @@ class Database:
         """PostgreSQL: a handler's write on the loop joins the open group (store/group_commit.py)
         or opens one on a kept connection; another writer commits on its own."""
         nested = me in self._writing
-        group = self._groups.joinable()
-        if group is not None and not nested:
-            if self._groups.can_wait():
-                with self._pg_member(group.conn, me) as member:
-                    yield group.conn
-                self._groups.wait(group)
-                _raise_its_error(member)
-                return
-            self._groups.commit(group)  # a writer that cannot wait ends the group first
-        kept = None if nested else self._pg_writers.take()
-        if kept is None:
-            with self._write_connection() as conn, conn.begin():
+        if nested:
+            with in_turn(False), self._write_connection() as conn, conn.begin():
                 yield conn
             return
-        grouped = self._groups.can_wait() and _runs_on_libpq(kept)
+        if not self._groups.can_wait():
+            group = self._groups.joinable()
+            if group is not None:
+                self._groups.commit(group)  # a writer that cannot wait ends the group first
+            yield from self._pg_alone(bounded=self._groups.turn_taken_here())
+            return
+        opened: tuple[Connection, RootTransaction, Any, Member] | None = None
+        with self._groups.turn():
+            group = self._groups.joinable()
+            if group is None:
+                kept = self._pg_writers.take()
+                if kept is None or not _runs_on_libpq(kept):
+                    if kept is not None:
+                        self._pg_writers.give_back(kept)
+                    yield from self._pg_alone()
+                    return
+                opened = yield from self._pg_open_group(kept, me)
+            else:
+                with self._pg_member(group.conn, me) as member:
+                    yield group.conn
+        # The turn is over (the next write may join the group); now wait for its COMMIT.
+        if opened is not None:
+            self._pg_end_group(*opened)
+        elif group is not None:
+            self._groups.wait(group)
+            _raise_its_error(member)
+
+    def _pg_open_group(self, kept: Connection, me: object
+                       ) -> Generator[Connection, None,
+                                      tuple[Connection, RootTransaction, Any, Member]]:
+        """The first write of a group, on a kept connection: that connection, its transaction,
+        its info and the write's member."""
+        info = kept.connection.info  # read now: a failed COMMIT may invalidate `kept`
         try:
             transaction = kept.begin()
             try:
-                if grouped:
-                    _lock_group(kept)
-                    with self._pg_member(kept, me) as member:
-                        yield kept
-                else:
+                _lock_group(kept)
+                with self._pg_member(kept, me) as member:
                     yield kept
             except BaseException:
                 transaction.rollback()
                 raise
-            if grouped:
-                self._groups.hand_over(kept, transaction)  # until the group's COMMIT
-            else:
-                commit_or_roll_back(transaction)
         except BaseException:
+            _stop_watching(info)
             self._pg_writers.drop(kept)  # whatever state it is in, the pool resets it
             raise
+        return kept, transaction, info, member
+
+    def _pg_end_group(self, kept: Connection, transaction: RootTransaction, info: Any,
+                      member: Member) -> None:
+        """Leave the group open for the writes served next, until its COMMIT; then the kept
+        connection is free again."""
+        try:
+            self._groups.hand_over(kept, transaction)
+        except BaseException:
+            _stop_watching(info)
+            self._pg_writers.drop(kept)
+            raise
+        _stop_watching(info)
         self._pg_writers.give_back(kept)
-        if grouped:
-            _raise_its_error(member)
+        _raise_its_error(member)
+
+    def _pg_alone(self, bounded: bool = False) -> Iterator[Connection]:
+        """A PostgreSQL write in a transaction of its own, committed at once.
+
+        `bounded`: made on the event loop's thread outside a handler while a handler's group
+        write is suspended mid-way (store/group_commit.py). The loop cannot run that handler
+        until this write is done, so a row lock it holds would never be released: this write
+        waits for a lock at most LOOP_LOCK_TIMEOUT, then fails (503, to retry), instead of
+        stopping the server. The request surfaces run their handlers in greenlets, where a
+        write waits its turn; this is the net for one that does not."""
+        kept = self._pg_writers.take()
+        if kept is None:
+            with self._write_connection() as conn, conn.begin():
+                if bounded:
+                    _bound_lock_waits(conn)
+                yield conn
+            return
+        try:
+            with kept.begin():
+                if bounded:
+                    _bound_lock_waits(kept)
+                yield kept
+        except BaseException:
+            self._pg_writers.drop(kept)
+            raise
+        self._pg_writers.give_back(kept)
 
     @contextmanager
     def _pg_member(self, conn: Connection, me: object) -> Iterator[Member]:

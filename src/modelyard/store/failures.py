@@ -25,6 +25,7 @@ _OUT_OF_RANGE = "22003"
 _SQLITE_OUTAGES = ("unable to open database", "disk i/o error", "database is locked",
                    "readonly database", "database or disk is full")
 
+_LOCK_NOT_AVAILABLE = "55P03"
 UNREACHABLE = "The database cannot be reached right now; retry in a few seconds."
 
 
@@ -44,6 +45,9 @@ def translate(error: BaseException) -> Exception | None:
                                "64 bits, identifiers and version numbers in 32.")
     if "NUL (0x00)" in str(orig):  # psycopg refuses it before sending
         return InvalidArgument("A value in the request contains a NUL character; remove it.")
+    if state == _LOCK_NOT_AVAILABLE:  # a bounded lock wait ran out (Database._pg_alone)
+        return Unavailable("The change waited too long for another one in progress on the "
+                           "same object; retry it.")
     if isinstance(error, DisconnectionError) or (
             isinstance(error, DBAPIError) and error.connection_invalidated):
         return Unavailable(UNREACHABLE)

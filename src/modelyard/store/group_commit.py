@@ -32,8 +32,11 @@ loop runs as soon as the requests that were ready have run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, RootTransaction
 
@@ -75,6 +78,49 @@ class GroupCommit:
         #: SQLite: the write lock a group holds until its COMMIT.
         self._lock = lock
         self._open: CommitGroup | None = None
+        #: PostgreSQL: whether a handler is writing in a group now (its turn); who waits for it.
+        self._turn_taken = False
+        self._turn_thread = 0
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._commit_due: CommitGroup | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """PostgreSQL: one handler at a time writes in a group (opens it or joins it) and may
+        be suspended while it waits for the database, the others waiting for their turn; the
+        group's COMMIT waits for the turn to end."""
+        if self._turn_taken:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                cooperative.wait_for(waiter)
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._end_turn()  # handed to this one as it was cancelled: pass it on
+                raise
+        else:
+            self._turn_taken = True
+            self._turn_thread = threading.get_ident()
+        try:
+            with cooperative.in_turn():
+                yield
+        finally:
+            self._end_turn()
+
+    def turn_taken_here(self) -> bool:
+        """Whether a handler of this thread's loop is writing in a group now (its turn)."""
+        return self._turn_taken and self._turn_thread == threading.get_ident()
+
+    def _end_turn(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the turn is that handler's now
+                return
+        self._turn_taken = False
+        due, self._commit_due = self._commit_due, None
+        if due is not None:
+            asyncio.get_running_loop().call_soon(self.commit, due)
 
     @staticmethod
     def can_wait() -> bool:
@@ -119,6 +165,9 @@ class GroupCommit:
         """COMMIT the group (on the loop, after the requests that were ready), release the
         write lock and wake its members. Nothing when the group has been committed already."""
         if self._open is not group:
+            return
+        if self._turn_taken:
+            self._commit_due = group  # after the write in progress in it
             return
         self._open = None
         try:

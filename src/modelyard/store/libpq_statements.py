@@ -107,7 +107,8 @@ class Member:
 class _Session:
     """What this module keeps on one DBAPI connection."""
 
-    __slots__ = ("at_commit", "driver", "later", "member", "on_undone", "prepared", "usable")
+    __slots__ = ("at_commit", "driver", "later", "member", "on_undone", "prepared", "usable",
+                 "watch")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -125,6 +126,8 @@ class _Session:
         self.on_undone: Callable[[], None] | None = None
         # Text results are decoded as UTF-8 below; another client encoding keeps the cursor.
         self.usable = driver.info.encoding == "utf-8"
+        #: The socket's registration with the event loop while a group's writes use it.
+        self.watch: cooperative.Watch | None = None
 
 
 def session_of(fairy: Any) -> _Session:
@@ -328,7 +331,7 @@ def _send(session: _Session, batch: list[_Waiting], commit: bool) -> pq.abc.PGre
             entries.append(None)
         pgconn.pipeline_sync()
         pgconn.flush()
-        results = _results(pgconn, len(owners))
+        results = _results(pgconn, len(owners), _waiting_for(session))
     except BaseException:
         session.prepared.difference_update(o for o in owners if isinstance(o, bytes))
         raise
@@ -371,7 +374,27 @@ def _undo_finished(session: _Session, batch: list[_Waiting], failed_at: int,
     return _send(session, [*_ROLL_BACK, *again], commit)
 
 
-def _results(pgconn: Any, count: int) -> list[pq.abc.PGresult]:
+def _waiting_for(session: _Session) -> Callable[[], object]:
+    """How a round trip on the session waits for its answer: a handler in its turn of a group
+    (store/group_commit.py) is suspended, the loop serving other requests meanwhile; any
+    other caller blocks."""
+    if not cooperative.may_suspend_in_turn():
+        socket = session.driver.pgconn.socket
+        return lambda: cooperative.poll_readable(socket)
+    if session.watch is None:
+        session.watch = cooperative.Watch(session.driver.pgconn.socket)
+    return session.watch.wait
+
+
+def stop_watching(info: dict[str, Any]) -> None:
+    """The group's writes are done with the connection: unregister its socket."""
+    session: _Session | None = info.get(_SESSION)
+    if session is not None and session.watch is not None:
+        session.watch.close()
+        session.watch = None
+
+
+def _results(pgconn: Any, count: int, wait: Callable[[], object]) -> list[pq.abc.PGresult]:
     """The `count` results of a pipeline (one per query: its result, then a NULL), then the
     sync's. A query after a failed one answers PIPELINE_ABORTED."""
     results: list[pq.abc.PGresult] = []
@@ -379,7 +402,7 @@ def _results(pgconn: Any, count: int) -> list[pq.abc.PGresult]:
         # Waited for here, not in libpq's PQgetResult, which holds Python's lock meanwhile:
         # the server's other threads (webhook deliveries, sweepers) run during the wait.
         while pgconn.is_busy():
-            cooperative.poll_readable(pgconn.socket)
+            wait()
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:

@@ -31,7 +31,9 @@ def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitab
             # databricks-sdk sends DELETE parameters in the query string, others in the body.
             body = await json_body(request) if request.method != "GET" else {}
             params = Params({**request.query_params, **body})
-            result = handler(request, actor, params)
+            runner = getattr(request.app.state, "cooperative", None)  # as the other APIs
+            result = (handler(request, actor, params) if runner is None
+                      else await runner(handler, request, actor, params))
             if inspect.isawaitable(result):  # a handler that waits off the event loop
                 result = await result
         except ModelyardError as error:
