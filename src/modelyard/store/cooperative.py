@@ -9,7 +9,9 @@ read that must wait for its answer hands the loop a future for the socket instea
 
 Only a handler that holds no database connection, lock or transaction may be suspended: another
 request, run meanwhile, could otherwise block the loop on what the suspended one holds, which
-could then never resume. `Database.read()`/`write()` mark their extent with `holding()`; inside
+could then never resume. The one exception is a PostgreSQL group write in its turn
+(`in_turn`, store/group_commit.py): what it holds, the other handlers wait for in turn, without
+blocking the loop. `Database.read()`/`write()` mark their extent with `holding()`; inside
 it, and outside a handler greenlet (threads, the CLI), waits block as before.
 """
 
