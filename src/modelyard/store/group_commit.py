@@ -33,7 +33,8 @@ in the group (or opens it), and while it waits for PostgreSQL's answer it is sus
 loop serves the other requests meanwhile instead of sitting idle for each round trip; a write
 that arrives waits for the turn, then joins the group, and the COMMIT waits for the turn to
 end. The loop's PostgreSQL round trips then overlap its other work: fewer, larger groups and
-about 10% less server CPU per write (bench/RESULTS.md, issue 21). What a suspended writer holds
+about 12% less server CPU per populate request, none gained or lost on alias moves
+(bench/RESULTS.md, issue 21's sixth session). What a suspended writer holds
 (the group's connection and row locks) only a write on the loop made outside a handler could
 wait for, and that write could not let the loop resume the writer: the request surfaces run
 their handlers in greenlets, and such a write's lock waits are bounded
