@@ -395,3 +395,25 @@ def test_a_write_outside_a_handler_during_a_turn_waits_for_a_lock_only_briefly(
     assert len(outcome) == 1 and "retry" in str(outcome[0])
     assert time.monotonic() - started < 10
     assert seen == ["a"] and _names(database) == ["a"]
+
+
+def test_a_group_write_cancelled_while_it_waits_still_reads_its_answer(
+        database: Database) -> None:
+    """A request cancelled while its group write waits for PostgreSQL (the server shutting
+    down) reads its round trip to the end: the group's connection stays usable, and the write
+    and the next one that joined the group are committed."""
+    events: list[str] = []
+
+    async def scenario() -> list[Any]:
+        a = asyncio.ensure_future(run_cooperatively(_slow_member, database, "a", 0.3, events))
+        await asyncio.sleep(0.01)  # a is suspended in its round trip
+        b = asyncio.ensure_future(run_cooperatively(_slow_member, database, "b", 0, events))
+        await asyncio.sleep(0.01)
+        a.cancel()
+        return list(await asyncio.gather(a, b, return_exceptions=True))
+
+    a, b = run_async(scenario())
+    assert "a answered" in events
+    assert not isinstance(a, BaseException) and a[1] == ["a", "b"]  # its write was finished
+    assert not isinstance(b, BaseException) and b[1] == ["a", "b"]
+    assert _names(database) == ["a", "b"]

@@ -190,12 +190,18 @@ class Watch:
             waiter.set_result(None)
 
     def wait(self) -> None:
-        """Suspend this handler until the socket is readable."""
-        self._waiter = self._loop.create_future()
-        try:
-            getcurrent().parent.switch(self._waiter)
-        finally:
-            self._waiter = None
+        """Suspend this handler until the socket is readable. A cancelled request (the server
+        shutting down) still waits: a round trip once sent is read to its end, or the group's
+        connection, which other requests' writes share, would be left mid-answer."""
+        while True:
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                getcurrent().parent.switch(waiter)
+                return
+            except asyncio.CancelledError:
+                continue  # the loop cancelled `waiter` with the request: wait again
+            finally:
+                self._waiter = None
 
     def close(self) -> None:
         self._loop.remove_reader(self._fd)
