@@ -144,7 +144,8 @@ def poll_readable(fd: int, timeout_ms: int | None = None) -> bool:
 
 
 def may_suspend_in_turn() -> bool:
-    """Whether this handler holds only its turn (see `Turn`): its waits may suspend it."""
+    """Whether this handler holds only its turn (store/group_commit.GroupCommit.turn): its
+    waits may suspend it."""
     current = getcurrent()
     return isinstance(current, _Handler) and current.in_turn
 

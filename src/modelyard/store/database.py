@@ -415,7 +415,8 @@ class Database:
             group = self._groups.joinable()
             if group is not None:
                 self._groups.commit(group)  # a writer that cannot wait ends the group first
-            yield from self._pg_alone(bounded=self._groups.turn_taken_here())
+            yield from self._pg_alone(self._pg_writers.take(),
+                                      bounded=self._groups.turn_taken_here())
             return
         opened: tuple[Connection, RootTransaction, Any, Member] | None = None
         with self._groups.turn():
@@ -423,9 +424,7 @@ class Database:
             if group is None:
                 kept = self._pg_writers.take()
                 if kept is None or not _runs_on_libpq(kept):
-                    if kept is not None:
-                        self._pg_writers.give_back(kept)
-                    yield from self._pg_alone()
+                    yield from self._pg_alone(kept)
                     return
                 opened = yield from self._pg_open_group(kept, me)
             else:
@@ -473,8 +472,10 @@ class Database:
         self._pg_writers.give_back(kept)
         _raise_its_error(member)
 
-    def _pg_alone(self, bounded: bool = False) -> Iterator[Connection]:
-        """A PostgreSQL write in a transaction of its own, committed at once.
+    def _pg_alone(self, kept: Connection | None, bounded: bool = False
+                  ) -> Iterator[Connection]:
+        """A PostgreSQL write in a transaction of its own on `kept` (a kept writer taken by
+        the caller; None: a pooled connection), committed at once.
 
         `bounded`: made on the event loop's thread outside a handler while a handler's group
         write is suspended mid-way (store/group_commit.py). The loop cannot run that handler
@@ -482,7 +483,6 @@ class Database:
         waits for a lock at most LOOP_LOCK_TIMEOUT, then fails (503, to retry), instead of
         stopping the server. The request surfaces run their handlers in greenlets, where a
         write waits its turn; this is the net for one that does not."""
-        kept = self._pg_writers.take()
         if kept is None:
             with self._write_connection() as conn, conn.begin():
                 if bounded:

@@ -42,7 +42,7 @@ def status_for(error: ModelyardError) -> int:
     return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
 
 
-async def in_handler(request: Request, handler: Handler, actor: Actor) -> Response:
+async def run_page(request: Request, handler: Handler, actor: Actor) -> Response:
     """Run a page's handler as the API's run (the composition root's handler runner, when it
     has one): its writes then wait for the database as an API request's do, never blocking the
     event loop while other requests' writes are in progress (store/group_commit.py)."""
@@ -66,7 +66,7 @@ def web(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                     target = request.headers.get("referer", "/")
                 return RedirectResponse("/signin?" + urlencode({"next": target}), status_code=303)
             request.state.actor = actor
-            return await in_handler(request, handler, actor)
+            return await run_page(request, handler, actor)
         except ModelyardError as error:
             response = page(request, "error.html", status_code=status_for(error),
                             message=str(error), back=request.headers.get("referer", "/"))
@@ -89,7 +89,7 @@ def web_json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                                 status_code=401)
         request.state.actor = actor
         try:
-            return await in_handler(request, handler, actor)
+            return await run_page(request, handler, actor)
         except ModelyardError as error:
             return JSONResponse({"ok": False, "message": str(error)},
                                 headers={"Cache-Control": "no-store"})
