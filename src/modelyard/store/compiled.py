@@ -39,6 +39,11 @@ class _Entry:
 _cache: dict[tuple[str, Hashable], _Entry] = {}
 #: PostgreSQL's statements compiled with `$n` parameters, for libpq (store/libpq_statements.py).
 _dollar_dialect: Any = None
+#: store/libpq_statements.py, once a statement has been compiled for it (SQLite servers never
+#: import it: it imports psycopg). Kept here rather than imported in each function that uses
+#: it: an import in a function costs a call into importlib each time (~1 µs), and every
+#: statement of a write on PostgreSQL used two (bench/RESULTS.md, issue 21).
+_libpq: Any = None
 
 
 def _compiled(conn: Connection, key: Hashable, build: Callable[[], ClauseElement]) -> _Entry:
@@ -62,11 +67,12 @@ def _compiled(conn: Connection, key: Hashable, build: Callable[[], ClauseElement
 
 
 def _libpq_statement(statement: ClauseElement) -> Any:
-    global _dollar_dialect
+    global _dollar_dialect, _libpq
     from sqlalchemy.dialects.postgresql import psycopg  # PostgreSQL servers only
 
     from modelyard.store import libpq_statements
 
+    _libpq = libpq_statements
     if _dollar_dialect is None:
         _dollar_dialect = psycopg.dialect(paramstyle="numeric_dollar")
     compiled = statement.compile(dialect=_dollar_dialect)
@@ -102,22 +108,18 @@ def _libpq_session(conn: Connection, entry: _Entry) -> Any:
     """The connection's libpq session if `entry` may run on it, else None."""
     if entry.libpq is None:
         return None
-    from modelyard.store import libpq_statements
-
-    session = libpq_statements.session_of(conn.connection)
+    session = _libpq.session_of(conn.connection)
     return session if session.usable else None  # a UTF-8 session
 
 
 def _on_libpq(conn: Connection, entry: _Entry, params: dict[str, Any]) -> Any:
-    """(libpq_statements, session, values) when `entry` runs on libpq with `params` (PostgreSQL,
-    plain values), else None: psycopg's cursor runs it."""
+    """(session, values) when `entry` runs on libpq (store/libpq_statements.py, `_libpq`) with
+    `params` (PostgreSQL, plain values), else None: psycopg's cursor runs it."""
     session = _libpq_session(conn, entry)
     if session is None:
         return None
-    from modelyard.store import libpq_statements
-
-    values = libpq_statements.encode(entry.libpq.order, params)
-    return None if values is None else (libpq_statements, session, values)
+    values = _libpq.encode(entry.libpq.order, params)
+    return None if values is None else (session, values)
 
 
 def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
@@ -125,8 +127,8 @@ def fetch_all(conn: Connection, key: Hashable, build: Callable[[], ClauseElement
     """Rows of the statement `build()` (compiled once per dialect and `key`) for `params`."""
     entry = _compiled(conn, key, build)
     if (libpq := _on_libpq(conn, entry, params)) is not None:
-        module, session, values = libpq
-        rows: list[tuple[Any, ...]] = module.rows(session, entry.libpq, values)
+        session, values = libpq
+        rows: list[tuple[Any, ...]] = _libpq.rows(session, entry.libpq, values)
         return rows
     cursor = cursor_of(conn)
     cursor.execute(entry.sql, params if entry.positions is None
@@ -139,8 +141,8 @@ def execute(conn: Connection, key: Hashable, build: Callable[[], ClauseElement],
     """Run a statement that returns no rows (compiled as `fetch_all` does); rows affected."""
     entry = _compiled(conn, key, build)
     if (libpq := _on_libpq(conn, entry, params)) is not None:
-        module, session, values = libpq
-        count: int = module.affected(session, entry.libpq, values)
+        session, values = libpq
+        count: int = _libpq.affected(session, entry.libpq, values)
         return count
     cursor = cursor_of(conn)
     cursor.execute(entry.sql, params if entry.positions is None
@@ -157,8 +159,8 @@ def execute_later(conn: Connection, key: Hashable, build: Callable[[], ClauseEle
     now. Its error, if any, is raised then."""
     entry = _compiled(conn, key, build)
     if (libpq := _on_libpq(conn, entry, params)) is not None:
-        module, session, values = libpq
-        module.later(session, entry.libpq, values, at_commit=at_commit)
+        session, values = libpq
+        _libpq.later(session, entry.libpq, values, at_commit=at_commit)
         return
     execute(conn, key, build, params)
 
@@ -183,18 +185,17 @@ def fetch_ahead(conn: Connection, key: Hashable, build: Callable[[], ClauseEleme
     `.rows()` of what it returns are the rows (sending it then, if nothing else has)."""
     entry = _compiled(conn, key, build)
     if (libpq := _on_libpq(conn, entry, params)) is not None:
-        module, session, values = libpq
-        ahead = module.Ahead(session)
-        module.later(session, entry.libpq, values, ahead)
+        session, values = libpq
+        ahead = _libpq.Ahead(session)
+        _libpq.later(session, entry.libpq, values, ahead)
         return ahead
     return Answered(fetch_all(conn, key, build, params))
 
 
 def send_waiting(conn: Connection) -> None:
     """Send the statements waiting on `conn` (PostgreSQL) before one run another way."""
-    from modelyard.store import libpq_statements
-
-    libpq_statements.send_waiting(conn.connection.info)
+    if _libpq is not None:  # else no statement has been compiled for libpq: none waits
+        _libpq.send_waiting(conn.connection.info)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -213,9 +214,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return insert(table).inline().values({name: bindparam(name) for name in columns})
 
     entry = _compiled(conn, key, build)
-    if _libpq_session(conn, entry) is not None:
+    session = _libpq_session(conn, entry)
+    if session is not None:
         for row in rows:
-            execute_later(conn, key, build, dict(row))
+            encoded = _libpq.encode(entry.libpq.order, row)
+            if encoded is None:  # not plain values: psycopg's cursor runs it, now
+                execute(conn, key, build, dict(row))
+            else:
+                _libpq.later(session, entry.libpq, encoded)
         return
     cursor = cursor_of(conn)
     # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which

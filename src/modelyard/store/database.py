@@ -114,10 +114,19 @@ def _configure_sqlite(engine: Engine) -> None:
             "BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+#: store/libpq_statements.py, imported by `_configure_postgresql` (SQLite servers never import
+#: it: it imports psycopg). The write path's helpers below use it from here: an import in a
+#: function costs a call into importlib each time it runs (~1 µs), several per write.
+_libpq: Any = None
+
+
 def _configure_postgresql(engine: Engine) -> None:
+    global _libpq
     from psycopg.types.json import set_json_loads  # here: SQLite servers never import psycopg
 
     from modelyard.store import libpq_statements
+
+    _libpq = libpq_statements
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -202,16 +211,12 @@ os.register_at_fork(after_in_child=_Process.forked)
 
 def _runs_on_libpq(conn: Connection) -> bool:
     """Whether the connection's compiled statements run on libpq (a UTF-8 session)."""
-    from modelyard.store import libpq_statements
-
-    return bool(libpq_statements.session_of(conn.connection).usable)
+    return bool(_libpq.session_of(conn.connection).usable)
 
 
 def _lock_group(conn: Connection) -> None:
     """The group's transaction takes the groups' lock first (store/libpq_statements.py)."""
-    from modelyard.store import libpq_statements
-
-    libpq_statements.lock_group(conn.connection.info)
+    _libpq.lock_group(conn.connection.info)
 
 
 #: How long a write on the loop's thread outside a handler waits for a row lock while a
@@ -227,9 +232,7 @@ def _bound_lock_waits(conn: Connection) -> None:
 
 def _stop_watching(info: dict[Any, Any]) -> None:
     """The group is over: its connection's socket leaves the event loop."""
-    from modelyard.store import libpq_statements
-
-    libpq_statements.stop_watching(info)
+    _libpq.stop_watching(info)
 
 
 def _forget_noted(conn: Connection) -> None:
@@ -502,8 +505,7 @@ class Database:
     @contextmanager
     def _pg_member(self, conn: Connection, me: object) -> Iterator[Member]:
         """One write of a PostgreSQL group, in its savepoint (store/libpq_statements.py)."""
-        from modelyard.store import libpq_statements
-
+        libpq_statements = _libpq
         info = conn.connection.info
         session = libpq_statements.session_of(conn.connection)
         session.on_undone = functools.partial(_forget_noted, conn)
