@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+
+from modelyard.api import openapi
 
 
 def _literal_prefix(route: BaseRoute) -> str | None:
@@ -36,6 +39,9 @@ class IndexedRouter(Router):
 
     def __init__(self, routes: list[BaseRoute], lifespan: Lifespan[Any] | None = None) -> None:
         super().__init__(routes=routes, lifespan=lifespan)
+        for route in self.routes:
+            if isinstance(route, Route) and hasattr(route.endpoint, openapi.HANDLER):
+                route.app = _answering(route.endpoint)
         exact_paths: set[str] = set()
         self._by_prefix: dict[str, list[tuple[int, BaseRoute]]] = {}
         for index, route in enumerate(self.routes):
@@ -99,3 +105,15 @@ class IndexedRouter(Router):
 def _accepts(route: BaseRoute, path: str) -> bool:
     regex = getattr(route, "path_regex", None)
     return regex is not None and regex.match(path) is not None
+
+
+def _answering(endpoint: Any) -> ASGIApp:
+    """The ASGI app of a JSON endpoint (api/endpoint.py): its response, sent. Starlette's own
+    (`request_response`) wraps each request in a second exception handler, the same one
+    `ExceptionMiddleware` applies around the router, with the same handlers: an error this
+    one raises reaches that one, and is answered the same way."""
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import select
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from greenlet import getcurrent, greenlet
@@ -82,7 +82,7 @@ async def run_cooperatively(fn: Callable[..., Any], *args: Any) -> Any:
     synchronous calls (a web form's write) then wait as any handler's do."""
     idle = _idle.handlers
     handler = idle.pop() if idle else _Handler(_serve)
-    if inspect.iscoroutinefunction(fn):
+    if _is_coroutine_function(fn):
         # Its awaits may read the request's context variables, as they would on the loop.
         handler.gr_context = contextvars.copy_context()
         args = (fn(*args),)
@@ -104,6 +104,10 @@ async def run_cooperatively(fn: Callable[..., Any], *args: Any) -> Any:
     if value.error is not None:
         raise value.error
     return value.value
+
+
+#: `inspect.iscoroutinefunction`, remembered: five Python calls per request otherwise.
+_is_coroutine_function = functools.lru_cache(maxsize=1024)(inspect.iscoroutinefunction)
 
 
 def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -222,30 +226,44 @@ def wait_for(awaitable: Awaitable[T]) -> T:
     return result
 
 
-@contextmanager
-def in_turn(value: bool = True) -> Iterator[None]:
+# The two marks below are classes, not generator functions: every write enters both, and a
+# `contextlib.contextmanager` costs several Python calls more per use.
+
+class in_turn:  # a context manager, named as the function it was
     """Mark that what the current handler holds is its turn (or, with False, that it is not:
     a write nested in its turn holds a connection of its own)."""
-    current = getcurrent()
-    if not isinstance(current, _Handler):
-        yield
-        return
-    before, current.in_turn = current.in_turn, value
-    try:
-        yield
-    finally:
-        current.in_turn = before
+
+    __slots__ = ("_before", "_handler", "_value")
+
+    def __init__(self, value: bool = True) -> None:
+        self._value = value
+
+    def __enter__(self) -> None:
+        current = getcurrent()
+        if isinstance(current, _Handler):
+            self._handler: _Handler | None = current
+            self._before, current.in_turn = current.in_turn, self._value
+        else:
+            self._handler = None
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._handler is not None:
+            self._handler.in_turn = self._before
 
 
-@contextmanager
-def holding() -> Iterator[None]:
+class holding:  # a context manager, named as the function it was
     """Mark that the current handler holds a connection, lock or transaction."""
-    current = getcurrent()
-    if not isinstance(current, _Handler):
-        yield
-        return
-    current.holding += 1
-    try:
-        yield
-    finally:
-        current.holding -= 1
+
+    __slots__ = ("_handler",)
+
+    def __enter__(self) -> None:
+        current = getcurrent()
+        if isinstance(current, _Handler):
+            self._handler: _Handler | None = current
+            current.holding += 1
+        else:
+            self._handler = None
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._handler is not None:
+            self._handler.holding -= 1
