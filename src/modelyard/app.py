@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -112,6 +113,26 @@ async def _client_left(request: Request, exc: Exception) -> Response:
     return Response(status_code=400)  # nobody is there to read it
 
 
+class AppState(State):
+    """`app.state` with its parts as plain attributes. Starlette's `State` keeps them in a
+    dict behind `__getattr__`, so each read first failed an ordinary lookup (an AttributeError
+    made and dropped) and then ran a Python call: five per request."""
+
+    def __setattr__(self, key: Any, value: Any) -> None:
+        object.__setattr__(self, key, value)
+        self._state[key] = value  # what State's own methods (copy, deletion) read
+
+    def __delattr__(self, key: Any) -> None:
+        object.__delattr__(self, key)
+        del self._state[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.__setattr__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.__delattr__(key)
+
+
 class ModelyardApp(Starlette):
     """Starlette, but an error already answered with a 500 goes no further.
 
@@ -164,6 +185,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
                             ModelyardError: _domain_error, Exception: _internal_error},
         middleware=[Middleware(RefuseNul, refuse=error_for_path)],
     )
+    app.state = AppState()
     # Before the first request builds the stack on it.
     app.router = IndexedRouter(routes(), lifespan=_lifespan)
     # Built first, its workers started last: the metrics' engine listeners must be in place
