@@ -30,7 +30,7 @@ from modelyard.storage.local import file_uri_to_path
 from tests.services.conftest import ADMIN, events, uc_model
 from tests.support.quickstart_model import SOURCE as QUICKSTART_SOURCE
 from tests.support.quickstart_model import quickstart_model
-from tests.support.uc_models import SIGNED_MLMODEL
+from tests.support.uc_models import REQUIREMENTS, SIGNED_MLMODEL
 
 
 class RunsCommand:
@@ -169,19 +169,21 @@ def test_mlflow_standard_flavors_are_not_unsafe(built: Modelyard, unique: str,
     # The README quickstart's pyfunc model (cloudpickle), and sklearn in each format MLflow
     # writes (skops by default, pickle and cloudpickle on request).
     pyfunc = tmp_path / "quickstart"
-    mlflow.pyfunc.save_model(str(pyfunc), python_model=quickstart_model())
+    mlflow.pyfunc.save_model(str(pyfunc), python_model=quickstart_model(),
+                             pip_requirements=REQUIREMENTS)
     x, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
     estimator = LogisticRegression().fit(x, y)
     saved = {"pyfunc": pyfunc}
     for fmt in ("skops", "pickle", "cloudpickle"):
         saved[f"sklearn-{fmt}"] = tmp_path / f"sk-{fmt}"
         mlflow.sklearn.save_model(estimator, str(saved[f"sklearn-{fmt}"]),
-                                  serialization_format=fmt)
+                                  serialization_format=fmt, pip_requirements=["scikit-learn"])
     # MLflow's models from code: the model's source file instead of a pickle.
     source = tmp_path / "model_code.py"
     source.write_text(QUICKSTART_SOURCE + "\nmlflow.models.set_model(AddN(5))\n")
     saved["models-from-code"] = tmp_path / "from-code"
-    mlflow.pyfunc.save_model(str(saved["models-from-code"]), python_model=str(source))
+    mlflow.pyfunc.save_model(str(saved["models-from-code"]), python_model=str(source),
+                             pip_requirements=REQUIREMENTS)
     for label, directory in saved.items():
         files = {p.relative_to(directory).as_posix(): p.read_bytes()
                  for p in directory.rglob("*") if p.is_file() and p.name != "MLmodel"}

@@ -31,6 +31,11 @@ SIGNED_MLMODEL = (
     "  outputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n")
 
 
+#: Named, so that mlflow does not infer them: inferring runs the model in a subprocess (several
+#: seconds a model on the 2-core CI machine). Nothing of Modelyard reads requirements.txt.
+REQUIREMENTS = ["mlflow"]
+
+
 def signature() -> ModelSignature:
     frame = pd.DataFrame({"x": [1, 2, 3]})
     return infer_signature(frame, frame + 1)
@@ -48,14 +53,15 @@ def log_model(n: int, registered_model_name: str | None = None,
         return mlflow.pyfunc.log_model(
             name="model", python_model=AddN(n),
             signature=signature() if with_signature else None,
-            registered_model_name=registered_model_name)
+            registered_model_name=registered_model_name, pip_requirements=REQUIREMENTS)
 
 
 def model_dir(tmp: Path, n: int, with_signature: bool = True) -> Path:
     """A saved model directory, without any registry."""
     path = tmp / f"model-{n}-{uuid.uuid4().hex[:6]}"
     mlflow.pyfunc.save_model(str(path), python_model=AddN(n),
-                             signature=signature() if with_signature else None)
+                             signature=signature() if with_signature else None,
+                             pip_requirements=REQUIREMENTS)
     return path
 
 

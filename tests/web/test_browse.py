@@ -123,12 +123,12 @@ def uc_model(server: ServerProcess, tmp_path: Path, prefix: str) -> Iterator[str
     try:
         with mlflow.start_run():
             mlflow.pyfunc.log_model(name="model", python_model=AddOne(),
-                                    registered_model_name=name,
+                                    registered_model_name=name, pip_requirements=["mlflow"],
                                     signature=infer_signature(frame, frame + 1))
         wider = frame.assign(country=["NL", "FR"])
         with mlflow.start_run():  # version 2 takes one more input column
             mlflow.pyfunc.log_model(name="model", python_model=AddOne(),
-                                    registered_model_name=name,
+                                    registered_model_name=name, pip_requirements=["mlflow"],
                                     signature=infer_signature(wider, frame + 1))
         yield name
     finally:

@@ -91,7 +91,8 @@ def tracked(tracking_server: MlflowServerProcess, tracked_server: ServerProcess,
                 signature = infer_signature(inputs, frame * 2)
                 mlflow.set_registry_uri(tracked_server.url)
                 logged = mlflow.pyfunc.log_model(name="model", python_model=Doubler(),
-                                                 signature=signature)
+                                                 signature=signature,
+                                                 pip_requirements=["mlflow"])
                 mlflow.register_model(logged.model_uri, name)  # source models:/m-…
                 mlflow.set_registry_uri(f"uc:{tracked_server.url}")
                 mlflow.register_model(logged.model_uri, uc_name)

@@ -50,6 +50,8 @@ def logged_models(tracking_uri: str, tracking_root: Path) -> dict[int, str]:
     runs = {}
     for n in (1, 2):
         with mlflow.start_run() as run:
-            mlflow.pyfunc.log_model(name="model", python_model=AddN(n))
+            # Requirements named: inferring them runs the model in a subprocess (seconds).
+            mlflow.pyfunc.log_model(name="model", python_model=AddN(n),
+                                    pip_requirements=["mlflow"])
             runs[n] = run.info.run_id
     return runs

@@ -26,7 +26,7 @@ from modelyard.cli.main import app
 from tests.api.unity_catalog.conftest import UC, local_path
 from tests.support.quickstart_model import quickstart_model
 from tests.support.server import ServerProcess
-from tests.support.uc_models import SIGNED_MLMODEL, signature
+from tests.support.uc_models import REQUIREMENTS, SIGNED_MLMODEL, signature
 
 SCAN = "/api/modelyard/v1/models/{name}/versions/{version}/scan"
 POLICIES = "/api/modelyard/v1/policies"
@@ -81,7 +81,7 @@ def _quickstart(tmp_path: Path) -> dict[str, bytes]:
     """The README quickstart's model, its class defined in the user's script (__main__):
     cloudpickle saves it by value, code included."""
     mlflow.pyfunc.save_model(str(tmp_path / "quickstart"), python_model=quickstart_model(),
-                             signature=signature())
+                             signature=signature(), pip_requirements=REQUIREMENTS)
     return _saved(tmp_path / "quickstart")
 
 
@@ -128,7 +128,8 @@ def test_mlflow_standard_flavors_are_not_unsafe(http: httpx.Client, tmp_path: Pa
     full_name = _model(http)
     x, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
     estimator = LogisticRegression().fit(x, y)
-    mlflow.sklearn.save_model(estimator, str(tmp_path / "sklearn"), serialization_format="pickle")
+    mlflow.sklearn.save_model(estimator, str(tmp_path / "sklearn"), serialization_format="pickle",
+                              pip_requirements=["scikit-learn"])
     for label, files in (("quickstart pyfunc", _quickstart(tmp_path)),
                          ("sklearn", _saved(tmp_path / "sklearn"))):
         number, done = _register(http, full_name, files)

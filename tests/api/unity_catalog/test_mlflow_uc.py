@@ -51,11 +51,12 @@ def test_log_register_load_predict_delete(uc_registry: MlflowClient, schema: str
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model", python_model=AddN(1), registered_model_name=name,
-            signature=infer_signature(frame, frame + 1))
+            signature=infer_signature(frame, frame + 1), pip_requirements=["mlflow"])
     assert info.registered_model_version == 1
     with mlflow.start_run() as run:
         mlflow.pyfunc.log_model(name="model", python_model=AddN(2),
-                                signature=infer_signature(frame, frame + 2))
+                                signature=infer_signature(frame, frame + 2),
+                                pip_requirements=["mlflow"])
     registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
     assert registered.version == 2
 
