@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.mlflow_server import MlflowServerProcess
 from tests.support.server import ServerProcess
 from tests.support.summaries import stale_summaries
@@ -91,7 +91,7 @@ def server(
 
 @pytest.fixture()
 def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_clients.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 

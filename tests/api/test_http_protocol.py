@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from modelyard.api.http_protocol import CoalescingTransport
+from tests.support import http_clients
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version, finalize, fs_prefix, upload_dir
@@ -343,7 +344,7 @@ def _uc_version_with(server: ServerProcess, tmp_path: Path, name: str, size: int
         "signature:\n  inputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n"
         "  outputs: '[{\"type\": \"long\", \"name\": \"x\"}]'\n")
     (directory / "big.bin").write_bytes(b"\x00" * size)
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with http_clients.Client(base_url=server.url, timeout=60) as http:
         version = create_pending_version(http, full_name)
         upload_dir(http, full_name, version, directory)
         assert finalize(http, full_name, version).status_code == 200
@@ -371,7 +372,7 @@ def test_a_client_that_stops_reading_its_response_is_dropped(
 def test_a_client_leaving_mid_upload_is_one_info_line(
         strict_server: ServerProcess, tmp_path: Path) -> None:
     full_name = "main.default.left_mid_upload"
-    with httpx.Client(base_url=strict_server.url, timeout=30) as http:
+    with http_clients.Client(base_url=strict_server.url, timeout=30) as http:
         version = create_pending_version(http, full_name)
         url = http.post("/api/2.0/fs/create-upload-url", json={
             "path": f"{fs_prefix(full_name, version)}/model.bin"}).json()["url"]
@@ -388,7 +389,7 @@ def test_the_connection_cap_keeps_health_answering(strict_server: ServerProcess)
     idle = [_connect(strict_server) for _ in range(3 * CAP)]
     try:
         started = time.monotonic()
-        with httpx.Client(base_url=strict_server.url, timeout=5) as client:
+        with http_clients.Client(base_url=strict_server.url, timeout=5) as client:
             for _ in range(5):  # new connections each time get in, past the idle ones
                 assert client.get("/health", headers={"Connection": "close"}).status_code == 200
         assert time.monotonic() - started < TIMEOUT  # not by waiting the idle ones out

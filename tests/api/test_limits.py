@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 MLFLOW, UC = "mlflow", "uc"
@@ -125,7 +126,7 @@ def test_a_300_mb_signin_form_is_refused_quickly_and_the_server_keeps_answering(
     peak, health, stop = [before], [], threading.Event()
 
     def watch() -> None:
-        with httpx.Client(base_url=server.url, timeout=5) as client:
+        with http_clients.Client(base_url=server.url, timeout=5) as client:
             while True:  # at least one probe, however soon the refusal comes
                 started = time.monotonic()
                 status = client.get("/health").status_code
@@ -138,10 +139,11 @@ def test_a_300_mb_signin_form_is_refused_quickly_and_the_server_keeps_answering(
     watcher.start()
     try:
         started = time.monotonic()
-        response = httpx.post(server.url + "/signin", content=_stream(300 * LIMIT, b"a=1&" * 16384),
-                              headers={"Origin": server.url,
-                                       "Content-Type": "application/x-www-form-urlencoded"},
-                              timeout=30)
+        response = http_clients.post(server.url + "/signin",
+                                     content=_stream(300 * LIMIT, b"a=1&" * 16384),
+                                     headers={"Origin": server.url,
+                                              "Content-Type": "application/x-www-form-urlencoded"},
+                                     timeout=30)
         took = time.monotonic() - started
     finally:
         stop.set()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 UC = "/api/2.1/unity-catalog"
@@ -116,7 +117,7 @@ def check_envelope(path: str, response: httpx.Response) -> None:
 @pytest.fixture(scope="module")
 def odd_objects(server: ServerProcess) -> ServerProcess:
     """A workspace model `odd` with a version and a UC model main.default.odd, once per engine."""
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         if http.get(f"{MLFLOW}/registered-models/get", params={"name": "odd"}).status_code == 404:
             assert http.post(f"{MLFLOW}/registered-models/create",
                              json={"name": "odd"}).status_code == 200
@@ -132,13 +133,13 @@ def odd_objects(server: ServerProcess) -> ServerProcess:
 def test_odd_input_is_a_4xx(odd_objects: ServerProcess, method: str, path: str,
                             body: dict[str, Any] | None) -> None:
     # A fresh connection per request: an error must not depend on what came before.
-    response = httpx.request(method, odd_objects.url + path, json=body, timeout=30)
+    response = http_clients.request(method, odd_objects.url + path, json=body, timeout=30)
     check_envelope(path, response)
 
 
 def test_nul_is_refused_before_anything_is_stored(odd_objects: ServerProcess) -> None:
     """SQLite could store a NUL, PostgreSQL cannot: both refuse it, and nothing is written."""
-    with httpx.Client(base_url=odd_objects.url, timeout=30) as http:
+    with http_clients.Client(base_url=odd_objects.url, timeout=30) as http:
         response = http.post(f"{UC}/catalogs", json={"name": "nul-kept", "comment": "a\x00b"})
         assert response.status_code == 400
         assert response.json()["error_code"] == "INVALID_ARGUMENT"
@@ -170,8 +171,8 @@ WEB_FORMS = [
 @pytest.mark.parametrize(("path", "fields"), WEB_FORMS, ids=[path for path, _ in WEB_FORMS])
 def test_web_forms_refuse_nul(odd_objects: ServerProcess, path: str,
                               fields: dict[str, str]) -> None:
-    response = httpx.post(odd_objects.url + path, data=fields, timeout=30,
-                          headers={"Origin": odd_objects.url})
+    response = http_clients.post(odd_objects.url + path, data=fields, timeout=30,
+                                 headers={"Origin": odd_objects.url})
     assert response.status_code == 400, response.text[:300]
     assert response.headers["content-type"].startswith("text/html")
     assert "NUL character" in response.text

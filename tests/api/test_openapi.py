@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,7 @@ from schemathesis.checks import (
 from modelyard.api import openapi
 from modelyard.app import routes
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 DOCUMENT = openapi.document(routes())
@@ -82,7 +82,7 @@ def test_the_request_fields_come_from_the_handlers() -> None:
 
 
 def test_the_server_serves_the_document(server: ServerProcess) -> None:
-    answer = httpx.get(server.url + "/openapi.json")
+    answer = http_clients.get(server.url + "/openapi.json")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
     assert answer.json() == DOCUMENT

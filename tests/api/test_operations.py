@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 
@@ -83,7 +83,7 @@ def deployment(engine: str, pg_available: bool,
 
 
 def _ready(server: ServerProcess) -> httpx.Response:
-    return httpx.get(server.url + "/ready", timeout=30)
+    return http_clients.get(server.url + "/ready", timeout=30)
 
 
 def _until(server: ServerProcess, status: int) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def test_not_ready_while_the_database_is_away(deployment: Deployment) -> None:
         assert body["status"] == "unavailable"
         assert body["checks"]["database"].startswith("unreachable (")
         assert body["checks"]["storage"] == "ok"
-        assert httpx.get(deployment.server.url + "/health").status_code == 200  # alive
+        assert http_clients.get(deployment.server.url + "/health").status_code == 200  # alive
     finally:
         deployment.bring_database_back()
     assert _until(deployment.server, 200)["status"] == "ready"

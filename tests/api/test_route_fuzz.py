@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 
 from modelyard.app import routes
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 #: Never a real object of another test: no small positive ids, no "main".
@@ -78,8 +79,8 @@ def _fill(path: str, values: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def client(server: ServerProcess) -> httpx.Client:
-    with httpx.Client(base_url=server.url, timeout=30,
-                      headers={"Origin": server.url}) as http:
+    with http_clients.Client(base_url=server.url, timeout=30,
+                             headers={"Origin": server.url}) as http:
         yield http  # type: ignore[misc]
 
 

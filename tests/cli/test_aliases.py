@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 from mlflow import MlflowClient
 
+from tests.support import http_clients
 from tests.support.cli import run_cli
 from tests.support.server import ServerProcess
 
@@ -76,7 +76,7 @@ def test_unity_catalog_alias_then_download_as_the_readme_shows(server: ServerPro
 
     out = run_cli("aliases", "set", f"{name}@champion", "1", url=server.url).stdout
     assert "Unity Catalog" in out and "created, → version 1" in out
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         assert uc.get(f"/models/{name}/aliases/champion").json()["version"] == 1
     downloaded = run_cli("models", "download", f"{name}@champion", str(tmp_path / "out"),
                          url=server.url)
@@ -86,7 +86,7 @@ def test_unity_catalog_alias_then_download_as_the_readme_shows(server: ServerPro
     refused = run_cli("aliases", "set", f"{name}@champion", "7", url=server.url, ok=False)
     assert "NOT_FOUND" in refused.stderr
     run_cli("aliases", "delete", f"{name}@champion", "-y", url=server.url)
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         assert uc.get(f"/models/{name}").json().get("aliases", []) == []
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.cli import run_cli
 from tests.support.server import ServerProcess, free_port
 
@@ -27,7 +27,7 @@ def test_url_is_taken_wherever_it_is_given(server: ServerProcess, where: str) ->
     else:
         result = run_cli(*args, env={"MODELYARD_URL": server.url})
     assert f"Created catalog {catalog}" in result.stdout
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         assert uc.get(f"/catalogs/{catalog}").status_code == 200
 
 
@@ -46,7 +46,7 @@ def test_deletes_ask_first_unless_yes(server: ServerProcess) -> None:
     run_cli("schemas", "create", schema, url=server.url)
     run_cli("models", "create", name, url=server.url)
 
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         # A script without --yes: stdin at its end means no.
         kept = run_cli("models", "delete", name, url=server.url, ok=False)
         assert f"Delete model {name} with all its versions" in kept.stderr

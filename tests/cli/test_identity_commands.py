@@ -14,9 +14,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import httpx
-
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.cli import run_cli
 from tests.support.server import MODELYARD
 
@@ -94,7 +93,7 @@ def test_set_password_is_asked_twice_and_never_echoed(auth_server: AuthServer) -
     assert "do not match" in shown and f"password set for {user.name}" in shown
     assert password not in shown, "the password was echoed"
 
-    me = httpx.get(auth_server.url + f"{SCIM}/Me", auth=(user.name, password))
+    me = http_clients.get(auth_server.url + f"{SCIM}/Me", auth=(user.name, password))
     assert me.status_code == 200 and me.json()["userName"] == user.name
 
 

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.server import MODELYARD, ServerProcess, free_port
 
 
@@ -24,7 +24,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     server.url = f"http://127.0.0.1:{port}"
     server.start()
     try:
-        assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+        assert http_clients.get(server.url + "/health").json() == {"status": "ok"}
         assert (tmp_path / "from-env" / "modelyard.db").exists()
     finally:
         server.stop()
@@ -35,9 +35,9 @@ def test_request_limits_from_environment(tmp_path: Path) -> None:
                                           "MODELYARD_HEADER_TIMEOUT": "0.5"}).start()
     try:
         create = server.url + "/api/2.0/mlflow/registered-models/create"
-        response = httpx.post(create, content=b"{" + b" " * 2047 + b"}")
+        response = http_clients.post(create, content=b"{" + b" " * 2047 + b"}")
         assert response.status_code == 413 and "2,048 bytes" in response.json()["message"]
-        assert httpx.post(create, content=b"{" + b" " * 2046 + b"}").status_code == 400
+        assert http_clients.post(create, content=b"{" + b" " * 2046 + b"}").status_code == 400
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\n")
             started = time.monotonic()
@@ -64,12 +64,13 @@ def test_request_limits_are_checked(tmp_path: Path, flag: str, value: str,
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
-    httpx.post(server.url + "/api/2.0/mlflow/registered-models/create", json={"name": "kept"})
+    http_clients.post(server.url + "/api/2.0/mlflow/registered-models/create",
+                      json={"name": "kept"})
     server.stop()
     again = ServerProcess(tmp_path / "data").start()
     try:
-        response = httpx.get(again.url + "/api/2.0/mlflow/registered-models/get",
-                             params={"name": "kept"})
+        response = http_clients.get(again.url + "/api/2.0/mlflow/registered-models/get",
+                                    params={"name": "kept"})
         assert response.status_code == 200
     finally:
         again.stop()
@@ -195,6 +196,6 @@ def test_a_connection_left_in_time_wait_does_not_hold_the_port(tmp_path: Path) -
     server.args[server.args.index("--port") + 1] = str(port)
     server.start()
     try:
-        assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+        assert http_clients.get(server.url + "/health").json() == {"status": "ok"}
     finally:
         server.stop()

@@ -8,8 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import httpx
-
+from tests.support import http_clients
 from tests.support.server import MODELYARD, ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -38,8 +37,8 @@ def test_browse_register_download_delete(server: ServerProcess, tmp_path: Path) 
     (source / "data" / "weights.bin").write_bytes(bytes(range(256)) * 4096)
     name = f"{catalog}.fraud.detector"
     assert "READY" in _cli(server, "versions", "create", name, str(source))
-    httpx.put(f"{server.url}/api/2.1/unity-catalog/models/{name}/aliases/champion",
-              json={"version_num": 1}).raise_for_status()
+    http_clients.put(f"{server.url}/api/2.1/unity-catalog/models/{name}/aliases/champion",
+                     json={"version_num": 1}).raise_for_status()
 
     listing = _cli(server, "models", "show", name)
     assert "@champion" in listing and "READY" in listing
@@ -74,8 +73,8 @@ def test_download_refuses_files_that_changed(server: ServerProcess, tmp_path: Pa
     (source / "model.bin").write_bytes(b"original")
     (source / "MLmodel").write_text(SIGNED_MLMODEL)
     _cli(server, "versions", "create", f"{schema}.m", str(source))
-    location = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/{schema}.m/versions/1"
-                         ).json()["storage_location"]
+    location = http_clients.get(f"{server.url}/api/2.1/unity-catalog/models/{schema}.m/versions/1"
+                                ).json()["storage_location"]
     # Someone with disk access alters a READY version's file behind the registry's back.
     Path(location.removeprefix("file://"), "model.bin").write_bytes(b"tampered")
     output = _cli(server, "models", "download", f"{schema}.m/1", str(tmp_path / "out"), ok=False)
@@ -92,7 +91,7 @@ def test_a_workspace_name_is_pointed_to_the_mlflow_client(server: ServerProcess)
         assert (f"Workspace-registry models (such as '{name}') are read with the mlflow client "
                 f"(registry URI {server.url}) or in the web UI ({server.url}/).") in output
     # The server's own answer carries no such hint: it is the CLI's.
-    answer = httpx.get(f"{server.url}/api/2.1/unity-catalog/models/fraud-model")
+    answer = http_clients.get(f"{server.url}/api/2.1/unity-catalog/models/fraud-model")
     assert answer.status_code == 400 and "mlflow client" not in answer.text, answer.text
     # A three-level name that does not exist gets no hint.
     output = _cli(server, "models", "show", f"main.default.nope{uuid.uuid4().hex[:6]}", ok=False)

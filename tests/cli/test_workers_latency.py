@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
-
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 REQUESTS = 50
@@ -21,7 +20,7 @@ DELAYED_ACK_S = 0.040
 def test_two_workers_answer_without_the_delayed_ack(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", workers=2).start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with http_clients.Client(base_url=server.url) as client:
             for _ in range(5):  # both workers up, the connection open
                 assert client.get("/api/2.0/mlflow/registered-models/search").status_code == 200
             started = time.perf_counter()

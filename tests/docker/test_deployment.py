@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,12 +53,13 @@ def test_the_entrypoint_serves_with_auth_and_answers_the_health_check(tmp_path: 
             pytest.fail((tmp_path / "server.log").read_text())
         base = f"http://127.0.0.1:{port}"
         # The image's default is --auth: the first admin's token is in the data directory.
-        assert httpx.get(base + "/api/2.0/mlflow/registered-models/search").status_code == 401
+        search = base + "/api/2.0/mlflow/registered-models/search"
+        assert http_clients.get(search).status_code == 401
         token = (tmp_path / "data" / "admin-token").read_text().strip()
-        answer = httpx.get(base + "/api/2.0/mlflow/registered-models/search",
-                           headers={"Authorization": f"Bearer {token}"})
+        answer = http_clients.get(base + "/api/2.0/mlflow/registered-models/search",
+                                  headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200, answer.text
-        assert httpx.get(base + "/ready").json()["status"] == "ready"
+        assert http_clients.get(base + "/ready").json()["status"] == "ready"
     finally:
         os.killpg(server.pid, 15)
         server.wait(20)

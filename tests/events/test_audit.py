@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
 from tests.api.identity.conftest import AuthServer, Principal
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import MODELYARD, ServerProcess
 
 ML = "/api/2.0/mlflow"
@@ -168,8 +168,8 @@ def test_denied_requests_are_one_event_each(auth_server: AuthServer, unique_name
                                                  "denied.registered_model.delete")
 
     request_id = uuid.uuid4().hex
-    anonymous = httpx.get(auth_server.url + f"{ML}/registered-models/search",
-                          headers={"X-Request-Id": request_id})
+    anonymous = http_clients.get(auth_server.url + f"{ML}/registered-models/search",
+                                 headers={"X-Request-Id": request_id})
     assert anonymous.status_code == 401
     [event] = _events(auth_server, request_id=request_id)
     assert (event["actor"], event["action"]) == ("anonymous", "denied.authenticate")
@@ -215,7 +215,7 @@ def fresh(engine: str, pg_available: bool, tmp_path: Path) -> Iterator[ServerPro
     url = next(urls)
     server = ServerProcess(tmp_path, url).start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with http_clients.Client(base_url=server.url) as client:
             for i in range(4):
                 client.post(f"{ML}/registered-models/create", json={"name": f"m{i}"})
         yield server

@@ -10,9 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 from tests.observability.conftest import METRICS_TOKEN
+from tests.support import http_clients
 from tests.support.metrics import requests_of, scrape, value
 from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
@@ -35,10 +34,10 @@ def _make_requests(base_url: str, new_connections: bool) -> None:
                 for n in range(2)]
              + [("GET", f"/no/such/{prefix}", {})])
     expected = [404] * 7 + [200] * 3 + [404] * 2 + [404]
-    with httpx.Client(base_url=base_url, timeout=30) as shared:
+    with http_clients.Client(base_url=base_url, timeout=30) as shared:
         for (method, path, extra), status in zip(calls, expected, strict=True):
             if new_connections:
-                with httpx.Client(base_url=base_url, timeout=30) as own:
+                with http_clients.Client(base_url=base_url, timeout=30) as own:
                     answer = own.request(method, path, **extra)
             else:
                 answer = shared.request(method, path, **extra)
@@ -104,7 +103,7 @@ def test_counts_add_up_over_two_workers(observed_server: ServerProcess) -> None:
 def test_metrics_token(observed_server: ServerProcess) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"},
                     {"Authorization": f"Basic {METRICS_TOKEN}"}):
-        refused = httpx.get(observed_server.url + "/metrics", headers=headers)
+        refused = http_clients.get(observed_server.url + "/metrics", headers=headers)
         assert refused.status_code == 401
         assert refused.json()["error_code"] == "UNAUTHENTICATED"
         assert METRICS_TOKEN not in refused.text
@@ -114,12 +113,12 @@ def test_metrics_token(observed_server: ServerProcess) -> None:
 def test_upload_bytes_are_counted(server: ServerProcess) -> None:
     name = f"main.default.upload-metrics-{uuid.uuid4().hex[:8]}"
     payload = b"m" * 12345
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         version = create_pending_version(http, name)
         before = scrape(server.url)
         url = http.post("/api/2.0/fs/create-upload-url",
                         json={"path": f"{fs_prefix(name, version)}/weights.bin"}).json()["url"]
-        assert httpx.put(url, content=payload).status_code == 200
+        assert http_clients.put(url, content=payload).status_code == 200
     after = scrape(server.url)
     assert (value(after, "modelyard_upload_bytes_total", via="signed_url")
             - value(before, "modelyard_upload_bytes_total", via="signed_url")) == len(payload)
@@ -132,7 +131,7 @@ def test_the_sweeper_runs_are_counted(server: ServerProcess) -> None:
 
 def test_webhook_deliveries_and_their_lag(server: ServerProcess) -> None:
     name = f"metrics-webhook-{uuid.uuid4().hex[:8]}"
-    with Receiver() as receiver, httpx.Client(base_url=server.url, timeout=30) as http:
+    with Receiver() as receiver, http_clients.Client(base_url=server.url, timeout=30) as http:
         assert http.post(CREATE_MODEL, json={"name": name}).status_code == 200
         hook = http.post("/api/2.0/mlflow/registry-webhooks/create", json={
             "model_name": name, "events": ["MODEL_VERSION_CREATED"],
@@ -165,7 +164,7 @@ def test_an_operators_multiprocess_folder_is_emptied_and_used(tmp_path: Path) ->
                            env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}).start()
     try:
         assert not (folder / "counter_999999.db").exists()
-        assert httpx.get(server.url + GET_MODEL, params={"name": "x"}).status_code == 404
+        assert http_clients.get(server.url + GET_MODEL, params={"name": "x"}).status_code == 404
         samples = scrape(server.url)
         assert requests_of(samples, GET_MODEL, "GET", 404) == 1
         assert any(path.name.startswith("counter_") for path in folder.iterdir())
@@ -193,7 +192,7 @@ def test_a_dead_workers_gauges_go_and_its_counts_stay(tmp_path: Path) -> None:
     try:
         assert server.process is not None
         for _ in range(10):  # new connections: both workers answer some
-            with httpx.Client(base_url=server.url) as own:
+            with http_clients.Client(base_url=server.url) as own:
                 assert own.get(GET_MODEL, params={"name": "x"}).status_code == 404
         time.sleep(1.2)  # each worker hands its counts over within a second
         workers = _children(server.process.pid)

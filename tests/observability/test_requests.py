@@ -9,9 +9,8 @@ import time
 import uuid
 from typing import Any
 
-import httpx
-
 from tests.observability.conftest import METRICS_TOKEN
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 GET_VERSION = "/api/2.0/mlflow/model-versions/get"
@@ -33,9 +32,9 @@ def _line_of(server: ServerProcess, request_id: str) -> dict[str, Any]:
 
 def test_a_sent_request_id_comes_back_and_is_logged(observed_server: ServerProcess) -> None:
     request_id = f"req-{uuid.uuid4()}"
-    answer = httpx.get(observed_server.url + GET_VERSION,
-                       params={"name": "nothing-here", "version": "1"},
-                       headers={"X-Request-Id": request_id})
+    answer = http_clients.get(observed_server.url + GET_VERSION,
+                              params={"name": "nothing-here", "version": "1"},
+                              headers={"X-Request-Id": request_id})
     assert answer.status_code == 404
     assert answer.headers["x-request-id"] == request_id
     line = _line_of(observed_server, request_id)
@@ -52,7 +51,7 @@ def test_a_sent_request_id_comes_back_and_is_logged(observed_server: ServerProce
 def test_a_request_id_is_made_up_when_none_is_sent(observed_server: ServerProcess) -> None:
     ids = set()
     for headers in ({}, {"X-Request-Id": "x" * 500}, {"X-Request-Id": "has space"}):
-        answer = httpx.get(observed_server.url + "/health", headers=headers)
+        answer = http_clients.get(observed_server.url + "/health", headers=headers)
         assert answer.status_code == 200
         made = answer.headers["x-request-id"]
         assert len(made) == 16 and int(made, 16) >= 0
@@ -65,15 +64,15 @@ def test_a_request_id_is_made_up_when_none_is_sent(observed_server: ServerProces
 def test_every_log_line_is_json_and_holds_no_secret(observed_server: ServerProcess) -> None:
     secret = f"s3cr3t-{uuid.uuid4().hex}"
     request_id = f"req-{uuid.uuid4()}"
-    answer = httpx.get(observed_server.url + "/api/2.0/mlflow/registered-models/search",
-                       params={"filter": "name = 'x'", "token": secret},
-                       headers={"Authorization": f"Bearer {secret}",
-                                "X-Request-Id": request_id})
+    answer = http_clients.get(observed_server.url + "/api/2.0/mlflow/registered-models/search",
+                              params={"filter": "name = 'x'", "token": secret},
+                              headers={"Authorization": f"Bearer {secret}",
+                                       "X-Request-Id": request_id})
     assert answer.status_code == 200
     line = _line_of(observed_server, request_id)
     assert line["status"] == 200
-    httpx.get(observed_server.url + "/metrics",
-              headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    http_clients.get(observed_server.url + "/metrics",
+                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     text = observed_server.log()
     assert secret not in text
     assert METRICS_TOKEN not in text
@@ -84,18 +83,18 @@ def test_every_log_line_is_json_and_holds_no_secret(observed_server: ServerProce
 
 
 def test_the_request_id_is_returned_without_json_logs(server: ServerProcess) -> None:
-    answer = httpx.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
+    answer = http_clients.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
     assert answer.headers["x-request-id"] == "abc-123"
 
 
 def test_the_request_id_is_in_the_audit_trail(server: ServerProcess) -> None:
     request_id = f"audit-{uuid.uuid4()}"
     name = f"request-id-audit-{uuid.uuid4().hex[:8]}"
-    created = httpx.post(server.url + "/api/2.0/mlflow/registered-models/create",
-                         json={"name": name}, headers={"X-Request-Id": request_id})
+    created = http_clients.post(server.url + "/api/2.0/mlflow/registered-models/create",
+                                json={"name": name}, headers={"X-Request-Id": request_id})
     assert created.status_code == 200
     assert created.headers["x-request-id"] == request_id
-    events = httpx.get(server.url + "/api/modelyard/v1/audit",
-                       params={"request_id": request_id}).json()["events"]
+    events = http_clients.get(server.url + "/api/modelyard/v1/audit",
+                              params={"request_id": request_id}).json()["events"]
     assert [e["object_name"] for e in events] == [name]
     assert events[0]["request_id"] == request_id

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 GET_MODEL = "/api/2.0/mlflow/registered-models/get"
@@ -85,8 +85,8 @@ def _span_named(receiver: Receiver, name: str) -> tuple[str, Any]:
 
 def test_a_request_is_a_server_span_in_the_callers_trace(receiver: Receiver,
                                                           traced_server: ServerProcess) -> None:
-    answer = httpx.get(traced_server.url + GET_MODEL, params={"name": "nothing"},
-                       headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    answer = http_clients.get(traced_server.url + GET_MODEL, params={"name": "nothing"},
+                              headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
     assert answer.status_code == 404
     service, span = _span_named(receiver, f"GET {GET_MODEL}")
     assert service == "modelyard"
@@ -103,7 +103,8 @@ def test_a_request_is_a_server_span_in_the_callers_trace(receiver: Receiver,
 
 def test_a_request_without_a_trace_starts_one(receiver: Receiver,
                                               traced_server: ServerProcess) -> None:
-    assert httpx.get(traced_server.url + "/api/2.1/unity-catalog/catalogs").status_code == 200
+    catalogs = traced_server.url + "/api/2.1/unity-catalog/catalogs"
+    assert http_clients.get(catalogs).status_code == 200
     _, span = _span_named(receiver, "GET /api/2.1/unity-catalog/catalogs")
     assert span.trace_id.hex() != TRACE_ID
     assert not span.parent_span_id

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import database_url_for
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -69,7 +69,7 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with http_clients.Client(base_url=self.url, timeout=30) as http:
             while not self.stop.is_set():
                 response = http.post(f"{API}/model-versions/create",
                                      json={"name": self.name, "source": f"s3://b/{self.created}"})
@@ -177,7 +177,7 @@ def test_backup_during_writes_then_restore_equals_it(
 
     again = ServerProcess(new_dir, new_url).start()
     try:
-        with httpx.Client(base_url=again.url, timeout=30) as copy:
+        with http_clients.Client(base_url=again.url, timeout=30) as copy:
             _compare(http, copy, populated, busy)
             # Writes made while the backup ran: a consistent prefix, numbered 1..k.
             versions = copy.get(f"{API}/model-versions/search",

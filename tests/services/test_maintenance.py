@@ -6,13 +6,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from modelyard.services.maintenance import UPKEEP_INTERVAL, tend_database
 from modelyard.store.database import Database
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 
 API = "/api/2.0/mlflow"
@@ -53,7 +52,7 @@ def test_a_filled_registry_gets_its_tables_analyzed_and_vacuumed(
     server, database = pg_server
     # Enough rows for both rules: inserted > 1,000 + 20% of the table's rows (VACUUM), changed
     # > 50 + 10% (ANALYZE).
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_clients.Client(base_url=server.url, timeout=30) as client:
         for number in range(1300):
             response = client.post(API + "/registered-models/create", json={
                 "name": f"m{number:04d}", "tags": [{"key": "team", "value": f"t{number % 4}"}]})

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import database_url_for
-from tests.support import s3
+from tests.support import http_clients, s3
 from tests.support.server import ServerProcess
 
 BACKENDS = ["local", "s3"]
@@ -103,7 +103,7 @@ def storage_server(backend: Backend, engine: str, storage_database_url: str | No
 
 @pytest.fixture()
 def storage_http(storage_server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=storage_server.url, timeout=120) as client:
+    with http_clients.Client(base_url=storage_server.url, timeout=120) as client:
         yield client
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import database_url_for
-from tests.support import s3
+from tests.support import http_clients, s3
 from tests.support.server import ServerProcess
 
 UC = "/api/2.1/unity-catalog"
@@ -25,7 +23,7 @@ def test_allowed_s3_prefixes(engine: str, pg_available: bool, seaweedfs: s3.S3Pr
         "--storage-root", f"s3://{bucket}/managed",
         "--allowed-storage-roots", f"s3://{bucket}/external,{tmp_path / 'local'}"]).start()
     try:
-        with httpx.Client(base_url=server.url + UC, timeout=30) as uc:
+        with http_clients.Client(base_url=server.url + UC, timeout=30) as uc:
             for root in (f"s3://{bucket}/elsewhere", f"s3://{bucket}/externals",
                          f"s3://other-{bucket}/external/x", f"s3://{bucket}/external/../x",
                          f"s3://{bucket}", str(tmp_path / "local" / "x"),

@@ -10,11 +10,10 @@ import sys
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.storage.conftest import Backend
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version, finalize, upload_dir
 
@@ -37,7 +36,7 @@ def test_backup_and_restore_with_files_in_s3(backend: Backend, engine: str, tmp_
     (files / "data" / "weights.bin").parent.mkdir()
     (files / "data" / "weights.bin").write_bytes(os.urandom(300_000))
     name = f"main.default.s3backup_{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with http_clients.Client(base_url=server.url, timeout=60) as http:
         version = create_pending_version(http, name)
         upload_dir(http, name, version, files)
         assert finalize(http, name, version).status_code == 200

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import database_url_for
 from tests.storage.conftest import Backend
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import (
     create_pending_version,
@@ -68,7 +69,7 @@ def test_kill_during_upload_then_restart(backend: Backend, crash_database_url: s
     # Saved before any version exists: the pending clock must only time the uploads.
     first, second = model_dir(tmp_path, 1), model_dir(tmp_path, 2)
     try:
-        http = httpx.Client(base_url=server.url, timeout=60)
+        http = http_clients.Client(base_url=server.url, timeout=60)
         ready = create_pending_version(http, name)
         upload_dir(http, name, ready, first)
         assert finalize(http, name, ready).status_code == 200
@@ -83,7 +84,7 @@ def test_kill_during_upload_then_restart(backend: Backend, crash_database_url: s
         def upload() -> None:
             # The server dies under us: a transport error is expected.
             with contextlib.suppress(httpx.HTTPError):
-                httpx.put(url, content=_slow_content(started), timeout=120)
+                http_clients.put(url, content=_slow_content(started), timeout=120)
 
         uploader = threading.Thread(target=upload, daemon=True)
         uploader.start()
@@ -99,7 +100,7 @@ def test_kill_during_upload_then_restart(backend: Backend, crash_database_url: s
     restarted = ServerProcess(data_dir, database_url, extra_args=args,
                               env=backend.env).start()
     try:
-        http = httpx.Client(base_url=restarted.url, timeout=60)
+        http = http_clients.Client(base_url=restarted.url, timeout=60)
         deadline = time.monotonic() + 30
         while _get(http, name, pending)["status"] == "PENDING_REGISTRATION":
             assert time.monotonic() < deadline, "the abandoned version was never failed"

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.storage.conftest import Backend
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import (
     create_pending_version,
@@ -57,7 +58,7 @@ def test_upload_finalize_download_delete(backend: Backend, storage_http: httpx.C
     for path, sha256 in recorded.items():
         url = storage_http.post("/api/2.0/fs/create-download-url", json={
             "path": f"{fs_prefix(uc_model_name, version)}/{path}"}).json()["url"]
-        body = httpx.get(url).content
+        body = http_clients.get(url).content
         assert hashlib.sha256(body).hexdigest() == sha256
         assert body == (source / path).read_bytes()
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import database_url_for
 from tests.storage.conftest import Backend
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL, create_pending_version, fs_prefix
 
@@ -97,7 +98,7 @@ class Upload:
     def start(self) -> Upload:
         def run() -> None:
             try:
-                self.result.append(httpx.put(self.url, content=self._body(), timeout=60))
+                self.result.append(http_clients.put(self.url, content=self._body(), timeout=60))
             except httpx.HTTPError as error:
                 self.result.append(error)
 
@@ -131,7 +132,7 @@ def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
 
 def _begin(store: Store, server: ServerProcess, name: str) -> tuple[str, Upload]:
     """A pending version with an upload of `big.bin` in flight, stalled after 12 MiB."""
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         version = create_pending_version(http, name)
         upload = Upload(_upload_url(http, name, version, "big.bin")).start()
     _wait(store.leftovers, "the upload to be under way")
@@ -179,9 +180,9 @@ def test_the_sweeper_removes_what_a_kill_left(store: Store, database_url: str | 
     server = _server(store, database_url, tmp_path / "data").start()
     try:
         version, upload = _begin(store, server, uc_model_name)
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            small = httpx.put(_upload_url(http, uc_model_name, version, "MLmodel"),
-                              content=SIGNED_MLMODEL.encode())
+        with http_clients.Client(base_url=server.url, timeout=30) as http:
+            small = http_clients.put(_upload_url(http, uc_model_name, version, "MLmodel"),
+                                     content=SIGNED_MLMODEL.encode())
             assert small.status_code == 200, small.text
         _signal(server, signal.SIGKILL)
         server.process.wait(10)  # type: ignore[union-attr]
@@ -196,8 +197,8 @@ def test_the_sweeper_removes_what_a_kill_left(store: Store, database_url: str | 
     sweeping = _server(store, database_url, tmp_path / "data", "--upload-orphan-age", "1",
                        "--upload-sweep-interval", "0.2").start()
     try:
-        ready = httpx.patch(f"{sweeping.url}{UC}/models/{uc_model_name}/versions/{version}"
-                            "/finalize", timeout=30)
+        ready = http_clients.patch(f"{sweeping.url}{UC}/models/{uc_model_name}/versions/{version}"
+                                   "/finalize", timeout=30)
         assert ready.status_code == 200 and ready.json()["status"] == "READY", ready.text
         _wait(lambda: store.leftovers() == [], "the sweeper", timeout=20)
         assert store.files() == ["MLmodel"]

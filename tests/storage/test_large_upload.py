@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.storage.conftest import Backend
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version, finalize, fs_prefix, model_dir
 
@@ -66,7 +67,7 @@ def test_large_upload_stays_small_and_verifies(
     for file in (p for p in model.rglob("*") if p.is_file()):
         url = storage_http.post("/api/2.0/fs/create-upload-url", json={
             "path": f"{prefix}/{file.relative_to(model).as_posix()}"}).json()["url"]
-        assert httpx.put(url, content=file.read_bytes()).status_code == 200
+        assert http_clients.put(url, content=file.read_bytes()).status_code == 200
 
     assert storage_server.process is not None
     sampler = RssSampler(storage_server.process.pid)
@@ -75,7 +76,7 @@ def test_large_upload_stays_small_and_verifies(
     started = time.monotonic()
     url = storage_http.post("/api/2.0/fs/create-upload-url", json={
         "path": f"{prefix}/data/weights.bin"}).json()["url"]
-    put = httpx.put(url, content=_content(sent), timeout=600)
+    put = http_clients.put(url, content=_content(sent), timeout=600)
     upload_seconds = time.monotonic() - started
     assert put.status_code == 200, put.text
 
@@ -89,7 +90,7 @@ def test_large_upload_stays_small_and_verifies(
     url = storage_http.post("/api/2.0/fs/create-download-url", json={
         "path": f"{prefix}/data/weights.bin"}).json()["url"]
     received, size = hashlib.sha256(), 0
-    with httpx.stream("GET", url, timeout=600) as response:
+    with http_clients.stream("GET", url, timeout=600) as response:
         assert response.status_code == 200
         assert response.headers["x-modelyard-sha256"] == recorded["sha256"]
         for chunk in response.iter_bytes(BLOCK):

@@ -11,17 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 from tests.storage.conftest import Backend
-from tests.support import s3
+from tests.support import http_clients, s3
 from tests.support.server import ServerProcess, free_port
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
 
 
 def test_ready_on_every_backend(backend: Backend, storage_server: ServerProcess) -> None:
-    answer = httpx.get(storage_server.url + "/ready")
+    answer = http_clients.get(storage_server.url + "/ready")
     assert answer.status_code == 200, answer.text
     assert answer.json()["checks"]["storage"] == "ok"
 
@@ -29,7 +27,7 @@ def test_ready_on_every_backend(backend: Backend, storage_server: ServerProcess)
 def _until(server: ServerProcess, status: int) -> dict[str, str]:
     deadline = time.monotonic() + 20
     while True:
-        answer = httpx.get(server.url + "/ready", timeout=30)
+        answer = http_clients.get(server.url + "/ready", timeout=30)
         if answer.status_code == status or time.monotonic() > deadline:
             assert answer.status_code == status, answer.text
             checks: dict[str, str] = answer.json()["checks"]

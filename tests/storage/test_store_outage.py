@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import ENGINES, database_url_for
-from tests.support import s3
+from tests.support import http_clients, s3
 from tests.support.server import ServerProcess
 from tests.support.uc_models import (
     create_pending_version,
@@ -91,7 +91,7 @@ def test_object_store_outage(weed: s3.S3Process, s3_servers: list[ServerProcess]
     source = _model_files(tmp_path)
     urls = []
     for server in s3_servers:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with http_clients.Client(base_url=server.url, timeout=60) as http:
             ready = create_pending_version(http, name)
             upload_dir(http, name, ready, source)
             assert finalize(http, name, ready).status_code == 200
@@ -106,10 +106,10 @@ def test_object_store_outage(weed: s3.S3Process, s3_servers: list[ServerProcess]
     weed.kill()  # the store crashes
     try:
         for server, (download, upload, ready, pending) in zip(s3_servers, urls, strict=True):
-            with httpx.Client(base_url=server.url, timeout=60) as http:
+            with http_clients.Client(base_url=server.url, timeout=60) as http:
                 # What needs the files: 503, in each surface's envelope.
-                _unavailable(httpx.get(download, timeout=60), "TEMPORARILY_UNAVAILABLE")
-                _unavailable(httpx.put(upload, content=b"x", timeout=60),
+                _unavailable(http_clients.get(download, timeout=60), "TEMPORARILY_UNAVAILABLE")
+                _unavailable(http_clients.put(upload, content=b"x", timeout=60),
                              "TEMPORARILY_UNAVAILABLE")
                 _unavailable(http.get(f"/api/modelyard/v1/uc/models/{name}/versions/{ready}"
                                       "/files/MLmodel"), "UNAVAILABLE")
@@ -130,7 +130,7 @@ def test_object_store_outage(weed: s3.S3Process, s3_servers: list[ServerProcess]
 
     for server, (download, *_) in zip(s3_servers, urls, strict=True):
         deadline = time.monotonic() + 30
-        while (answer := httpx.get(download, timeout=60)).status_code != 200:
+        while (answer := http_clients.get(download, timeout=60)).status_code != 200:
             assert answer.status_code == 503, answer.text
             assert time.monotonic() < deadline, "the store is back, the files are not"
             time.sleep(0.2)

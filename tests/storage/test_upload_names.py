@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests.storage.conftest import Backend
+from tests.support import http_clients
 from tests.support.uc_models import create_pending_version, fs_prefix
 
 
@@ -41,7 +42,7 @@ def test_bad_names_are_refused_before_a_url_is_issued(
     longest = "n" * 255 + "/" + "é" * 127
     answer = _ask(storage_http, prefix, longest)
     assert answer.status_code == 200, answer.text
-    put = httpx.put(answer.json()["url"], content=b"payload", timeout=30)
+    put = http_clients.put(answer.json()["url"], content=b"payload", timeout=30)
     assert put.status_code == 200, put.text
     listing = storage_http.get(f"/api/2.0/fs/directories{prefix}/{'n' * 255}")
     assert listing.status_code == 200, listing.text

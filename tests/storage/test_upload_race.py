@@ -18,6 +18,7 @@ import pytest
 
 from tests.storage.conftest import Backend
 from tests.storage.test_governed_files import _storage_key
+from tests.support import http_clients
 from tests.support.uc_models import (
     create_pending_version,
     finalize,
@@ -56,7 +57,7 @@ def test_upload_in_flight_during_finalize_is_refused(
 
     answers: list[httpx.Response] = []
     uploader = threading.Thread(target=lambda: answers.append(
-        httpx.put(url, content=slow_body(), timeout=120)), daemon=True)
+        http_clients.put(url, content=slow_body(), timeout=120)), daemon=True)
     uploader.start()
     assert sent.wait(60)
 
@@ -79,7 +80,7 @@ def test_upload_in_flight_during_finalize_is_refused(
     for path, sha256 in recorded.items():
         download = storage_http.post("/api/2.0/fs/create-download-url", json={
             "path": f"{fs_prefix(uc_model_name, version)}/{path}"}).json()["url"]
-        body = httpx.get(download, timeout=60).content
+        body = http_clients.get(download, timeout=60).content
         assert hashlib.sha256(body).hexdigest() == sha256
         assert body == (source / path).read_bytes()
 

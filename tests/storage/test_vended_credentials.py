@@ -12,11 +12,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import mlflow
 import pytest
 
-from tests.support import s3
+from tests.support import http_clients, s3
 from tests.support.server import ServerProcess
 from tests.support.uc_models import log_model, predict
 
@@ -64,7 +63,7 @@ def test_uc_client_writes_s3_with_vended_credentials(
     finally:
         mlflow.set_registry_uri("")
 
-    http = httpx.Client(base_url=server.url)
+    http = http_clients.Client(base_url=server.url)
     version = http.get(f"/api/2.1/unity-catalog/models/{name}/versions/1").json()
     assert version["status"] == "READY"
     assert version["storage_location"].startswith(f"s3://{bucket}/governed/")

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.summaries import stale_summaries
 
@@ -27,7 +27,7 @@ def _hammer(urls: list[str], name: str) -> list[str]:
     moving every fifth to a stage and pointing its own alias at it."""
 
     def client(index: int) -> list[str]:
-        with httpx.Client(base_url=urls[index % len(urls)], timeout=60) as http:
+        with http_clients.Client(base_url=urls[index % len(urls)], timeout=60) as http:
             versions = []
             for _ in range(PER_CLIENT):
                 response = http.post(API + "/model-versions/create",
@@ -56,14 +56,14 @@ def _hammer(urls: list[str], name: str) -> list[str]:
 def _check(url: str, name: str, created: list[str]) -> None:
     total = CLIENTS * PER_CLIENT
     assert sorted(int(v) for v in created) == list(range(1, total + 1))
-    listed = httpx.get(url + API + "/model-versions/search",
-                       params={"filter": f"name = '{name}'", "max_results": 1000}).json()
+    listed = http_clients.get(url + API + "/model-versions/search",
+                              params={"filter": f"name = '{name}'", "max_results": 1000}).json()
     assert sorted(int(v["version"]) for v in listed["model_versions"]) == list(range(1, total + 1))
     # Search answers from the summary, get reads the tables: the same latest versions, tags
     # and aliases after the concurrent writes.
-    got = httpx.get(url + API + "/registered-models/get", params={"name": name}).json()
-    found = httpx.get(url + API + "/registered-models/search",
-                      params={"filter": f"name = '{name}'"}).json()["registered_models"]
+    got = http_clients.get(url + API + "/registered-models/get", params={"name": name}).json()
+    found = http_clients.get(url + API + "/registered-models/search",
+                             params={"filter": f"name = '{name}'"}).json()["registered_models"]
     assert found == [got["registered_model"]]
     assert len(got["registered_model"]["latest_versions"]) >= 2
 
@@ -82,8 +82,8 @@ def two_servers_on_postgres(pg_available: bool, tmp_path: Path) -> Iterator[list
 def test_two_processes_on_one_postgres(two_servers_on_postgres: list[ServerProcess]) -> None:
     urls = [s.url for s in two_servers_on_postgres]
     name = "concurrent-pg"
-    assert httpx.post(urls[0] + API + "/registered-models/create",
-                      json={"name": name}).status_code == 200
+    assert http_clients.post(urls[0] + API + "/registered-models/create",
+                             json={"name": name}).status_code == 200
     created = _hammer(urls, name)
     _check(urls[1], name, created)
     for server in two_servers_on_postgres:
@@ -96,7 +96,7 @@ def test_one_process_on_sqlite(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "sqlite").start()
     try:
         name = "concurrent-sqlite"
-        httpx.post(server.url + API + "/registered-models/create", json={"name": name})
+        http_clients.post(server.url + API + "/registered-models/create", json={"name": name})
         created = _hammer([server.url], name)
         _check(server.url, name, created)
         assert "Traceback" not in server.log()
@@ -110,7 +110,7 @@ def test_two_workers_on_sqlite(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "sqlite2", workers=2).start()
     try:
         name = "concurrent-sqlite-workers"
-        httpx.post(server.url + API + "/registered-models/create", json={"name": name})
+        http_clients.post(server.url + API + "/registered-models/create", json={"name": name})
         created = _hammer([server.url], name)
         _check(server.url, name, created)
         assert "Traceback" not in server.log()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 
@@ -53,7 +53,7 @@ def _wait_until_served(http: httpx.Client, timeout: float) -> float:
 def test_database_outage_is_a_503_and_heals(behind_proxy: tuple[ServerProcess, TcpProxy]
                                            ) -> None:
     server, proxy = behind_proxy
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         assert http.post(f"{ML}/registered-models/create",
                          json={"name": "outage"}).status_code == 200
         proxy.stop()

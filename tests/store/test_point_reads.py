@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import postgres
+from tests.support import http_clients, postgres
 from tests.support.server import ServerProcess
 
 API = "/api/2.0/mlflow"
@@ -86,7 +86,7 @@ def own_pg_server(pg_available: bool, tmp_path: Path) -> Iterator[ServerProcess]
 
 
 def test_point_reads_answer_what_was_written(own_server: ServerProcess) -> None:
-    with httpx.Client(base_url=own_server.url, timeout=30) as client:
+    with http_clients.Client(base_url=own_server.url, timeout=30) as client:
         _write_model(client)
         reads = _reads(client)
     version = reads["by_number"]
@@ -113,7 +113,7 @@ def test_reads_survive_their_database_sessions_ending(own_pg_server: ServerProce
     own_server = own_pg_server
     assert own_server.database_url is not None
     database = own_server.database_url.rsplit("/", 1)[1]
-    with httpx.Client(base_url=own_server.url, timeout=30) as client:
+    with http_clients.Client(base_url=own_server.url, timeout=30) as client:
         _write_model(client)
         before = _reads(client)
         # What a database restart or an administrator's pg_terminate_backend does to the

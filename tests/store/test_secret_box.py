@@ -23,6 +23,7 @@ from modelyard.store.database import Database, sqlite_url_for
 from modelyard.store.secret_box import SecretBox
 from modelyard.store.tables import registry_webhooks, server_secrets
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess
 
@@ -76,7 +77,7 @@ def _upload(http: httpx.Client, model: str) -> None:
     url = http.post("/api/2.0/fs/create-upload-url", json={
         "path": f"/Models/main/default/{model}/1/sub/weights.bin"})
     assert url.status_code == 200, url.text
-    put = httpx.put(url.json()["url"], content=b"w" * 1000, timeout=30)
+    put = http_clients.put(url.json()["url"], content=b"w" * 1000, timeout=30)
     assert put.status_code == 200, put.text
 
 
@@ -87,8 +88,8 @@ def test_first_start_keeps_files_private_and_secrets_sealed(
     secret, authorization = f"s3cr3t-{uuid.uuid4().hex}", f"Bearer tok-{uuid.uuid4().hex}"
     try:
         token = (data_dir / "admin-token").read_text().strip()
-        with httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as http, \
+        with http_clients.Client(base_url=server.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http, \
                 Receiver() as receiver:
             _upload(http, f"m_{uuid.uuid4().hex[:8]}")
             hook = http.post(f"{WEBHOOKS}/create", json={
@@ -174,8 +175,8 @@ def test_plaintext_secrets_are_sealed_by_the_upgrade(database_url: str | None, t
                 assert (box.open(values[0]), box.open(hooks[0][0] or "")) == (
                     signing_key, secret)
                 name = f"after-upgrade-{uuid.uuid4().hex[:8]}"
-                created = httpx.post(f"{server.url}/api/2.0/mlflow/registered-models/create",
-                                     json={"name": name})
+                created = http_clients.post(f"{server.url}/api/2.0/mlflow/registered-models/create",
+                                            json={"name": name})
                 assert created.status_code == 200, created.text
                 delivered = receiver.wait_for(name, 1)
                 assert delivered, "the webhook fired with its secret opened"

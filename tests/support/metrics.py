@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import http_clients
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(base_url: str, token: str | None = None) -> Samples:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.get(base_url + "/metrics", headers=headers, timeout=30)
+    response = http_clients.get(base_url + "/metrics", headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}

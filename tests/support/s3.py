@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import boto3
-import httpx
 from botocore.config import Config
 
+from tests.support import http_clients
 from tests.support.server import free_port
 
 WEED = str(Path(sys.executable).with_name("weed"))
@@ -57,7 +57,7 @@ class S3Process:
             if self.process.poll() is not None:
                 raise RuntimeError(f"S3 server exited:\n{self.log_path.read_text()[-3000:]}")
             try:
-                httpx.get(self.endpoint, timeout=1)
+                http_clients.get(self.endpoint, timeout=1)
                 self.client().list_buckets()  # type: ignore[attr-defined]
                 return self
             except Exception:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import http_clients
+
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 #: For servers whose tests look up each refused request's own audit row, all from 127.0.0.1 and
 #: many within a minute: no per-address limit, and no summarizing of refusals (both have tests
@@ -57,7 +59,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if http_clients.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -11,6 +11,8 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 
+from tests.support import http_clients
+
 
 class AddN(mlflow.pyfunc.PythonModel):
     """A tiny real model: adds `n` to every input value."""
@@ -78,7 +80,7 @@ def upload_dir(http: httpx.Client, full_name: str, version: str | int, directory
         answer = http.post("/api/2.0/fs/create-upload-url",
                            json={"path": f"{fs_prefix(full_name, version)}/{relative}"})
         assert answer.status_code == 200, answer.text
-        put = httpx.put(answer.json()["url"], content=file.read_bytes(), timeout=120)
+        put = http_clients.put(answer.json()["url"], content=file.read_bytes(), timeout=120)
         assert put.status_code == 200, put.text
 
 

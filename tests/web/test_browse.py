@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
                     "package is not installed (pip install -e '.[test]')")
 from playwright.sync_api import Page, expect
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 UC = "/api/2.1/unity-catalog"
@@ -83,7 +83,7 @@ def test_search_box_finds_models_by_tag_and_alias(page: Page, server: ServerProc
 
 def test_paging_reaches_every_model(page: Page, server: ServerProcess, prefix: str,
                                     shot: Any) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with http_clients.Client(base_url=server.url) as http:
         for i in range(57):
             created = http.post("/api/2.0/mlflow/registered-models/create",
                                 json={"name": f"{prefix}-{i:03d}"})
@@ -109,7 +109,7 @@ class AddOne(mlflow.pyfunc.PythonModel):
 def uc_model(server: ServerProcess, tmp_path: Path, prefix: str) -> Iterator[str]:
     """`main.<schema>.adder` with one version logged by the mlflow client (uc: registry)."""
     schema = f"s_{prefix}"
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         made = uc.post("/schemas", json={"catalog_name": "main", "name": schema,
                                          "comment": "Web UI test schema"})
         assert made.status_code == 200, made.text
@@ -187,7 +187,7 @@ def test_unity_catalog_compare_and_move_alias(page: Page, server: ServerProcess,
     expect(page.get_by_role("dialog")).to_contain_text("version 1 → version 2")
     page.get_by_role("dialog").get_by_role("button", name="Move alias").click()
     expect(page.locator("#aliases")).to_contain_text("@prod → version 2")
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         assert uc.get(f"/models/{uc_model}/aliases/prod").json()["version"] == 2
 
     page.get_by_label("Compare version 1").check()

@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped: the `playwright` "
@@ -16,6 +15,7 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
 from playwright.sync_api import Page, expect
 
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.cli import run_cli
 from tests.support.server import ServerProcess
 from tests.web.test_accessibility import AUDIT
@@ -67,7 +67,7 @@ def test_create_browse_and_delete_everything(page: Page, server: ServerProcess, 
     (source / "MLmodel").write_text(MLMODEL)
     run_cli("versions", "create", name, str(source), url=server.url)
     run_cli("versions", "create", name, str(source), url=server.url)
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         pending = uc.post("/models/versions", json={
             "catalog_name": catalog, "schema_name": "fraud", "model_name": "detector",
             "source": "file:///nowhere"})
@@ -116,7 +116,7 @@ def test_create_browse_and_delete_everything(page: Page, server: ServerProcess, 
     page.goto(f"{server.url}/catalogs/{catalog}")
     _delete(page, "catalog", force=True)
     expect(page.locator("#notice")).to_have_text(f"Catalog {catalog} deleted.")
-    with httpx.Client(base_url=server.url + UC) as uc:
+    with http_clients.Client(base_url=server.url + UC) as uc:
         assert uc.get(f"/catalogs/{catalog}").status_code == 404
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from mlflow import MlflowClient
 
@@ -13,6 +12,7 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
 from playwright.sync_api import Page, expect
 
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.web.test_auth import make_model, sign_in_with_token
 
@@ -140,7 +140,7 @@ def test_grant_a_permission_level(page: Page, server: ServerProcess, model: str,
 def test_grant_and_revoke_on_a_unity_catalog_model(page: Page, server: ServerProcess,
                                                    prefix: str, shot: Any) -> None:
     uc = "/api/2.1/unity-catalog"
-    with httpx.Client(base_url=server.url + uc) as http:
+    with http_clients.Client(base_url=server.url + uc) as http:
         assert http.post("/schemas", json={"catalog_name": "main",
                                            "name": f"g_{prefix}"}).status_code == 200
         assert http.post("/models", json={"catalog_name": "main", "schema_name": f"g_{prefix}",
@@ -151,7 +151,7 @@ def test_grant_and_revoke_on_a_unity_catalog_model(page: Page, server: ServerPro
     page.get_by_role("button", name="Grant").click()
     expect(page.locator("#notice")).to_have_text("EXECUTE granted.")
     expect(page.locator("#grants tr", has_text="users")).to_contain_text("EXECUTE")
-    with httpx.Client(base_url=server.url + uc) as http:
+    with http_clients.Client(base_url=server.url + uc) as http:
         listed = http.get(f"/permissions/function/main.g_{prefix}.m").json()
     assert {"principal": "users", "privileges": ["EXECUTE"]} in [
         {"principal": a["principal"], "privileges": a["privileges"]}

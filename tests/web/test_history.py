@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped: the `playwright` "
@@ -12,12 +11,13 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
 from playwright.sync_api import Page, expect
 
 from tests.api.history.conftest import NATIVE, workspace_model
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
 def test_history_tab_shows_moves_and_rolls_back(page: Page, server: ServerProcess,
                                                 shot: Any) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         name = workspace_model(http, 2)
         for version, reason in (("1", "first"), ("2", "nightly promotion")):
             moved = http.put(f"{NATIVE}/{name}/aliases/champion",
@@ -32,7 +32,7 @@ def test_history_tab_shows_moves_and_rolls_back(page: Page, server: ServerProces
     page.get_by_role("button", name="Roll back @champion to version 1").click()
     expect(page.locator("#notice")).to_have_text("@champion rolled back to version 1.")
     expect(rows.first).to_contain_text("bad metrics")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         now = http.get(f"{NATIVE}/{name}/aliases/champion").json()
         assert now["version"] == "1" and now["reason"] == "bad metrics"
     shot(page, "rolled-back")

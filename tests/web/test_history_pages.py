@@ -13,13 +13,15 @@ import httpx
 import pytest
 
 from tests.api.history.conftest import MLFLOW, NATIVE, UC, uc_model, workspace_model
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture()
 def web(server: ServerProcess) -> Iterator[httpx.Client]:
     # Form posts must come from a page of this server (the CSRF check reads Origin).
-    with httpx.Client(base_url=server.url, timeout=30, headers={"Origin": server.url}) as http:
+    with http_clients.Client(base_url=server.url, timeout=30,
+                             headers={"Origin": server.url}) as http:
         yield http
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import create_pending_version
 
@@ -15,7 +14,7 @@ EMIT = "/api/2.0/mlflow/unity-catalog/model-versions/emit-lineage"
 def test_reported_lineage_is_on_the_version_page(server: ServerProcess) -> None:
     schema = f"lin{uuid.uuid4().hex[:8]}"
     name = f"main.{schema}.m"
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         assert http.post("/api/2.1/unity-catalog/schemas",
                          json={"name": schema, "catalog_name": "main"}).is_success
         version = create_pending_version(http, name)

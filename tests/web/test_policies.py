@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from mlflow import MlflowClient
 
@@ -16,6 +15,7 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
 from playwright.sync_api import Page, expect
 
 from tests.api.policies.test_enforcement import REQUIRE, _tag, _uc_model
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
@@ -37,7 +37,7 @@ def test_policy_page_and_refused_alias_in_both_registries(page: Page, server: Se
     name = f"webpol-{uuid.uuid4().hex[:8]}"
     client.create_registered_model(name)
     client.create_model_version(name, "s3://bucket/m1")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         full_name, (first, _) = _uc_model(http)
         policy = f"web-{uuid.uuid4().hex[:6]}"
         uc_policy = f"webuc-{uuid.uuid4().hex[:6]}"
@@ -85,7 +85,7 @@ def test_alias_request_from_the_model_page(page: Page, server: ServerProcess) ->
     client.create_registered_model(name)
     client.create_model_version(name, "s3://bucket/m1")
     policy = f"webreq-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         assert http.post("/api/modelyard/v1/policies", json={
             "name": policy, "scope": f"workspace:{name}", "alias": "champion",
             "require": "status = 'READY'", "approvals": 1}).status_code == 200

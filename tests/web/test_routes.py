@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
-
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
 def test_favicon_is_served(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with http_clients.Client(base_url=server.url) as http:
         for path in ("/favicon.ico", "/static/favicon.svg"):
             answer = http.get(path)
             assert answer.status_code == 200, path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped: the `playwright` "
@@ -14,12 +13,13 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
 from playwright.sync_api import Page, expect
 
 from tests.api.scans.test_scan import RunsCommand, _model, _register
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
 def test_version_page_shows_the_scan_and_scans_again(page: Page, server: ServerProcess,
                                                      shot: Any) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         full_name = _model(http)
         unsafe, _ = _register(http, full_name, {"model.pkl": pickle.dumps(RunsCommand())})
         clean, _ = _register(http, full_name, {"weights.pkl": pickle.dumps([1.0])})

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -25,6 +24,7 @@ pytest.importorskip("playwright.sync_api", reason="web UI browser tests skipped:
                     "package is not installed (pip install -e '.[test]')")
 from playwright.sync_api import Page, expect
 
+from tests.support import http_clients
 from tests.support.mlflow_server import MlflowServerProcess
 from tests.support.server import ServerProcess, free_port
 from tests.web.test_accessibility import AUDIT
@@ -68,7 +68,7 @@ def tracked(tracking_server: MlflowServerProcess, tracked_server: ServerProcess,
     registered as versions 1 and 2 of one workspace model and of one Unity Catalog model."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
     name, schema = f"{prefix}-tracked", f"s_{prefix}"
-    with httpx.Client(base_url=tracked_server.url + UC) as uc:
+    with http_clients.Client(base_url=tracked_server.url + UC) as uc:
         assert uc.post("/schemas", json={"catalog_name": "main", "name": schema}).is_success
     uc_name = f"main.{schema}.doubler"
     extra = tmp_path_factory.mktemp("extra")
@@ -222,7 +222,7 @@ def test_files_of_other_source_kinds(tracked_server: ServerProcess, tracked: Tra
     registry.create_registered_model(name)
     # Without a run id, a mlflow-artifacts: source is still read through the artifact proxy.
     registry.create_model_version(name, source, run_id=run_id)
-    answer = httpx.get(f"{tracked_server.url}/models/{name}/versions/1", timeout=30)
+    answer = http_clients.get(f"{tracked_server.url}/models/{name}/versions/1", timeout=30)
     assert answer.status_code == 200
     assert "<code>weights/w.bin</code></td><td class=\"num\">2.0 KiB" in answer.text
     assert "<code>MLmodel</code>" in answer.text
@@ -239,7 +239,7 @@ def test_sources_outside_a_model_folder_are_not_read(tracked_server: ServerProce
     registry.create_registered_model(name)
     registry.create_model_version(name, "mlflow-artifacts:/0/../../etc")
     registry.create_model_version(name, f"models:/{tracked.name}/1")
-    with httpx.Client(base_url=tracked_server.url, timeout=30) as http:
+    with http_clients.Client(base_url=tracked_server.url, timeout=30) as http:
         climbing = http.get(f"/models/{name}/versions/1")
         assert climbing.status_code == 200
         assert "climbs out of its folder" in climbing.text
@@ -293,7 +293,7 @@ def test_pages_say_no_tracking_server_is_configured(server: ServerProcess,
     registry.create_registered_model(name)
     registry.create_model_version(name, "runs:/r1/model", run_id="r1")
     registry.create_model_version(name, "runs:/r2/model", run_id="r2")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_clients.Client(base_url=server.url, timeout=30) as http:
         for path in (f"/models/{name}/versions/1", f"/models/{name}/compare?v=1&v=2"):
             answer = http.get(path)
             assert answer.status_code == 200, path
@@ -309,7 +309,7 @@ def test_worker_processes_get_the_tracking_setting(tmp_path: Path) -> None:
         registry = MlflowClient(tracking_uri=process.url, registry_uri=process.url)
         registry.create_registered_model("workers")
         registry.create_model_version("workers", "runs:/r1/model", run_id="r1")
-        answer = httpx.get(f"{process.url}/models/workers/versions/1", timeout=30)
+        answer = http_clients.get(f"{process.url}/models/workers/versions/1", timeout=30)
         assert answer.status_code == 200
         assert "is unreachable (ConnectError)" in answer.text
     finally:

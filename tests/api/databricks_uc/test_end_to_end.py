@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import (
     log_model,
@@ -116,26 +117,27 @@ def test_signed_urls_are_scoped_expiring_and_write_once(
                     json={"path": f"{prefix}/data/a.bin"}).json()["url"]
 
     # Tampering with the path, the version id or the signature is refused.
-    assert httpx.put(url.replace("data/a.bin", "data/b.bin"), content=b"x").status_code == 403
-    assert httpx.put(url.replace("signature=", "signature=0"), content=b"x").status_code == 403
-    assert httpx.put(url.replace("expires=", "expires=9"), content=b"x").status_code == 403
+    for tampered in (url.replace("data/a.bin", "data/b.bin"),
+                     url.replace("signature=", "signature=0"),
+                     url.replace("expires=", "expires=9")):
+        assert http_clients.put(tampered, content=b"x").status_code == 403
     other = url.replace(f"/{version}/", f"/{int(version) + 1}/")
-    assert httpx.put(other, content=b"x").status_code in (403, 404)
+    assert http_clients.put(other, content=b"x").status_code in (403, 404)
 
     upload_dir(http, uc_model_name, version, model_dir(tmp_path, 1))
-    assert httpx.put(url, content=b"hello").status_code == 200
+    assert http_clients.put(url, content=b"hello").status_code == 200
     finalized = http.post(f"{api}/model-versions/finalize",
                           json={"name": uc_model_name, "version": version})
     assert finalized.status_code == 200, finalized.text
     assert finalized.json()["model_version"]["status"] == "READY"
 
     # A READY version's files never change: the same URL is now refused, as are new ones.
-    assert httpx.put(url, content=b"changed").status_code == 400
+    assert http_clients.put(url, content=b"changed").status_code == 400
     assert http.post("/api/2.0/fs/create-upload-url",
                      json={"path": f"{prefix}/data/a.bin"}).status_code == 400
     download = http.post("/api/2.0/fs/create-download-url",
                          json={"path": f"{prefix}/data/a.bin"}).json()["url"]
-    assert httpx.get(download).content == b"hello"
+    assert http_clients.get(download).content == b"hello"
     listing = http.get(f"/api/2.0/fs/directories{prefix}/data").json()
     assert listing["contents"] == [{"path": f"{prefix}/data/a.bin", "name": "a.bin",
                                     "is_directory": False, "file_size": 5}]

@@ -11,6 +11,7 @@ import httpx
 from mlflow import MlflowClient
 
 from tests.api.history.conftest import NATIVE
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
@@ -69,7 +70,7 @@ def test_concurrent_compare_and_set_has_one_winner(
     assert move(http, name, 1).status_code == 200
 
     def attempt(i: int) -> httpx.Response:
-        with httpx.Client(base_url=str(http.base_url), timeout=30) as client:
+        with http_clients.Client(base_url=str(http.base_url), timeout=30) as client:
             return move(client, name, 2 + i % 2, f"race {i}", expected_version="1")
 
     with ThreadPoolExecutor(20) as pool:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.api.history.conftest import NATIVE, workspace_model
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 STREAM = "/api/modelyard/v1/events/stream"
@@ -30,8 +31,8 @@ class Subscriber:
         self.comments = 0
         self.status = 0
         self.ended = False  # the server ended the response (not cut the connection)
-        self.client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None),
-                                   headers=headers or {})
+        self.client = http_clients.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None),
+                                          headers=headers or {})
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(params,), daemon=True)
         self.thread.start()
@@ -141,7 +142,7 @@ def test_idle_stream_gets_keepalive_comments_and_outlives_idle_timeout(
     try:
         time.sleep(2.0)  # four times the idle keep-alive timeout
         assert sub.comments >= 3, sub.comments
-        with httpx.Client(base_url=quick_keepalive_server.url, timeout=30) as http:
+        with http_clients.Client(base_url=quick_keepalive_server.url, timeout=30) as http:
             name = workspace_model(http, 1)
             http.put(f"{NATIVE}/{name}/aliases/champion", json={"version": "1"})
         assert sub.next()["data"]["model"] == name  # the stream is still open

@@ -13,6 +13,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import PER_REFUSAL, ServerProcess
 
 SCIM = "/api/2.0/preview/scim/v2"
@@ -39,7 +40,7 @@ class AuthServer:
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+        return http_clients.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
     def admin(self) -> httpx.Client:
         return self.client(self.admin_token)

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import mlflow
 import pytest
 from databricks.sdk.errors import Unauthenticated
@@ -18,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.server import MODELYARD, ServerProcess, free_port
 
 SEARCH = "/api/2.0/mlflow/registered-models/search"
@@ -33,7 +33,7 @@ def test_no_credentials_is_401_unauthenticated(auth_server: AuthServer) -> None:
 @pytest.mark.parametrize("header", ["Bearer dapi-not-a-token", "Basic bm90OmJhc2U2NA==",
                                     "Basic %%%", "Token abc", "Bearer"])
 def test_bad_credentials_are_401(auth_server: AuthServer, header: str) -> None:
-    response = httpx.get(auth_server.url + SEARCH, headers={"Authorization": header})
+    response = http_clients.get(auth_server.url + SEARCH, headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json()["error_code"] == "UNAUTHENTICATED"
 
@@ -148,7 +148,7 @@ def test_insecure_no_auth_allows_non_loopback(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, extra_args=["--host", "0.0.0.0", "--insecure-no-auth"])
     server.start()
     try:
-        assert httpx.get(server.url + SEARCH).status_code == 200
+        assert http_clients.get(server.url + SEARCH).status_code == 200
     finally:
         server.stop()
 
@@ -160,8 +160,8 @@ def test_no_secret_in_logs_or_bodies(auth_server: AuthServer) -> None:
     with auth_server.client(user.token) as client:
         bodies = [client.get("/api/2.0/token/list").text,
                   client.get("/api/2.0/preview/scim/v2/Me").text,
-                  httpx.get(auth_server.url + SEARCH,
-                            headers={"Authorization": f"Bearer {user.token}x"}).text]
+                  http_clients.get(auth_server.url + SEARCH,
+                                   headers={"Authorization": f"Bearer {user.token}x"}).text]
     with auth_server.admin() as admin:
         bodies += [admin.get("/api/2.0/preview/scim/v2/Users").text,
                    admin.get("/api/2.0/token-management/tokens").text,

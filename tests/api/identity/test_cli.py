@@ -6,9 +6,8 @@ import os
 import subprocess
 import uuid
 
-import httpx
-
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.server import MODELYARD
 
 
@@ -31,8 +30,8 @@ def test_users_groups_tokens_and_grants(auth_server: AuthServer) -> None:
     token = created.stdout.strip()
     assert "\n" not in token and token.startswith("dapi")
     auth_server.secrets.append(token)
-    me = httpx.get(auth_server.url + "/api/2.0/preview/scim/v2/Me",
-                   headers={"Authorization": f"Bearer {token}"}).json()
+    me = http_clients.get(auth_server.url + "/api/2.0/preview/scim/v2/Me",
+                          headers={"Authorization": f"Bearer {token}"}).json()
     assert me["userName"] == user and [g["display"] for g in me["groups"]] == [group]
 
     catalog = f"cli_{uuid.uuid4().hex[:8]}"

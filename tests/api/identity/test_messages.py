@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 
-import httpx
 import pytest
 from databricks.sdk.errors import InvalidParameterValue
 from databricks.sdk.service import iam
 
 from tests.api.identity.conftest import SCIM, AuthServer
+from tests.support import http_clients
 from tests.support.server import MODELYARD
 
 
@@ -50,5 +50,5 @@ def test_short_passwords_are_refused(auth_server: AuthServer) -> None:
             iam.Patch(op=iam.PatchOp.REPLACE, path="password", value="tooshort")])
     w.users.patch(user.id, operations=[
         iam.Patch(op=iam.PatchOp.REPLACE, path="password", value="twelve chars")])
-    signed_in = httpx.get(auth_server.url + f"{SCIM}/Me", auth=(user.name, "twelve chars"))
+    signed_in = http_clients.get(auth_server.url + f"{SCIM}/Me", auth=(user.name, "twelve chars"))
     assert signed_in.status_code == 200, signed_in.text

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelyard.services.identity import AUTH_CACHE_SECONDS
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import PER_REFUSAL, ServerProcess
 
 SCIM = "/api/2.0/preview/scim/v2"
@@ -27,8 +27,8 @@ ARGON2_MEMORY = 64 * MIB  # argon2-cffi's default memory cost, per check
 class Server:
     def __init__(self, process: ServerProcess, admin_token: str) -> None:
         self.process = process
-        self.admin = httpx.Client(base_url=process.url, timeout=60,
-                                  headers={"Authorization": f"Bearer {admin_token}"})
+        self.admin = http_clients.Client(base_url=process.url, timeout=60,
+                                         headers={"Authorization": f"Bearer {admin_token}"})
 
     @property
     def pid(self) -> int:
@@ -73,7 +73,7 @@ def server(engine: str, pg_available: bool,
 def _sign_in_all(url: str, credentials: list[tuple[str, str]]) -> list[int]:
     """One request per credential, all at once, each on its own connection."""
     def call(credential: tuple[str, str]) -> int:
-        with httpx.Client(base_url=url, timeout=120, auth=credential) as client:
+        with http_clients.Client(base_url=url, timeout=120, auth=credential) as client:
             return client.get(SEARCH).status_code
 
     with ThreadPoolExecutor(len(credentials)) as pool:

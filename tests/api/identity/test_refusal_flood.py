@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 LIMIT = 30
@@ -44,8 +45,8 @@ def flood_server(engine: str, pg_available: bool,
 
 
 def _refusals(server: ServerProcess, token: str) -> list[dict[str, Any]]:
-    with httpx.Client(base_url=server.url, timeout=30,
-                      headers={"Authorization": f"Bearer {token}"}) as admin:
+    with http_clients.Client(base_url=server.url, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"}) as admin:
         events, page = [], ""
         while True:
             response = admin.get("/api/modelyard/v1/audit",
@@ -68,7 +69,8 @@ def test_a_flood_of_bad_tokens(flood_server: tuple[ServerProcess, str]) -> None:
 
     flood = 150
     good: list[int] = []
-    with httpx.Client(base_url=server.url, timeout=30) as client, ThreadPoolExecutor(6) as pool:
+    with http_clients.Client(base_url=server.url, timeout=30) as client, \
+            ThreadPoolExecutor(6) as pool:
 
         def bad(index: int) -> httpx.Response:
             return client.get(UC if index % 2 else MLFLOW,
@@ -124,7 +126,7 @@ def test_a_limited_address_gets_no_password_checked(
     """Past the limit a wrong password is refused unchecked (no argon2, no failure counted for
     the user name); a valid token from the same address still works."""
     server, admin_token = flood_server
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_clients.Client(base_url=server.url, timeout=30) as client:
         for index in range(3 * LIMIT):  # until the address's bucket is empty
             if client.get(MLFLOW, headers={"Authorization": f"Bearer nope-{index}"}
                           ).status_code == 429:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 from databricks.sdk.common.types.fieldmask import FieldMask
 from databricks.sdk.errors import BadRequest
@@ -27,6 +26,7 @@ from mlflow.utils.databricks_utils import get_databricks_host_creds
 from unitycatalog.client import ApiClient, Configuration, MetastoresApi
 
 from tests.api.identity.conftest import AuthServer
+from tests.support import http_clients
 from tests.support.asyncio_thread import run_async
 
 UC = "/api/2.1/unity-catalog"
@@ -138,8 +138,8 @@ def test_emit_lineage_is_recorded_and_returned(auth_server: AuthServer, model: s
     for _ in range(2):  # the same report twice is one record, seen twice
         emit_model_version_lineage(creds, model, "1", entities,
                                    ModelVersionLineageDirection.DOWNSTREAM)
-    with httpx.Client(base_url=auth_server.url,
-                      headers={"Authorization": f"Bearer {reader.token}"}) as client:
+    with http_clients.Client(base_url=auth_server.url,
+                             headers={"Authorization": f"Bearer {reader.token}"}) as client:
         version = client.get(f"{UC}/models/{model}/versions/1").json()
         dbx = client.get("/api/2.0/mlflow/unity-catalog/model-versions/get",
                          params={"name": model, "version": "1"}).json()["model_version"]
@@ -156,7 +156,7 @@ def test_emit_lineage_is_recorded_and_returned(auth_server: AuthServer, model: s
     assert dbx["lineage_events"] == version["lineage_events"]
     assert [e["direction"] for e in answer["lineage_events"]] == ["DOWNSTREAM", "UPSTREAM"]
     # Someone who may not read the version cannot report on it.
-    with httpx.Client(base_url=auth_server.url, headers={
+    with http_clients.Client(base_url=auth_server.url, headers={
             "Authorization": f"Bearer {auth_server.new_user('stranger').token}"}) as client:
         refused = client.post("/api/2.0/mlflow/unity-catalog/model-versions/emit-lineage",
                               json={"name": model, "version": "1"})

@@ -13,6 +13,7 @@ import pytest
 
 from modelyard.store.database import sqlite_url_for
 from tests.api.identity.conftest import AuthServer, Principal
+from tests.support import http_clients
 from tests.support.server import PER_REFUSAL, ServerProcess
 
 PASSWORD = "correct horse battery staple"
@@ -31,7 +32,7 @@ SURFACES = {
 
 def _get(server: AuthServer | ServerProcess, path: str, user: str, password: str,
          **headers: str) -> httpx.Response:
-    return httpx.get(server.url + path, auth=(user, password), headers=headers, timeout=30)
+    return http_clients.get(server.url + path, auth=(user, password), headers=headers, timeout=30)
 
 
 def _fail(server: AuthServer | ServerProcess, path: str, user: str, times: int = 5) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
@@ -24,6 +23,7 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from modelyard.store.database import sqlite_url_for
 from tests.api.history.test_stream import Subscriber
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.receiver import Received, Receiver
 from tests.support.server import MODELYARD, ServerProcess, free_port
 
@@ -77,7 +77,7 @@ def _model_with_versions(client: MlflowClient, count: int) -> str:
 
 
 def _deliveries(server: ServerProcess, webhook_id: str) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{server.url}/api/modelyard/v1/webhooks/{webhook_id}/deliveries")
+    answer = http_clients.get(f"{server.url}/api/modelyard/v1/webhooks/{webhook_id}/deliveries")
     assert answer.status_code == 200, answer.text
     found: list[dict[str, Any]] = answer.json()["deliveries"]
     return found
@@ -128,14 +128,15 @@ def test_crud_as_the_mlflow_client_calls_it(hooks_server: ServerProcess) -> None
         assert (got.name, got.url, got.status) == ("all-events", "https://hooks.example.com/in",
                                                    WebhookStatus.ACTIVE)
         assert hook.webhook_id in [w.webhook_id for w in client.list_webhooks()]
-        raw = httpx.get(f"{hooks_server.url}/api/2.0/mlflow/webhooks/{hook.webhook_id}")
+        raw = http_clients.get(f"{hooks_server.url}/api/2.0/mlflow/webhooks/{hook.webhook_id}")
         assert "never-shown" not in raw.text and "secret" not in raw.text
         updated = client.update_webhook(hook.webhook_id, status=WebhookStatus.DISABLED,
                                         description="paused")
         assert updated.status == WebhookStatus.DISABLED and updated.description == "paused"
         assert updated.name == "all-events" and len(updated.events) == 3
         # Databricks' registry-webhooks API does not see MLflow's webhooks, and vice versa.
-        listed = httpx.get(f"{hooks_server.url}/api/2.0/mlflow/registry-webhooks/list").json()
+        listed = http_clients.get(
+            f"{hooks_server.url}/api/2.0/mlflow/registry-webhooks/list").json()
         assert hook.webhook_id not in str(listed)
         with pytest.raises(MlflowException, match="no AI gateway"):
             client.create_webhook(name="bad", url="https://hooks.example.com/x",
@@ -206,7 +207,7 @@ def test_receiver_down_then_up_log_and_redelivery(hooks_server: ServerProcess) -
             assert "model_version_alias.created" in cli.stdout and "delivered" in cli.stdout
             assert "ConnectionRefusedError" in cli.stdout or "refused" in cli.stdout.lower()
 
-            web = httpx.get(f"{hooks_server.url}/webhooks/{hook.webhook_id}/deliveries")
+            web = http_clients.get(f"{hooks_server.url}/webhooks/{hook.webhook_id}/deliveries")
             assert web.status_code == 200 and "model_version_alias.created" in web.text
 
             redo = subprocess.run(
@@ -228,12 +229,12 @@ def test_redelivery_of_an_unknown_delivery_is_404(hooks_server: ServerProcess) -
     hook = client.create_webhook(name="nothing", url="https://hooks.example.com/x",
                                  events=[ALIAS_CREATED])
     try:
-        answer = httpx.post(f"{hooks_server.url}/api/modelyard/v1/webhooks/"
-                            f"{hook.webhook_id}/deliveries/999999/redeliver")
+        answer = http_clients.post(f"{hooks_server.url}/api/modelyard/v1/webhooks/"
+                                   f"{hook.webhook_id}/deliveries/999999/redeliver")
         assert answer.status_code == 404
         assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-        assert httpx.get(f"{hooks_server.url}/api/modelyard/v1/webhooks/nope/deliveries"
-                         ).status_code == 404
+        assert http_clients.get(f"{hooks_server.url}/api/modelyard/v1/webhooks/nope/deliveries"
+                                ).status_code == 404
     finally:
         client.delete_webhook(hook.webhook_id)
 
@@ -361,7 +362,7 @@ def test_private_targets_refused_unless_listed(hooks_server: ServerProcess) -> N
     finally:
         client.delete_webhook(listed.webhook_id)
     # Databricks' registry webhooks are checked the same way.
-    answer = httpx.post(f"{hooks_server.url}/api/2.0/mlflow/registry-webhooks/create", json={
+    answer = http_clients.post(f"{hooks_server.url}/api/2.0/mlflow/registry-webhooks/create", json={
         "events": ["MODEL_VERSION_CREATED"],
         "http_url_spec": {"url": "http://169.254.169.254/x"}})
     assert answer.status_code == 400, answer.text

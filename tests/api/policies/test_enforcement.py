@@ -22,6 +22,7 @@ from unitycatalog.client.exceptions import BadRequestException
 
 from modelyard.cli.main import app
 from tests.api.unity_catalog.conftest import UC, local_path
+from tests.support import http_clients
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
@@ -34,7 +35,7 @@ AT_ONCE = 5.0
 
 @pytest.fixture()
 def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_clients.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 

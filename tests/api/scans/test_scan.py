@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 
 from modelyard.cli.main import app
 from tests.api.unity_catalog.conftest import UC, local_path
+from tests.support import http_clients
 from tests.support.quickstart_model import quickstart_model
 from tests.support.server import ServerProcess
 from tests.support.uc_models import REQUIREMENTS, SIGNED_MLMODEL, signature
@@ -41,7 +42,7 @@ class RunsCommand:
 
 @pytest.fixture()
 def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with http_clients.Client(base_url=server.url, timeout=60) as client:
         yield client
 
 
@@ -172,7 +173,7 @@ def rejecting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
 
 def test_reject_mode_never_makes_an_unsafe_version_ready(rejecting: ServerProcess,
                                                          tmp_path: Path) -> None:
-    with httpx.Client(base_url=rejecting.url, timeout=60) as http:
+    with http_clients.Client(base_url=rejecting.url, timeout=60) as http:
         full_name = _model(http)
         number, done = _register(http, full_name, {"model.pkl": pickle.dumps(RunsCommand())})
         assert done.status_code == 400, done.text

@@ -25,6 +25,7 @@ from unitycatalog.client import ApiClient, Configuration, RegisteredModelsApi
 from modelyard.cli.main import app
 from tests.api.policies.test_enforcement import _uc_model
 from tests.api.unity_catalog.conftest import UC, local_path
+from tests.support import http_clients
 from tests.support.asyncio_thread import run_async
 from tests.support.server import ServerProcess
 
@@ -35,7 +36,7 @@ FILES = "/api/modelyard/v1/uc/models/{name}/versions/{version}/files"
 
 @pytest.fixture()
 def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_clients.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 
@@ -240,7 +241,7 @@ def _gone(path: Path, http: httpx.Client, name: str, deadline: float = 60.0) -> 
 
 
 def test_expired_items_are_purged_with_their_files(short_retention: ServerProcess) -> None:
-    with httpx.Client(base_url=short_retention.url, timeout=30) as http:
+    with http_clients.Client(base_url=short_retention.url, timeout=30) as http:
         full_name, (first, _) = _uc_model(http)
         location = local_path(http.get(f"{UC}/models/{full_name}/versions/{first}")
                               .json()["storage_location"])

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 import pytest
 
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 UC = "/api/2.1/unity-catalog"
@@ -29,7 +30,7 @@ def files_under(root: Path) -> list[Path]:
 @pytest.fixture()
 def uc(server: ServerProcess) -> Iterator[httpx.Client]:
     """Raw HTTP on the UC REST API of the session server."""
-    with httpx.Client(base_url=server.url + UC, timeout=30) as client:
+    with http_clients.Client(base_url=server.url + UC, timeout=30) as client:
         yield client
 
 

@@ -14,6 +14,7 @@ from databricks.sdk.errors import AlreadyExists, BadRequest, NotFound
 from databricks.sdk.service.catalog import EntityTagAssignment, ModelVersionInfoStatus
 
 from tests.api.unity_catalog.conftest import local_path
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -82,7 +83,7 @@ def test_registered_models_and_aliases(workspace: WorkspaceClient, catalog: str,
     listed = workspace.registered_models.list(catalog_name=catalog, schema_name="fraud")
     assert [m.full_name for m in listed] == [full_name]
 
-    with httpx.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
+    with http_clients.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
         first, second = _ready_version(uc, full_name), _ready_version(uc, full_name)
     alias = workspace.registered_models.set_alias(full_name, "champion", first)
     assert (alias.alias_name, alias.version_num) == ("champion", first)
@@ -109,7 +110,7 @@ def test_model_versions(workspace: WorkspaceClient, catalog: str, server: Server
     full_name = f"{catalog}.fraud.detector"
     workspace.registered_models.create(catalog_name=catalog, schema_name="fraud",
                                        name="detector")
-    with httpx.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
+    with http_clients.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
         numbers = [_ready_version(uc, full_name, f"w{i}".encode()) for i in range(3)]
     assert numbers == [1, 2, 3]
     workspace.registered_models.set_alias(full_name, "prod", 2)
@@ -134,14 +135,14 @@ def test_model_versions(workspace: WorkspaceClient, catalog: str, server: Server
     with pytest.raises(NotFound):  # its alias went with it
         workspace.model_versions.get_by_alias(full_name, "prod")
     # Numbers are never reused.
-    with httpx.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
+    with http_clients.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
         assert _ready_version(uc, full_name) == 4
 
     model_location = local_path(workspace.registered_models.get(full_name).storage_location
                                 or "")
     workspace.registered_models.delete(full_name)
     assert model_location.exists()
-    with httpx.Client(base_url=server.url) as native:  # purging the trash removes them
+    with http_clients.Client(base_url=server.url) as native:  # purging the trash removes them
         assert native.post("/api/modelyard/v1/trash/purge",
                            json={"name": full_name}).status_code == 200
     assert not model_location.exists(), "purging a model removes every version's files"
@@ -154,7 +155,7 @@ def test_tags_on_catalogs_schemas_models_and_versions(workspace: WorkspaceClient
     full_name = f"{catalog}.fraud.detector"
     workspace.registered_models.create(catalog_name=catalog, schema_name="fraud",
                                        name="detector")
-    with httpx.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
+    with http_clients.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
         _ready_version(uc, full_name)
     tags = workspace.entity_tag_assignments
     for entity_type, name in [("catalogs", catalog), ("schemas", f"{catalog}.fraud"),
@@ -171,7 +172,7 @@ def test_tags_on_catalogs_schemas_models_and_versions(workspace: WorkspaceClient
         with pytest.raises(NotFound):
             tags.get(entity_type, name, "pii")
     # The tags show on the objects themselves (a Modelyard addition the clients ignore).
-    with httpx.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
+    with http_clients.Client(base_url=server.url + "/api/2.1/unity-catalog") as uc:
         assert uc.get(f"/catalogs/{catalog}").json()["tags"] == [{"key": "team",
                                                                  "value": "risk"}]
         assert uc.get(f"/models/{full_name}/versions/1").json()["tags"] == [

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -47,7 +48,7 @@ def test_finalize_records_digests_and_lineage(uc: httpx.Client, schema: str,
     assert ready["model_version_dependencies"] == lineage["model_version_dependencies"]
     assert uc.get(f"/models/{schema}.m/versions/1").json()["datasets"] == lineage["datasets"]
 
-    with httpx.Client(base_url=server.url) as http:
+    with http_clients.Client(base_url=server.url) as http:
         listing = http.get(f"/api/modelyard/v1/uc/models/{schema}.m/versions/1/files").json()
         assert listing["root_digest"] == ready["root_digest"]
         assert listing["files"] == [
@@ -75,7 +76,7 @@ def quick_sweep_server(engine: str, database_url: str | None,
 
 def test_abandoned_pending_versions_fail_and_lose_their_files(
         quick_sweep_server: ServerProcess) -> None:
-    with httpx.Client(base_url=quick_sweep_server.url + UC, timeout=30) as uc:
+    with http_clients.Client(base_url=quick_sweep_server.url + UC, timeout=30) as uc:
         uc.post("/schemas", json={"catalog_name": "main", "name": "sweep"})
         uc.post("/models", json={"catalog_name": "main", "schema_name": "sweep", "name": "m"})
         body = {"catalog_name": "main", "schema_name": "sweep", "model_name": "m",

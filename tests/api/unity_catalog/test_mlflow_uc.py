@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -15,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 
 
@@ -69,7 +69,7 @@ def test_log_register_load_predict_delete(uc_registry: MlflowClient, schema: str
     assert _predict(f"models:/{name}/2") == [3, 4, 5]
 
     # The files live in governed storage, digested at finalize.
-    with httpx.Client(base_url=server.url) as http:
+    with http_clients.Client(base_url=server.url) as http:
         listing = http.get(f"/api/modelyard/v1/uc/models/{name}/versions/2/files").json()
         location = local_path(http.get(f"{UC}/models/{name}/versions/2").json()
                               ["storage_location"])
@@ -85,7 +85,7 @@ def test_log_register_load_predict_delete(uc_registry: MlflowClient, schema: str
     assert [int(v.version) for v in uc_registry.search_model_versions(f"name='{name}'")] == [2]
     uc_registry.delete_registered_model(name)
     assert model_dir.exists(), "a deleted model's files stay while it is in the trash"
-    with httpx.Client(base_url=server.url) as native:  # purging the trash removes them
+    with http_clients.Client(base_url=server.url) as native:  # purging the trash removes them
         assert native.post("/api/modelyard/v1/trash/purge",
                            json={"name": name}).status_code == 200
     assert not model_dir.exists(), "purging the model leaves no files behind"

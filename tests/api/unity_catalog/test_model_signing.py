@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from tests.api.unity_catalog.conftest import UC
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.cli import run_cli
 from tests.support.model_signing import KeyPair, key_pair, model_dir, sign_with_key
 from tests.support.server import ServerProcess
@@ -56,7 +57,7 @@ def signing_server(engine: str, pg_available: bool, keys: tuple[KeyPair, KeyPair
 
 @pytest.fixture()
 def http(signing_server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=signing_server.url, timeout=60) as client:
+    with http_clients.Client(base_url=signing_server.url, timeout=60) as client:
         yield client
 
 

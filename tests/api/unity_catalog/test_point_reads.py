@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.api.unity_catalog.conftest import local_path
+from tests.support import http_clients
 from tests.support.server import ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -20,7 +21,7 @@ DB_UC = "/api/2.0/mlflow/unity-catalog"
 
 @pytest.fixture()
 def mlflow_uc(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url + DB_UC, timeout=30) as client:
+    with http_clients.Client(base_url=server.url + DB_UC, timeout=30) as client:
         yield client
 
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
@@ -21,6 +20,7 @@ from unitycatalog.client.models import CreateModelVersion, FinalizeModelVersion
 
 from tests.api.unity_catalog.conftest import UC, local_path
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.asyncio_thread import run_async
 from tests.support.server import MODELYARD, ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL, AddN
@@ -54,7 +54,7 @@ def model_dir(tmp: Path, n: int, with_signature: bool = True) -> Path:
 
 def _schema(url: str) -> str:
     name = f"sig_{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=url + UC) as uc:
+    with http_clients.Client(base_url=url + UC) as uc:
         assert uc.post("/schemas", json={"catalog_name": "main", "name": name}).is_success
         assert uc.post("/models", json={"catalog_name": "main", "schema_name": name,
                                         "name": "m"}).is_success
@@ -67,7 +67,7 @@ def _cli_create(url: str, name: str, directory: Path) -> subprocess.CompletedPro
 
 
 def _status(url: str, name: str, version: int) -> str:
-    found = httpx.get(f"{url}{UC}/models/{name}/versions/{version}").json()
+    found = http_clients.get(f"{url}{UC}/models/{name}/versions/{version}").json()
     status: str = found["status"]
     return status
 

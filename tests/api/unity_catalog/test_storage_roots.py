@@ -21,6 +21,7 @@ from modelyard.store.tables import registered_models
 from tests.api.identity.conftest import AuthServer
 from tests.api.unity_catalog.conftest import UC, files_under, local_path
 from tests.conftest import database_url_for
+from tests.support import http_clients
 from tests.support.server import MODELYARD, ServerProcess
 from tests.support.uc_models import SIGNED_MLMODEL
 
@@ -58,8 +59,8 @@ def admin(roots_server: AuthServer) -> Iterator[httpx.Client]:
 
 
 def _uc(server: AuthServer, token: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url + UC, timeout=30,
-                        headers={"Authorization": f"Bearer {token}"})
+    return http_clients.Client(base_url=server.url + UC, timeout=30,
+                               headers={"Authorization": f"Bearer {token}"})
 
 
 def _name(prefix: str) -> str:
