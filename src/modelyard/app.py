@@ -120,7 +120,7 @@ class AppState(State):
 
     def __setattr__(self, key: Any, value: Any) -> None:
         object.__setattr__(self, key, value)
-        self._state[key] = value  # what State's own methods (copy, deletion) read
+        self._state[key] = value  # what State's item access, iteration and len() read
 
     def __delattr__(self, key: Any) -> None:
         object.__delattr__(self, key)

@@ -214,14 +214,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return insert(table).inline().values({name: bindparam(name) for name in columns})
 
     entry = _compiled(conn, key, build)
-    session = _libpq_session(conn, entry)
-    if session is not None:
+    if _libpq_session(conn, entry) is not None:
         for row in rows:
-            encoded = _libpq.encode(entry.libpq.order, row)
-            if encoded is None:  # not plain values: psycopg's cursor runs it, now
-                execute(conn, key, build, dict(row))
-            else:
-                _libpq.later(session, entry.libpq, encoded)
+            execute_later(conn, key, build, dict(row))
         return
     cursor = cursor_of(conn)
     # One row (most writes): `execute`. psycopg runs `executemany` in pipeline mode, which

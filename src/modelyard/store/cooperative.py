@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import select
 import threading
@@ -82,7 +81,7 @@ async def run_cooperatively(fn: Callable[..., Any], *args: Any) -> Any:
     synchronous calls (a web form's write) then wait as any handler's do."""
     idle = _idle.handlers
     handler = idle.pop() if idle else _Handler(_serve)
-    if _is_coroutine_function(fn):
+    if inspect.iscoroutinefunction(fn):
         # Its awaits may read the request's context variables, as they would on the loop.
         handler.gr_context = contextvars.copy_context()
         args = (fn(*args),)
@@ -104,10 +103,6 @@ async def run_cooperatively(fn: Callable[..., Any], *args: Any) -> Any:
     if value.error is not None:
         raise value.error
     return value.value
-
-
-#: `inspect.iscoroutinefunction`, remembered: five Python calls per request otherwise.
-_is_coroutine_function = functools.lru_cache(maxsize=1024)(inspect.iscoroutinefunction)
 
 
 def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
